@@ -1,0 +1,39 @@
+# Two entry points for a fresh machine: `make demo` and `make test`. Each installs what it
+# needs first: the system packages (ffmpeg) and a virtual environment with pinned packages.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: install system-deps demo test bench lint clean
+
+system-deps:
+	@command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || { \
+		echo "installing ffmpeg (Debian/Ubuntu apt)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg; }
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	# PySceneDetect is the benchmark's reference; --no-deps keeps its GUI OpenCV off the headless one.
+	$(BIN)/pip install -q --no-deps scenedetect==0.7.2
+	touch $(STAMP)
+
+install: system-deps $(STAMP)
+
+demo: install
+	$(BIN)/humannet curate examples/videos --out demo-corpus
+
+test: install
+	$(BIN)/pytest -n 2 -q
+
+bench: install
+	$(BIN)/python benchmarks/throughput.py ../shared/data/videos
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) demo-corpus .pytest_cache

@@ -1,0 +1,99 @@
+"""The `humannet` command line.
+
+Exit codes: 0 when a run finished (even if some inputs failed: they are recorded in
+errors.parquet and named in the summary); 2 for usage, configuration or input-list errors;
+1 for an unexpected internal error.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from humannet.config import ConfigError, load_config, render_config
+
+EXIT_USAGE = 2
+
+config_option = click.option(
+    "--config", "config_path", type=click.Path(dir_okay=False), default=None,
+    help="TOML configuration file (see `humannet config show` for every key).",
+)
+set_option = click.option(
+    "--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
+    help="Override one setting, e.g. --set clips.target_s=4 (repeatable).",
+)
+
+
+def _load(config_path: str | None, overrides: tuple[str, ...]):
+    try:
+        return load_config(config_path, list(overrides))
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("-v", "--verbose", count=True, help="More log output (-v: per video, -vv: debug).")
+@click.version_option(package_name="humannet")
+def main(verbose: int) -> None:
+    """Turn raw videos into a curated, human-centric clip corpus.
+
+    Start with `humannet curate VIDEOS --out corpus/`. Every setting has a default;
+    `humannet config show` prints them all with their help.
+    """
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.argument("inputs")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Corpus folder (created if missing; reruns resume).")
+@config_option
+@set_option
+@click.option("--workers", type=click.IntRange(min=0), default=None, help="Worker processes (default: run.workers, 0 = one per core).")
+@click.option("--no-materialize", is_flag=True, help="Keep clip spans only: write the index, no clip files or shards.")
+@click.option("--rebuild", is_flag=True, help="Discard the existing corpus state in --out and start over.")
+def curate(inputs: str, out_dir: str, config_path: str | None, overrides: tuple[str, ...], workers: int | None,
+           no_materialize: bool, rebuild: bool) -> None:
+    """Curate INPUTS into a sharded clip corpus.
+
+    INPUTS is a folder (searched recursively), a glob, a video file, or a list file
+    (.txt one path per line; .csv/.jsonl/.parquet with a `uri` column and optional
+    `license`, `title`, `source` columns carried into the records).
+    """
+    from humannet.curate import CorpusError, Curator
+    from humannet.engine.local import LocalRunner
+    from humannet.inputs import InputError
+
+    config = _load(config_path, overrides)
+    if workers is not None:
+        config.run.workers = workers
+    console = Console(stderr=True)
+    runner = LocalRunner(workers=config.run.workers, retries=config.run.worker_retries)
+    curator = Curator(config, Path(out_dir), runner, console, materialize=not no_materialize)
+    try:
+        summary = curator.run(inputs, rebuild=rebuild)
+    except (InputError, CorpusError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        sys.exit(EXIT_USAGE)
+    summary.render(console)
+
+
+@main.group()
+def config() -> None:
+    """Inspect the configuration."""
+
+
+@config.command("show")
+@config_option
+@set_option
+def config_show(config_path: str | None, overrides: tuple[str, ...]) -> None:
+    """Print the effective configuration: every key with its value, default and help, as TOML."""
+    click.echo(render_config(_load(config_path, overrides)), nl=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""Every setting of humannet, with its default and a one-line help, in one tree.
+
+Each stage owns the model of its own settings (next to the code that reads them); this
+module composes them, loads TOML files, applies `section.key=value` overrides and turns
+validation failures into messages that name the offending key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from humannet.media.cut import MaterializeConfig
+from humannet.media.frames import DecodeConfig
+from humannet.process.clips import ClipConfig
+from humannet.process.dedup import DedupConfig
+from humannet.process.quality import QualityConfig
+from humannet.process.scenes import SceneConfig
+
+
+class RunConfig(BaseModel, extra="forbid"):
+    workers: int = Field(0, ge=0, le=1024, description="Worker processes; 0 = one per CPU core.")
+    runner: Literal["local"] = Field("local", description="Where stages run: 'local' (process pool on this machine).")
+    worker_retries: int = Field(1, ge=0, le=10, description="Times a video is retried after its worker process died before it is recorded as failed.")
+
+
+class CorpusConfig(BaseModel, extra="forbid"):
+    shard_max_clips: int = Field(500, ge=1, description="Most clips in one WebDataset tar shard.")
+    shard_max_mb: float = Field(1024.0, gt=0, description="Largest size of one tar shard (MB) before a new one starts.")
+
+
+class Config(BaseModel, extra="forbid"):
+    run: RunConfig = RunConfig()
+    decode: DecodeConfig = DecodeConfig()
+    scenes: SceneConfig = SceneConfig()
+    clips: ClipConfig = ClipConfig()
+    quality: QualityConfig = QualityConfig()
+    dedup: DedupConfig = DedupConfig()
+    materialize: MaterializeConfig = MaterializeConfig()
+    corpus: CorpusConfig = CorpusConfig()
+
+    def analysis_hash(self) -> str:
+        """Hash of every setting that changes analysis results: a change invalidates the resume ledger."""
+        data = self.model_dump(include={"decode", "scenes", "clips", "quality", "dedup"})
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class ConfigError(ValueError):
+    """A configuration problem, phrased for the person who wrote the file."""
+
+
+def _format_validation_error(error: ValidationError, origin: str) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"])
+        got = item.get("input")
+        shown = "" if isinstance(got, dict) else f" (got {got!r})"
+        lines.append(f"{origin}: {key}: {item['msg']}{shown}")
+    return "\n".join(lines)
+
+
+def _parse_override(text: str) -> tuple[list[str], Any]:
+    if "=" not in text:
+        raise ConfigError(f"override {text!r}: expected section.key=value")
+    key, raw = text.split("=", 1)
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # bare words are strings
+    return key.strip().split("."), value
+
+
+def load_config(path: str | os.PathLike[str] | None = None, overrides: list[str] = ()) -> Config:
+    """Defaults, then the TOML file, then `section.key=value` overrides; errors name the key."""
+    data: dict[str, Any] = {}
+    origin = "config"
+    if path is not None:
+        origin = str(path)
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file not found: {path}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    for text in overrides:
+        keys, value = _parse_override(text)
+        node = data
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {text!r}: {key} is not a section")
+        node[keys[-1]] = value
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc, origin)) from exc
+
+
+def _toml_value(value: Any) -> str:
+    if value is None:
+        return '""  # unset'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return repr(value)
+
+
+def render_config(config: Config) -> str:
+    """The effective configuration as commented TOML: every key, its value, default and help."""
+    lines = ["# humannet configuration (effective values). Every key is optional; this is the full set."]
+    for section_name, section_field in Config.model_fields.items():
+        section = getattr(config, section_name)
+        lines.append("")
+        lines.append(f"[{section_name}]")
+        for key, info in type(section).model_fields.items():
+            value = getattr(section, key)
+            default = info.default
+            note = info.description or ""
+            if value != default:
+                note += f" (default: {_toml_value(default)})"
+            lines.append(f"# {note}")
+            if value is None:
+                lines.append(f"# {key} =  # unset")
+            else:
+                lines.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"

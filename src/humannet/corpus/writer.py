@@ -1,0 +1,191 @@
+"""Write the corpus: Parquet index files and WebDataset tar shards.
+
+The index is rewritten whole from the ledger at the end of each run, sorted, so the same
+finished work always gives byte-for-byte the same rows. Every file appears by rename, so a
+reader never sees a partial Parquet file or tar.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from humannet.engine.state import atomic_write_bytes
+from humannet.records import Clip, Status, Video
+
+VIDEO_SCHEMA = pa.schema([
+    ("video_id", pa.string()),
+    ("uri", pa.string()),
+    ("status", pa.string()),
+    ("reason", pa.string()),
+    ("duration_s", pa.float64()),
+    ("fps", pa.float64()),
+    ("width", pa.int32()),
+    ("height", pa.int32()),
+    ("codec", pa.string()),
+    ("duplicate_of", pa.string()),
+    ("sha256", pa.string()),
+    ("container", pa.string()),
+    ("audio_codec", pa.string()),
+    ("fps_variable", pa.bool_()),
+    ("rotation", pa.int32()),
+    ("size_bytes", pa.int64()),
+    ("bit_rate", pa.int64()),
+    ("frames_decoded", pa.int64()),
+    ("decode_errors", pa.int64()),
+    ("cut_times", pa.list_(pa.float64())),
+    ("scenes", pa.int32()),
+    ("clips_kept", pa.int32()),
+    ("clips_dropped", pa.int32()),
+    ("license", pa.string()),
+    ("title", pa.string()),
+    ("source", pa.string()),
+])
+
+CLIP_BASE_FIELDS = [
+    ("clip_id", pa.string()),
+    ("video_id", pa.string()),
+    ("start_s", pa.float64()),
+    ("end_s", pa.float64()),
+    ("duration_s", pa.float64()),
+    ("start_frame", pa.int64()),
+    ("end_frame", pa.int64()),
+    ("scene_index", pa.int32()),
+    ("shard", pa.string()),
+]
+
+ERROR_SCHEMA = pa.schema([
+    ("uri", pa.string()),
+    ("video_id", pa.string()),
+    ("stage", pa.string()),
+    ("type", pa.string()),
+    ("message", pa.string()),
+])
+
+
+def write_parquet(path: Path, table: pa.Table) -> None:
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd")
+    atomic_write_bytes(path, sink.getvalue())
+
+
+def video_row(video: Video) -> dict[str, Any]:
+    probe = video.probe
+    return {
+        "video_id": video.video_id,
+        "uri": video.uri,
+        "status": video.status.value,
+        "reason": video.reason,
+        "duration_s": probe.duration_s if probe else None,
+        "fps": probe.fps if probe else None,
+        "width": probe.display_size[0] if probe else None,
+        "height": probe.display_size[1] if probe else None,
+        "codec": probe.video_codec if probe else None,
+        "duplicate_of": video.duplicate_of,
+        "sha256": video.sha256,
+        "container": probe.container if probe else None,
+        "audio_codec": probe.audio_codec if probe else None,
+        "fps_variable": probe.fps_variable if probe else None,
+        "rotation": probe.rotation if probe else None,
+        "size_bytes": probe.size_bytes if probe else None,
+        "bit_rate": probe.bit_rate if probe else None,
+        "frames_decoded": video.frames_decoded,
+        "decode_errors": video.decode_errors,
+        "cut_times": [cut.time_s for cut in video.cuts],
+        "scenes": len(video.scenes),
+        "clips_kept": len(video.kept_clips) if video.status is Status.KEPT else 0,
+        "clips_dropped": sum(1 for c in video.clips if c.status is not Status.KEPT),
+        "license": video.meta.get("license"),
+        "title": video.meta.get("title"),
+        "source": video.meta.get("source"),
+    }
+
+
+def clip_table(clips: list[Clip], with_reason: bool) -> pa.Table:
+    score_names = sorted({name for clip in clips for name in clip.scores})
+    fields = list(CLIP_BASE_FIELDS) + [(name, pa.float64()) for name in score_names]
+    if with_reason:
+        fields.append(("reason", pa.string()))
+    rows = []
+    for clip in sorted(clips, key=lambda c: c.clip_id):
+        row: dict[str, Any] = {
+            "clip_id": clip.clip_id,
+            "video_id": clip.video_id,
+            "start_s": clip.start_s,
+            "end_s": clip.end_s,
+            "duration_s": clip.duration_s,
+            "start_frame": clip.start_frame,
+            "end_frame": clip.end_frame,
+            "scene_index": clip.scene_index,
+            "shard": clip.shard,
+        }
+        row.update({name: clip.scores.get(name) for name in score_names})
+        if with_reason:
+            row["reason"] = clip.reason
+        rows.append(row)
+    return pa.Table.from_pylist(rows, schema=pa.schema(fields))
+
+
+def write_index(corpus_dir: Path, videos: list[Video]) -> None:
+    """videos.parquet, clips/part-00000.parquet, dropped_clips.parquet and errors.parquet."""
+    ordered = sorted(videos, key=lambda v: v.uri)
+    write_parquet(corpus_dir / "videos.parquet", pa.Table.from_pylist([video_row(v) for v in ordered], schema=VIDEO_SCHEMA))
+    kept = [c for v in ordered if v.status is Status.KEPT for c in v.kept_clips]
+    dropped = [c for v in ordered for c in v.clips if c.status is not Status.KEPT or v.status is not Status.KEPT]
+    write_parquet(corpus_dir / "clips" / "part-00000.parquet", clip_table(kept, with_reason=False))
+    write_parquet(corpus_dir / "dropped_clips.parquet", clip_table(dropped, with_reason=True))
+    errors = [
+        {"uri": v.uri, "video_id": v.video_id, "stage": e.stage, "type": e.type, "message": e.message}
+        for v in ordered
+        for e in v.errors
+    ]
+    write_parquet(corpus_dir / "errors.parquet", pa.Table.from_pylist(errors, schema=ERROR_SCHEMA))
+
+
+def clip_metadata(clip: Clip, video: Video) -> dict[str, Any]:
+    """The `{clip_id}.json` stored next to each clip in a shard: enough to train without the index."""
+    return {
+        "clip_id": clip.clip_id,
+        "video_id": clip.video_id,
+        "source_uri": video.uri,
+        "start_s": clip.start_s,
+        "end_s": clip.end_s,
+        "start_frame": clip.start_frame,
+        "end_frame": clip.end_frame,
+        "scene_index": clip.scene_index,
+        "scores": dict(sorted(clip.scores.items())),
+        "license": video.meta.get("license"),
+        "title": video.meta.get("title"),
+        "source": video.meta.get("source"),
+    }
+
+
+def write_shard(path: Path, members: list[tuple[Clip, Video, Path]]) -> None:
+    """A WebDataset tar: for each clip `{clip_id}.mp4` then `{clip_id}.json`, in clip-ID order.
+
+    Members get fixed owner and mtime so the same clips give the same bytes on every run.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tarfile.open(temp, "w", format=tarfile.USTAR_FORMAT) as tar:
+        for clip, video, media in sorted(members, key=lambda m: m[0].clip_id):
+            _add_member(tar, f"{clip.clip_id}.mp4", media.read_bytes())
+            _add_member(tar, f"{clip.clip_id}.json", json.dumps(clip_metadata(clip, video), sort_keys=True).encode())
+    with open(temp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temp, path)
+
+
+def _add_member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mtime = 0
+    info.mode = 0o644
+    tar.addfile(info, io.BytesIO(data))

@@ -1,0 +1,269 @@
+"""`humannet curate`: inputs -> analysed spans -> deduplicated -> materialised shards -> index.
+
+The run has four phases, each resumable on its own:
+1. analysis: every input not yet in the ledger goes through probe, the single decode pass
+   (scenes, quality, signature) and clipping; each finished video is committed at once;
+2. deduplication across everything analysed so far, in this run and earlier ones;
+3. materialisation of kept clips into staging, then packing into tar shards in a fixed order;
+4. the index, rewritten whole from the ledger.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import hashlib
+import json
+import logging
+import shutil
+import time
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import ClassVar
+
+from rich.console import Console
+
+from humannet import __version__
+from humannet.config import Config
+from humannet.corpus.writer import write_index, write_shard
+from humannet.engine.pipeline import PipelineSpec
+from humannet.engine.runner import Runner
+from humannet.engine.stage import Stage
+from humannet.engine.state import Ledger, atomic_write_bytes
+from humannet.inputs import resolve_inputs
+from humannet.media.cut import MaterializeConfig, materialize_clips
+from humannet.media.frames import DecodeConfig
+from humannet.process.clips import ClipStage
+from humannet.process.dedup import DedupEntry, SignatureStage, resolve_duplicates
+from humannet.process.probe import ProbeStage
+from humannet.process.quality import QualityStage
+from humannet.process.scenes import SceneStage
+from humannet.progress import RunSummary, make_progress, reason_key
+from humannet.records import Status, Video
+
+log = logging.getLogger(__name__)
+
+
+class CorpusError(RuntimeError):
+    """The output folder holds a corpus this run cannot safely extend."""
+
+
+def analysis_stages(config: Config) -> list[Stage]:
+    return [
+        ProbeStage(),
+        SceneStage(config.scenes),
+        SignatureStage(config.dedup),
+        ClipStage(config.clips),
+        QualityStage(config.quality),
+    ]
+
+
+class MaterializeStage(Stage):
+    """Writes the kept clips of one video into its staging folder (skipping files already there)."""
+
+    name: ClassVar[str] = "materialize"
+    version: ClassVar[str] = "1"
+
+    def __init__(self, config: MaterializeConfig, decode: DecodeConfig, staging_root: str) -> None:
+        self.config = config
+        self.decode = decode
+        self.staging_root = Path(staging_root)
+
+    def process(self, video: Video) -> Video:
+        assert video.probe is not None and video.video_id is not None
+        out_dir = self.staging_root / video.video_id
+        todo = [c for c in video.kept_clips if not (out_dir / f"{c.clip_id}.mp4").exists()]
+        materialize_clips(video.uri, video.probe, todo, out_dir, self.config, self.decode)
+        return video
+
+
+def materialize_stages(config: Config, staging_root: str) -> list[Stage]:
+    return [MaterializeStage(config.materialize, config.decode, staging_root)]
+
+
+def analysis_fingerprint(config: Config) -> str:
+    """Settings and stage versions that analysis results depend on."""
+    versions = {stage.name: stage.version for stage in analysis_stages(config)}
+    text = json.dumps({"config": config.analysis_hash(), "stages": versions}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def settle_clips(video: Video) -> None:
+    """A video whose clips were all dropped is itself dropped, with the main reason."""
+    if video.status is not Status.KEPT or video.kept_clips:
+        return
+    if not video.clips:
+        video.drop("no_clips: no scene long enough to cut a clip")
+        return
+    reasons = Counter(reason_key(c.reason) for c in video.clips)
+    main, _ = reasons.most_common(1)[0]
+    detail = ", ".join(f"{key} {n}" for key, n in reasons.most_common())
+    video.drop(f"{main}: all {len(video.clips)} clips dropped ({detail})")
+
+
+def apply_duplicates(videos: dict[str, Video], sharded_video_ids: set[str]) -> None:
+    """Mark duplicates as dropped (on these in-memory copies; the ledger keeps analysis only)."""
+    entries, existing = [], []
+    for video in videos.values():
+        if video.status is not Status.KEPT or video.probe is None:
+            continue
+        entry = DedupEntry(
+            key=video.uri,
+            sha256=video.sha256 or "",
+            signature=video.signature,
+            signature_times=video.signature_times,
+            duration_s=video.probe.duration_s,
+            pixels=video.probe.width * video.probe.height,
+            bit_rate=video.probe.bit_rate,
+        )
+        (existing if video.video_id in sharded_video_ids else entries).append(entry)
+    for uri, kept_uri in resolve_duplicates(entries, existing).items():
+        video, kept = videos[uri], videos[kept_uri]
+        exact = video.sha256 == kept.sha256
+        video.duplicate_of = kept.video_id
+        video.drop(f"{'exact_duplicate' if exact else 'near_duplicate'}: of {kept.uri}")
+
+
+class Curator:
+    def __init__(self, config: Config, out_dir: Path, runner: Runner, console: Console, materialize: bool = True) -> None:
+        self.config = config
+        self.out_dir = out_dir
+        self.runner = runner
+        self.console = console
+        self.materialize = materialize and config.materialize.enabled
+        self.ledger = Ledger(out_dir)
+
+    def run(self, inputs_spec: str, rebuild: bool = False) -> RunSummary:
+        started = time.perf_counter()
+        inputs = resolve_inputs(inputs_spec)
+        if rebuild:
+            self._clear()
+        fingerprint = analysis_fingerprint(self.config)
+        done, stale = self.ledger.load_videos(fingerprint)
+        shards = self.ledger.load_shards()
+        if stale and shards:
+            raise CorpusError(
+                f"{self.out_dir} was built with other analysis settings ({stale} videos differ); "
+                "rerun with --rebuild to rebuild it, or write to a new --out"
+            )
+        summary = RunSummary(inputs=len(inputs), workers=self.runner.workers, corpus=str(self.out_dir))
+        todo = [video for video in inputs if video.uri not in done]
+        summary.resumed = len(inputs) - len(todo)
+        self._analyse(todo, done, summary)
+
+        current = {video.uri: copy.deepcopy(done[video.uri]) for video in inputs}
+        everything = {uri: copy.deepcopy(video) for uri, video in done.items()}
+        sharded_videos = {vid for record in shards.values() for vid in record["videos"]}
+        apply_duplicates(everything, sharded_videos)
+        if self.materialize:
+            summary.shards_written = self._materialize(everything, shards)
+            shards = self.ledger.load_shards()
+        shard_of = {clip_id: f"shards/{name}.tar" for name, record in shards.items() for clip_id in record["clips"]}
+        for video in everything.values():
+            for clip in video.clips:
+                clip.shard = shard_of.get(clip.clip_id)
+        write_index(self.out_dir, list(everything.values()))
+        for uri in current:
+            summary.add(everything[uri])
+        summary.wall_s = time.perf_counter() - started
+        self._write_manifest(everything, summary)
+        return summary
+
+    def _clear(self) -> None:
+        for name in ("state", "shards", "clips"):
+            shutil.rmtree(self.out_dir / name, ignore_errors=True)
+        for name in ("videos.parquet", "dropped_clips.parquet", "errors.parquet", "manifest.json"):
+            (self.out_dir / name).unlink(missing_ok=True)
+
+    def _analyse(self, todo: list[Video], done: dict[str, Video], summary: RunSummary) -> None:
+        spec = PipelineSpec(build=functools.partial(analysis_stages, self.config), decode=self.config.decode)
+        fingerprint = analysis_fingerprint(self.config)
+        clips = 0
+        hours = 0.0
+        with make_progress(self.console) as progress:
+            task = progress.add_task("analysing", total=len(todo), detail="")
+            for video in self.runner.map(spec, todo):
+                settle_clips(video)
+                self.ledger.commit_video(video, fingerprint)
+                done[video.uri] = video
+                summary.analysed += 1
+                summary.analysed_video_s += video.duration_s
+                clips += len(video.kept_clips)
+                hours += video.duration_s / 3600
+                progress.update(task, advance=1, detail=f"{clips} clips, {hours:.2f} h video")
+                log.info("%s: %s%s", video.status.value, video.uri, f" ({video.reason})" if video.reason else "")
+
+    def _materialize(self, videos: dict[str, Video], shards: dict[str, dict]) -> int:
+        """Stage clip files for kept videos not yet in a shard, then pack them into new shards."""
+        sharded_clips = {clip_id for record in shards.values() for clip_id in record["clips"]}
+        pending = [
+            v for v in sorted(videos.values(), key=lambda v: v.uri)
+            if v.status is Status.KEPT and any(c.clip_id not in sharded_clips for c in v.kept_clips)
+        ]
+        spec = PipelineSpec(
+            build=functools.partial(materialize_stages, self.config, str(self.ledger.staging_dir)), decode=self.config.decode
+        )
+        with make_progress(self.console) as progress:
+            task = progress.add_task("writing clips", total=len(pending), detail="")
+            for video in self.runner.map(spec, _without_clips_in(pending, sharded_clips)):
+                if video.status is not Status.KEPT:
+                    original = videos[video.uri]
+                    original.status, original.reason, original.errors = video.status, video.reason, video.errors
+                progress.update(task, advance=1)
+        return self._pack(videos, sharded_clips, start=len(shards))
+
+    def _pack(self, videos: dict[str, Video], sharded_clips: set[str], start: int) -> int:
+        """Greedy packing in clip-ID order: the same clips always give the same shards."""
+        members = []
+        for video in videos.values():
+            if video.status is not Status.KEPT:
+                continue
+            staging = self.ledger.staging_for(video.video_id or "")
+            for clip in video.kept_clips:
+                path = staging / f"{clip.clip_id}.mp4"
+                if clip.clip_id not in sharded_clips and path.exists():
+                    members.append((clip, video, path))
+        members.sort(key=lambda m: m[0].clip_id)
+        limit_bytes = self.config.corpus.shard_max_mb * 1e6
+        groups: list[list] = []
+        size = 0.0
+        for member in members:
+            if not groups or len(groups[-1]) >= self.config.corpus.shard_max_clips or size >= limit_bytes:
+                groups.append([])
+                size = 0.0
+            groups[-1].append(member)
+            size += member[2].stat().st_size
+        for number, group in enumerate(groups, start=start):
+            name = f"shard-{number:06d}"
+            write_shard(self.out_dir / "shards" / f"{name}.tar", group)
+            self.ledger.commit_shard(name, [m[0].clip_id for m in group], sorted({m[1].video_id for m in group}))
+            for _, _, path in group:
+                path.unlink(missing_ok=True)
+        return len(groups)
+
+    def _write_manifest(self, videos: dict[str, Video], summary: RunSummary) -> None:
+        kept = [v for v in videos.values() if v.status is Status.KEPT]
+        manifest = {
+            "humannet_version": __version__,
+            "analysis_fingerprint": analysis_fingerprint(self.config),
+            "config": self.config.model_dump(mode="json"),
+            "counts": {
+                "videos": len(videos),
+                "videos_kept": len(kept),
+                "clips": sum(len(v.kept_clips) for v in kept),
+                "hours_in": sum(v.duration_s for v in videos.values()) / 3600,
+                "hours_out": sum(c.duration_s for v in kept for c in v.kept_clips) / 3600,
+                "shards": len(self.ledger.load_shards()),
+            },
+            "materialized": self.materialize,
+            "last_run": {"inputs": summary.inputs, "wall_s": round(summary.wall_s, 3), "workers": summary.workers},
+        }
+        atomic_write_bytes(self.out_dir / "manifest.json", json.dumps(manifest, indent=2).encode())
+
+
+def _without_clips_in(videos: Iterable[Video], sharded_clips: set[str]) -> Iterable[Video]:
+    for video in videos:
+        trimmed = copy.copy(video)
+        trimmed.clips = [c for c in video.clips if c.clip_id not in sharded_clips]
+        yield trimmed

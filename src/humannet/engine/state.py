@@ -1,0 +1,71 @@
+"""The resume ledger: what is finished, committed one small file at a time.
+
+Each finished video is one JSON file under `state/videos/`, written to a temporary name,
+flushed and renamed, so a file is either complete or absent whatever moment the process is
+killed. Each finished shard is recorded the same way under `state/shards/` after its tar has
+been renamed into place. A rerun reads these files and skips what they cover.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from humannet.records import Video
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that readers see the old file or the whole new one, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(temp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temp, path)
+
+
+def uri_key(uri: str) -> str:
+    return hashlib.sha1(uri.encode()).hexdigest()[:20]
+
+
+class Ledger:
+    def __init__(self, corpus_dir: Path) -> None:
+        self.root = corpus_dir / "state"
+        self.videos_dir = self.root / "videos"
+        self.shards_dir = self.root / "shards"
+        self.staging_dir = self.root / "staging"
+
+    def commit_video(self, video: Video, analysis_hash: str) -> None:
+        record = {"analysis_hash": analysis_hash, "video": video.to_dict()}
+        atomic_write_bytes(self.videos_dir / f"{uri_key(video.uri)}.json", json.dumps(record).encode())
+
+    def load_videos(self, analysis_hash: str) -> tuple[dict[str, Video], int]:
+        """Finished videos by URI whose analysis settings match; and how many were stale."""
+        videos: dict[str, Video] = {}
+        stale = 0
+        if not self.videos_dir.is_dir():
+            return videos, stale
+        for path in sorted(self.videos_dir.glob("*.json")):
+            record = json.loads(path.read_text())
+            if record["analysis_hash"] != analysis_hash:
+                stale += 1
+                continue
+            video = Video.from_dict(record["video"])
+            videos[video.uri] = video
+        return videos, stale
+
+    def commit_shard(self, name: str, clip_ids: list[str], video_ids: list[str]) -> None:
+        record = {"shard": name, "clips": clip_ids, "videos": video_ids}
+        atomic_write_bytes(self.shards_dir / f"{name}.json", json.dumps(record).encode())
+
+    def load_shards(self) -> dict[str, dict[str, Any]]:
+        if not self.shards_dir.is_dir():
+            return {}
+        return {p.stem: json.loads(p.read_text()) for p in sorted(self.shards_dir.glob("*.json"))}
+
+    def staging_for(self, video_id: str) -> Path:
+        return self.staging_dir / video_id

@@ -1,0 +1,178 @@
+"""The records that flow through the pipeline: one `Video` per input, holding its clips.
+
+A `Video` is the unit of work. Stages fill in its fields; the corpus writer turns a
+finished `Video` into rows of `videos.parquet` and the clip index. Everything here is
+plain data that pickles (process pools, Ray) and serialises to JSON (the resume ledger).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+
+
+class Status(StrEnum):
+    KEPT = "kept"
+    DROPPED = "dropped"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One decoded frame, as every analysis stage sees it.
+
+    `small` is produced for every frame (full rate) at a small fixed width: enough for cut
+    detection, motion and signatures. `analysis` is a larger copy produced only on frames
+    picked at the analysis rate (quality, people, pose); it is None on the others.
+    Both are BGR uint8 arrays (OpenCV's order), already rotated upright.
+    """
+
+    index: int
+    time_s: float
+    small: np.ndarray
+    analysis: np.ndarray | None = None
+
+
+@dataclass(slots=True)
+class ItemError:
+    """A failure recorded on the item instead of an exception crossing stage boundaries."""
+
+    stage: str
+    type: str
+    message: str
+
+
+@dataclass(slots=True)
+class Probe:
+    container: str
+    video_codec: str
+    audio_codec: str | None
+    duration_s: float
+    fps: float
+    fps_variable: bool
+    width: int
+    height: int
+    rotation: int
+    frame_count: int | None
+    bit_rate: int | None
+    size_bytes: int
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """Width and height after applying the rotation metadata."""
+        if self.rotation % 180:
+            return self.height, self.width
+        return self.width, self.height
+
+
+@dataclass(slots=True)
+class Scene:
+    """A shot: frames [start_frame, end_frame) between two transitions."""
+
+    index: int
+    start_frame: int
+    end_frame: int
+    start_s: float
+    end_s: float
+
+
+@dataclass(slots=True)
+class Cut:
+    """A shot boundary at `frame` (the first frame of the new shot)."""
+
+    frame: int
+    time_s: float
+    kind: str  # "hard" or "dissolve"
+    score: float
+
+
+@dataclass(slots=True)
+class Clip:
+    """A span of a source video: frames [start_frame, end_frame), times in seconds."""
+
+    clip_id: str
+    video_id: str
+    start_s: float
+    end_s: float
+    start_frame: int
+    end_frame: int
+    scene_index: int
+    scores: dict[str, float] = field(default_factory=dict)
+    status: Status = Status.KEPT
+    reason: str | None = None
+    shard: str | None = None
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+    @staticmethod
+    def make_id(video_id: str, start_frame: int, end_frame: int) -> str:
+        return f"{video_id}_{start_frame:07d}_{end_frame:07d}"
+
+
+@dataclass(slots=True)
+class Video:
+    """One input video and everything the pipeline learns about it."""
+
+    uri: str
+    meta: dict[str, str] = field(default_factory=dict)  # license, title, source from the input list
+    video_id: str | None = None
+    sha256: str | None = None
+    probe: Probe | None = None
+    status: Status = Status.KEPT
+    reason: str | None = None
+    duplicate_of: str | None = None
+    cuts: list[Cut] = field(default_factory=list)
+    scenes: list[Scene] = field(default_factory=list)
+    clips: list[Clip] = field(default_factory=list)
+    signature: list[int] = field(default_factory=list)  # near-duplicate signature (see process/dedup.py)
+    signature_times: list[float] = field(default_factory=list)
+    frames_decoded: int = 0
+    decode_errors: int = 0  # undecodable packets plus frames the decoder flagged corrupt
+    errors: list[ItemError] = field(default_factory=list)
+    frame_results: dict[str, Any] = field(default_factory=dict)  # in flight only; not persisted
+    timings: dict[str, float] = field(default_factory=dict)  # seconds spent per stage
+
+    def drop(self, reason: str) -> None:
+        self.status = Status.DROPPED
+        self.reason = reason
+
+    def fail(self, stage: str, error: BaseException | str, type_: str | None = None) -> None:
+        message = str(error)
+        kind = type_ or (type(error).__name__ if isinstance(error, BaseException) else "Error")
+        self.errors.append(ItemError(stage=stage, type=kind, message=message))
+        self.status = Status.FAILED
+        self.reason = f"{stage}: {kind}: {message}"
+
+    @property
+    def duration_s(self) -> float:
+        return self.probe.duration_s if self.probe else 0.0
+
+    @property
+    def kept_clips(self) -> list[Clip]:
+        return [c for c in self.clips if c.status is Status.KEPT]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form for the resume ledger (frame results are transient and left out)."""
+        data = dataclasses.asdict(self)
+        data.pop("frame_results")
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Video:
+        data = dict(data)
+        data.pop("frame_results", None)
+        probe = data.pop("probe")
+        video = cls(**data)
+        video.probe = Probe(**probe) if probe else None
+        video.status = Status(video.status)
+        video.cuts = [Cut(**c) for c in data["cuts"]]
+        video.scenes = [Scene(**s) for s in data["scenes"]]
+        video.clips = [Clip(**{**c, "status": Status(c["status"])}) for c in data["clips"]]
+        video.errors = [ItemError(**e) for e in data["errors"]]
+        return video

@@ -1,0 +1,57 @@
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from humannet.inputs import InputError, resolve_inputs
+
+
+@pytest.fixture
+def tree(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "one.mp4").write_bytes(b"x")
+    (tmp_path / "a" / "two.MKV").write_bytes(b"x")
+    (tmp_path / "a" / "notes.txt").write_text("not a video")
+    (tmp_path / "b.mov").write_bytes(b"x")
+    return tmp_path
+
+
+def test_folder_is_recursive_sorted_and_ignores_other_files(tree):
+    uris = [v.uri for v in resolve_inputs(str(tree))]
+    assert [u.rsplit("/", 1)[1] for u in uris] == ["one.mp4", "two.MKV", "b.mov"]
+    assert uris == sorted(uris)
+
+
+def test_glob(tree):
+    uris = [v.uri for v in resolve_inputs(str(tree / "**" / "*.mp4"))]
+    assert len(uris) == 1 and uris[0].endswith("one.mp4")
+
+
+def test_list_files_carry_metadata(tree):
+    rows = [
+        {"uri": "a/one.mp4", "license": "CC-BY-4.0", "title": "One", "source": None},
+        {"uri": "b.mov", "license": None, "title": None, "source": "lab"},
+    ]
+    (tree / "l.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    (tree / "l.csv").write_text("uri,license,title,source\na/one.mp4,CC-BY-4.0,One,\nb.mov,,,lab\n")
+    pq.write_table(pa.Table.from_pylist(rows), tree / "l.parquet")
+    for name in ("l.jsonl", "l.csv", "l.parquet"):
+        videos = resolve_inputs(str(tree / name))
+        assert [v.uri for v in videos] == sorted(str(tree / r["uri"]) for r in rows)
+        by_name = {v.uri.rsplit("/", 1)[1]: v.meta for v in videos}
+        assert by_name["one.mp4"] == {"license": "CC-BY-4.0", "title": "One"}, name
+        assert by_name["b.mov"] == {"source": "lab"}, name
+    (tree / "l.txt").write_text("# comment\na/one.mp4\n\nmissing.mp4\n")
+    assert [v.uri.rsplit("/", 1)[1] for v in resolve_inputs(str(tree / "l.txt"))] == ["one.mp4", "missing.mp4"]
+
+
+def test_unusable_specs(tree):
+    with pytest.raises(InputError, match="input not found"):
+        resolve_inputs(str(tree / "nope"))
+    (tree / "bad.csv").write_text("path\nx.mp4\n")
+    with pytest.raises(InputError, match="uri"):
+        resolve_inputs(str(tree / "bad.csv"))
+    (tree / "bad.jsonl").write_text('{"uri": "x.mp4"}\nnot json\n')
+    with pytest.raises(InputError, match="line 2"):
+        resolve_inputs(str(tree / "bad.jsonl"))
