@@ -35,7 +35,7 @@ from humannet.inputs import resolve_inputs
 from humannet.media.cut import MaterializeConfig, materialize_clips
 from humannet.media.frames import DecodeConfig
 from humannet.process.clips import ClipStage
-from humannet.process.dedup import DedupEntry, SignatureStage, resolve_duplicates
+from humannet.process.dedup import DedupConfig, DedupEntry, SignatureStage, resolve_duplicates
 from humannet.process.probe import ProbeStage
 from humannet.process.quality import QualityStage
 from humannet.process.scenes import SceneStage
@@ -73,6 +73,8 @@ class MaterializeStage(Stage):
     def process(self, video: Video) -> Video:
         assert video.probe is not None and video.video_id is not None
         out_dir = self.staging_root / video.video_id
+        for partial in out_dir.glob(".*.part"):  # left by a killed run
+            partial.unlink()
         todo = [c for c in video.kept_clips if not (out_dir / f"{c.clip_id}.mp4").exists()]
         materialize_clips(video.uri, video.probe, todo, out_dir, self.config, self.decode)
         return video
@@ -102,26 +104,32 @@ def settle_clips(video: Video) -> None:
     video.drop(f"{main}: all {len(video.clips)} clips dropped ({detail})")
 
 
-def apply_duplicates(videos: dict[str, Video], sharded_video_ids: set[str]) -> None:
-    """Mark duplicates as dropped (on these in-memory copies; the ledger keeps analysis only)."""
+def apply_duplicates(videos: dict[str, Video], sharded_uris: set[str], config: DedupConfig) -> None:
+    """Mark duplicates as dropped (on these in-memory copies; the ledger keeps analysis only).
+
+    Videos dropped by a filter take part too: a copy that is too short or blurry is still a
+    copy, and its record should say of what.
+    """
     entries, existing = [], []
     for video in videos.values():
-        if video.status is not Status.KEPT or video.probe is None:
+        if video.status is Status.FAILED or video.probe is None:
             continue
         entry = DedupEntry(
-            key=video.uri,
-            sha256=video.sha256 or "",
+            uri=video.uri,
+            video_id=video.video_id,
+            sha256=video.sha256,
             signature=video.signature,
             signature_times=video.signature_times,
             duration_s=video.probe.duration_s,
             pixels=video.probe.width * video.probe.height,
             bit_rate=video.probe.bit_rate,
         )
-        (existing if video.video_id in sharded_video_ids else entries).append(entry)
-    for uri, kept_uri in resolve_duplicates(entries, existing).items():
+        (existing if video.uri in sharded_uris else entries).append(entry)
+    for uri, kept_uri in resolve_duplicates(entries, existing, config).items():
         video, kept = videos[uri], videos[kept_uri]
         exact = video.sha256 == kept.sha256
         video.duplicate_of = kept.video_id
+        video.status = Status.KEPT  # the duplicate reason replaces any filter reason
         video.drop(f"{'exact_duplicate' if exact else 'near_duplicate'}: of {kept.uri}")
 
 
@@ -154,8 +162,8 @@ class Curator:
 
         current = {video.uri: copy.deepcopy(done[video.uri]) for video in inputs}
         everything = {uri: copy.deepcopy(video) for uri, video in done.items()}
-        sharded_videos = {vid for record in shards.values() for vid in record["videos"]}
-        apply_duplicates(everything, sharded_videos)
+        sharded_uris = {uri for record in shards.values() for uri in record["uris"]}
+        apply_duplicates(everything, sharded_uris, self.config.dedup)
         if self.materialize:
             summary.shards_written = self._materialize(everything, shards)
             shards = self.ledger.load_shards()
@@ -237,7 +245,7 @@ class Curator:
         for number, group in enumerate(groups, start=start):
             name = f"shard-{number:06d}"
             write_shard(self.out_dir / "shards" / f"{name}.tar", group)
-            self.ledger.commit_shard(name, [m[0].clip_id for m in group], sorted({m[1].video_id for m in group}))
+            self.ledger.commit_shard(name, [m[0].clip_id for m in group], sorted({m[1].uri for m in group}))
             for _, _, path in group:
                 path.unlink(missing_ok=True)
         return len(groups)

@@ -38,4 +38,6 @@ def precision_recall_f1(tp: int, fp: int, fn: int) -> tuple[float, float, float]
 def load_cut_labels(labels_json_path: str | Path) -> dict[str, list[float]]:
     """File name -> labelled cut times (hard cuts and dissolves; fades are events, not cuts)."""
     clips = json.loads(Path(labels_json_path).read_text())["clips"]
-    return {name: sorted(float(c["t"]) for c in clip.get("cuts", []) if c.get("kind") in CUT_KINDS) for name, clip in clips.items()}
+    return {
+        name: sorted(float(c["t"]) for c in clip.get("cuts", []) if c.get("kind") in CUT_KINDS) for name, clip in clips.items()
+    }

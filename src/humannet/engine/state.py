@@ -58,8 +58,8 @@ class Ledger:
             videos[video.uri] = video
         return videos, stale
 
-    def commit_shard(self, name: str, clip_ids: list[str], video_ids: list[str]) -> None:
-        record = {"shard": name, "clips": clip_ids, "videos": video_ids}
+    def commit_shard(self, name: str, clip_ids: list[str], uris: list[str]) -> None:
+        record = {"shard": name, "clips": clip_ids, "uris": uris}
         atomic_write_bytes(self.shards_dir / f"{name}.json", json.dumps(record).encode())
 
     def load_shards(self) -> dict[str, dict[str, Any]]:

@@ -16,6 +16,7 @@ offset) and verifies them with `match_signatures`; `resolve_duplicates` turns th
 from __future__ import annotations
 
 import logging
+from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -23,10 +24,10 @@ from typing import ClassVar
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from humannet.engine.stage import FrameStage
-from humannet.records import Frame, Video
+from humannet.records import Frame, Status, Video
 
 log = logging.getLogger(__name__)
 
@@ -35,29 +36,49 @@ _THUMB = 32  # side of the grey thumbnail the DCT is taken of
 _LOW = 8  # the 8x8 lowest frequencies give the 64 bits
 _BAR_MAX_LEVEL = 40  # a row/column with no pixel brighter than this (of 255) is part of a black bar
 _BAR_MAX_FRACTION = 0.3  # never trim more than this from one side (bars of 16:9 in 4:3 are 12.5 %)
+_SLOT_BITS = 24  # index entries pack (position, sample slot); 2**24 slots at 4/s is 48 days
+_SLOT_MASK = (1 << _SLOT_BITS) - 1
+_OFFSET_BITS = _SLOT_BITS + 2  # a slot difference, biased to be non-negative, with room for the +-1 spread
+_OFFSET_BIAS = 1 << (_SLOT_BITS + 1)
 
 
 class DedupConfig(BaseModel, extra="forbid"):
     enabled: bool = Field(True, description="Compute signatures and drop exact and near-duplicate videos.")
-    samples_per_second: float = Field(4.0, gt=0, le=30, description="Rate at which frames are hashed for the signature (samples/s).")
+    samples_per_second: float = Field(
+        4.0, gt=0, le=30, description="Rate at which frames are hashed for the signature (samples/s)."
+    )
     min_frame_std: float = Field(
-        6.0, ge=0, description="Frames whose grey thumbnail has a lower standard deviation are uninformative and skipped (grey levels)."
+        6.0, ge=0, description="Frames whose grey 32x32 thumbnail varies less than this are uninformative, skipped (grey levels)."
     )
     hamming_threshold: int = Field(
-        16, ge=0, le=32, description="Largest Hamming distance (of 64 bits) at which two sampled frames count as the same picture (bits)."
+        16, ge=0, le=32, description="Largest Hamming distance at which two sampled frames show the same picture (bits of 64)."
     )
     min_matched_fraction: float = Field(
-        0.7, gt=0, le=1, description="Share of the shorter video's informative samples that must match for a near-duplicate (0-1)."
+        0.7, gt=0, le=1, description="Share of the shorter video's informative samples that must match (0-1)."
     )
-    min_overlap_s: float = Field(1.0, ge=0, description="Matched content needed for a near-duplicate: matched samples / samples_per_second (s).")
-    lsh_bands: int = Field(4, ge=1, le=16, description="The 64-bit hash is split into this many bands; sharing one band value makes a candidate.")
+    min_overlap_s: float = Field(
+        1.0, ge=0, description="Matched content a near-duplicate needs: matched samples / samples_per_second (s)."
+    )
+    lsh_bands: int = Field(
+        4, ge=1, le=16, description="Bands the 64-bit hash is split into for the index; one shared band value is a hit."
+    )
     lsh_permutations: int = Field(
-        2, ge=1, le=8, description="Band tables built over this many fixed bit permutations; more raises recall of noisy copies (tables)."
+        2, ge=1, le=8, description="Bit orders the bands are cut from; more tables find noisier copies (tables)."
     )
     lsh_min_votes: int = Field(
-        2, ge=1, description="Distinct query samples that must hit a video at one time offset to verify it (capped at the query's samples)."
+        2, ge=1, description="Fewest query samples that must hit a stored video at one time offset before it is aligned."
     )
-    max_offset_candidates: int = Field(16, ge=1, description="Time offsets, best voted first, that alignment verifies per pair (offsets).")
+    lsh_min_vote_fraction: float = Field(
+        0.1, ge=0, le=1, description="Also needed: this share of the shorter video's samples hitting at one offset (0-1)."
+    )
+    max_offset_candidates: int = Field(16, ge=1, description="Time offsets, most voted first, that alignment checks per pair.")
+
+    @field_validator("lsh_bands")
+    @classmethod
+    def _divides_hash(cls, bands: int) -> int:
+        if HASH_BITS % bands:
+            raise ValueError(f"lsh_bands must divide {HASH_BITS} (got {bands})")
+        return bands
 
 
 # ---------------------------------------------------------------------------------------------
@@ -148,7 +169,7 @@ class SignatureStage(FrameStage):
         video.signature = list(signature.hashes)
         video.signature_times = list(signature.times)
         if signature.samples and not signature.hashes:
-            log.info("%s: no informative frame among %d samples; only exact duplicates can be found", video.uri, signature.samples)
+            log.info("%s: no informative frame in %d samples; only exact duplicates can be found", video.uri, signature.samples)
         return video
 
 
@@ -176,7 +197,9 @@ def _span(times: np.ndarray) -> float:
     return float(times[-1] - times[0]) if len(times) else 0.0
 
 
-def _offset_votes(short_h: np.ndarray, short_t: np.ndarray, long_h: np.ndarray, long_t: np.ndarray, config: DedupConfig) -> list[float]:
+def _offset_votes(
+    short_h: np.ndarray, short_t: np.ndarray, long_h: np.ndarray, long_t: np.ndarray, config: DedupConfig
+) -> list[float]:
     """Time offsets proposed by sample pairs within the threshold, most voted first."""
     probes = np.linspace(0, len(short_h) - 1, min(len(short_h), 64)).round().astype(int)
     probes = np.unique(probes)
@@ -193,7 +216,9 @@ def _offset_votes(short_h: np.ndarray, short_t: np.ndarray, long_h: np.ndarray, 
     return [float(b) * grid for b in bins[order]]
 
 
-def _score_offset(short_h: np.ndarray, short_t: np.ndarray, long_h: np.ndarray, long_t: np.ndarray, offset: float, period: float) -> np.ndarray:
+def _score_offset(
+    short_h: np.ndarray, short_t: np.ndarray, long_h: np.ndarray, long_t: np.ndarray, offset: float, period: float
+) -> np.ndarray:
     """Per short sample: smallest distance to a long sample within one period of its aligned time (65 if none)."""
     aligned = short_t + offset
     best = np.full(len(short_h), HASH_BITS + 1, dtype=np.int64)
@@ -246,3 +271,209 @@ def match_signatures(
     if best is None or best.matched_fraction < config.min_matched_fraction or best.overlap_s + 1e-9 < config.min_overlap_s:
         return None
     return best
+
+
+# ---------------------------------------------------------------------------------------------
+# Index and resolution
+
+
+@dataclass(frozen=True)
+class DedupEntry:
+    """What deduplication needs to know about one video; `uri` is its key."""
+
+    uri: str
+    sha256: str | None
+    signature: Sequence[int] = ()
+    signature_times: Sequence[float] = ()
+    duration_s: float = 0.0
+    pixels: int = 0  # width * height
+    bit_rate: int | None = None
+    video_id: str | None = None
+
+    @classmethod
+    def from_video(cls, video: Video) -> DedupEntry:
+        probe = video.probe
+        return cls(
+            uri=video.uri,
+            sha256=video.sha256,
+            signature=tuple(video.signature),
+            signature_times=tuple(video.signature_times),
+            duration_s=probe.duration_s if probe else 0.0,
+            pixels=probe.width * probe.height if probe else 0,
+            bit_rate=probe.bit_rate if probe else None,
+            video_id=video.video_id,
+        )
+
+    @property
+    def keep_priority(self) -> tuple[int, int, int, str]:
+        """Sort key: the copy to keep comes first (longer, then more pixels, then higher bit rate, then smaller uri).
+
+        Durations are compared in whole seconds: copies of one video differ by a few frames
+        of container duration, which must not outrank resolution.
+        """
+        return (-round(self.duration_s), -self.pixels, -(self.bit_rate or 0), self.uri)
+
+
+def _band_keys(hashes: np.ndarray, config: DedupConfig) -> np.ndarray:
+    """(samples, tables) band values; table t covers band t % bands of bit permutation t // bands."""
+    bits = np.unpackbits(hashes.astype(">u8").view(np.uint8).reshape(-1, 8), axis=1)
+    width = HASH_BITS // config.lsh_bands
+    weights = (1 << np.arange(width - 1, -1, -1, dtype=np.uint64)).astype(np.uint64)
+    columns = []
+    for p in range(config.lsh_permutations):
+        order = np.arange(HASH_BITS) if p == 0 else np.random.default_rng(p).permutation(HASH_BITS)
+        permuted = bits[:, order]
+        for band in range(config.lsh_bands):
+            chunk = permuted[:, band * width : (band + 1) * width].astype(np.uint64)
+            columns.append(chunk @ weights)
+    return np.stack(columns, axis=1) if columns else np.zeros((len(hashes), 0), dtype=np.uint64)
+
+
+class DuplicateIndex:
+    """Finds exact (same sha256) and near duplicates of a video among the entries added so far.
+
+    Candidates come from locality-sensitive hashing: every informative sample is filed under
+    each band of its hash (over `lsh_permutations` bit orders); a stored video becomes a
+    candidate when enough distinct query samples hit it at one time offset. Only
+    candidates are aligned with `match_signatures`, so a query costs about its samples times
+    the bucket sizes, not the corpus size. Load it with the entries of an existing corpus to
+    deduplicate new inputs against earlier runs.
+    """
+
+    def __init__(self, config: DedupConfig) -> None:
+        self.config = config
+        self.entries: list[DedupEntry] = []
+        self._informative: list[int] = []  # informative samples per stored entry
+        self._by_sha: dict[str, list[int]] = defaultdict(list)
+        # One table per (permutation, band): band value -> packed (position << _SLOT_BITS | sample slot).
+        self._tables: list[dict[int, array]] = [{} for _ in range(config.lsh_bands * config.lsh_permutations)]
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def _slots(self, times: Sequence[float]) -> np.ndarray:
+        """Sample times on the sampling grid (non-negative ints), which is also the grid offsets are voted on."""
+        return np.clip(np.round(np.asarray(times, dtype=np.float64) * self.config.samples_per_second), 0, _SLOT_MASK).astype(
+            np.int64
+        )
+
+    def add(self, entry: DedupEntry) -> None:
+        position = len(self.entries)
+        self.entries.append(entry)
+        self._informative.append(len(entry.signature))
+        if entry.sha256:
+            self._by_sha[entry.sha256].append(position)
+        if not entry.signature:
+            return
+        keys = _band_keys(_as_hashes(entry.signature), self.config).tolist()
+        packed = ((position << _SLOT_BITS) | self._slots(entry.signature_times)).tolist()
+        for sample_keys, value in zip(keys, packed, strict=True):
+            for table, key in zip(self._tables, sample_keys, strict=True):
+                bucket = table.get(key)
+                if bucket is None:
+                    table[key] = bucket = array("q")
+                bucket.append(value)
+
+    def candidates(self, entry: DedupEntry) -> list[int]:
+        """Positions of stored entries hit by enough distinct query samples at one time offset (+-1 slot).
+
+        Chance band collisions grow with both videos' lengths, true ones with the overlap, so the
+        votes needed scale with the shorter video (`lsh_min_vote_fraction`, at least `lsh_min_votes`).
+        """
+        if not entry.signature:
+            return []
+        keys = _band_keys(_as_hashes(entry.signature), self.config).tolist()
+        slots = self._slots(entry.signature_times).tolist()
+        pair_keys, samples = [], []  # per band hit: (stored position, offset in slots) packed in one int, query sample
+        for sample, (sample_keys, slot) in enumerate(zip(keys, slots, strict=True)):
+            for table, key in zip(self._tables, sample_keys, strict=True):
+                bucket = table.get(key)
+                if bucket is not None:
+                    packed = np.frombuffer(bucket, dtype=np.int64)
+                    offsets = (packed & _SLOT_MASK) - slot + _OFFSET_BIAS
+                    pair_keys.append(((packed >> _SLOT_BITS) << _OFFSET_BITS) | offsets)
+                    samples.append(np.full(len(packed), sample, dtype=np.int64))
+        if not pair_keys:
+            return []
+        # A sample a slot away from the voted offset still counts for it (sampling jitter, offsets between slots).
+        key_column = np.concatenate([np.concatenate(pair_keys) + shift for shift in (-1, 0, 1)])
+        sample_column = np.tile(np.concatenate(samples), 3)
+        order = np.lexsort((sample_column, key_column))
+        key_column, sample_column = key_column[order], sample_column[order]
+        distinct = np.ones(len(key_column), dtype=bool)
+        distinct[1:] = (np.diff(key_column) != 0) | (np.diff(sample_column) != 0)
+        bins, votes = np.unique(key_column[distinct], return_counts=True)
+        positions = bins >> _OFFSET_BITS
+        stored_counts = np.asarray(self._informative, dtype=np.int64)[positions]
+        shorter = np.minimum(stored_counts, len(entry.signature))
+        needed = np.minimum(np.maximum(self.config.lsh_min_votes, np.ceil(self.config.lsh_min_vote_fraction * shorter)), shorter)
+        return sorted({int(p) for p in positions[votes >= needed]})
+
+    def find(self, entry: DedupEntry) -> list[tuple[DedupEntry, Match | None]]:
+        """Stored entries that `entry` duplicates: same sha256 (match None) or a verified near match."""
+        exact = set(self._by_sha.get(entry.sha256, ())) if entry.sha256 else set()
+        found: list[tuple[DedupEntry, Match | None]] = [(self.entries[p], None) for p in sorted(exact)]
+        for position in self.candidates(entry):
+            if position in exact:
+                continue
+            other = self.entries[position]
+            match = match_signatures(entry.signature, entry.signature_times, other.signature, other.signature_times, self.config)
+            if match is not None:
+                found.append((other, match))
+        return found
+
+
+def resolve_duplicates(
+    entries: Iterable[DedupEntry], existing: Iterable[DedupEntry] = (), config: DedupConfig | None = None
+) -> dict[str, str]:
+    """Map the uri of every duplicate input to the uri of the copy that is kept.
+
+    Entries of `existing` (already in the corpus) are always kept. New entries are visited
+    best copy first (`DedupEntry.keep_priority`); one that duplicates an entry already kept
+    maps to the best such entry (existing ones first), otherwise it is kept itself. Every
+    duplicate therefore points at a kept copy it really matches, and the result does not
+    depend on the order of the inputs.
+    """
+    config = config or DedupConfig()
+    index = DuplicateIndex(config)
+    existing = sorted(existing, key=lambda e: e.keep_priority)
+    rank: dict[str, int] = {}
+    for entry in existing:
+        index.add(entry)
+        rank.setdefault(entry.uri, len(rank))
+    new = sorted(entries, key=lambda e: e.keep_priority)
+    if len({e.uri for e in new}) != len(new):
+        raise ValueError("resolve_duplicates needs unique uris")
+    duplicates: dict[str, str] = {}
+    for entry in new:
+        if entry.uri in rank:
+            log.debug("%s is already in the corpus; not deduplicated again", entry.uri)
+            continue
+        found = index.find(entry)
+        if found:
+            keeper, match = min(found, key=lambda hit: rank[hit[0].uri])
+            duplicates[entry.uri] = keeper.uri
+            log.info("%s duplicates %s (%s)", entry.uri, keeper.uri, "same sha256" if match is None else match)
+        else:
+            index.add(entry)
+            rank[entry.uri] = len(rank)
+    return duplicates
+
+
+def drop_duplicates(videos: Sequence[Video], existing: Iterable[DedupEntry] = (), config: DedupConfig | None = None) -> int:
+    """Mark each kept video that duplicates another dropped (`exact_duplicate` / `near_duplicate`), with `duplicate_of`.
+
+    Returns how many were dropped. Videos already dropped or failed take no part: they are not in the corpus.
+    """
+    existing = list(existing)
+    candidates = [DedupEntry.from_video(v) for v in videos if v.status is Status.KEPT]
+    by_uri = {e.uri: e for e in [*existing, *candidates]}
+    duplicates = resolve_duplicates(candidates, existing, config)
+    for video in videos:
+        keeper_uri = duplicates.get(video.uri)
+        if keeper_uri is None:
+            continue
+        keeper = by_uri[keeper_uri]
+        video.duplicate_of = keeper.video_id or keeper.uri
+        video.drop("exact_duplicate" if keeper.sha256 and keeper.sha256 == video.sha256 else "near_duplicate")
+    return len(duplicates)

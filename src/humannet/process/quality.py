@@ -6,12 +6,12 @@ freezes on every small frame (full rate helps there), and sharpness, occlusion a
 then aggregates those numbers over each clip's span into `clip.scores` and drops the
 clips that fail a filter, naming the filter, the score and the threshold in the reason.
 
-Filters, in the order their reasons are reported:
-  screen     screen recordings and slides: most pixels in a few exactly equal colours
-             (camera pictures always carry noise, so flat areas are never one exact colour);
+Filters, in the order their reasons are reported (a clip's reason lists every filter it fails):
   dark       black or nearly black frames (ffmpeg blackdetect's definition);
   bright     blown-out frames (the mirror of dark);
-  occlusion  the lens is covered: a large dark, detail-free region in a soft frame;
+  screen     screen recordings and slides: most pixels in a few exactly equal colours
+             (camera pictures carry noise and shading, so large areas are rarely one exact colour);
+  occlusion  the lens is covered: a dark, detail-free region (a quarter of the frame or more) in a soft frame;
   static     nothing moves: few pixels change beyond the noise level over a short lag;
   corruption frozen frames inside moving footage (decoder stalls and error concealment);
   blur       soft frames: Crete et al.'s no-reference blur metric, as 1 - blur.
@@ -50,31 +50,92 @@ class QualityConfig(BaseModel, extra="forbid"):
     """Thresholds of the quality filters. A clip fails a filter on a clip-level aggregate that is
     either a median/percentile of a per-frame score or the fraction of its frames judged bad."""
 
-    max_bad_fraction: float = Field(0.5, ge=0, le=1, description="Drop a clip when more than this fraction of its frames are dark, bright, occluded or stalled.")
+    max_bad_fraction: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Drop a clip when more than this fraction of its frames are dark, bright, occluded or stalled.",
+    )
     screen_enabled: bool = Field(True, description="Drop screen recordings, slides and other non-camera pictures.")
-    max_screen_score: float = Field(0.5, ge=0, le=1, description="Drop when the clip's median fraction of pixels in the few most frequent exact colours exceeds this.")
-    screen_top_colours: int = Field(4, ge=1, le=64, description="How many most frequent exact colours make up the screen score (count).")
+    max_screen_score: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Drop when the clip's median fraction of pixels in the few most frequent exact colours exceeds this.",
+    )
+    screen_top_colours: int = Field(
+        4, ge=1, le=64, description="How many most frequent exact colours make up the screen score (count)."
+    )
     dark_enabled: bool = Field(True, description="Drop clips that are mostly black or nearly black frames.")
-    dark_level: int = Field(26, ge=0, le=255, description="Pixels at or below this grey level count as black (0-255; ffmpeg blackdetect's 0.10).")
+    dark_level: int = Field(
+        26, ge=0, le=255, description="Pixels at or below this grey level count as black (0-255; ffmpeg blackdetect's 0.10)."
+    )
     bright_enabled: bool = Field(True, description="Drop clips that are mostly blown-out frames.")
     bright_level: int = Field(245, ge=0, le=255, description="Pixels at or above this grey level count as blown out (0-255).")
-    black_pixel_fraction: float = Field(0.98, gt=0, le=1, description="A frame is dark (or blown out) when at least this fraction of its pixels is (blackdetect's 0.98).")
+    black_pixel_fraction: float = Field(
+        0.98,
+        gt=0,
+        le=1,
+        description="A frame is dark (or blown out) when at least this fraction of its pixels is (blackdetect's 0.98).",
+    )
     occlusion_enabled: bool = Field(True, description="Drop clips where something covers most of the lens.")
-    occlusion_cell_fraction: float = Field(0.25, gt=0, le=1, description="A frame is occluded when at least this fraction of its grid cells is dark and detail-free.")
+    occlusion_cell_fraction: float = Field(
+        0.25, gt=0, le=1, description="A frame is occluded when at least this fraction of its grid cells is dark and detail-free."
+    )
     occlusion_dark_level: float = Field(64.0, ge=0, le=255, description="A cell is dark below this mean grey level (0-255).")
-    occlusion_detail_level: float = Field(24.0, ge=0, description="A cell is detail-free below this mean Sobel magnitude (|gx|+|gy|, grey levels at 320 px).")
-    occlusion_max_sharpness: float = Field(0.5, ge=0, le=1, description="Only frames softer than this sharpness count as occluded (a covering object is out of focus).")
+    occlusion_detail_level: float = Field(
+        24.0, ge=0, description="A cell is detail-free below this mean Sobel magnitude (|gx|+|gy|, grey levels at 320 px)."
+    )
+    occlusion_max_sharpness: float = Field(
+        0.55,
+        ge=0,
+        le=1,
+        description="Only frames softer than this sharpness count as occluded (a covering object is out of focus).",
+    )
     static_enabled: bool = Field(True, description="Drop clips in which nothing moves.")
-    min_motion_score: float = Field(0.01, ge=0, le=1, description="Drop when the clip's motion score (fraction of pixels that change, see motion_percentile) is below this.")
-    motion_percentile: float = Field(90.0, ge=0, le=100, description="Percentile of the per-frame changed fraction taken as the clip's motion score (%).")
-    motion_lag_s: float = Field(0.2, gt=0, le=2, description="Frames this far apart are compared for motion (s), so the score does not depend on the frame rate.")
-    motion_pixel_level: int = Field(15, ge=1, le=255, description="A pixel changed when it differs by more than this many grey levels, after removing the global brightness shift.")
-    corruption_enabled: bool = Field(True, description="Drop clips whose moving footage is interrupted by frozen (stalled or concealed) frames.")
-    freeze_level: float = Field(0.25, ge=0, le=255, description="A frame is frozen when its mean absolute difference to the previous frame is below this (grey levels; ffmpeg freezedetect's -60 dB).")
-    stall_motion: float = Field(0.5, ge=0, le=1, description="A frozen run counts as a stall when the median changed fraction over the preceding stall_context_s was at least this.")
-    stall_context_s: float = Field(0.5, gt=0, le=5, description="How much footage before a frozen run is looked at to tell a stall from a still scene (s).")
+    min_motion_score: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="Drop when the clip's motion score (fraction of pixels that change, see motion_percentile) is below this.",
+    )
+    motion_percentile: float = Field(
+        90.0, ge=0, le=100, description="Percentile of the per-frame changed fraction taken as the clip's motion score (%)."
+    )
+    motion_lag_s: float = Field(
+        0.2,
+        gt=0,
+        le=2,
+        description="Frames this far apart are compared for motion (s), so the score does not depend on the frame rate.",
+    )
+    motion_pixel_level: int = Field(
+        15,
+        ge=1,
+        le=255,
+        description="A pixel has changed above this many grey levels of difference (global brightness shift removed).",
+    )
+    corruption_enabled: bool = Field(
+        True, description="Drop clips whose moving footage is interrupted by frozen (stalled or concealed) frames."
+    )
+    freeze_level: float = Field(
+        0.25,
+        ge=0,
+        le=255,
+        description="Frozen frame: mean absolute difference to the previous frame under this (grey levels; -60 dB).",
+    )
+    stall_motion: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="A frozen run is a stall when the median changed fraction in the stall_context_s before it is at least this.",
+    )
+    stall_context_s: float = Field(
+        0.5, gt=0, le=5, description="How much footage before a frozen run is looked at to tell a stall from a still scene (s)."
+    )
     blur_enabled: bool = Field(True, description="Drop soft clips.")
-    min_blur_score: float = Field(0.4, ge=0, le=1, description="Drop when the clip's median sharpness (1 - Crete blur, at 320 px) is below this.")
+    min_blur_score: float = Field(
+        0.4, ge=0, le=1, description="Drop when the clip's median sharpness (1 - Crete blur, at 320 px) is below this."
+    )
 
 
 @dataclass(slots=True)
@@ -166,7 +227,9 @@ class QualityAccumulator:
         image = frame.analysis
         h, w = image.shape[:2]
         scale = _SHARPNESS_SIDE / max(h, w)
-        grey = cv2.resize(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        grey = cv2.resize(
+            cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA
+        )
         sharpness = crete_sharpness(grey)
         gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0)
         gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1)
@@ -193,7 +256,6 @@ class QualityAccumulator:
             occlusion=analysis[:, 2],
             screen=analysis[:, 3],
         )
-
 
     def _stalled(self, times: np.ndarray, motion: np.ndarray, change: np.ndarray) -> np.ndarray:
         """Frozen runs that start while the picture was moving widely: the decoder stalled or concealed
@@ -236,9 +298,9 @@ class ClipScorer:
     def __post_init__(self) -> None:
         c = self.config
         self.checks = [
-            _Check("screen", "screen_score", ">", c.max_screen_score, c.screen_enabled),
             _Check("dark", "dark_fraction", ">", c.max_bad_fraction, c.dark_enabled),
             _Check("bright", "bright_fraction", ">", c.max_bad_fraction, c.bright_enabled),
+            _Check("screen", "screen_score", ">", c.max_screen_score, c.screen_enabled),
             _Check("occlusion", "occlusion_fraction", ">", c.max_bad_fraction, c.occlusion_enabled),
             _Check("static", "motion_score", "<", c.min_motion_score, c.static_enabled),
             _Check("corruption", "frozen_fraction", ">", c.max_bad_fraction, c.corruption_enabled),
@@ -267,12 +329,14 @@ class ClipScorer:
         }
 
     def verdict(self, scores: dict[str, float]) -> str | None:
-        """The reason of the first failing filter, or None when the clip passes them all."""
-        for check in self.checks:
-            value = scores.get(check.score, float("nan"))
-            if check.fails(value):
-                return f"{check.filter}: {check.score}={value:.3f} {check.op} {check.threshold:g}"
-        return None
+        """Every failing filter as `filter: score=value op threshold`, joined by "; " in check order
+        (the first names the primary reason), or None when the clip passes them all."""
+        failures = [
+            f"{check.filter}: {check.score}={scores[check.score]:.3f} {check.op} {check.threshold:g}"
+            for check in self.checks
+            if check.fails(scores.get(check.score, float("nan")))
+        ]
+        return "; ".join(failures) or None
 
 
 def _span(times: np.ndarray, start_s: float, end_s: float) -> np.ndarray:

@@ -48,28 +48,53 @@ COLOUR_LEVELS = 4  # levels per BGR channel in the colour histogram (4**3 = 64 b
 
 class SceneConfig(BaseModel, extra="forbid"):
     hard_threshold: float = Field(
-        0.3, ge=0, le=1, description="Change score (0-1) between consecutive frames needed for a hard cut, and between the windows around it."
+        0.3,
+        ge=0,
+        le=1,
+        description="Change score (0-1) between consecutive frames needed for a hard cut, and between the windows around it.",
     )
-    adaptive_ratio: float = Field(3.0, ge=1, description="A hard cut's change must exceed this multiple of the mean change around it (ratio).")
+    adaptive_ratio: float = Field(
+        3.0, ge=1, description="A hard cut's change must exceed this multiple of the mean change around it (ratio)."
+    )
     adaptive_window_s: float = Field(0.5, gt=0, description="Half-width of the window giving the local level of change (s).")
-    persistence_window_s: float = Field(0.3, gt=0, description="Length of the windows before and after a boundary whose median content is compared (s).")
+    persistence_window_s: float = Field(
+        0.3, gt=0, description="Length of the windows before and after a boundary whose median content is compared (s)."
+    )
+    persistence_ratio: float = Field(
+        2.0,
+        ge=1,
+        description="Change across a cut must exceed this multiple of the change between windows on its steadier side (ratio).",
+    )
     revert_horizon_s: float = Field(
-        2.0, ge=0, description="A change whose new content matches what was on screen within this time before it is an interruption, not a cut (s)."
+        2.0,
+        ge=0,
+        description="A change back to content seen within this time before is an interruption, not a cut (s).",
     )
     revert_ratio: float = Field(
-        0.5, ge=0, le=1, description="Content after a change counts as 'seen before' when it is closer to an earlier frame than this fraction of the change."
+        0.5,
+        ge=0,
+        le=1,
+        description="Content counts as 'seen before' when closer to an earlier frame than this fraction of the change (ratio).",
     )
     dissolve_half_windows_s: list[float] = Field(
-        [0.5, 1.0], description="Half-lengths of the windows tested for cross-dissolves; covers dissolves up to twice the largest (s)."
+        [0.25, 0.5, 1.0],
+        description="Half-lengths of the windows tested for cross-dissolves; covers dissolves up to twice the largest (s).",
     )
     dissolve_threshold: float = Field(0.3, ge=0, le=1, description="Change score (0-1) between the two ends of a dissolve.")
     blend_residual_max: float = Field(
-        0.2, ge=0, description="Largest mean residual of the frames inside a dissolve after fitting them as blends of its ends (fraction of the end-to-end difference)."
+        0.2,
+        ge=0,
+        description="Largest mean residual of dissolve frames fitted as blends of its ends (fraction of the end-to-end change).",
     )
     blend_progress_min: float = Field(
-        0.9, ge=-1, le=1, description="Smallest correlation between time and the fitted blend weight inside a dissolve (steady progress)."
+        0.9,
+        ge=-1,
+        le=1,
+        description="Smallest correlation between time and the fitted blend weight inside a dissolve (steady progress).",
     )
-    blank_std: float = Field(4.0, ge=0, description="Grey-level standard deviation (0-255) under which a frame counts as blank (uniform, e.g. black).")
+    blank_std: float = Field(
+        4.0, ge=0, description="Grey-level standard deviation (0-255) under which a frame counts as blank (uniform, e.g. black)."
+    )
     min_scene_s: float = Field(0.5, ge=0, description="Cuts closer than this keep only the strongest (s).")
 
 
@@ -109,17 +134,38 @@ class FrameFeatures:
         return cls.from_parts(grey, hist / max(float(hist.sum()), 1e-9), blank_std)
 
 
-def change_score(a: FrameFeatures, b: FrameFeatures) -> float:
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks with ties averaged (clipped highlights tie), as used by Spearman's correlation."""
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(ordered)) + 1]
+    stops = np.r_[starts[1:], values.size]
+    ranks = np.empty(values.size, dtype=np.float32)
+    ranks[order] = np.repeat((starts + stops - 1) / 2.0, stops - starts)
+    return ranks
+
+
+def _unit(values: np.ndarray) -> np.ndarray:
+    centred = values - values.mean()
+    return centred / max(float(np.linalg.norm(centred)), 1e-9)
+
+
+def change_score(a: FrameFeatures, b: FrameFeatures, tone_invariant: bool = False) -> float:
     """0 (same) .. 1 (unrelated): geometric mean of structural and colour distance.
 
     Structure is 1 - correlation of the thumbnails (clipped to 0..1); a blank frame has no
-    structure, so blank vs blank is 0 and blank vs content is 1. Colour is half the L1
-    distance of the histograms.
+    structure, so blank vs blank is 0 and blank vs content is 1. With `tone_invariant` the
+    correlation is of ranks (Spearman), so any monotone tone change (exposure, gamma,
+    clipped highlights) leaves structure unchanged. Colour is half the L1 distance of the
+    histograms.
     """
     if a.blank or b.blank:
         structure = 0.0 if a.blank and b.blank else 1.0
     else:
-        structure = min(1.0, max(0.0, 1.0 - float(a.shape @ b.shape)))
+        similarity = (
+            float(_unit(_ranks(a.grey.ravel())) @ _unit(_ranks(b.grey.ravel()))) if tone_invariant else float(a.shape @ b.shape)
+        )
+        structure = min(1.0, max(0.0, 1.0 - similarity))
     colour = 0.5 * float(np.abs(a.hist - b.hist).sum())
     return float(np.sqrt(structure * colour))
 
@@ -157,8 +203,8 @@ class SceneAccumulator:
         self.revert = round(config.revert_horizon_s * fps)
         self.scales = sorted({max(2, round(w * fps)) for w in config.dissolve_half_windows_s})
         widest = max(self.scales, default=0)
-        self.lookahead = max(self.adaptive, self.persist, widest + self.persist, widest + (widest + 1) // 2)
-        lookback = max(self.adaptive, self.revert + self.persist, widest + self.persist)
+        self.lookahead = max(self.adaptive, 2 * self.persist, widest + self.persist, widest + (widest + 1) // 2)
+        lookback = max(self.adaptive, self.revert + self.persist, 2 * self.persist, widest + self.persist)
         size = lookback + self.lookahead + 1
         self.first = 0  # absolute index of the oldest frame kept
         self.features: deque[FrameFeatures] = deque(maxlen=size)
@@ -193,7 +239,7 @@ class SceneAccumulator:
         if n and frame.time_s > self.times[-2]:
             self.frame_period = frame.time_s - self.times[-2]
         self.steps.append(change_score(self._f(n - 1), features) if n else 0.0)
-        for w, spans in self.spans.items():  # spans[k] is the change across the 2w frames centred on frame first + k
+        for w, spans in self.spans.items():  # change across the 2w frames ending at this frame
             spans.append(change_score(self._f(n - 2 * w), self._f(n)) if n - 2 * w >= self.first else 0.0)
         while self.next_judged + self.lookahead < self.count:
             self._judge(self.next_judged)
@@ -229,15 +275,28 @@ class SceneAccumulator:
         around = np.concatenate([self._steps(c - self.adaptive, c - 1), self._steps(c + 2, c + self.adaptive + 1)])
         if around.size and step < cfg.adaptive_ratio * float(around.mean()):
             return None
-        before = FrameFeatures.median_of(self._window(c - self.persist, c), cfg.blank_std)
-        after = FrameFeatures.median_of(self._window(c, c + self.persist), cfg.blank_std)
-        lasting = change_score(before, after)
+        before, after = self._median(c - self.persist, c), self._median(c, c + self.persist)
+        lasting = change_score(before, after, tone_invariant=True)
         if lasting < cfg.hard_threshold:
             return None
+        drift = min(  # a cut joins two shots: it must stand out against the steadier of them
+            change_score(self._median(c - 2 * self.persist, c - self.persist), before, tone_invariant=True),
+            change_score(after, self._median(c + self.persist, c + 2 * self.persist), tone_invariant=True),
+        )
+        if lasting < cfg.persistence_ratio * drift:
+            return None  # the shot itself changes this much in the same time: motion, not a cut
         if self._reverts(after, c, lasting):
             return None
         cut = Cut(frame=c, time_s=self._time(c), kind="hard", score=round(min(step, lasting), 4))
         return _Transition(cut, cut.time_s, cut.time_s)
+
+    def _median(self, start: int, stop: int) -> FrameFeatures:
+        window = self._window(start, stop)
+        return (
+            FrameFeatures.median_of(window, self.config.blank_std)
+            if window
+            else self._f(min(max(start, self.first), self.count - 1))
+        )
 
     def _reverts(self, after: FrameFeatures, c: int, change: float) -> bool:
         """True when the content after c was already on screen within the revert horizon before c."""
@@ -260,9 +319,9 @@ class SceneAccumulator:
         window = self._window(c - w - self.persist + 1, c + w + self.persist)
         if any(f.blank for f in window):
             return None  # passes through a blank frame: a fade
-        start = FrameFeatures.median_of(self._window(c - w - self.persist + 1, c - w + 1), cfg.blank_std)
-        end = FrameFeatures.median_of(self._window(c + w, c + w + self.persist), cfg.blank_std)
-        score = change_score(start, end)
+        start = self._median(c - w - self.persist + 1, c - w + 1)
+        end = self._median(c + w, c + w + self.persist)
+        score = change_score(start, end, tone_invariant=True)
         if score < cfg.dissolve_threshold or not self._is_blend(start, end, self._window(c - w, c + w + 1)):
             return None
         cut = Cut(frame=c, time_s=self._time(c), kind="dissolve", score=round(score, 4))

@@ -1,0 +1,625 @@
+"""Throughput, memory and cut-accuracy benchmark: humannet against reference tools, same files, one run.
+
+Every number is a ratio against a reference measured in the same run on the same files, so
+the figures travel between machines better than absolute times do:
+
+- plain FFmpeg decode (`ffmpeg -threads 1 ... -f null -`): the floor any decoder-based tool pays;
+- PySceneDetect's `AdaptiveDetector` with default settings: the tool humannet's cut detection
+  replaces (target: humannet analysis >= 0.8x its speed, while doing more per frame);
+- `humannet curate --no-materialize` (analysis), then materialisation of the kept clips alone.
+
+Each measurement is pinned to one core (`taskset` for subprocesses, `sched_setaffinity` in this
+process) when the platform allows it; otherwise it counts every core this process may use.
+Realtime factor per core = video seconds / wall seconds / cores used.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import psutil
+import pyarrow.parquet as pq
+
+from humannet.config import Config, load_config
+from humannet.evaluation import load_cut_labels, match_events, precision_recall_f1
+from humannet.inputs import resolve_inputs
+from humannet.media.probe import ProbeError, probe_video
+
+log = logging.getLogger(__name__)
+
+MB = 1024 * 1024
+RSS_SAMPLE_HZ = 20.0
+LONG_VIDEO_SEGMENT_S = 15.0
+LONG_VIDEO_SOURCES = (  # one shot per source; repeating them by stream copy makes a cut every segment
+    "testsrc2=size={size}:rate={rate}",
+    "gradients=size={size}:rate={rate}:speed=0.02",
+    "life=size={small}:rate={rate}:mold=10:ratio=0.2:death_color=#203040:life_color=#e0c080,scale={size}:flags=neighbor",
+    "testsrc=size={size}:rate={rate},hue=H=t",
+)
+
+
+@dataclass
+class BenchOptions:
+    videos: Path
+    labels: Path | None = None  # default: videos/labels.json when it exists
+    long_video: bool = False
+    long_video_s: float = 600.0
+    long_video_size: tuple[int, int] = (1920, 1080)
+    long_video_fps: int = 30
+    keep: Path | None = None  # keep the corpora written here; default: a temporary folder, removed
+    cache_dir: Path | None = None  # where the generated long video is kept between runs
+    config_path: Path | None = None
+    overrides: tuple[str, ...] = ()
+    tolerance_s: float = 0.5
+    scenedetect_backend: str = "opencv"  # PySceneDetect's own default backend
+    repeat: int = 1  # run decode, PySceneDetect and analysis this many times each and keep the fastest
+
+
+@dataclass
+class Pinning:
+    """Which core each measurement runs on, and how many cores a measurement is charged for."""
+
+    core: int | None
+    cores_used: int
+    method: str
+
+    @classmethod
+    def detect(cls) -> Pinning:
+        allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+        if shutil.which("taskset") and hasattr(os, "sched_setaffinity"):
+            return cls(core=allowed[0], cores_used=1, method=f"taskset -c {allowed[0]} / sched_setaffinity")
+        return cls(core=None, cores_used=len(allowed), method="not pinned (no taskset); charged for every allowed core")
+
+    def prefix(self) -> list[str]:
+        return ["taskset", "-c", str(self.core)] if self.core is not None else []
+
+    @contextmanager
+    def this_thread(self) -> Iterator[None]:
+        """Pin the calling thread (threads it starts inherit the mask) for the duration of the block."""
+        if self.core is None:
+            yield
+            return
+        before = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {self.core})
+        try:
+            yield
+        finally:
+            os.sched_setaffinity(0, before)
+
+
+@dataclass
+class Throughput:
+    wall_s: float
+    video_s: float
+    cores: int
+
+    @property
+    def realtime_per_core(self) -> float:
+        return self.video_s / self.wall_s / self.cores if self.wall_s > 0 else 0.0
+
+
+@dataclass
+class Accuracy:
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+
+    def add(self, predicted: list[float], truth: list[float], tolerance_s: float) -> tuple[int, int, int]:
+        tp, fp, fn = match_events(predicted, truth, tolerance_s)
+        self.tp, self.fp, self.fn = self.tp + tp, self.fp + fp, self.fn + fn
+        return tp, fp, fn
+
+    def as_dict(self) -> dict[str, float]:
+        precision, recall, f1 = precision_recall_f1(self.tp, self.fp, self.fn)
+        return {"tp": self.tp, "fp": self.fp, "fn": self.fn, "precision": precision, "recall": recall, "f1": f1}
+
+
+class TreeMemorySampler:
+    """Peak resident memory of a process and each of its descendants, sampled on a thread.
+
+    Sampling (rather than `getrusage(RUSAGE_CHILDREN)`) attributes peaks to individual worker
+    processes and excludes earlier children of this process (ffmpeg runs, other corpora).
+    A peak shorter than the sampling period can be missed.
+    """
+
+    def __init__(self, pid: int, hz: float = RSS_SAMPLE_HZ) -> None:
+        self.root = psutil.Process(pid)
+        self.period = 1.0 / hz
+        self.peaks: dict[int, int] = {}
+        self.roles: dict[int, str] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def __enter__(self) -> TreeMemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                processes = [self.root, *self.root.children(recursive=True)]
+            except psutil.Error:
+                processes = []
+            for process in processes:
+                try:
+                    rss = process.memory_info().rss
+                    if process.pid not in self.roles:
+                        self.roles[process.pid] = self._role(process)
+                except psutil.Error:
+                    continue
+                self.peaks[process.pid] = max(rss, self.peaks.get(process.pid, 0))
+            self._stop.wait(self.period)
+
+    def _role(self, process: psutil.Process) -> str:
+        if process.pid == self.root.pid:
+            return "main"
+        command = " ".join(process.cmdline())
+        return "helper" if "resource_tracker" in command or "forkserver" in command else "worker"
+
+    def peak_mb(self, role: str) -> float:
+        values = [rss for pid, rss in self.peaks.items() if self.roles.get(pid) == role]
+        return max(values, default=0) / MB
+
+
+@dataclass
+class CurateRun:
+    wall_s: float
+    peak_main_mb: float
+    peak_worker_mb: float
+    workers_seen: int
+
+
+@dataclass
+class AnalysisResult:
+    """One `humannet curate --no-materialize` over a set of inputs, with its fixed overhead measured."""
+
+    video_s: float
+    cores: int
+    run: CurateRun
+    resume_wall_s: float  # the same command again on the finished corpus: start-up, ledger, index, no analysis
+    in_worker_by_step: dict[str, float]  # per-video pipeline timings recorded in the ledger, summed per step
+    videos: int
+
+    @property
+    def in_worker_s(self) -> float:
+        return sum(self.in_worker_by_step.values())
+
+    @property
+    def gross(self) -> Throughput:
+        return Throughput(self.run.wall_s, self.video_s, self.cores)
+
+    @property
+    def net(self) -> Throughput:
+        return Throughput(max(self.run.wall_s - self.resume_wall_s, 1e-9), self.video_s, self.cores)
+
+    @property
+    def in_worker(self) -> Throughput:
+        return Throughput(self.in_worker_s, self.video_s, self.cores)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "videos": self.videos,
+            "video_s": self.video_s,
+            "cores": self.cores,
+            "wall_s": self.run.wall_s,
+            "resume_wall_s": self.resume_wall_s,
+            "net_wall_s": self.net.wall_s,
+            "in_worker_s": self.in_worker_s,
+            "in_worker_by_step_s": self.in_worker_by_step,
+            "worker_overhead_s": self.net.wall_s - self.in_worker_s,
+            "realtime_per_core_gross": self.gross.realtime_per_core,
+            "realtime_per_core_net": self.net.realtime_per_core,
+            "realtime_per_core_in_worker": self.in_worker.realtime_per_core,
+            "peak_worker_rss_mb": self.run.peak_worker_mb,
+            "peak_main_rss_mb": self.run.peak_main_mb,
+            "workers_seen": self.run.workers_seen,
+        }
+
+
+@dataclass
+class BenchReport:
+    measured_at: str
+    machine: dict[str, object]
+    inputs: dict[str, object]
+    ffmpeg_decode: dict[str, object]
+    pyscenedetect: dict[str, object]
+    humannet_analysis: dict[str, object]
+    materialize: dict[str, object]
+    accuracy: dict[str, object] | None = None
+    long_video: dict[str, object] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+
+class BenchError(RuntimeError):
+    """A measured command failed; the message carries the end of its error output."""
+
+
+@dataclass(frozen=True)
+class BenchFile:
+    path: Path
+    key: str  # path relative to the videos folder: how labels and reports name it
+    duration_s: float
+
+
+def list_files(videos: Path) -> list[BenchFile]:
+    """The inputs `humannet curate DIR` would take, with their durations (unprobeable ones left out)."""
+    files = []
+    for video in resolve_inputs(str(videos)):
+        path = Path(video.uri)
+        try:
+            duration = probe_video(str(path)).duration_s
+        except ProbeError as exc:
+            log.warning("left out of the benchmark (cannot probe): %s: %s", path, exc)
+            continue
+        key = str(path.relative_to(videos)) if path.is_relative_to(videos) else path.name
+        files.append(BenchFile(path, key, duration))
+    return files
+
+
+def time_ffmpeg_decode(files: Sequence[BenchFile], pinning: Pinning) -> Throughput:
+    """Plain single-threaded FFmpeg decode of the video stream (audio skipped: humannet does not decode it)."""
+    wall = 0.0
+    for item in files:
+        command = [*pinning.prefix(), "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin",
+                   "-threads", "1", "-i", str(item.path), "-an", "-sn", "-f", "null", "-"]
+        started = time.perf_counter()
+        result = subprocess.run(command, capture_output=True, text=True)
+        wall += time.perf_counter() - started
+        if result.returncode != 0:
+            raise BenchError(f"ffmpeg failed on {item.path}: {result.stderr[-2000:]}")
+    return Throughput(wall, sum(f.duration_s for f in files), pinning.cores_used)
+
+
+def run_pyscenedetect(files: Sequence[BenchFile], pinning: Pinning, backend: str) -> tuple[Throughput, dict[str, list[float]]]:
+    """PySceneDetect's AdaptiveDetector with defaults, through its own API, in this process on one core."""
+    from scenedetect import AdaptiveDetector, detect
+
+    cuts: dict[str, list[float]] = {}
+    wall = 0.0
+    with pinning.this_thread(), _quiet("pyscenedetect"):
+        for item in files:
+            started = time.perf_counter()
+            scenes = detect(str(item.path), AdaptiveDetector(), backend=backend)
+            wall += time.perf_counter() - started
+            cuts[item.key] = [start.get_seconds() for start, _ in scenes[1:]]
+    return Throughput(wall, sum(f.duration_s for f in files), pinning.cores_used), cuts
+
+
+@contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    """Silence a library's per-file INFO lines unless we are debugging."""
+    logger = logging.getLogger(logger_name)
+    before = logger.level
+    if not log.isEnabledFor(logging.DEBUG):
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
+
+
+def run_curate(inputs: str, out_dir: Path, pinning: Pinning, options: BenchOptions, materialize: bool) -> CurateRun:
+    """`humannet curate` as a user runs it (a fresh interpreter, one worker), timed and memory-sampled."""
+    command = [*pinning.prefix(), sys.executable, "-m", "humannet.cli", "curate", inputs, "--out", str(out_dir), "--workers", "1"]
+    if not materialize:
+        command.append("--no-materialize")
+    if options.config_path is not None:
+        command += ["--config", str(options.config_path)]
+    for override in options.overrides:
+        command += ["--set", override]
+    log.info("running %s", " ".join(command))
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(mode="w+") as errors:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors, stdin=subprocess.DEVNULL)
+        with TreeMemorySampler(process.pid) as sampler:
+            returncode = process.wait()
+        wall = time.perf_counter() - started
+        if returncode != 0:
+            errors.seek(0)
+            raise BenchError(f"humannet curate exited with {returncode}: {errors.read()[-3000:]}")
+    workers = sum(1 for role in sampler.roles.values() if role == "worker")
+    return CurateRun(wall, sampler.peak_mb("main"), sampler.peak_mb("worker"), workers)
+
+
+def ledger_stage_seconds(out_dir: Path, config: Config) -> dict[str, float]:
+    """Seconds the worker spent in each pipeline step, summed over videos ("decode" includes the per-frame analysis)."""
+    from humannet.curate import analysis_fingerprint
+    from humannet.engine.state import Ledger
+
+    videos, _ = Ledger(out_dir).load_videos(analysis_fingerprint(config))
+    totals: dict[str, float] = {}
+    for video in videos.values():
+        for step, seconds in video.timings.items():
+            totals[step] = totals.get(step, 0.0) + seconds
+    return totals
+
+
+def analyse(inputs: str, video_s: float, out_dir: Path, pinning: Pinning, options: BenchOptions,
+            config: Config) -> AnalysisResult:
+    """A fresh analysis (any earlier corpus in `out_dir` is removed, or it would just resume), then the no-op rerun."""
+    shutil.rmtree(out_dir, ignore_errors=True)
+    run = run_curate(inputs, out_dir, pinning, options, materialize=False)
+    resumed = run_curate(inputs, out_dir, pinning, options, materialize=False)
+    videos = pq.read_table(out_dir / "videos.parquet", columns=["uri"]).num_rows
+    return AnalysisResult(video_s, pinning.cores_used, run, resumed.wall_s, ledger_stage_seconds(out_dir, config), videos)
+
+
+def humannet_cuts(corpus: Path, files: Sequence[BenchFile]) -> dict[str, list[float]]:
+    keys = {str(f.path): f.key for f in files}
+    table = pq.read_table(corpus / "videos.parquet", columns=["uri", "cut_times"]).to_pylist()
+    return {keys[row["uri"]]: list(row["cut_times"] or []) for row in table if row["uri"] in keys}
+
+
+def written_clip_seconds(corpus: Path) -> tuple[int, float]:
+    """(clips, seconds) of clips that are in a shard, i.e. were written as files."""
+    count, seconds = 0, 0.0
+    for part in sorted((corpus / "clips").glob("*.parquet")):
+        for row in pq.read_table(part, columns=["duration_s", "shard"]).to_pylist():
+            if row["shard"]:
+                count += 1
+                seconds += row["duration_s"]
+    return count, seconds
+
+
+def score_cuts(
+    labels: dict[str, list[float]], predictions: dict[str, dict[str, list[float]]], tolerance_s: float
+) -> dict[str, object]:
+    """Micro-averaged precision/recall/F1 per detector over the labelled files, plus every disagreement."""
+    totals = {name: Accuracy() for name in predictions}
+    per_file = []
+    labelled = sorted(key for key in labels if all(key in cuts for cuts in predictions.values()))
+    for key in labelled:
+        row: dict[str, object] = {"file": key, "labels": labels[key]}
+        for name, cuts in predictions.items():
+            tp, fp, fn = totals[name].add(cuts[key], labels[key], tolerance_s)
+            row[name] = {"cuts": [round(t, 2) for t in cuts[key]], "tp": tp, "fp": fp, "fn": fn}
+        per_file.append(row)
+    return {
+        "tolerance_s": tolerance_s,
+        "labelled_files": len(labelled),
+        "labelled_cuts": sum(len(labels[k]) for k in labelled),
+        "detectors": {name: total.as_dict() for name, total in totals.items()},
+        "per_file": per_file,
+    }
+
+
+def make_long_video(path: Path, seconds: float, size: tuple[int, int], fps: int) -> Path:
+    """A synthetic long video with a hard cut every segment: a few short shots, repeated by stream copy.
+
+    Encoding each shot once and concatenating copies keeps generation to about a minute.
+    """
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="long-", dir=path.parent))
+    try:
+        width, height = size
+        segment_s = min(LONG_VIDEO_SEGMENT_S, seconds)
+        segments = []
+        for number, source in enumerate(LONG_VIDEO_SOURCES):
+            segment = work / f"shot{number}.mp4"
+            lavfi = source.format(size=f"{width}x{height}", small=f"{max(width // 8, 16)}x{max(height // 8, 16)}", rate=fps)
+            _ffmpeg("-f", "lavfi", "-i", lavfi, "-t", f"{segment_s}", "-pix_fmt", "yuv420p",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-crf", "28", "-g", str(2 * fps), str(segment))
+            segments.append(segment)
+        repeats = max(1, round(seconds / segment_s))
+        listing = work / "list.txt"
+        listing.write_text("".join(f"file '{segments[i % len(segments)]}'\n" for i in range(repeats)))
+        partial = work / "long.mp4"
+        _ffmpeg("-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", str(partial))
+        os.replace(partial, path)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return path
+
+
+def _ffmpeg(*args: str) -> None:
+    command = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise BenchError(f"ffmpeg {' '.join(args)} failed: {result.stderr[-2000:]}")
+
+
+def default_cache_dir() -> Path:
+    return Path(tempfile.gettempdir()) / "humannet-bench-cache"
+
+
+def _tool_versions() -> dict[str, str]:
+    import scenedetect
+
+    ffmpeg = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout.split("\n", 1)[0]
+    return {"python": platform.python_version(), "ffmpeg": ffmpeg, "scenedetect": scenedetect.__version__}
+
+
+def run_benchmark(options: BenchOptions) -> BenchReport:
+    videos = options.videos.resolve()
+    config = load_config(options.config_path, list(options.overrides))
+    pinning = Pinning.detect()
+    files = list_files(videos)
+    if not files:
+        raise BenchError(f"no readable videos in {videos}")
+    video_s = sum(f.duration_s for f in files)
+    repeats = max(1, options.repeat)
+    labels_path = options.labels or (videos / "labels.json")
+    work = options.keep or Path(tempfile.mkdtemp(prefix="humannet-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        log.info("%d files, %.1f s of video; FFmpeg decode", len(files), video_s)
+        decode = min((time_ffmpeg_decode(files, pinning) for _ in range(repeats)), key=lambda t: t.wall_s)
+        log.info("PySceneDetect AdaptiveDetector")
+        detector, detector_cuts = min((run_pyscenedetect(files, pinning, options.scenedetect_backend) for _ in range(repeats)),
+                                      key=lambda result: result[0].wall_s)
+        log.info("humannet analysis")
+        analysis_dir = work / "analysis"
+        analysis = min((analyse(str(videos), video_s, analysis_dir, pinning, options, config) for _ in range(repeats)),
+                       key=lambda result: result.run.wall_s)
+        log.info("humannet materialisation")
+        materialize = measure_materialize(analysis_dir, work / "materialized", str(videos), analysis, pinning, options, config)
+        report = BenchReport(
+            measured_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            machine={"cpus": os.cpu_count(), "pinning": pinning.method, "cores_per_measurement": pinning.cores_used,
+                     "repeat": repeats, **_tool_versions()},
+            inputs={"videos": str(videos), "files": len(files), "video_s": video_s,
+                    "analysed_by_humannet": analysis.videos},
+            ffmpeg_decode={"command": "ffmpeg -threads 1 -i FILE -an -sn -f null -", "wall_s": decode.wall_s,
+                           "realtime_per_core": decode.realtime_per_core},
+            pyscenedetect={"detector": "AdaptiveDetector() defaults", "backend": options.scenedetect_backend,
+                           "wall_s": detector.wall_s, "realtime_per_core": detector.realtime_per_core},
+            humannet_analysis={
+                **analysis.as_dict(),
+                "ratio_vs_pyscenedetect_net": analysis.net.realtime_per_core / detector.realtime_per_core,
+                "ratio_vs_pyscenedetect_in_worker": analysis.in_worker.realtime_per_core / detector.realtime_per_core,
+                "ratio_target": 0.8,
+                "rss_method": f"psutil RSS of the process tree sampled at {RSS_SAMPLE_HZ:g} Hz",
+            },
+            materialize=materialize,
+            notes=[
+                "gross = the whole `humannet curate` command: interpreter start-up, imports, worker spawn, ledger, index",
+                "net = gross minus the wall time of the same command re-run on the finished corpus (it resumes and "
+                "analyses nothing); worker spawn and its imports stay in net, because a resumed run starts no worker",
+                "in_worker = sum of per-video pipeline timings from the ledger (decode + every stage), no start-up; "
+                "'decode' includes the per-frame analysis (cut detection, quality features, signature) fed by the decoder",
+                "PySceneDetect is timed around its detect() calls only (its import excluded), like in_worker",
+            ],
+        )
+        if labels_path.is_file():
+            labels = load_cut_labels(labels_path)
+            report.accuracy = {"labels": str(labels_path), **score_cuts(
+                labels, {"pyscenedetect": detector_cuts, "humannet": humannet_cuts(analysis_dir, files)}, options.tolerance_s)}
+        if options.long_video:
+            report.long_video = measure_long_video(options, pinning, config, work / "long")
+        return report
+    finally:
+        if options.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def measure_materialize(analysis_dir: Path, out_dir: Path, inputs: str, analysis: AnalysisResult, pinning: Pinning,
+                        options: BenchOptions, config: Config) -> dict[str, object]:
+    """Materialise a copy of the analysed corpus: analysis resumes (nothing to do), so the run is the write phase."""
+    shutil.rmtree(out_dir, ignore_errors=True)
+    shutil.copytree(analysis_dir, out_dir)
+    run = run_curate(inputs, out_dir, pinning, options, materialize=True)
+    clips, clip_s = written_clip_seconds(out_dir)
+    net_wall = max(run.wall_s - analysis.resume_wall_s, 1e-9)
+    settings = config.materialize
+    return {
+        "encoder": {"codec": "libx264", "crf": settings.crf, "preset": settings.preset, "max_fps": settings.fps,
+                    "max_short_side": settings.max_short_side},
+        "clips": clips,
+        "clip_s": clip_s,
+        "wall_s": run.wall_s,
+        "net_wall_s": net_wall,
+        "clip_s_per_wall_s_per_core": clip_s / net_wall / pinning.cores_used,
+        "peak_worker_rss_mb": run.peak_worker_mb,
+        "method": "curate with materialisation on a copy of the analysed corpus; net = wall minus the resumed no-op run",
+    }
+
+
+def measure_long_video(options: BenchOptions, pinning: Pinning, config: Config, out_dir: Path) -> dict[str, object]:
+    width, height = options.long_video_size
+    name = f"long_{options.long_video_s:g}s_{width}x{height}_{options.long_video_fps}fps.mp4"
+    path = make_long_video((options.cache_dir or default_cache_dir()) / name, options.long_video_s, options.long_video_size,
+                           options.long_video_fps)
+    probe = probe_video(str(path))
+    log.info("humannet analysis of the long video %s (%.0f s)", path, probe.duration_s)
+    decode = time_ffmpeg_decode([BenchFile(path, path.name, probe.duration_s)], pinning)
+    result = analyse(str(path), probe.duration_s, out_dir, pinning, options, config)
+    return {"path": str(path), "width": probe.width, "height": probe.height, "fps": probe.fps,
+            "ffmpeg_decode_realtime_per_core": decode.realtime_per_core, **result.as_dict(), "rss_target_mb": 1024}
+
+
+def format_report(report: BenchReport) -> str:
+    """The report as a plain-text table for a terminal or a Markdown code block."""
+    ana, psd, dec, mat = report.humannet_analysis, report.pyscenedetect, report.ffmpeg_decode, report.materialize
+    inputs = report.inputs
+    lines = [
+        f"humannet bench: {inputs['files']} files, {inputs['video_s']:.1f} s of video in {inputs['videos']}",
+        f"measured {report.measured_at}; {report.machine['cpus']} CPUs; {report.machine['pinning']}; "
+        f"best of {report.machine['repeat']} for decode, PySceneDetect and analysis",
+        "",
+        "Throughput (realtime factor per core = video s / wall s / cores)",
+        f"  {'measurement':<44}{'wall s':>9}{'RT/core':>10}",
+        _row("FFmpeg decode, -threads 1", dec["wall_s"], dec["realtime_per_core"]),
+        _row(f"PySceneDetect AdaptiveDetector ({psd['backend']})", psd["wall_s"], psd["realtime_per_core"]),
+        _row("humannet analysis, whole command (gross)", ana["wall_s"], ana["realtime_per_core_gross"]),
+        _row("humannet analysis, net of start-up", ana["net_wall_s"], ana["realtime_per_core_net"])
+        + f"   (resumed no-op run: {ana['resume_wall_s']:.2f} s)",
+        _row("humannet analysis, inside the worker", ana["in_worker_s"], ana["realtime_per_core_in_worker"]),
+        "    worker time by step: " + ", ".join(f"{k} {v:.2f} s" for k, v in ana["in_worker_by_step_s"].items())
+        + f"; worker start-up and bookkeeping {ana['worker_overhead_s']:.2f} s",
+        f"  humannet / PySceneDetect: {ana['ratio_vs_pyscenedetect_net']:.2f} (net), "
+        f"{ana['ratio_vs_pyscenedetect_in_worker']:.2f} (in worker); target >= {ana['ratio_target']}",
+        f"  peak RSS: worker {ana['peak_worker_rss_mb']:.0f} MB, main process {ana['peak_main_rss_mb']:.0f} MB",
+        f"  ({ana['rss_method']})",
+        "",
+    ]
+    enc = mat["encoder"]
+    lines += [
+        f"Materialisation (libx264 crf {enc['crf']} preset {enc['preset']}, <= {enc['max_fps']:g} fps, "
+        f"short side <= {enc['max_short_side']} px)",
+        f"  {mat['clips']} clips, {mat['clip_s']:.1f} clip-s written in {mat['net_wall_s']:.2f} s net "
+        f"({mat['wall_s']:.2f} s gross): {mat['clip_s_per_wall_s_per_core']:.2f} clip-s per wall-s per core; "
+        f"peak worker RSS {mat['peak_worker_rss_mb']:.0f} MB",
+        "",
+    ]
+    if report.accuracy:
+        acc = report.accuracy
+        lines += [
+            f"Cut accuracy vs {acc['labels']} (hard + dissolve, +-{acc['tolerance_s']} s, micro-averaged over "
+            f"{acc['labelled_files']} files, {acc['labelled_cuts']} labelled cuts)",
+            f"  {'detector':<16}{'TP':>5}{'FP':>5}{'FN':>5}{'precision':>11}{'recall':>8}{'F1':>7}",
+        ]
+        for name, score in acc["detectors"].items():
+            lines.append(f"  {name:<16}{score['tp']:>5}{score['fp']:>5}{score['fn']:>5}"
+                         f"{score['precision']:>11.2f}{score['recall']:>8.2f}{score['f1']:>7.2f}")
+        disagreements = [row for row in acc["per_file"] if any(row[n]["fp"] or row[n]["fn"] for n in acc["detectors"])]
+        if disagreements:
+            lines.append("  files with an error (labels | " + " | ".join(acc["detectors"]) + "):")
+        for row in disagreements:
+            cuts = " | ".join(_times(row[name]["cuts"]) for name in acc["detectors"])
+            lines.append(f"    {row['file']}: {_times(row['labels'])} | {cuts}")
+        lines.append("")
+    if report.long_video:
+        lv = report.long_video
+        lines += [
+            f"Long video ({lv['video_s']:.0f} s, {lv['width']}x{lv['height']} @ {lv['fps']:g} fps, one worker)",
+            f"  FFmpeg decode {lv['ffmpeg_decode_realtime_per_core']:.1f}x; "
+            f"humannet analysis {lv['realtime_per_core_gross']:.1f}x gross, {lv['realtime_per_core_net']:.1f}x net, "
+            f"{lv['realtime_per_core_in_worker']:.1f}x in worker "
+            f"(RT per core; wall {lv['wall_s']:.1f} s)",
+            f"  peak RSS per worker {lv['peak_worker_rss_mb']:.0f} MB (target < {lv['rss_target_mb']} MB), "
+            f"main process {lv['peak_main_rss_mb']:.0f} MB",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def _row(name: str, wall_s: object, realtime: object) -> str:
+    return f"  {name:<44}{wall_s:>9.2f}{realtime:>9.1f}x"
+
+
+def _times(values: list[float]) -> str:
+    return "[" + ", ".join(f"{v:.2f}" for v in values) + "]"

