@@ -117,7 +117,7 @@ def _toml_value(value: Any) -> str:
 def render_config(config: Config) -> str:
     """The effective configuration as commented TOML: every key, its value, default and help."""
     lines = ["# humannet configuration (effective values). Every key is optional; this is the full set."]
-    for section_name, section_field in Config.model_fields.items():
+    for section_name in Config.model_fields:
         section = getattr(config, section_name)
         lines.append("")
         lines.append(f"[{section_name}]")

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from humannet.records import Video
 
 VIDEO_SUFFIXES = frozenset(
-    ".mp4 .m4v .mov .mkv .webm .avi .mpg .mpeg .ts .mts .m2ts .flv .wmv .3gp .ogv .mxf .y4m".split()
+    [".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts", ".flv", ".wmv", ".3gp", ".ogv", ".mxf", ".y4m"]
 )
 LIST_SUFFIXES = frozenset({".txt", ".list", ".csv", ".jsonl", ".parquet"})
 META_FIELDS = ("license", "title", "source")

@@ -33,7 +33,7 @@ class Stage(ABC):
     version: ClassVar[str]  # bump when the stage's output changes
     resources: ClassVar[Resources] = Resources()
 
-    def setup(self) -> None:
+    def setup(self) -> None:  # noqa: B027 - an optional hook, not an abstract one
         """Load models or other expensive state once per worker."""
 
     @abstractmethod

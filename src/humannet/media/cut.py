@@ -22,7 +22,9 @@ from humannet.records import Clip, Probe
 
 class MaterializeConfig(BaseModel, extra="forbid"):
     enabled: bool = Field(True, description="Write clip files into the shards; false keeps spans only (same as --no-materialize).")
-    fps: float = Field(30.0, ge=0, le=240, description="Highest frame rate of written clips; faster sources are thinned by time, slower ones kept. 0 = source rate.")
+    fps: float = Field(
+        30.0, ge=0, le=240, description="Highest frame rate of written clips (constant rate); faster sources are thinned, slower kept. 0 = source rate."
+    )
     max_short_side: int = Field(720, ge=16, le=4320, description="Largest short side of written clips (px); larger sources are scaled down, aspect kept.")
     crf: int = Field(23, ge=0, le=51, description="libx264 constant rate factor (lower = better quality, bigger files).")
     preset: str = Field("veryfast", pattern="^(ultrafast|superfast|veryfast|faster|fast|medium|slow|slower|veryslow)$",
