@@ -343,8 +343,11 @@ def run_curate(inputs: str, out_dir: Path, pinning: Pinning, options: BenchOptio
     return CurateRun(wall, sampler.peak_mb("main"), sampler.peak_mb("worker"), workers)
 
 
-def ledger_stage_seconds(out_dir: Path, config: Config) -> dict[str, float]:
-    """Seconds the worker spent in each pipeline step, summed over videos ("decode" includes the per-frame analysis)."""
+def ledger_stage_seconds(out_dir: Path, config: Config) -> tuple[dict[str, float], int]:
+    """Seconds the worker spent in each pipeline step, summed over videos ("decode" includes the per-frame analysis).
+
+    Also how many ledger entries match the current analysis settings (all of them, unless something changed).
+    """
     from humannet.curate import analysis_fingerprint
     from humannet.engine.state import Ledger
 
@@ -353,7 +356,7 @@ def ledger_stage_seconds(out_dir: Path, config: Config) -> dict[str, float]:
     for video in videos.values():
         for step, seconds in video.timings.items():
             totals[step] = totals.get(step, 0.0) + seconds
-    return totals
+    return totals, len(videos)
 
 
 def analyse(inputs: str, video_s: float, out_dir: Path, pinning: Pinning, options: BenchOptions,
@@ -361,9 +364,19 @@ def analyse(inputs: str, video_s: float, out_dir: Path, pinning: Pinning, option
     """A fresh analysis (any earlier corpus in `out_dir` is removed, or it would just resume), then the no-op rerun."""
     shutil.rmtree(out_dir, ignore_errors=True)
     run = run_curate(inputs, out_dir, pinning, options, materialize=False)
+    committed = _ledger_snapshot(out_dir)
     resumed = run_curate(inputs, out_dir, pinning, options, materialize=False)
     videos = pq.read_table(out_dir / "videos.parquet", columns=["uri"]).num_rows
-    return AnalysisResult(video_s, pinning.cores_used, run, resumed.wall_s, ledger_stage_seconds(out_dir, config), videos)
+    steps, matched = ledger_stage_seconds(out_dir, config)
+    if _ledger_snapshot(out_dir) != committed or matched != videos:
+        raise BenchError(f"the rerun on the finished corpus {out_dir} did not simply resume (or the ledger does not match this "
+                         "configuration): was humannet's code or config changed during the benchmark? Run it again.")
+    return AnalysisResult(video_s, pinning.cores_used, run, resumed.wall_s, steps, videos)
+
+
+def _ledger_snapshot(out_dir: Path) -> dict[str, int]:
+    """Modification time of every ledger entry: a resumed run that analyses nothing leaves them all untouched."""
+    return {path.name: path.stat().st_mtime_ns for path in (out_dir / "state").rglob("*.json")}
 
 
 def humannet_cuts(corpus: Path, files: Sequence[BenchFile]) -> dict[str, list[float]]:

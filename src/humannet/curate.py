@@ -39,6 +39,7 @@ from humannet.process.dedup import DedupConfig, DedupEntry, SignatureStage, reso
 from humannet.process.probe import ProbeStage
 from humannet.process.quality import QualityStage
 from humannet.process.scenes import SceneStage
+from humannet.process.unusable import UnusableSpanStage
 from humannet.progress import RunSummary, make_progress, reason_key
 from humannet.records import Status, Video
 
@@ -54,6 +55,7 @@ def analysis_stages(config: Config) -> list[Stage]:
         ProbeStage(),
         SceneStage(config.scenes),
         SignatureStage(config.dedup),
+        UnusableSpanStage(config.quality),
         ClipStage(config.clips),
         QualityStage(config.quality),
     ]

@@ -1,8 +1,10 @@
 """Cut each scene into clips of a fixed granularity.
 
-A scene is split into equal pieces as close to `target_s` as possible and never longer than
-`max_s`; a scene shorter than `min_s` yields one clip that is dropped as `too_short`, so the
-funnel still shows it. Equal pieces avoid a useless short remainder at the end of every scene.
+Unusable runs of frames (see `process/unusable.py`) are cut out of each scene first and
+recorded as dropped spans with their reason. What remains is split into equal pieces as
+close to `target_s` as possible and never longer than `max_s`; a piece shorter than `min_s`
+is kept as a dropped `too_short` span, so the funnel still shows it. Equal pieces avoid a
+useless short remainder at the end of every scene.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import numpy as np
 from pydantic import BaseModel, Field, model_validator
 
 from humannet.engine.stage import Stage
+from humannet.process.quality import UnusableSpan
+from humannet.process.unusable import UnusableSpanStage
 from humannet.records import Clip, Status, Video
 
 
@@ -50,33 +54,54 @@ class ClipStage(Stage):
 
     def process(self, video: Video) -> Video:
         times: np.ndarray = video.frame_results["frame_times"]
-        end_time = video.frame_results["end_time"]
+        end_time: float = video.frame_results["end_time"]
+        unusable: list[UnusableSpan] = video.frame_results.get(UnusableSpanStage.name, [])
+        # Unusable spans as frame ranges: first frame at or after the start, up to the first at or after the end.
+        excluded = [
+            (int(np.searchsorted(times, span.start_s - 1e-6)), int(np.searchsorted(times, span.end_s - 1e-6)), span.reason)
+            for span in unusable
+        ]
         assert video.video_id is not None
+
+        def span(start: int, end: int, scene_index: int) -> Clip:
+            start_s = float(times[start])
+            end_s = float(times[end]) if end < len(times) else end_time
+            return Clip(Clip.make_id(video.video_id, start, end), video.video_id, start_s, end_s, start, end, scene_index)
+
         clips = []
         for scene in video.scenes:
-            length = scene.end_s - scene.start_s
-            count = piece_count(length, self.config)
-            bounds = np.linspace(scene.start_s, scene.end_s, count + 1)
-            # Snap each boundary to the first frame at or after it, so pieces share no frame.
-            frames = np.searchsorted(times, bounds[1:-1] - 1e-6)
-            edges = [scene.start_frame, *frames.tolist(), scene.end_frame]
-            for start, end in zip(edges[:-1], edges[1:], strict=True):
-                if end <= start:
+            cursor = scene.start_frame
+            for bad_start, bad_end, reason in excluded:
+                bad_start, bad_end = max(bad_start, scene.start_frame), min(bad_end, scene.end_frame)
+                if bad_end <= bad_start:
                     continue
-                start_s = float(times[start])
-                end_s = float(times[end]) if end < len(times) else end_time
-                clip = Clip(
-                    clip_id=Clip.make_id(video.video_id, start, end),
-                    video_id=video.video_id,
-                    start_s=start_s,
-                    end_s=end_s,
-                    start_frame=start,
-                    end_frame=end,
-                    scene_index=scene.index,
-                )
-                if end_s - start_s < self.config.min_s - 1e-6:
-                    clip.status = Status.DROPPED
-                    clip.reason = f"too_short: {end_s - start_s:.2f} s < {self.config.min_s} s"
-                clips.append(clip)
+                clips += self._pieces(cursor, bad_start, scene.index, times, span)
+                bad = span(bad_start, bad_end, scene.index)
+                bad.status = Status.DROPPED
+                bad.reason = f"{reason}: frames {bad.start_s:.2f}-{bad.end_s:.2f} s"
+                clips.append(bad)
+                cursor = bad_end
+            clips += self._pieces(cursor, scene.end_frame, scene.index, times, span)
         video.clips = clips
         return video
+
+    def _pieces(self, first: int, last: int, scene_index: int, times: np.ndarray, span) -> list[Clip]:
+        """Equal pieces of frames [first, last), each snapped to frame boundaries."""
+        if last <= first:
+            return []
+        start_s = float(times[first])
+        end_s = span(first, last, scene_index).end_s
+        count = piece_count(end_s - start_s, self.config)
+        bounds = np.linspace(start_s, end_s, count + 1)
+        # Snap each boundary to the first frame at or after it, so pieces share no frame.
+        edges = [first, *np.searchsorted(times, bounds[1:-1] - 1e-6).tolist(), last]
+        pieces = []
+        for start, end in zip(edges[:-1], edges[1:], strict=True):
+            if end <= start:
+                continue
+            clip = span(start, end, scene_index)
+            if clip.duration_s < self.config.min_s - 1e-6:
+                clip.status = Status.DROPPED
+                clip.reason = f"too_short: {clip.duration_s:.2f} s < {self.config.min_s} s"
+            pieces.append(clip)
+        return pieces

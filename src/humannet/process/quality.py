@@ -7,10 +7,10 @@ then aggregates those numbers over each clip's span into `clip.scores` and drops
 clips that fail a filter, naming the filter, the score and the threshold in the reason.
 
 Filters, in the order their reasons are reported (a clip's reason lists every filter it fails):
-  dark       black or nearly black frames (ffmpeg blackdetect's definition);
-  bright     blown-out frames (the mirror of dark);
   screen     screen recordings and slides: most pixels in a few exactly equal colours
              (camera pictures carry noise and shading, so large areas are rarely one exact colour);
+  dark       black or nearly black frames (ffmpeg blackdetect's definition);
+  bright     blown-out frames (the mirror of dark);
   occlusion  the lens is covered: a dark, detail-free region (a quarter of the frame or more) in a soft frame;
   static     nothing moves: few pixels change beyond the noise level over a short lag;
   corruption frozen frames inside moving footage (decoder stalls and error concealment);
@@ -131,6 +131,12 @@ class QualityConfig(BaseModel, extra="forbid"):
     )
     stall_context_s: float = Field(
         0.5, gt=0, le=5, description="How much footage before a frozen run is looked at to tell a stall from a still scene (s)."
+    )
+    min_unusable_s: float = Field(
+        0.3,
+        ge=0,
+        le=10,
+        description="Runs of dark, blown-out, occluded or stalled frames at least this long are cut out of scenes before clipping (s).",
     )
     blur_enabled: bool = Field(True, description="Drop soft clips.")
     min_blur_score: float = Field(
@@ -298,9 +304,9 @@ class ClipScorer:
     def __post_init__(self) -> None:
         c = self.config
         self.checks = [
+            _Check("screen", "screen_score", ">", c.max_screen_score, c.screen_enabled),
             _Check("dark", "dark_fraction", ">", c.max_bad_fraction, c.dark_enabled),
             _Check("bright", "bright_fraction", ">", c.max_bad_fraction, c.bright_enabled),
-            _Check("screen", "screen_score", ">", c.max_screen_score, c.screen_enabled),
             _Check("occlusion", "occlusion_fraction", ">", c.max_bad_fraction, c.occlusion_enabled),
             _Check("static", "motion_score", "<", c.min_motion_score, c.static_enabled),
             _Check("corruption", "frozen_fraction", ">", c.max_bad_fraction, c.corruption_enabled),
@@ -337,6 +343,69 @@ class ClipScorer:
             if check.fails(scores.get(check.score, float("nan")))
         ]
         return "; ".join(failures) or None
+
+
+@dataclass(frozen=True, slots=True)
+class UnusableSpan:
+    """A run of frames no clip should contain, and why: `start_s` inclusive, `end_s` exclusive."""
+
+    start_s: float
+    end_s: float
+    reason: str
+
+
+def unusable_spans(frames: QualityFrames, config: QualityConfig) -> list[UnusableSpan]:
+    """Runs of dark, blown-out, occluded or stalled frames lasting at least `min_unusable_s`.
+
+    These are frame-level failures: a clip that merely contains one is not bad as a whole, so
+    they are cut out before clipping rather than voted on per clip. A dark frame that looks
+    like a slide (sharp text on black) is left to the clip-level screen filter instead.
+    """
+    c = config
+    times = frames.small_times
+    if times.size == 0:
+        return []
+    nearest = _nearest(frames.analysis_times, times)
+    screen_like = frames.screen[nearest] > c.max_screen_score if nearest.size else np.zeros(times.size, dtype=bool)
+    occluded_at = (frames.occlusion >= c.occlusion_cell_fraction) & (frames.sharpness < c.occlusion_max_sharpness)
+    # Occlusion is sampled at the analysis rate: one sample is a glimpse, two in a row are a run.
+    neighbour = np.zeros_like(occluded_at)
+    neighbour[1:] |= occluded_at[:-1]
+    neighbour[:-1] |= occluded_at[1:]
+    occluded_at &= neighbour
+    occluded = occluded_at[nearest] if nearest.size else np.zeros(times.size, dtype=bool)
+    labels = np.full(times.size, "", dtype=object)
+    # Later assignments win: the most specific cause of a bad frame is named.
+    for name, enabled, mask in (
+        ("occlusion", c.occlusion_enabled, occluded),
+        ("bright", c.bright_enabled, frames.bright >= c.black_pixel_fraction),
+        ("dark", c.dark_enabled, (frames.dark >= c.black_pixel_fraction) & ~screen_like),
+        ("corruption", c.corruption_enabled, frames.stalled),
+    ):
+        if enabled:
+            labels[mask] = name
+    step = float(np.median(np.diff(times))) if times.size > 1 else 0.0
+    spans = []
+    start = 0
+    for index in range(1, times.size + 1):
+        if index < times.size and labels[index] == labels[start]:
+            continue
+        end_s = float(times[index]) if index < times.size else float(times[-1]) + step
+        if labels[start] and end_s - float(times[start]) >= c.min_unusable_s:
+            spans.append(UnusableSpan(float(times[start]), end_s, str(labels[start])))
+        start = index
+    return spans
+
+
+def _nearest(sample_times: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Index of the sample nearest to each time (empty when there are no samples)."""
+    if sample_times.size == 0:
+        return np.array([], dtype=np.int64)
+    right = np.clip(np.searchsorted(sample_times, times), 1, sample_times.size - 1) if sample_times.size > 1 else None
+    if right is None:
+        return np.zeros(times.size, dtype=np.int64)
+    left = right - 1
+    return np.where(np.abs(times - sample_times[left]) <= np.abs(sample_times[right] - times), left, right)
 
 
 def _span(times: np.ndarray, start_s: float, end_s: float) -> np.ndarray:
