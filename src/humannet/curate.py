@@ -35,7 +35,7 @@ from humannet.inputs import resolve_inputs
 from humannet.media.cut import MaterializeConfig, materialize_clips
 from humannet.media.frames import DecodeConfig
 from humannet.process.clips import ClipStage
-from humannet.process.dedup import DedupConfig, DedupEntry, SignatureStage, resolve_duplicates
+from humannet.process.dedup import SignatureStage, drop_duplicates
 from humannet.process.probe import ProbeStage
 from humannet.process.quality import QualityStage
 from humannet.process.scenes import SceneStage
@@ -106,35 +106,6 @@ def settle_clips(video: Video) -> None:
     video.drop(f"{main}: all {len(video.clips)} clips dropped ({detail})")
 
 
-def apply_duplicates(videos: dict[str, Video], sharded_uris: set[str], config: DedupConfig) -> None:
-    """Mark duplicates as dropped (on these in-memory copies; the ledger keeps analysis only).
-
-    Videos dropped by a filter take part too: a copy that is too short or blurry is still a
-    copy, and its record should say of what.
-    """
-    entries, existing = [], []
-    for video in videos.values():
-        if video.status is Status.FAILED or video.probe is None:
-            continue
-        entry = DedupEntry(
-            uri=video.uri,
-            video_id=video.video_id,
-            sha256=video.sha256,
-            signature=video.signature,
-            signature_times=video.signature_times,
-            duration_s=video.probe.duration_s,
-            pixels=video.probe.width * video.probe.height,
-            bit_rate=video.probe.bit_rate,
-        )
-        (existing if video.uri in sharded_uris else entries).append(entry)
-    for uri, kept_uri in resolve_duplicates(entries, existing, config).items():
-        video, kept = videos[uri], videos[kept_uri]
-        exact = video.sha256 == kept.sha256
-        video.duplicate_of = kept.video_id
-        video.status = Status.KEPT  # the duplicate reason replaces any filter reason
-        video.drop(f"{'exact_duplicate' if exact else 'near_duplicate'}: of {kept.uri}")
-
-
 class Curator:
     def __init__(self, config: Config, out_dir: Path, runner: Runner, console: Console, materialize: bool = True) -> None:
         self.config = config
@@ -162,10 +133,10 @@ class Curator:
         summary.resumed = len(inputs) - len(todo)
         self._analyse(todo, done, summary)
 
-        current = {video.uri: copy.deepcopy(done[video.uri]) for video in inputs}
         everything = {uri: copy.deepcopy(video) for uri, video in done.items()}
         sharded_uris = {uri for record in shards.values() for uri in record["uris"]}
-        apply_duplicates(everything, sharded_uris, self.config.dedup)
+        if self.config.dedup.enabled:
+            drop_duplicates(list(everything.values()), sharded_uris, self.config.dedup)
         if self.materialize:
             summary.shards_written = self._materialize(everything, shards)
             shards = self.ledger.load_shards()
@@ -174,8 +145,8 @@ class Curator:
             for clip in video.clips:
                 clip.shard = shard_of.get(clip.clip_id)
         write_index(self.out_dir, list(everything.values()))
-        for uri in current:
-            summary.add(everything[uri])
+        for video in inputs:
+            summary.add(everything[video.uri])
         summary.wall_s = time.perf_counter() - started
         self._write_manifest(everything, summary)
         return summary

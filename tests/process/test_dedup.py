@@ -294,7 +294,7 @@ def test_drop_duplicates_marks_the_video_records(tmp_path: Path) -> None:
                     signature_times=list(e.signature_times)) for e in entries]  # fmt: skip
     assert drop_duplicates(videos) == 1
     assert videos[0].status is Status.KEPT
-    assert videos[1].status is Status.DROPPED and videos[1].reason == "exact_duplicate"
+    assert videos[1].status is Status.DROPPED and videos[1].reason.startswith("exact_duplicate: of ")
     assert videos[1].duplicate_of == videos[0].video_id
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from array import array
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -460,20 +460,21 @@ def resolve_duplicates(
     return duplicates
 
 
-def drop_duplicates(videos: Sequence[Video], existing: Iterable[DedupEntry] = (), config: DedupConfig | None = None) -> int:
-    """Mark each kept video that duplicates another dropped (`exact_duplicate` / `near_duplicate`), with `duplicate_of`.
+def drop_duplicates(videos: Sequence[Video], existing_uris: Collection[str] = (), config: DedupConfig | None = None) -> int:
+    """Mark each video that duplicates another as dropped (`exact_duplicate` / `near_duplicate`), with `duplicate_of`.
 
-    Returns how many were dropped. Videos already dropped or failed take no part: they are not in the corpus.
+    Videos whose uri is in `existing_uris` (already in the corpus's shards) are always kept.
+    Videos dropped by a filter take part: a copy that is too short or blurry is still a copy,
+    and its record should say of what. Failed videos take no part. Returns how many were dropped.
     """
-    existing = list(existing)
-    candidates = [DedupEntry.from_video(v) for v in videos if v.status is Status.KEPT]
-    by_uri = {e.uri: e for e in [*existing, *candidates]}
-    duplicates = resolve_duplicates(candidates, existing, config)
-    for video in videos:
-        keeper_uri = duplicates.get(video.uri)
-        if keeper_uri is None:
-            continue
-        keeper = by_uri[keeper_uri]
-        video.duplicate_of = keeper.video_id or keeper.uri
-        video.drop("exact_duplicate" if keeper.sha256 and keeper.sha256 == video.sha256 else "near_duplicate")
+    analysed = {v.uri: v for v in videos if v.status is not Status.FAILED and v.probe is not None}
+    entries = [DedupEntry.from_video(v) for v in analysed.values()]
+    existing = [e for e in entries if e.uri in existing_uris]
+    duplicates = resolve_duplicates([e for e in entries if e.uri not in existing_uris], existing, config)
+    for uri, keeper_uri in duplicates.items():
+        video, keeper = analysed[uri], analysed[keeper_uri]
+        kind = "exact_duplicate" if video.sha256 and video.sha256 == keeper.sha256 else "near_duplicate"
+        video.status = Status.KEPT  # the duplicate reason replaces any filter reason
+        video.duplicate_of = keeper.video_id
+        video.drop(f"{kind}: of {keeper.uri}")
     return len(duplicates)
