@@ -71,6 +71,7 @@ def test_benchmark_report_has_every_measurement(tiny_videos: Path, tmp_path: Pat
     assert long_video is not None and (long_video["width"], long_video["height"]) == (320, 240)
     assert long_video["video_s"] == pytest.approx(4.0, abs=0.3)
     assert long_video["realtime_per_core_gross"] > 0 and long_video["ffmpeg_decode_realtime_per_core"] > 0
+    assert long_video["pyscenedetect_realtime_per_core"] > 0 and long_video["ratio_vs_pyscenedetect_net"] > 0
     assert long_video["peak_worker_rss_mb"] > 0
     assert Path(long_video["path"]).is_file()  # cached for the next run
 

@@ -55,3 +55,10 @@ def test_unusable_specs(tree):
     (tree / "bad.jsonl").write_text('{"uri": "x.mp4"}\nnot json\n')
     with pytest.raises(InputError, match="line 2"):
         resolve_inputs(str(tree / "bad.jsonl"))
+
+
+def test_several_specs_merge_and_list_metadata_wins(tree):
+    (tree / "l.csv").write_text("uri,license\nb.mov,CC0-1.0\n")
+    videos = resolve_inputs(str(tree / "a"), str(tree / "b.mov"), str(tree / "l.csv"), str(tree / "a" / "one.mp4"))
+    assert [v.uri.rsplit("/", 1)[1] for v in videos] == ["one.mp4", "two.MKV", "b.mov"]
+    assert videos[-1].meta == {"license": "CC0-1.0"}

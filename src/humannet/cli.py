@@ -49,20 +49,21 @@ def main(verbose: int) -> None:
 
 
 @main.command()
-@click.argument("inputs")
+@click.argument("inputs", nargs=-1, required=True)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Corpus folder (created if missing; reruns resume).")
 @config_option
 @set_option
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="Worker processes (default: run.workers, 0 = one per core).")
 @click.option("--no-materialize", is_flag=True, help="Keep clip spans only: write the index, no clip files or shards.")
 @click.option("--rebuild", is_flag=True, help="Discard the existing corpus state in --out and start over.")
-def curate(inputs: str, out_dir: str, config_path: str | None, overrides: tuple[str, ...], workers: int | None,
+def curate(inputs: tuple[str, ...], out_dir: str, config_path: str | None, overrides: tuple[str, ...], workers: int | None,
            no_materialize: bool, rebuild: bool) -> None:
     """Curate INPUTS into a sharded clip corpus.
 
-    INPUTS is a folder (searched recursively), a glob, a video file, or a list file
-    (.txt one path per line; .csv/.jsonl/.parquet with a `uri` column and optional
-    `license`, `title`, `source` columns carried into the records).
+    Each of INPUTS is a folder (searched recursively), a glob, a video file, or a list
+    file (.txt one path per line; .csv/.jsonl/.parquet with a `uri` column and optional
+    `license`, `title`, `source` columns carried into the records). Rerunning the same
+    command resumes; adding inputs extends the corpus.
     """
     from humannet.curate import CorpusError, Curator
     from humannet.engine.local import LocalRunner
@@ -75,7 +76,7 @@ def curate(inputs: str, out_dir: str, config_path: str | None, overrides: tuple[
     runner = LocalRunner(workers=config.run.workers, retries=config.run.worker_retries)
     curator = Curator(config, Path(out_dir), runner, console, materialize=not no_materialize)
     try:
-        summary = curator.run(inputs, rebuild=rebuild)
+        summary = curator.run(*inputs, rebuild=rebuild)
     except (InputError, CorpusError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         sys.exit(EXIT_USAGE)

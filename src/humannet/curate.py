@@ -115,9 +115,9 @@ class Curator:
         self.materialize = materialize and config.materialize.enabled
         self.ledger = Ledger(out_dir)
 
-    def run(self, inputs_spec: str, rebuild: bool = False) -> RunSummary:
+    def run(self, *input_specs: str, rebuild: bool = False) -> RunSummary:
         started = time.perf_counter()
-        inputs = resolve_inputs(inputs_spec)
+        inputs = resolve_inputs(*input_specs)
         if rebuild:
             self._clear()
         fingerprint = analysis_fingerprint(self.config)

@@ -73,8 +73,18 @@ def _read_list(path: Path) -> list[Video]:
     return [Video(uri=_resolve(line, base)) for line in lines if line and not line.startswith("#")]
 
 
-def resolve_inputs(spec: str) -> list[Video]:
-    """Sorted by URI and without repeats, so every run over the same input sees the same order."""
+def resolve_inputs(*specs: str) -> list[Video]:
+    """Every video the specs name, sorted by URI and without repeats, so every run over the same
+    input sees the same order. Metadata from a list file wins over a bare path to the same file."""
+    unique: dict[str, Video] = {}
+    for spec in specs:
+        for video in _resolve_one(spec):
+            if video.meta or video.uri not in unique:
+                unique[video.uri] = video
+    return [unique[uri] for uri in sorted(unique)]
+
+
+def _resolve_one(spec: str) -> list[Video]:
     path = Path(spec).expanduser()
     if path.is_dir():
         found = [p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES]
@@ -88,5 +98,4 @@ def resolve_inputs(spec: str) -> list[Video]:
         videos = [Video(uri=str(Path(p).absolute())) for p in matches if Path(p).is_file()]
     else:
         raise InputError(f"input not found: {spec} (expected a folder, a glob, a video file or a list file)")
-    unique = {video.uri: video for video in videos}
-    return [unique[uri] for uri in sorted(unique)]
+    return videos

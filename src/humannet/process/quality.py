@@ -20,6 +20,7 @@ Filters, in the order their reasons are reported (a clip's reason lists every fi
 from __future__ import annotations
 
 import logging
+from array import array
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -198,8 +199,9 @@ class QualityAccumulator:
 
     def __init__(self, config: QualityConfig) -> None:
         self.config = config
-        self._small: list[tuple[float, float, float, float, float]] = []
-        self._analysis: list[tuple[float, float, float, float]] = []
+        # Flat float arrays (8 bytes a value), not lists of tuples: hours of video stay a few MB.
+        self._small = array("d")  # time, dark, bright, motion, change per frame
+        self._analysis = array("d")  # time, sharpness, occlusion, screen per analysis frame
         self._recent: deque[tuple[float, np.ndarray]] = deque()
         self._previous: np.ndarray | None = None
 
@@ -226,7 +228,7 @@ class QualityAccumulator:
             shift = np.median(diff[::_SHIFT_SUBSAMPLE, ::_SHIFT_SUBSAMPLE])  # exposure drift is not motion
             motion = np.count_nonzero(np.abs(diff - shift) > c.motion_pixel_level) / n
         self._recent.append((t, smooth))
-        self._small.append((t, dark, bright, motion, change))
+        self._small.extend((t, dark, bright, motion, change))
 
     def _add_analysis(self, frame: Frame, small_grey: np.ndarray) -> None:
         c = self.config
@@ -245,11 +247,11 @@ class QualityAccumulator:
         # A blank frame is one flat colour too; that is the exposure filter's case, not a screen.
         has_content = _edge_fraction(small_grey) >= _MIN_EDGE_FRACTION
         screen = top_colour_fraction(frame.small, c.screen_top_colours) if has_content else 0.0
-        self._analysis.append((frame.time_s, sharpness, occlusion, screen))
+        self._analysis.extend((frame.time_s, sharpness, occlusion, screen))
 
     def finish(self) -> QualityFrames:
-        small = np.asarray(self._small, dtype=np.float64).reshape(-1, 5)
-        analysis = np.asarray(self._analysis, dtype=np.float64).reshape(-1, 4)
+        small = np.frombuffer(self._small, dtype=np.float64).reshape(-1, 5).copy()
+        analysis = np.frombuffer(self._analysis, dtype=np.float64).reshape(-1, 4).copy()
         return QualityFrames(
             small_times=small[:, 0],
             dark=small[:, 1],
