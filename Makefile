@@ -30,7 +30,7 @@ test: install
 	$(BIN)/pytest -n 2 -q
 
 bench: install
-	$(BIN)/python benchmarks/throughput.py ../shared/data/videos
+	$(BIN)/humannet bench ../shared/data/videos --long-video --repeat 3
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

@@ -28,7 +28,7 @@ def tiny_videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("bench_videos")
     make_video(root / "one_shot.mp4", seconds=3.0, rate=25)
     ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=1.5",
-           "-f", "lavfi", "-i", "mandelbrot=size=320x240:rate=25:end_pts=1.5",
+           "-f", "lavfi", "-i", "smptehdbars=size=320x240:rate=25:duration=1.5",
            "-filter_complex", "[0:v][1:v]concat=n=2:v=1[v]", "-map", "[v]", "-t", "3",
            "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(root / "with_cut.mp4"))
     labels = {"clips": {"one_shot.mp4": {"cuts": []}, "with_cut.mp4": {"cuts": [{"t": 1.5, "kind": "hard"}]}}}
@@ -36,7 +36,6 @@ def tiny_videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.mark.slow
 def test_benchmark_report_has_every_measurement(tiny_videos: Path, tmp_path: Path) -> None:
     options = BenchOptions(
         videos=tiny_videos, long_video=True, long_video_s=4.0, long_video_size=(320, 240), long_video_fps=25,

@@ -302,7 +302,7 @@ def run_pyscenedetect(files: Sequence[BenchFile], pinning: Pinning, backend: str
             started = time.perf_counter()
             scenes = detect(str(item.path), AdaptiveDetector(), backend=backend)
             wall += time.perf_counter() - started
-            cuts[item.key] = [start.get_seconds() for start, _ in scenes[1:]]
+            cuts[item.key] = [start.seconds for start, _ in scenes[1:]]
     return Throughput(wall, sum(f.duration_s for f in files), pinning.cores_used), cuts
 
 
@@ -627,9 +627,10 @@ def format_report(report: BenchReport) -> str:
         lines += [
             f"Long video ({lv['video_s']:.0f} s, {lv['width']}x{lv['height']} @ {lv['fps']:g} fps, one worker)",
             f"  RT per core: FFmpeg decode {lv['ffmpeg_decode_realtime_per_core']:.1f}x, "
-            f"PySceneDetect {lv['pyscenedetect_realtime_per_core']:.1f}x, humannet analysis {lv['realtime_per_core_gross']:.1f}x "
-            f"gross / {lv['realtime_per_core_net']:.1f}x net / {lv['realtime_per_core_in_worker']:.1f}x in worker "
-            f"(wall {lv['wall_s']:.1f} s); humannet / PySceneDetect {lv['ratio_vs_pyscenedetect_net']:.2f} (net)",
+            f"PySceneDetect {lv['pyscenedetect_realtime_per_core']:.1f}x",
+            f"  humannet analysis {lv['realtime_per_core_gross']:.1f}x gross / {lv['realtime_per_core_net']:.1f}x net / "
+            f"{lv['realtime_per_core_in_worker']:.1f}x in worker (wall {lv['wall_s']:.1f} s)",
+            f"  humannet / PySceneDetect: {lv['ratio_vs_pyscenedetect_net']:.2f} (net)",
             f"  peak RSS per worker {lv['peak_worker_rss_mb']:.0f} MB (target < {lv['rss_target_mb']} MB), "
             f"main process {lv['peak_main_rss_mb']:.0f} MB",
             "",
