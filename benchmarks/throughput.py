@@ -1,6 +1,6 @@
 """Throughput, memory and cut-accuracy benchmark (a thin wrapper around `humannet.bench`; same as `humannet bench`).
 
-    python benchmarks/throughput.py /path/to/videos [--labels labels.json] [--long-video] [--json out.json] [--keep DIR]
+python benchmarks/throughput.py /path/to/videos [--labels labels.json] [--long-video] [--json out.json] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -27,8 +27,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("humannet").setLevel(logging.INFO if args.verbose else logging.WARNING)
-    options = BenchOptions(videos=args.videos, labels=args.labels, long_video=args.long_video, keep=args.keep, repeat=args.repeat,
-                           config_path=args.config_path, overrides=tuple(args.overrides))
+    options = BenchOptions(
+        videos=args.videos,
+        labels=args.labels,
+        long_video=args.long_video,
+        keep=args.keep,
+        repeat=args.repeat,
+        config_path=args.config_path,
+        overrides=tuple(args.overrides),
+    )
     try:
         report = run_benchmark(options)
     except BenchError as exc:

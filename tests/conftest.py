@@ -16,11 +16,22 @@ def ffmpeg(*args: str) -> None:
     subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
 
 
-def make_video(path: Path, seconds: float = 3.0, size: str = "320x240", rate: int = 25, source: str = "testsrc2",
-               extra: tuple[str, ...] = ()) -> Path:
+def make_video(path: Path, seconds: float = 3.0, size: str = "320x240", rate: int = 25, source: str = "testsrc2", extra: tuple[str, ...] = ()) -> Path:
     """A short H.264 MP4 from an ffmpeg lavfi source."""
-    ffmpeg("-f", "lavfi", "-i", f"{source}=size={size}:rate={rate}:duration={seconds}", *extra,
-           "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path))
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        f"{source}=size={size}:rate={rate}:duration={seconds}",
+        *extra,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        str(path),
+    )
     return path
 
 
@@ -74,11 +85,28 @@ def odd_inputs(tmp_path_factory) -> dict[str, Path]:
     files["one_frame"] = make_video(root / "one_frame.mp4", seconds=0.04)
     files["huge_frame"] = make_video(root / "huge_frame.mp4", seconds=0.2, size="7680x4320", rate=10)
     files["rotated"] = root / "rotated.mp4"
-    ffmpeg("-i", str(make_video(root / "upright.mp4", seconds=3.0, size="320x240")),
-           "-c", "copy", "-metadata:s:v:0", "rotate=90", str(files["rotated"]))
+    ffmpeg("-i", str(make_video(root / "upright.mp4", seconds=3.0, size="320x240")), "-c", "copy", "-metadata:s:v:0", "rotate=90", str(files["rotated"]))
     files["variable_rate"] = root / "vfr.mp4"  # 2 s at 30 fps, then 2 s at 10 fps, in one stream
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=2", "-f", "lavfi",
-           "-i", "testsrc2=size=320x240:rate=10:duration=2", "-filter_complex", "[0:v][1:v]concat=n=2:v=1[v]",
-           "-map", "[v]", "-fps_mode", "vfr", "-c:v", "libx264", "-preset", "ultrafast", str(files["variable_rate"]))
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=30:duration=2",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=10:duration=2",
+        "-filter_complex",
+        "[0:v][1:v]concat=n=2:v=1[v]",
+        "-map",
+        "[v]",
+        "-fps_mode",
+        "vfr",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        str(files["variable_rate"]),
+    )
     files["good"] = good
     return files

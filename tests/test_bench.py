@@ -27,10 +27,29 @@ def tiny_videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two 3-s clips: one continuous shot, one with a hard cut at 1.5 s between two different sources."""
     root = tmp_path_factory.mktemp("bench_videos")
     make_video(root / "one_shot.mp4", seconds=3.0, rate=25)
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=1.5",
-           "-f", "lavfi", "-i", "smptehdbars=size=320x240:rate=25:duration=1.5",
-           "-filter_complex", "[0:v][1:v]concat=n=2:v=1[v]", "-map", "[v]", "-t", "3",
-           "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(root / "with_cut.mp4"))
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=25:duration=1.5",
+        "-f",
+        "lavfi",
+        "-i",
+        "smptehdbars=size=320x240:rate=25:duration=1.5",
+        "-filter_complex",
+        "[0:v][1:v]concat=n=2:v=1[v]",
+        "-map",
+        "[v]",
+        "-t",
+        "3",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        str(root / "with_cut.mp4"),
+    )
     labels = {"clips": {"one_shot.mp4": {"cuts": []}, "with_cut.mp4": {"cuts": [{"t": 1.5, "kind": "hard"}]}}}
     (root / "labels.json").write_text(json.dumps(labels))
     return root
@@ -38,8 +57,13 @@ def tiny_videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_benchmark_report_has_every_measurement(tiny_videos: Path, tmp_path: Path) -> None:
     options = BenchOptions(
-        videos=tiny_videos, long_video=True, long_video_s=4.0, long_video_size=(320, 240), long_video_fps=25,
-        keep=tmp_path / "kept", cache_dir=tmp_path / "cache",
+        videos=tiny_videos,
+        long_video=True,
+        long_video_s=4.0,
+        long_video_size=(320, 240),
+        long_video_fps=25,
+        keep=tmp_path / "kept",
+        cache_dir=tmp_path / "cache",
         overrides=("clips.min_s=1.0", "quality.screen_enabled=false"),
     )
     report = run_benchmark(options)
@@ -47,9 +71,14 @@ def test_benchmark_report_has_every_measurement(tiny_videos: Path, tmp_path: Pat
     assert report.inputs["files"] == 2 and report.inputs["analysed_by_humannet"] == 2
     assert report.inputs["video_s"] == pytest.approx(6.0, abs=0.2)
     analysis = report.humannet_analysis
-    for value in (report.ffmpeg_decode["realtime_per_core"], report.pyscenedetect["realtime_per_core"],
-                  analysis["realtime_per_core_gross"], analysis["realtime_per_core_net"],
-                  analysis["realtime_per_core_in_worker"], analysis["ratio_vs_pyscenedetect_net"]):
+    for value in (
+        report.ffmpeg_decode["realtime_per_core"],
+        report.pyscenedetect["realtime_per_core"],
+        analysis["realtime_per_core_gross"],
+        analysis["realtime_per_core_net"],
+        analysis["realtime_per_core_in_worker"],
+        analysis["ratio_vs_pyscenedetect_net"],
+    ):
         assert math.isfinite(value) and value > 0
     assert analysis["resume_wall_s"] < analysis["wall_s"]
     assert 0 < analysis["in_worker_s"] < analysis["wall_s"]

@@ -281,8 +281,23 @@ def time_ffmpeg_decode(files: Sequence[BenchFile], pinning: Pinning) -> Throughp
     """Plain single-threaded FFmpeg decode of the video stream (audio skipped: humannet does not decode it)."""
     wall = 0.0
     for item in files:
-        command = [*pinning.prefix(), "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin",
-                   "-threads", "1", "-i", str(item.path), "-an", "-sn", "-f", "null", "-"]
+        command = [
+            *pinning.prefix(),
+            "ffmpeg",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-nostdin",
+            "-threads",
+            "1",
+            "-i",
+            str(item.path),
+            "-an",
+            "-sn",
+            "-f",
+            "null",
+            "-",
+        ]
         started = time.perf_counter()
         result = subprocess.run(command, capture_output=True, text=True)
         wall += time.perf_counter() - started
@@ -359,8 +374,7 @@ def ledger_stage_seconds(out_dir: Path, config: Config) -> tuple[dict[str, float
     return totals, len(videos)
 
 
-def analyse(inputs: str, video_s: float, out_dir: Path, pinning: Pinning, options: BenchOptions,
-            config: Config) -> AnalysisResult:
+def analyse(inputs: str, video_s: float, out_dir: Path, pinning: Pinning, options: BenchOptions, config: Config) -> AnalysisResult:
     """A fresh analysis (any earlier corpus in `out_dir` is removed, or it would just resume), then the no-op rerun."""
     shutil.rmtree(out_dir, ignore_errors=True)
     run = run_curate(inputs, out_dir, pinning, options, materialize=False)
@@ -369,8 +383,10 @@ def analyse(inputs: str, video_s: float, out_dir: Path, pinning: Pinning, option
     videos = pq.read_table(out_dir / "videos.parquet", columns=["uri"]).num_rows
     steps, matched = ledger_stage_seconds(out_dir, config)
     if _ledger_snapshot(out_dir) != committed or matched != videos:
-        raise BenchError(f"the rerun on the finished corpus {out_dir} did not simply resume (or the ledger does not match this "
-                         "configuration): was humannet's code or config changed during the benchmark? Run it again.")
+        raise BenchError(
+            f"the rerun on the finished corpus {out_dir} did not simply resume (or the ledger does not match this "
+            "configuration): was humannet's code or config changed during the benchmark? Run it again."
+        )
     return AnalysisResult(video_s, pinning.cores_used, run, resumed.wall_s, steps, videos)
 
 
@@ -396,9 +412,7 @@ def written_clip_seconds(corpus: Path) -> tuple[int, float]:
     return count, seconds
 
 
-def score_cuts(
-    labels: dict[str, list[float]], predictions: dict[str, dict[str, list[float]]], tolerance_s: float
-) -> dict[str, object]:
+def score_cuts(labels: dict[str, list[float]], predictions: dict[str, dict[str, list[float]]], tolerance_s: float) -> dict[str, object]:
     """Micro-averaged precision/recall/F1 per detector over the labelled files, plus every disagreement."""
     totals = {name: Accuracy() for name in predictions}
     per_file = []
@@ -434,8 +448,25 @@ def make_long_video(path: Path, seconds: float, size: tuple[int, int], fps: int)
         for number, source in enumerate(LONG_VIDEO_SOURCES):
             segment = work / f"shot{number}.mp4"
             lavfi = source.format(size=f"{width}x{height}", small=f"{max(width // 8, 16)}x{max(height // 8, 16)}", rate=fps)
-            _ffmpeg("-f", "lavfi", "-i", lavfi, "-t", f"{segment_s}", "-pix_fmt", "yuv420p",
-                    "-c:v", "libx264", "-preset", "ultrafast", "-crf", "28", "-g", str(2 * fps), str(segment))
+            _ffmpeg(
+                "-f",
+                "lavfi",
+                "-i",
+                lavfi,
+                "-t",
+                f"{segment_s}",
+                "-pix_fmt",
+                "yuv420p",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-crf",
+                "28",
+                "-g",
+                str(2 * fps),
+                str(segment),
+            )
             segments.append(segment)
         repeats = max(1, round(seconds / segment_s))
         listing = work / "list.txt"
@@ -495,14 +526,15 @@ def run_benchmark(options: BenchOptions) -> BenchReport:
         materialize = measure_materialize(analysis_dir, work / "materialized", str(videos), analysis, pinning, options, config)
         report = BenchReport(
             measured_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            machine={"cpus": os.cpu_count(), "pinning": pinning.method, "cores_per_measurement": pinning.cores_used,
-                     "repeat": repeats, **_tool_versions()},
-            inputs={"videos": str(videos), "files": len(files), "video_s": video_s,
-                    "analysed_by_humannet": analysis.videos},
-            ffmpeg_decode={"command": "ffmpeg -threads 1 -i FILE -an -sn -f null -", "wall_s": decode.wall_s,
-                           "realtime_per_core": decode.realtime_per_core},
-            pyscenedetect={"detector": "AdaptiveDetector() defaults", "backend": options.scenedetect_backend,
-                           "wall_s": detector.wall_s, "realtime_per_core": detector.realtime_per_core},
+            machine={"cpus": os.cpu_count(), "pinning": pinning.method, "cores_per_measurement": pinning.cores_used, "repeat": repeats, **_tool_versions()},
+            inputs={"videos": str(videos), "files": len(files), "video_s": video_s, "analysed_by_humannet": analysis.videos},
+            ffmpeg_decode={"command": "ffmpeg -threads 1 -i FILE -an -sn -f null -", "wall_s": decode.wall_s, "realtime_per_core": decode.realtime_per_core},
+            pyscenedetect={
+                "detector": "AdaptiveDetector() defaults",
+                "backend": options.scenedetect_backend,
+                "wall_s": detector.wall_s,
+                "realtime_per_core": detector.realtime_per_core,
+            },
             humannet_analysis={
                 **analysis.as_dict(),
                 "ratio_vs_pyscenedetect_net": analysis.net.realtime_per_core / detector.realtime_per_core,
@@ -522,8 +554,10 @@ def run_benchmark(options: BenchOptions) -> BenchReport:
         )
         if labels_path.is_file():
             labels = load_cut_labels(labels_path)
-            report.accuracy = {"labels": str(labels_path), **score_cuts(
-                labels, {"pyscenedetect": detector_cuts, "humannet": humannet_cuts(analysis_dir, files)}, options.tolerance_s)}
+            report.accuracy = {
+                "labels": str(labels_path),
+                **score_cuts(labels, {"pyscenedetect": detector_cuts, "humannet": humannet_cuts(analysis_dir, files)}, options.tolerance_s),
+            }
         if options.long_video:
             report.long_video = measure_long_video(options, pinning, config, work / "long")
         return report
@@ -532,8 +566,9 @@ def run_benchmark(options: BenchOptions) -> BenchReport:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def measure_materialize(analysis_dir: Path, out_dir: Path, inputs: str, analysis: AnalysisResult, pinning: Pinning,
-                        options: BenchOptions, config: Config) -> dict[str, object]:
+def measure_materialize(
+    analysis_dir: Path, out_dir: Path, inputs: str, analysis: AnalysisResult, pinning: Pinning, options: BenchOptions, config: Config
+) -> dict[str, object]:
     """Materialise a copy of the analysed corpus: analysis resumes (nothing to do), so the run is the write phase."""
     shutil.rmtree(out_dir, ignore_errors=True)
     shutil.copytree(analysis_dir, out_dir)
@@ -542,8 +577,7 @@ def measure_materialize(analysis_dir: Path, out_dir: Path, inputs: str, analysis
     net_wall = max(run.wall_s - analysis.resume_wall_s, 1e-9)
     settings = config.materialize
     return {
-        "encoder": {"codec": "libx264", "crf": settings.crf, "preset": settings.preset, "max_fps": settings.fps,
-                    "max_short_side": settings.max_short_side},
+        "encoder": {"codec": "libx264", "crf": settings.crf, "preset": settings.preset, "max_fps": settings.fps, "max_short_side": settings.max_short_side},
         "clips": clips,
         "clip_s": clip_s,
         "wall_s": run.wall_s,
@@ -557,18 +591,24 @@ def measure_materialize(analysis_dir: Path, out_dir: Path, inputs: str, analysis
 def measure_long_video(options: BenchOptions, pinning: Pinning, config: Config, out_dir: Path) -> dict[str, object]:
     width, height = options.long_video_size
     name = f"long_{options.long_video_s:g}s_{width}x{height}_{options.long_video_fps}fps.mp4"
-    path = make_long_video((options.cache_dir or default_cache_dir()) / name, options.long_video_s, options.long_video_size,
-                           options.long_video_fps)
+    path = make_long_video((options.cache_dir or default_cache_dir()) / name, options.long_video_s, options.long_video_size, options.long_video_fps)
     probe = probe_video(str(path))
     log.info("humannet analysis of the long video %s (%.0f s)", path, probe.duration_s)
     item = BenchFile(path, path.name, probe.duration_s)
     decode = time_ffmpeg_decode([item], pinning)
     detector, _ = run_pyscenedetect([item], pinning, options.scenedetect_backend)
     result = analyse(str(path), probe.duration_s, out_dir, pinning, options, config)
-    return {"path": str(path), "width": probe.width, "height": probe.height, "fps": probe.fps,
-            "ffmpeg_decode_realtime_per_core": decode.realtime_per_core,
-            "pyscenedetect_realtime_per_core": detector.realtime_per_core, **result.as_dict(),
-            "ratio_vs_pyscenedetect_net": result.net.realtime_per_core / detector.realtime_per_core, "rss_target_mb": 1024}
+    return {
+        "path": str(path),
+        "width": probe.width,
+        "height": probe.height,
+        "fps": probe.fps,
+        "ffmpeg_decode_realtime_per_core": decode.realtime_per_core,
+        "pyscenedetect_realtime_per_core": detector.realtime_per_core,
+        **result.as_dict(),
+        "ratio_vs_pyscenedetect_net": result.net.realtime_per_core / detector.realtime_per_core,
+        "rss_target_mb": 1024,
+    }
 
 
 def format_report(report: BenchReport) -> str:
@@ -585,8 +625,7 @@ def format_report(report: BenchReport) -> str:
         _row("FFmpeg decode, -threads 1", dec["wall_s"], dec["realtime_per_core"]),
         _row(f"PySceneDetect AdaptiveDetector ({psd['backend']})", psd["wall_s"], psd["realtime_per_core"]),
         _row("humannet analysis, whole command (gross)", ana["wall_s"], ana["realtime_per_core_gross"]),
-        _row("humannet analysis, net of start-up", ana["net_wall_s"], ana["realtime_per_core_net"])
-        + f"   (resumed no-op run: {ana['resume_wall_s']:.2f} s)",
+        _row("humannet analysis, net of start-up", ana["net_wall_s"], ana["realtime_per_core_net"]) + f"   (resumed no-op run: {ana['resume_wall_s']:.2f} s)",
         _row("humannet analysis, inside the worker", ana["in_worker_s"], ana["realtime_per_core_in_worker"]),
         "    worker time by step: " + ", ".join(f"{k} {v:.2f} s" for k, v in ana["in_worker_by_step_s"].items()),
         f"    worker start-up and per-video bookkeeping (net - in worker): {ana['worker_overhead_s']:.2f} s",
@@ -598,8 +637,7 @@ def format_report(report: BenchReport) -> str:
     ]
     enc = mat["encoder"]
     lines += [
-        f"Materialisation (libx264 crf {enc['crf']} preset {enc['preset']}, <= {enc['max_fps']:g} fps, "
-        f"short side <= {enc['max_short_side']} px)",
+        f"Materialisation (libx264 crf {enc['crf']} preset {enc['preset']}, <= {enc['max_fps']:g} fps, short side <= {enc['max_short_side']} px)",
         f"  {mat['clips']} clips, {mat['clip_s']:.1f} clip-s written in {mat['net_wall_s']:.2f} s net "
         f"({mat['wall_s']:.2f} s gross): {mat['clip_s_per_wall_s_per_core']:.2f} clip-s per wall-s per core; "
         f"peak worker RSS {mat['peak_worker_rss_mb']:.0f} MB",
@@ -613,8 +651,7 @@ def format_report(report: BenchReport) -> str:
             f"  {'detector':<16}{'TP':>5}{'FP':>5}{'FN':>5}{'precision':>11}{'recall':>8}{'F1':>7}",
         ]
         for name, score in acc["detectors"].items():
-            lines.append(f"  {name:<16}{score['tp']:>5}{score['fp']:>5}{score['fn']:>5}"
-                         f"{score['precision']:>11.2f}{score['recall']:>8.2f}{score['f1']:>7.2f}")
+            lines.append(f"  {name:<16}{score['tp']:>5}{score['fp']:>5}{score['fn']:>5}{score['precision']:>11.2f}{score['recall']:>8.2f}{score['f1']:>7.2f}")
         disagreements = [row for row in acc["per_file"] if any(row[n]["fp"] or row[n]["fn"] for n in acc["detectors"])]
         if disagreements:
             lines.append("  files with an error (labels | " + " | ".join(acc["detectors"]) + "):")
@@ -626,13 +663,11 @@ def format_report(report: BenchReport) -> str:
         lv = report.long_video
         lines += [
             f"Long video ({lv['video_s']:.0f} s, {lv['width']}x{lv['height']} @ {lv['fps']:g} fps, one worker)",
-            f"  RT per core: FFmpeg decode {lv['ffmpeg_decode_realtime_per_core']:.1f}x, "
-            f"PySceneDetect {lv['pyscenedetect_realtime_per_core']:.1f}x",
+            f"  RT per core: FFmpeg decode {lv['ffmpeg_decode_realtime_per_core']:.1f}x, PySceneDetect {lv['pyscenedetect_realtime_per_core']:.1f}x",
             f"  humannet analysis {lv['realtime_per_core_gross']:.1f}x gross / {lv['realtime_per_core_net']:.1f}x net / "
             f"{lv['realtime_per_core_in_worker']:.1f}x in worker (wall {lv['wall_s']:.1f} s)",
             f"  humannet / PySceneDetect: {lv['ratio_vs_pyscenedetect_net']:.2f} (net)",
-            f"  peak RSS per worker {lv['peak_worker_rss_mb']:.0f} MB (target < {lv['rss_target_mb']} MB), "
-            f"main process {lv['peak_main_rss_mb']:.0f} MB",
+            f"  peak RSS per worker {lv['peak_worker_rss_mb']:.0f} MB (target < {lv['rss_target_mb']} MB), main process {lv['peak_main_rss_mb']:.0f} MB",
             "",
         ]
     return "\n".join(lines)

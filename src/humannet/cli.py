@@ -19,11 +19,17 @@ from humannet.config import ConfigError, load_config, render_config
 EXIT_USAGE = 2
 
 config_option = click.option(
-    "--config", "config_path", type=click.Path(dir_okay=False), default=None,
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
     help="TOML configuration file (see `humannet config show` for every key).",
 )
 set_option = click.option(
-    "--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="SECTION.KEY=VALUE",
     help="Override one setting, e.g. --set clips.target_s=4 (repeatable).",
 )
 
@@ -56,8 +62,9 @@ def main(verbose: int) -> None:
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="Worker processes (default: run.workers, 0 = one per core).")
 @click.option("--no-materialize", is_flag=True, help="Keep clip spans only: write the index, no clip files or shards.")
 @click.option("--rebuild", is_flag=True, help="Discard the existing corpus state in --out and start over.")
-def curate(inputs: tuple[str, ...], out_dir: str, config_path: str | None, overrides: tuple[str, ...], workers: int | None,
-           no_materialize: bool, rebuild: bool) -> None:
+def curate(
+    inputs: tuple[str, ...], out_dir: str, config_path: str | None, overrides: tuple[str, ...], workers: int | None, no_materialize: bool, rebuild: bool
+) -> None:
     """Curate INPUTS into a sharded clip corpus.
 
     Each of INPUTS is a folder (searched recursively), a glob, a video file, or a list
@@ -85,19 +92,39 @@ def curate(inputs: tuple[str, ...], out_dir: str, config_path: str | None, overr
 
 @main.command()
 @click.argument("videos", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--labels", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Cut labels JSON for accuracy (default: VIDEOS/labels.json when present).")
+@click.option(
+    "--labels",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Cut labels JSON for accuracy (default: VIDEOS/labels.json when present).",
+)
 @click.option("--long-video", is_flag=True, help="Also measure speed and peak memory on a generated 10-minute 1080p video.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also write the full report as JSON here.")
-@click.option("--keep", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Keep the corpora the benchmark writes in this folder (default: a temporary folder, removed).")
-@click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Run each timed measurement N times and keep the fastest (steadier on a busy machine).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write the full report as JSON here.")
+@click.option(
+    "--keep",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep the corpora the benchmark writes in this folder (default: a temporary folder, removed).",
+)
+@click.option(
+    "--repeat",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Run each timed measurement N times and keep the fastest (steadier on a busy machine).",
+)
 @config_option
 @set_option
-def bench(videos: Path, labels: Path | None, long_video: bool, json_path: Path | None, keep: Path | None, repeat: int,
-          config_path: str | None, overrides: tuple[str, ...]) -> None:
+def bench(
+    videos: Path,
+    labels: Path | None,
+    long_video: bool,
+    json_path: Path | None,
+    keep: Path | None,
+    repeat: int,
+    config_path: str | None,
+    overrides: tuple[str, ...],
+) -> None:
     """Measure speed, memory and cut accuracy on VIDEOS against FFmpeg decode and PySceneDetect.
 
     Every measurement runs on one core; docs/benchmarks.md explains each number.
@@ -105,8 +132,15 @@ def bench(videos: Path, labels: Path | None, long_video: bool, json_path: Path |
     from humannet.bench import BenchError, BenchOptions, format_report, run_benchmark
 
     _load(config_path, overrides)  # report a configuration mistake before minutes of measuring
-    options = BenchOptions(videos=videos, labels=labels, long_video=long_video, keep=keep, repeat=repeat,
-                           config_path=Path(config_path) if config_path else None, overrides=overrides)
+    options = BenchOptions(
+        videos=videos,
+        labels=labels,
+        long_video=long_video,
+        keep=keep,
+        repeat=repeat,
+        config_path=Path(config_path) if config_path else None,
+        overrides=overrides,
+    )
     try:
         report = run_benchmark(options)
     except BenchError as exc:

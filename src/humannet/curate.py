@@ -20,7 +20,6 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
-from typing import ClassVar
 
 from rich.console import Console
 
@@ -32,10 +31,9 @@ from humannet.engine.runner import Runner
 from humannet.engine.stage import Stage
 from humannet.engine.state import Ledger, atomic_write_bytes
 from humannet.inputs import resolve_inputs
-from humannet.media.cut import MaterializeConfig, materialize_clips
-from humannet.media.frames import DecodeConfig
 from humannet.process.clips import ClipStage
 from humannet.process.dedup import SignatureStage, drop_duplicates
+from humannet.process.materialize import MaterializeStage
 from humannet.process.probe import ProbeStage
 from humannet.process.quality import QualityStage
 from humannet.process.scenes import SceneStage
@@ -59,27 +57,6 @@ def analysis_stages(config: Config) -> list[Stage]:
         ClipStage(config.clips),
         QualityStage(config.quality),
     ]
-
-
-class MaterializeStage(Stage):
-    """Writes the kept clips of one video into its staging folder (skipping files already there)."""
-
-    name: ClassVar[str] = "materialize"
-    version: ClassVar[str] = "1"
-
-    def __init__(self, config: MaterializeConfig, decode: DecodeConfig, staging_root: str) -> None:
-        self.config = config
-        self.decode = decode
-        self.staging_root = Path(staging_root)
-
-    def process(self, video: Video) -> Video:
-        assert video.probe is not None and video.video_id is not None
-        out_dir = self.staging_root / video.video_id
-        for partial in out_dir.glob(".*.part"):  # left by a killed run
-            partial.unlink()
-        todo = [c for c in video.kept_clips if not (out_dir / f"{c.clip_id}.mp4").exists()]
-        materialize_clips(video.uri, video.probe, todo, out_dir, self.config, self.decode)
-        return video
 
 
 def materialize_stages(config: Config, staging_root: str) -> list[Stage]:
@@ -125,15 +102,14 @@ class Curator:
         shards = self.ledger.load_shards()
         if stale and shards:
             raise CorpusError(
-                f"{self.out_dir} was built with other analysis settings ({stale} videos differ); "
-                "rerun with --rebuild to rebuild it, or write to a new --out"
+                f"{self.out_dir} was built with other analysis settings ({stale} videos differ); rerun with --rebuild to rebuild it, or write to a new --out"
             )
         summary = RunSummary(inputs=len(inputs), workers=self.runner.workers, corpus=str(self.out_dir))
         todo = [video for video in inputs if video.uri not in done]
         summary.resumed = len(inputs) - len(todo)
         self._analyse(todo, done, summary)
 
-        everything = {uri: copy.deepcopy(video) for uri, video in done.items()}
+        everything = done  # from here on, records may carry decisions the ledger does not (dedup, shards)
         sharded_uris = {uri for record in shards.values() for uri in record["uris"]}
         if self.config.dedup.enabled:
             drop_duplicates(list(everything.values()), sharded_uris, self.config.dedup)
@@ -179,12 +155,9 @@ class Curator:
         """Stage clip files for kept videos not yet in a shard, then pack them into new shards."""
         sharded_clips = {clip_id for record in shards.values() for clip_id in record["clips"]}
         pending = [
-            v for v in sorted(videos.values(), key=lambda v: v.uri)
-            if v.status is Status.KEPT and any(c.clip_id not in sharded_clips for c in v.kept_clips)
+            v for v in sorted(videos.values(), key=lambda v: v.uri) if v.status is Status.KEPT and any(c.clip_id not in sharded_clips for c in v.kept_clips)
         ]
-        spec = PipelineSpec(
-            build=functools.partial(materialize_stages, self.config, str(self.ledger.staging_dir)), decode=self.config.decode
-        )
+        spec = PipelineSpec(build=functools.partial(materialize_stages, self.config, str(self.ledger.staging_dir)), decode=self.config.decode)
         with make_progress(self.console) as progress:
             task = progress.add_task("writing clips", total=len(pending), detail="")
             for video in self.runner.map(spec, _without_clips_in(pending, sharded_clips)):

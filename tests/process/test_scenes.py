@@ -47,8 +47,7 @@ def render(path: Path, segments: list[Segment]) -> list[float]:
         extra = f",{seg.filters}" if seg.filters else ""
         width, height = SIZE.split("x")
         chains.append(
-            f"[{i}:v]trim=duration={seg.seconds},setpts=PTS-STARTPTS,scale={width}:{height},setsar=1,fps={FPS},"
-            f"format=yuv420p,settb=AVTB{extra}[s{i}]"
+            f"[{i}:v]trim=duration={seg.seconds},setpts=PTS-STARTPTS,scale={width}:{height},setsar=1,fps={FPS},format=yuv420p,settb=AVTB{extra}[s{i}]"
         )
     expected, length, previous = [], segments[0].seconds, "s0"
     for i, seg in enumerate(segments[1:], start=1):
@@ -187,9 +186,7 @@ def test_cross_dissolve_is_a_cut(tmp_path: Path) -> None:
 
 def test_one_frame_and_empty_videos(tmp_path: Path) -> None:
     path = tmp_path / "one.mp4"
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=320x180:r=25", "-frames:v", "1", str(path)], check=True
-    )
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=320x180:r=25", "-frames:v", "1", str(path)], check=True)
     video = detect(path)
     assert video.cuts == []
     assert [(s.start_frame, s.end_frame) for s in video.scenes] == [(0, 1)]

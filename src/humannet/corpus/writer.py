@@ -20,34 +20,36 @@ import pyarrow.parquet as pq
 from humannet.engine.state import atomic_write_bytes
 from humannet.records import Clip, Status, Video
 
-VIDEO_SCHEMA = pa.schema([
-    ("video_id", pa.string()),
-    ("uri", pa.string()),
-    ("status", pa.string()),
-    ("reason", pa.string()),
-    ("duration_s", pa.float64()),
-    ("fps", pa.float64()),
-    ("width", pa.int32()),
-    ("height", pa.int32()),
-    ("codec", pa.string()),
-    ("duplicate_of", pa.string()),
-    ("sha256", pa.string()),
-    ("container", pa.string()),
-    ("audio_codec", pa.string()),
-    ("fps_variable", pa.bool_()),
-    ("rotation", pa.int32()),
-    ("size_bytes", pa.int64()),
-    ("bit_rate", pa.int64()),
-    ("frames_decoded", pa.int64()),
-    ("decode_errors", pa.int64()),
-    ("cut_times", pa.list_(pa.float64())),
-    ("scenes", pa.int32()),
-    ("clips_kept", pa.int32()),
-    ("clips_dropped", pa.int32()),
-    ("license", pa.string()),
-    ("title", pa.string()),
-    ("source", pa.string()),
-])
+VIDEO_SCHEMA = pa.schema(
+    [
+        ("video_id", pa.string()),
+        ("uri", pa.string()),
+        ("status", pa.string()),
+        ("reason", pa.string()),
+        ("duration_s", pa.float64()),
+        ("fps", pa.float64()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("codec", pa.string()),
+        ("duplicate_of", pa.string()),
+        ("sha256", pa.string()),
+        ("container", pa.string()),
+        ("audio_codec", pa.string()),
+        ("fps_variable", pa.bool_()),
+        ("rotation", pa.int32()),
+        ("size_bytes", pa.int64()),
+        ("bit_rate", pa.int64()),
+        ("frames_decoded", pa.int64()),
+        ("decode_errors", pa.int64()),
+        ("cut_times", pa.list_(pa.float64())),
+        ("scenes", pa.int32()),
+        ("clips_kept", pa.int32()),
+        ("clips_dropped", pa.int32()),
+        ("license", pa.string()),
+        ("title", pa.string()),
+        ("source", pa.string()),
+    ]
+)
 
 CLIP_BASE_FIELDS = [
     ("clip_id", pa.string()),
@@ -61,13 +63,15 @@ CLIP_BASE_FIELDS = [
     ("shard", pa.string()),
 ]
 
-ERROR_SCHEMA = pa.schema([
-    ("uri", pa.string()),
-    ("video_id", pa.string()),
-    ("stage", pa.string()),
-    ("type", pa.string()),
-    ("message", pa.string()),
-])
+ERROR_SCHEMA = pa.schema(
+    [
+        ("uri", pa.string()),
+        ("video_id", pa.string()),
+        ("stage", pa.string()),
+        ("type", pa.string()),
+        ("message", pa.string()),
+    ]
+)
 
 
 def write_parquet(path: Path, table: pa.Table) -> None:
@@ -141,11 +145,7 @@ def write_index(corpus_dir: Path, videos: list[Video]) -> None:
     dropped = [c for v in ordered for c in v.clips if c.status is not Status.KEPT or v.status is not Status.KEPT]
     write_parquet(corpus_dir / "clips" / "part-00000.parquet", clip_table(kept, with_reason=False))
     write_parquet(corpus_dir / "dropped_clips.parquet", clip_table(dropped, with_reason=True))
-    errors = [
-        {"uri": v.uri, "video_id": v.video_id, "stage": e.stage, "type": e.type, "message": e.message}
-        for v in ordered
-        for e in v.errors
-    ]
+    errors = [{"uri": v.uri, "video_id": v.video_id, "stage": e.stage, "type": e.type, "message": e.message} for v in ordered for e in v.errors]
     write_parquet(corpus_dir / "errors.parquet", pa.Table.from_pylist(errors, schema=ERROR_SCHEMA))
 
 

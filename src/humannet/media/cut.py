@@ -27,8 +27,9 @@ class MaterializeConfig(BaseModel, extra="forbid"):
     )
     max_short_side: int = Field(720, ge=16, le=4320, description="Largest short side of written clips (px); larger sources are scaled down, aspect kept.")
     crf: int = Field(23, ge=0, le=51, description="libx264 constant rate factor (lower = better quality, bigger files).")
-    preset: str = Field("veryfast", pattern="^(ultrafast|superfast|veryfast|faster|fast|medium|slow|slower|veryslow)$",
-                        description="libx264 speed/size preset.")
+    preset: str = Field(
+        "veryfast", pattern="^(ultrafast|superfast|veryfast|faster|fast|medium|slow|slower|veryslow)$", description="libx264 speed/size preset."
+    )
     threads: int = Field(1, ge=1, le=64, description="Encoder threads per worker; 1 is fastest when workers = cores.")
 
 
@@ -104,9 +105,7 @@ class _ClipWriter:
         self.temp_path.unlink(missing_ok=True)
 
 
-def materialize_clips(
-    source: str, probe: Probe, clips: list[Clip], out_dir: Path, config: MaterializeConfig, decode: DecodeConfig
-) -> dict[str, Path]:
+def materialize_clips(source: str, probe: Probe, clips: list[Clip], out_dir: Path, config: MaterializeConfig, decode: DecodeConfig) -> dict[str, Path]:
     """Write `{clip_id}.mp4` for each clip into `out_dir`; returns the paths by clip ID."""
     out_dir.mkdir(parents=True, exist_ok=True)
     todo = sorted(clips, key=lambda c: c.start_frame)

@@ -57,10 +57,7 @@ class ClipStage(Stage):
         end_time: float = video.frame_results["end_time"]
         unusable: list[UnusableSpan] = video.frame_results.get(UnusableSpanStage.name, [])
         # Unusable spans as frame ranges: first frame at or after the start, up to the first at or after the end.
-        excluded = [
-            (int(np.searchsorted(times, span.start_s - 1e-6)), int(np.searchsorted(times, span.end_s - 1e-6)), span.reason)
-            for span in unusable
-        ]
+        excluded = [(int(np.searchsorted(times, span.start_s - 1e-6)), int(np.searchsorted(times, span.end_s - 1e-6)), span.reason) for span in unusable]
         assert video.video_id is not None
 
         def span(start: int, end: int, scene_index: int) -> Clip:

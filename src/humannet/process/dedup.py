@@ -44,33 +44,15 @@ _OFFSET_BIAS = 1 << (_SLOT_BITS + 1)
 
 class DedupConfig(BaseModel, extra="forbid"):
     enabled: bool = Field(True, description="Compute signatures and drop exact and near-duplicate videos.")
-    samples_per_second: float = Field(
-        4.0, gt=0, le=30, description="Rate at which frames are hashed for the signature (samples/s)."
-    )
-    min_frame_std: float = Field(
-        6.0, ge=0, description="Frames whose grey 32x32 thumbnail varies less than this are uninformative, skipped (grey levels)."
-    )
-    hamming_threshold: int = Field(
-        16, ge=0, le=32, description="Largest Hamming distance at which two sampled frames show the same picture (bits of 64)."
-    )
-    min_matched_fraction: float = Field(
-        0.7, gt=0, le=1, description="Share of the shorter video's informative samples that must match (0-1)."
-    )
-    min_overlap_s: float = Field(
-        1.0, ge=0, description="Matched content a near-duplicate needs: matched samples / samples_per_second (s)."
-    )
-    lsh_bands: int = Field(
-        4, ge=1, le=16, description="Bands the 64-bit hash is split into for the index; one shared band value is a hit."
-    )
-    lsh_permutations: int = Field(
-        2, ge=1, le=8, description="Bit orders the bands are cut from; more tables find noisier copies (tables)."
-    )
-    lsh_min_votes: int = Field(
-        2, ge=1, description="Fewest query samples that must hit a stored video at one time offset before it is aligned."
-    )
-    lsh_min_vote_fraction: float = Field(
-        0.1, ge=0, le=1, description="Also needed: this share of the shorter video's samples hitting at one offset (0-1)."
-    )
+    samples_per_second: float = Field(4.0, gt=0, le=30, description="Rate at which frames are hashed for the signature (samples/s).")
+    min_frame_std: float = Field(6.0, ge=0, description="Frames whose grey 32x32 thumbnail varies less than this are uninformative, skipped (grey levels).")
+    hamming_threshold: int = Field(16, ge=0, le=32, description="Largest Hamming distance at which two sampled frames show the same picture (bits of 64).")
+    min_matched_fraction: float = Field(0.7, gt=0, le=1, description="Share of the shorter video's informative samples that must match (0-1).")
+    min_overlap_s: float = Field(1.0, ge=0, description="Matched content a near-duplicate needs: matched samples / samples_per_second (s).")
+    lsh_bands: int = Field(4, ge=1, le=16, description="Bands the 64-bit hash is split into for the index; one shared band value is a hit.")
+    lsh_permutations: int = Field(2, ge=1, le=8, description="Bit orders the bands are cut from; more tables find noisier copies (tables).")
+    lsh_min_votes: int = Field(2, ge=1, description="Fewest query samples that must hit a stored video at one time offset before it is aligned.")
+    lsh_min_vote_fraction: float = Field(0.1, ge=0, le=1, description="Also needed: this share of the shorter video's samples hitting at one offset (0-1).")
     max_offset_candidates: int = Field(16, ge=1, description="Time offsets, most voted first, that alignment checks per pair.")
 
     @field_validator("lsh_bands")
@@ -197,9 +179,7 @@ def _span(times: np.ndarray) -> float:
     return float(times[-1] - times[0]) if len(times) else 0.0
 
 
-def _offset_votes(
-    short_h: np.ndarray, short_t: np.ndarray, long_h: np.ndarray, long_t: np.ndarray, config: DedupConfig
-) -> list[float]:
+def _offset_votes(short_h: np.ndarray, short_t: np.ndarray, long_h: np.ndarray, long_t: np.ndarray, config: DedupConfig) -> list[float]:
     """Time offsets proposed by sample pairs within the threshold, most voted first."""
     probes = np.linspace(0, len(short_h) - 1, min(len(short_h), 64)).round().astype(int)
     probes = np.unique(probes)
@@ -216,9 +196,7 @@ def _offset_votes(
     return [float(b) * grid for b in bins[order]]
 
 
-def _score_offset(
-    short_h: np.ndarray, short_t: np.ndarray, long_h: np.ndarray, long_t: np.ndarray, offset: float, period: float
-) -> np.ndarray:
+def _score_offset(short_h: np.ndarray, short_t: np.ndarray, long_h: np.ndarray, long_t: np.ndarray, offset: float, period: float) -> np.ndarray:
     """Per short sample: smallest distance to a long sample within one period of its aligned time (65 if none)."""
     aligned = short_t + offset
     best = np.full(len(short_h), HASH_BITS + 1, dtype=np.int64)
@@ -234,9 +212,7 @@ def _score_offset(
     return best
 
 
-def match_signatures(
-    a_hashes: Sequence[int], a_times: Sequence[float], b_hashes: Sequence[int], b_times: Sequence[float], config: DedupConfig
-) -> Match | None:
+def match_signatures(a_hashes: Sequence[int], a_times: Sequence[float], b_hashes: Sequence[int], b_times: Sequence[float], config: DedupConfig) -> Match | None:
     """Whether the shorter signature is (mostly) contained in the longer one at some time offset.
 
     Offsets are proposed by pairs of samples within `hamming_threshold`; each is checked by
@@ -353,9 +329,7 @@ class DuplicateIndex:
 
     def _slots(self, times: Sequence[float]) -> np.ndarray:
         """Sample times on the sampling grid (non-negative ints), which is also the grid offsets are voted on."""
-        return np.clip(np.round(np.asarray(times, dtype=np.float64) * self.config.samples_per_second), 0, _SLOT_MASK).astype(
-            np.int64
-        )
+        return np.clip(np.round(np.asarray(times, dtype=np.float64) * self.config.samples_per_second), 0, _SLOT_MASK).astype(np.int64)
 
     def add(self, entry: DedupEntry) -> None:
         position = len(self.entries)
@@ -423,9 +397,7 @@ class DuplicateIndex:
         return found
 
 
-def resolve_duplicates(
-    entries: Iterable[DedupEntry], existing: Iterable[DedupEntry] = (), config: DedupConfig | None = None
-) -> dict[str, str]:
+def resolve_duplicates(entries: Iterable[DedupEntry], existing: Iterable[DedupEntry] = (), config: DedupConfig | None = None) -> dict[str, str]:
     """Map the uri of every duplicate input to the uri of the copy that is kept.
 
     Entries of `existing` (already in the corpus) are always kept. New entries are visited

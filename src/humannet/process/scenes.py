@@ -53,13 +53,9 @@ class SceneConfig(BaseModel, extra="forbid"):
         le=1,
         description="Change score (0-1) between consecutive frames needed for a hard cut, and between the windows around it.",
     )
-    adaptive_ratio: float = Field(
-        3.0, ge=1, description="A hard cut's change must exceed this multiple of the mean change around it (ratio)."
-    )
+    adaptive_ratio: float = Field(3.0, ge=1, description="A hard cut's change must exceed this multiple of the mean change around it (ratio).")
     adaptive_window_s: float = Field(0.5, gt=0, description="Half-width of the window giving the local level of change (s).")
-    persistence_window_s: float = Field(
-        0.3, gt=0, description="Length of the windows before and after a boundary whose median content is compared (s)."
-    )
+    persistence_window_s: float = Field(0.3, gt=0, description="Length of the windows before and after a boundary whose median content is compared (s).")
     persistence_ratio: float = Field(
         2.0,
         ge=1,
@@ -92,9 +88,7 @@ class SceneConfig(BaseModel, extra="forbid"):
         le=1,
         description="Smallest correlation between time and the fitted blend weight inside a dissolve (steady progress).",
     )
-    blank_std: float = Field(
-        4.0, ge=0, description="Grey-level standard deviation (0-255) under which a frame counts as blank (uniform, e.g. black)."
-    )
+    blank_std: float = Field(4.0, ge=0, description="Grey-level standard deviation (0-255) under which a frame counts as blank (uniform, e.g. black).")
     min_scene_s: float = Field(0.5, ge=0, description="Cuts closer than this keep only the strongest (s).")
 
 
@@ -162,9 +156,7 @@ def change_score(a: FrameFeatures, b: FrameFeatures, tone_invariant: bool = Fals
     if a.blank or b.blank:
         structure = 0.0 if a.blank and b.blank else 1.0
     else:
-        similarity = (
-            float(_unit(_ranks(a.grey.ravel())) @ _unit(_ranks(b.grey.ravel()))) if tone_invariant else float(a.shape @ b.shape)
-        )
+        similarity = float(_unit(_ranks(a.grey.ravel())) @ _unit(_ranks(b.grey.ravel()))) if tone_invariant else float(a.shape @ b.shape)
         structure = min(1.0, max(0.0, 1.0 - similarity))
     colour = 0.5 * float(np.abs(a.hist - b.hist).sum())
     return float(np.sqrt(structure * colour))
@@ -292,11 +284,7 @@ class SceneAccumulator:
 
     def _median(self, start: int, stop: int) -> FrameFeatures:
         window = self._window(start, stop)
-        return (
-            FrameFeatures.median_of(window, self.config.blank_std)
-            if window
-            else self._f(min(max(start, self.first), self.count - 1))
-        )
+        return FrameFeatures.median_of(window, self.config.blank_std) if window else self._f(min(max(start, self.first), self.count - 1))
 
     def _reverts(self, after: FrameFeatures, c: int, change: float) -> bool:
         """True when the content after c was already on screen within the revert horizon before c."""
