@@ -101,7 +101,8 @@ class Clip:
     start_frame: int
     end_frame: int
     scene_index: int
-    scores: dict[str, float] = field(default_factory=dict)
+    scores: dict[str, float] = field(default_factory=dict)  # numeric measurements: one float column each in the index
+    labels: dict[str, str | list[str]] = field(default_factory=dict)  # categorical annotations: string or list<string> columns
     status: Status = Status.KEPT
     reason: str | None = None
     shard: str | None = None

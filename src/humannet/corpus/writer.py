@@ -114,7 +114,12 @@ def video_row(video: Video) -> dict[str, Any]:
 
 def clip_table(clips: list[Clip], with_reason: bool) -> pa.Table:
     score_names = sorted({name for clip in clips for name in clip.scores})
+    label_types = {}
+    for clip in clips:
+        for name, value in clip.labels.items():
+            label_types.setdefault(name, pa.list_(pa.string()) if isinstance(value, list) else pa.string())
     fields = list(CLIP_BASE_FIELDS) + [(name, pa.float64()) for name in score_names]
+    fields += [(name, label_types[name]) for name in sorted(label_types)]
     if with_reason:
         fields.append(("reason", pa.string()))
     rows = []
@@ -131,6 +136,7 @@ def clip_table(clips: list[Clip], with_reason: bool) -> pa.Table:
             "shard": clip.shard,
         }
         row.update({name: clip.scores.get(name) for name in score_names})
+        row.update({name: clip.labels.get(name) for name in label_types})
         if with_reason:
             row["reason"] = clip.reason
         rows.append(row)
@@ -161,6 +167,7 @@ def clip_metadata(clip: Clip, video: Video) -> dict[str, Any]:
         "end_frame": clip.end_frame,
         "scene_index": clip.scene_index,
         "scores": dict(sorted(clip.scores.items())),
+        "labels": dict(sorted(clip.labels.items())),
         "license": video.meta.get("license"),
         "title": video.meta.get("title"),
         "source": video.meta.get("source"),

@@ -1,0 +1,144 @@
+"""People, hands and faces in a frame: the records every human-centric stage reads, and backends.
+
+A `HumanDetector` turns one BGR frame into `FrameDetections`. The default backend is
+MediaPipe's legacy solutions (0.10.21, whose wheel ships the models: it works offline on a
+CPU): single-person Pose (`model_complexity=1`; 0 and 2 download a model at run time),
+Hands (up to two) and the full-range face detector (finds small faces the short-range one
+misses). A GPU or multi-person backend implements the same two methods; stages only see
+`FrameDetections`.
+
+Coordinates: image keypoints are normalised to the frame, x right and y down in [0, 1]
+(they can fall slightly outside for parts beyond the border); world keypoints are
+MediaPipe's metric estimates in metres, centred between the hips (body) or at the hand's
+geometric centre (hands).
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+BODY_KEYPOINTS = 33
+HAND_KEYPOINTS = 21
+
+
+@dataclass(slots=True)
+class BodyPose:
+    image: np.ndarray  # (33, 4) float32: x, y (normalised), z (relative depth, MediaPipe scale), visibility 0-1
+    world: np.ndarray  # (33, 4) float32: x, y, z in metres (hip-centred), visibility 0-1
+
+
+@dataclass(slots=True)
+class HandPose:
+    image: np.ndarray  # (21, 3) float32: x, y (normalised), z (relative depth)
+    world: np.ndarray  # (21, 3) float32: metres
+    handedness: str  # "left" or "right": the person's own hand (MediaPipe's label, corrected for a non-mirrored camera)
+    score: float  # handedness classification confidence 0-1
+
+
+@dataclass(slots=True)
+class FaceBox:
+    box: tuple[float, float, float, float]  # x, y, width, height, normalised to the frame
+    score: float  # detection confidence 0-1
+
+
+@dataclass(slots=True)
+class FrameDetections:
+    time_s: float
+    width: int  # size of the frame the detector saw (px)
+    height: int
+    body: BodyPose | None = None
+    hands: list[HandPose] = field(default_factory=list)
+    faces: list[FaceBox] = field(default_factory=list)
+
+    @property
+    def has_person(self) -> bool:
+        return self.body is not None or bool(self.hands) or bool(self.faces)
+
+
+class HumanDetector(ABC):
+    """One frame in, people, hands and faces out. `setup` loads models once per worker."""
+
+    name: str
+
+    @abstractmethod
+    def setup(self) -> None: ...
+
+    @abstractmethod
+    def detect(self, bgr: np.ndarray, time_s: float) -> FrameDetections:
+        """Detections in one frame; frames of one video arrive in time order (trackers may use that)."""
+
+    def reset(self) -> None:
+        """Forget tracking state between videos (the default keeps none)."""
+
+
+def _quiet_mediapipe_logs() -> None:
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+class MediaPipeDetector(HumanDetector):
+    """MediaPipe legacy solutions in video mode (tracking between frames of one video)."""
+
+    name = "mediapipe-0.10.21"
+
+    def __init__(self, min_confidence: float = 0.5, max_hands: int = 2) -> None:
+        self.min_confidence = min_confidence
+        self.max_hands = max_hands
+        self._pose = self._hands = self._face = None
+
+    def setup(self) -> None:
+        _quiet_mediapipe_logs()
+        import mediapipe as mp  # imported here: heavy, and only workers need it
+
+        self._mp = mp
+        self.reset()
+        self._face = mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=self.min_confidence)
+
+    def reset(self) -> None:
+        mp = self._mp
+        for solution in (self._pose, self._hands):
+            if solution is not None:
+                solution.close()
+        self._pose = mp.solutions.pose.Pose(
+            static_image_mode=False, model_complexity=1, min_detection_confidence=self.min_confidence
+        )
+        self._hands = mp.solutions.hands.Hands(
+            static_image_mode=False, max_num_hands=self.max_hands, min_detection_confidence=self.min_confidence
+        )
+
+    def detect(self, bgr: np.ndarray, time_s: float) -> FrameDetections:
+        assert self._pose is not None and self._hands is not None and self._face is not None, "call setup() first"
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        rgb.flags.writeable = False
+        height, width = rgb.shape[:2]
+        result = FrameDetections(time_s=time_s, width=width, height=height)
+        pose = self._pose.process(rgb)
+        if pose.pose_landmarks is not None:
+            image = np.array([(p.x, p.y, p.z, p.visibility) for p in pose.pose_landmarks.landmark], dtype=np.float32)
+            world = np.array([(p.x, p.y, p.z, p.visibility) for p in pose.pose_world_landmarks.landmark], dtype=np.float32)
+            result.body = BodyPose(image=image, world=world)
+        hands = self._hands.process(rgb)
+        for landmarks, world, label in zip(
+            hands.multi_hand_landmarks or [], hands.multi_hand_world_landmarks or [], hands.multi_handedness or [], strict=False
+        ):
+            category = label.classification[0]
+            # MediaPipe labels hands as if the image were mirrored (selfie view); camera footage is not.
+            side = {"Left": "right", "Right": "left"}.get(category.label, category.label.lower())
+            result.hands.append(
+                HandPose(
+                    image=np.array([(p.x, p.y, p.z) for p in landmarks.landmark], dtype=np.float32),
+                    world=np.array([(p.x, p.y, p.z) for p in world.landmark], dtype=np.float32),
+                    handedness=side,
+                    score=float(category.score),
+                )
+            )
+        faces = self._face.process(rgb)
+        for detection in faces.detections or []:
+            box = detection.location_data.relative_bounding_box
+            result.faces.append(FaceBox(box=(box.xmin, box.ymin, box.width, box.height), score=float(detection.score[0])))
+        return result
