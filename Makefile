@@ -19,6 +19,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	# PySceneDetect is the benchmark's reference; --no-deps keeps its GUI OpenCV off the headless one.
 	$(BIN)/pip install -q --no-deps scenedetect==0.7.2
+	# MediaPipe 0.10.21 ships its models in the wheel; --no-deps for the reasons in pyproject.toml.
+	$(BIN)/pip install -q --no-deps mediapipe==0.10.21
 	touch $(STAMP)
 
 install: system-deps $(STAMP)
