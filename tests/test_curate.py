@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -30,8 +31,13 @@ def curate(inputs: str | Path, out: Path, workers: int = 2, materialize: bool = 
     return Curator(config, out, runner, Console(stderr=True, quiet=True), materialize=materialize).run(str(inputs))
 
 
+def without_nan(row: dict) -> dict:
+    """NaN never equals itself; scores that could not be measured compare as None."""
+    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
+
+
 def rows(path: Path, key: str) -> list[dict]:
-    return sorted(pq.read_table(path).to_pylist(), key=lambda r: r[key])
+    return sorted((without_nan(r) for r in pq.read_table(path).to_pylist()), key=lambda r: r[key])
 
 
 @pytest.fixture(scope="module")

@@ -150,6 +150,17 @@ def bench(
         json_path.write_text(report.to_json())
 
 
+@main.command()
+@click.argument("corpus", type=click.Path(exists=True, file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the audit as JSON.")
+def audit(corpus: str, as_json: bool) -> None:
+    """List a corpus's clips and clip-hours by licence; flag unknown, non-commercial and restricted ones."""
+    from humannet.corpus.audit import audit as run_audit
+
+    report = run_audit(corpus)
+    click.echo(report.to_json() if as_json else report.format_table())
+
+
 @main.group()
 def config() -> None:
     """Inspect the configuration."""

@@ -16,10 +16,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
+from humannet.annotate.camera_motion import CameraMotionConfig
+from humannet.annotate.motion import MotionConfig
+from humannet.annotate.pose_tracks import PoseTrackConfig
+from humannet.annotate.privacy import PrivacyConfig
+from humannet.annotate.viewpoint import ViewpointConfig
 from humannet.media.cut import MaterializeConfig
 from humannet.media.frames import DecodeConfig
 from humannet.process.clips import ClipConfig
 from humannet.process.dedup import DedupConfig
+from humannet.process.humans import HumanConfig
 from humannet.process.quality import QualityConfig
 from humannet.process.scenes import SceneConfig
 
@@ -42,13 +48,22 @@ class Config(BaseModel, extra="forbid"):
     clips: ClipConfig = ClipConfig()
     quality: QualityConfig = QualityConfig()
     dedup: DedupConfig = DedupConfig()
+    humans: HumanConfig = HumanConfig()
+    camera_motion: CameraMotionConfig = CameraMotionConfig()
+    viewpoint: ViewpointConfig = ViewpointConfig()
+    motion: MotionConfig = MotionConfig()
     materialize: MaterializeConfig = MaterializeConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
+    pose_tracks: PoseTrackConfig = PoseTrackConfig()
     corpus: CorpusConfig = CorpusConfig()
 
     def analysis_hash(self) -> str:
         """Hash of every setting that changes analysis results: a change invalidates the resume ledger."""
-        data = self.model_dump(include={"decode", "scenes", "clips", "quality", "dedup"})
+        data = self.model_dump(include=ANALYSIS_SECTIONS)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+ANALYSIS_SECTIONS = {"decode", "scenes", "clips", "quality", "dedup", "humans", "camera_motion", "viewpoint", "motion"}
 
 
 class ConfigError(ValueError):

@@ -24,6 +24,9 @@ from pathlib import Path
 from rich.console import Console
 
 from humannet import __version__
+from humannet.annotate.camera_motion import CameraMotionStage
+from humannet.annotate.motion import MotionCategoryStage
+from humannet.annotate.viewpoint import ViewpointStage
 from humannet.config import Config
 from humannet.corpus.writer import write_index, write_shard
 from humannet.engine.pipeline import PipelineSpec
@@ -33,6 +36,7 @@ from humannet.engine.state import Ledger, atomic_write_bytes
 from humannet.inputs import resolve_inputs
 from humannet.process.clips import ClipStage
 from humannet.process.dedup import SignatureStage, drop_duplicates
+from humannet.process.humans import HumanStage, PeopleFilterStage, PersonSpanStage
 from humannet.process.materialize import MaterializeStage
 from humannet.process.probe import ProbeStage
 from humannet.process.quality import QualityStage
@@ -53,14 +57,20 @@ def analysis_stages(config: Config) -> list[Stage]:
         ProbeStage(),
         SceneStage(config.scenes),
         SignatureStage(config.dedup),
+        HumanStage(config.humans),
+        CameraMotionStage(config.camera_motion),
         UnusableSpanStage(config.quality),
+        PersonSpanStage(config.humans),
         ClipStage(config.clips),
         QualityStage(config.quality),
+        PeopleFilterStage(config.humans),
+        ViewpointStage(config.viewpoint),
+        MotionCategoryStage(config.motion),
     ]
 
 
 def materialize_stages(config: Config, staging_root: str) -> list[Stage]:
-    return [MaterializeStage(config.materialize, config.decode, staging_root)]
+    return [MaterializeStage(config.materialize, config.decode, staging_root, privacy=config.privacy, pose=config.pose_tracks)]
 
 
 def analysis_fingerprint(config: Config) -> str:
@@ -192,8 +202,9 @@ class Curator:
             name = f"shard-{number:06d}"
             write_shard(self.out_dir / "shards" / f"{name}.tar", group)
             self.ledger.commit_shard(name, [m[0].clip_id for m in group], sorted({m[1].uri for m in group}))
-            for _, _, path in group:
-                path.unlink(missing_ok=True)
+            for clip, _, path in group:
+                for staged in path.parent.glob(f"{clip.clip_id}.*"):  # the mp4 and its side files
+                    staged.unlink(missing_ok=True)
         return len(groups)
 
     def _write_manifest(self, videos: dict[str, Video], summary: RunSummary) -> None:

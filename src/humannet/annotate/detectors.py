@@ -16,8 +16,12 @@ geometric centre (hands).
 from __future__ import annotations
 
 import os
+import sys
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from types import ModuleType
 
 import cv2
 import numpy as np
@@ -72,13 +76,32 @@ class HumanDetector(ABC):
     def detect(self, bgr: np.ndarray, time_s: float) -> FrameDetections:
         """Detections in one frame; frames of one video arrive in time order (trackers may use that)."""
 
-    def reset(self) -> None:
+    def reset(self) -> None:  # noqa: B027 - an optional hook, not an abstract one
         """Forget tracking state between videos (the default keeps none)."""
 
 
-def _quiet_mediapipe_logs() -> None:
+def import_mediapipe() -> ModuleType:
+    """Import MediaPipe (heavy: only workers need it) with its own logging turned down."""
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import mediapipe
+
+    return mediapipe
+
+
+@contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """MediaPipe's C++ graphs write start-up notices straight to file descriptor 2 when they
+    load and on their first frame, past Python's logging; hide those, and only those calls."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 class MediaPipeDetector(HumanDetector):
@@ -86,33 +109,45 @@ class MediaPipeDetector(HumanDetector):
 
     name = "mediapipe-0.10.21"
 
-    def __init__(self, min_confidence: float = 0.5, max_hands: int = 2) -> None:
+    def __init__(self, min_confidence: float = 0.5, max_hands: int = 2, min_body_presence: float = 0.9) -> None:
         self.min_confidence = min_confidence
         self.max_hands = max_hands
+        # Pose's landmark model rates "a person is in this crop"; at its default 0.5 it keeps tracking bodies it
+        # hallucinated on birds, leaves and kitchen clutter (measured on the shared negatives); 0.9 drops those.
+        self.min_body_presence = min_body_presence
         self._pose = self._hands = self._face = None
+        self._warm = False
 
     def setup(self) -> None:
-        _quiet_mediapipe_logs()
-        import mediapipe as mp  # imported here: heavy, and only workers need it
-
-        self._mp = mp
+        self._mp = import_mediapipe()
         self.reset()
-        self._face = mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=self.min_confidence)
+        with native_stderr_silenced():
+            self._face = self._mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=self.min_confidence)
 
     def reset(self) -> None:
         mp = self._mp
         for solution in (self._pose, self._hands):
             if solution is not None:
                 solution.close()
-        self._pose = mp.solutions.pose.Pose(
-            static_image_mode=False, model_complexity=1, min_detection_confidence=self.min_confidence
-        )
-        self._hands = mp.solutions.hands.Hands(
-            static_image_mode=False, max_num_hands=self.max_hands, min_detection_confidence=self.min_confidence
-        )
+        with native_stderr_silenced():
+            self._pose = mp.solutions.pose.Pose(
+                static_image_mode=False,
+                model_complexity=1,
+                min_detection_confidence=self.min_confidence,
+                min_tracking_confidence=self.min_body_presence,
+            )
+            self._hands = mp.solutions.hands.Hands(static_image_mode=False, max_num_hands=self.max_hands, min_detection_confidence=self.min_confidence)
+        self._warm = False  # the new graphs print their start-up notices on the first frame
 
     def detect(self, bgr: np.ndarray, time_s: float) -> FrameDetections:
         assert self._pose is not None and self._hands is not None and self._face is not None, "call setup() first"
+        if not self._warm:
+            self._warm = True
+            with native_stderr_silenced():
+                return self._detect(bgr, time_s)
+        return self._detect(bgr, time_s)
+
+    def _detect(self, bgr: np.ndarray, time_s: float) -> FrameDetections:
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         rgb.flags.writeable = False
         height, width = rgb.shape[:2]
@@ -137,6 +172,8 @@ class MediaPipeDetector(HumanDetector):
                     score=float(category.score),
                 )
             )
+        # Video-mode tracking can carry a lost hand along with newly detected ones (3 hands seen with max_num_hands=2).
+        result.hands = sorted(result.hands, key=lambda h: h.score, reverse=True)[: self.max_hands]
         faces = self._face.process(rgb)
         for detection in faces.detections or []:
             box = detection.location_data.relative_bounding_box

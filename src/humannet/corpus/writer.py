@@ -174,17 +174,29 @@ def clip_metadata(clip: Clip, video: Video) -> dict[str, Any]:
     }
 
 
-def write_shard(path: Path, members: list[tuple[Clip, Video, Path]]) -> None:
-    """A WebDataset tar: for each clip `{clip_id}.mp4` then `{clip_id}.json`, in clip-ID order.
+STAGED_MEMBERS = ("pose.npz",)  # files staged beside a clip's mp4 that go into the shard with it
 
-    Members get fixed owner and mtime so the same clips give the same bytes on every run.
+
+def write_shard(path: Path, members: list[tuple[Clip, Video, Path]]) -> None:
+    """A WebDataset tar: for each clip `{clip_id}.mp4`, `{clip_id}.json`, then any staged `{clip_id}.pose.npz`, in clip-ID order.
+
+    A staged `{clip_id}.meta.json` (what materialisation measured: privacy, pose) is merged into
+    the clip's JSON. Members get fixed owner and mtime so the same clips give the same bytes on every run.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with tarfile.open(temp, "w", format=tarfile.USTAR_FORMAT) as tar:
         for clip, video, media in sorted(members, key=lambda m: m[0].clip_id):
+            metadata = clip_metadata(clip, video)
+            staged_meta = media.with_name(f"{clip.clip_id}.meta.json")
+            if staged_meta.exists():
+                metadata.update(json.loads(staged_meta.read_text()))
             _add_member(tar, f"{clip.clip_id}.mp4", media.read_bytes())
-            _add_member(tar, f"{clip.clip_id}.json", json.dumps(clip_metadata(clip, video), sort_keys=True).encode())
+            _add_member(tar, f"{clip.clip_id}.json", json.dumps(metadata, sort_keys=True).encode())
+            for suffix in STAGED_MEMBERS:
+                staged = media.with_name(f"{clip.clip_id}.{suffix}")
+                if staged.exists():
+                    _add_member(tar, staged.name, staged.read_bytes())
     with open(temp, "rb") as handle:
         os.fsync(handle.fileno())
     os.replace(temp, path)

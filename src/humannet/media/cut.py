@@ -4,18 +4,26 @@ The source is decoded once, sequentially, through the same `iter_decoded` the an
 so frame N of a clip span is exactly the frame the analysis saw as N: no seeking, no
 keyframe rounding. Clips of one video never overlap, so one encoder is open at a time.
 Files are written under a temporary name and renamed, so a killed run leaves no half file.
+Per-frame work that needs the written pixels (face blurring, keypoint tracks) plugs in as
+`FrameHook`s: they see each written frame once, upright and at the output size.
 """
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Any, Protocol
 
 import av
+import numpy as np
 from pydantic import BaseModel, Field
 
+from humannet.engine.state import atomic_write_bytes
 from humannet.media.frames import DecodeConfig, DecodeStats, iter_decoded, rotate_upright
 from humannet.records import Clip, Probe
 
@@ -50,15 +58,46 @@ def output_geometry(probe: Probe, config: MaterializeConfig) -> OutputGeometry:
     return OutputGeometry(out_w, out_h, Fraction(rate).limit_denominator(1001))
 
 
+@dataclass
+class ClipExtras:
+    """What frame hooks add to a clip besides its pixels."""
+
+    files: dict[str, bytes] = field(default_factory=dict)  # written beside the mp4 as `{clip_id}.{key}`, e.g. "pose.npz"
+    metadata: dict[str, Any] = field(default_factory=dict)  # written as `{clip_id}.meta.json`, merged into the clip's JSON
+
+
+TimedImage = tuple[float, np.ndarray]
+
+
+class FrameHook(Protocol):
+    """Sees (and may change) every written frame of a clip, in order: upright BGR at the output size.
+
+    Times are the frame's presentation time in the written clip (seconds from its start).
+    A hook may hold frames back (to look ahead) and release them later, in order and each
+    exactly once; `flush` releases the rest at the clip's end. Models live in the hook,
+    set up once per worker by the caller, so this module stays free of them.
+    """
+
+    def begin_clip(self, clip: Clip, width: int, height: int) -> None: ...
+
+    def process(self, time_s: float, image: np.ndarray) -> list[TimedImage]: ...
+
+    def flush(self) -> list[TimedImage]: ...
+
+    def end_clip(self) -> ClipExtras: ...
+
+
 class _ClipWriter:
     """One open MP4 being written on a constant-rate grid that starts at the clip start.
 
     Each output slot k (at k / rate seconds) shows the source frame nearest to it, as FFmpeg's
     `fps` filter does: faster sources are thinned, gaps in variable-rate sources are filled by
     repeating a frame, so the clip's length in frames matches its length in seconds.
+    With hooks, each frame that fills at least one slot is converted once to an upright BGR
+    image at the output size and passed through the hooks before it is encoded.
     """
 
-    def __init__(self, path: Path, clip: Clip, geometry: OutputGeometry, config: MaterializeConfig) -> None:
+    def __init__(self, path: Path, clip: Clip, geometry: OutputGeometry, config: MaterializeConfig, hooks: Sequence[FrameHook] = ()) -> None:
         self.final_path = path
         self.temp_path = path.with_name(f".{path.name}.part")
         self.clip = clip
@@ -70,13 +109,23 @@ class _ClipWriter:
         self.stream.codec_context.thread_count = config.threads
         self.geometry = geometry
         self.period = 1.0 / float(geometry.rate)
-        self.written = 0
+        self.hooks = list(hooks)
+        self.placed = 0  # slots assigned a frame
+        self.written = 0  # slots encoded (lags `placed` while hooks hold frames back)
+        self.slot_counts: deque[int] = deque()  # slots per frame still inside the hooks, in order
         self.held: tuple[float, av.VideoFrame] | None = None  # the latest frame, not yet placed
+        self.rotation = 0
+        for hook in self.hooks:
+            hook.begin_clip(clip, geometry.width, geometry.height)
 
     def add(self, time_s: float, frame: av.VideoFrame, rotation: int) -> None:
         t = time_s - self.clip.start_s
         if self.held is not None:
             self._emit_until((self.held[0] + t) / 2)
+        self.rotation = rotation
+        if self.hooks:  # converted only if it fills a slot
+            self.held = (t, frame)
+            return
         if rotation:
             frame = av.VideoFrame.from_ndarray(rotate_upright(frame.to_ndarray(format="rgb24"), rotation), format="rgb24")
         self.held = (t, frame.reformat(width=self.geometry.width, height=self.geometry.height, format="yuv420p"))
@@ -84,8 +133,36 @@ class _ClipWriter:
     def _emit_until(self, limit_s: float) -> None:
         """Place the held frame in every slot before `limit_s`."""
         assert self.held is not None
-        frame = self.held[1]
-        while self.written * self.period < limit_s - 1e-6:
+        count = 0
+        while (self.placed + count) * self.period < limit_s - 1e-6:
+            count += 1
+        if not count:
+            return
+        if self.hooks:
+            self.slot_counts.append(count)
+            self._encode_images(self._through_hooks([(self.placed * self.period, self._upright_image(self.held[1]))], 0))
+        else:
+            self._encode(self.held[1], count)
+        self.placed += count
+
+    def _upright_image(self, frame: av.VideoFrame) -> np.ndarray:
+        width, height = self.geometry.width, self.geometry.height
+        if self.rotation % 180:
+            width, height = height, width
+        return rotate_upright(frame.reformat(width=width, height=height, format="bgr24").to_ndarray(), self.rotation)
+
+    def _through_hooks(self, items: list[TimedImage], first: int) -> list[TimedImage]:
+        for hook in self.hooks[first:]:
+            items = [out for time_s, image in items for out in hook.process(time_s, image)]
+        return items
+
+    def _encode_images(self, items: list[TimedImage]) -> None:
+        for _, image in items:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24").reformat(format="yuv420p")
+            self._encode(frame, self.slot_counts.popleft())
+
+    def _encode(self, frame: av.VideoFrame, count: int) -> None:
+        for _ in range(count):
             frame.pts = self.written
             frame.time_base = 1 / self.geometry.rate
             for packet in self.stream.encode(frame):
@@ -95,9 +172,21 @@ class _ClipWriter:
     def close(self) -> None:
         if self.held is not None:
             self._emit_until(max(self.clip.end_s - self.clip.start_s, self.held[0] + self.period / 2))
+        for number, hook in enumerate(self.hooks):
+            self._encode_images(self._through_hooks(hook.flush(), number + 1))
         for packet in self.stream.encode(None):
             self.container.mux(packet)
         self.container.close()
+        extras = ClipExtras()
+        for hook in self.hooks:
+            produced = hook.end_clip()
+            extras.files.update(produced.files)
+            extras.metadata.update(produced.metadata)
+        # the mp4 appears last: a clip whose mp4 exists has all its side files
+        for key, data in sorted(extras.files.items()):
+            atomic_write_bytes(self.final_path.with_name(f"{self.clip.clip_id}.{key}"), data)
+        if extras.metadata:
+            atomic_write_bytes(self.final_path.with_name(f"{self.clip.clip_id}.meta.json"), json.dumps(extras.metadata, sort_keys=True).encode())
         os.replace(self.temp_path, self.final_path)
 
     def abort(self) -> None:
@@ -105,8 +194,10 @@ class _ClipWriter:
         self.temp_path.unlink(missing_ok=True)
 
 
-def materialize_clips(source: str, probe: Probe, clips: list[Clip], out_dir: Path, config: MaterializeConfig, decode: DecodeConfig) -> dict[str, Path]:
-    """Write `{clip_id}.mp4` for each clip into `out_dir`; returns the paths by clip ID."""
+def materialize_clips(
+    source: str, probe: Probe, clips: list[Clip], out_dir: Path, config: MaterializeConfig, decode: DecodeConfig, hooks: Sequence[FrameHook] = ()
+) -> dict[str, Path]:
+    """Write `{clip_id}.mp4` for each clip into `out_dir` (plus the hooks' side files); returns the mp4 paths by clip ID."""
     out_dir.mkdir(parents=True, exist_ok=True)
     todo = sorted(clips, key=lambda c: c.start_frame)
     written: dict[str, Path] = {}
@@ -130,7 +221,7 @@ def materialize_clips(source: str, probe: Probe, clips: list[Clip], out_dir: Pat
             if index < current.start_frame:
                 continue
             if writer is None:
-                writer = _ClipWriter(out_dir / f"{current.clip_id}.mp4", current, geometry, config)
+                writer = _ClipWriter(out_dir / f"{current.clip_id}.mp4", current, geometry, config, hooks)
             writer.add(time_s, frame, probe.rotation)
         if writer is not None and current is not None:  # the last clip runs to the end of the video
             writer.close()

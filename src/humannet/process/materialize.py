@@ -1,26 +1,48 @@
-"""The stage that encodes a video's kept clips; run after deduplication, not in the analysis pass."""
+"""The stage that encodes a video's kept clips; run after deduplication, not in the analysis pass.
+
+Work that needs every written frame (keypoint tracks, face hiding) runs inside the same
+decode pass as `FrameHook`s; their models load once per worker in `setup`.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import ClassVar
 
+from humannet.annotate.pose_tracks import PoseTrackConfig, PoseTrackHook
+from humannet.annotate.privacy import FaceBlurHook, PrivacyConfig
 from humannet.engine.stage import Stage
-from humannet.media.cut import MaterializeConfig, materialize_clips
+from humannet.media.cut import FrameHook, MaterializeConfig, materialize_clips
 from humannet.media.frames import DecodeConfig
 from humannet.records import Video
 
 
 class MaterializeStage(Stage):
-    """Writes the kept clips of one video into its staging folder (skipping files already there)."""
+    """Writes the kept clips of one video into its staging folder (skipping files already there).
+
+    Beside each `{clip_id}.mp4`: `{clip_id}.pose.npz` when pose tracks are on, and
+    `{clip_id}.meta.json` (privacy and pose summaries for the clip's JSON) when any hook ran.
+    Without `privacy` or `pose` settings those hooks are off.
+    """
 
     name: ClassVar[str] = "materialize"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
 
-    def __init__(self, config: MaterializeConfig, decode: DecodeConfig, staging_root: str) -> None:
+    def __init__(
+        self, config: MaterializeConfig, decode: DecodeConfig, staging_root: str, privacy: PrivacyConfig | None = None, pose: PoseTrackConfig | None = None
+    ) -> None:
         self.config = config
         self.decode = decode
         self.staging_root = Path(staging_root)
+        self.hooks: list[PoseTrackHook | FaceBlurHook] = []
+        if pose is not None and pose.enabled:
+            self.hooks.append(PoseTrackHook(pose))  # first: keypoints are measured on the frames before faces are hidden
+        if privacy is not None and privacy.face_blur != "off":
+            self.hooks.append(FaceBlurHook(privacy))
+
+    def setup(self) -> None:
+        for hook in self.hooks:
+            hook.setup()
 
     def process(self, video: Video) -> Video:
         assert video.probe is not None and video.video_id is not None
@@ -28,5 +50,6 @@ class MaterializeStage(Stage):
         for partial in out_dir.glob(".*.part"):  # left by a killed run
             partial.unlink()
         todo = [c for c in video.kept_clips if not (out_dir / f"{c.clip_id}.mp4").exists()]
-        materialize_clips(video.uri, video.probe, todo, out_dir, self.config, self.decode)
+        hooks: list[FrameHook] = list(self.hooks)
+        materialize_clips(video.uri, video.probe, todo, out_dir, self.config, self.decode, hooks)
         return video

@@ -341,11 +341,12 @@ class UnusableSpan:
 
 
 def unusable_spans(frames: QualityFrames, config: QualityConfig) -> list[UnusableSpan]:
-    """Runs of dark, blown-out, occluded or stalled frames lasting at least `min_unusable_s`.
+    """Runs of dark, blown-out, occluded, screen-like or stalled frames lasting at least `min_unusable_s`.
 
     These are frame-level failures: a clip that merely contains one is not bad as a whole, so
-    they are cut out before clipping rather than voted on per clip. A dark frame that looks
-    like a slide (sharp text on black) is left to the clip-level screen filter instead.
+    they are cut out before clipping rather than voted on per clip (a tutorial that cuts between
+    a camera and a screen capture keeps its camera parts). A dark frame that looks like a slide
+    (sharp text on black) counts as screen, not dark.
     """
     c = config
     times = frames.small_times
@@ -353,19 +354,17 @@ def unusable_spans(frames: QualityFrames, config: QualityConfig) -> list[Unusabl
         return []
     nearest = _nearest(frames.analysis_times, times)
     screen_like = frames.screen[nearest] > c.max_screen_score if nearest.size else np.zeros(times.size, dtype=bool)
-    occluded_at = (frames.occlusion >= c.occlusion_cell_fraction) & (frames.sharpness < c.occlusion_max_sharpness)
-    # Occlusion is sampled at the analysis rate: one sample is a glimpse, two in a row are a run.
-    neighbour = np.zeros_like(occluded_at)
-    neighbour[1:] |= occluded_at[:-1]
-    neighbour[:-1] |= occluded_at[1:]
-    occluded_at &= neighbour
+    occluded_at = _in_pairs((frames.occlusion >= c.occlusion_cell_fraction) & (frames.sharpness < c.occlusion_max_sharpness))
     occluded = occluded_at[nearest] if nearest.size else np.zeros(times.size, dtype=bool)
+    screen_at = _in_pairs(frames.screen > c.max_screen_score)
+    screen = screen_at[nearest] if nearest.size else np.zeros(times.size, dtype=bool)
     labels = np.full(times.size, "", dtype=object)
     # Later assignments win: the most specific cause of a bad frame is named.
     for name, enabled, mask in (
         ("occlusion", c.occlusion_enabled, occluded),
         ("bright", c.bright_enabled, frames.bright >= c.black_pixel_fraction),
         ("dark", c.dark_enabled, (frames.dark >= c.black_pixel_fraction) & ~screen_like),
+        ("screen", c.screen_enabled, screen),
         ("corruption", c.corruption_enabled, frames.stalled),
     ):
         if enabled:
@@ -381,6 +380,14 @@ def unusable_spans(frames: QualityFrames, config: QualityConfig) -> list[Unusabl
             spans.append(UnusableSpan(float(times[start]), end_s, str(labels[start])))
         start = index
     return spans
+
+
+def _in_pairs(flags: np.ndarray) -> np.ndarray:
+    """Flags at the analysis rate, kept only where a neighbour agrees: one sample is a glimpse, two in a row a run."""
+    neighbour = np.zeros_like(flags)
+    neighbour[1:] |= flags[:-1]
+    neighbour[:-1] |= flags[1:]
+    return flags & neighbour
 
 
 def _nearest(sample_times: np.ndarray, times: np.ndarray) -> np.ndarray:
