@@ -84,6 +84,9 @@ def test_benchmark_report_has_every_measurement(tiny_videos: Path, tmp_path: Pat
     assert analysis["resume_wall_s"] < analysis["wall_s"]
     assert 0 < analysis["in_worker_s"] < analysis["wall_s"]
     assert analysis["workers_seen"] >= 1 and 20 < analysis["peak_worker_rss_mb"] < 4096
+    with_humans = report.humannet_with_humans
+    assert "humans" in with_humans["in_worker_by_step_s"] and "humans" not in analysis["in_worker_by_step_s"]
+    assert math.isfinite(with_humans["realtime_per_core_net"]) and with_humans["realtime_per_core_net"] > 0
 
     materialize = report.materialize
     assert materialize["encoder"]["crf"] == 23 and materialize["encoder"]["preset"] == "veryfast"

@@ -53,20 +53,23 @@ class CorpusError(RuntimeError):
 
 
 def analysis_stages(config: Config) -> list[Stage]:
-    return [
+    """The analysis chain, in order; FrameStages share the one decode pass wherever they stand."""
+    humans = config.humans.enabled
+    stages: list[Stage | None] = [
         ProbeStage(),
         SceneStage(config.scenes),
         SignatureStage(config.dedup),
-        HumanStage(config.humans),
-        CameraMotionStage(config.camera_motion),
+        HumanStage(config.humans) if humans else None,
+        CameraMotionStage(config.camera_motion) if humans else None,
         UnusableSpanStage(config.quality),
-        PersonSpanStage(config.humans),
+        PersonSpanStage(config.humans) if humans else None,
         ClipStage(config.clips),
         QualityStage(config.quality),
-        PeopleFilterStage(config.humans),
-        ViewpointStage(config.viewpoint),
-        MotionCategoryStage(config.motion),
+        PeopleFilterStage(config.humans) if humans else None,
+        ViewpointStage(config.viewpoint) if humans else None,
+        MotionCategoryStage(config.motion) if humans else None,
     ]
+    return [stage for stage in stages if stage is not None]
 
 
 def materialize_stages(config: Config, staging_root: str) -> list[Stage]:

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 class HumanConfig(BaseModel, extra="forbid"):
     """Detection rate and the thresholds of the content filter (config section `humans`)."""
 
+    enabled: bool = Field(True, description="Detect people, hands and faces; false skips every human-centric stage (content filter, viewpoint, motion).")
     detect_fps: float = Field(
         2.0, gt=0, le=60, description="Rate at which analysis frames are run through the detector (frames/s); capped by decode.analysis_fps."
     )
