@@ -178,3 +178,28 @@ def test_cli_exit_codes_and_config_errors(tmp_path, examples_dir):
     assert missing.returncode == 2 and "input not found" in missing.stderr
     shown = subprocess.run([*humannet, "config", "show"], capture_output=True, text=True, check=True)
     assert "[scenes]" in shown.stdout and "[quality]" in shown.stdout and "target_s = 5.0" in shown.stdout
+
+
+def test_people_labels_keypoints_and_privacy_on_sample_clips(example_corpus):
+    import numpy as np
+
+    clips = pq.read_table(example_corpus / "clips").to_pylist()
+    videos = {r["video_id"]: Path(r["uri"]).name for r in pq.read_table(example_corpus / "videos.parquet").to_pylist()}
+    by_name: dict[str, list[dict]] = {}
+    for clip in clips:
+        by_name.setdefault(videos[clip["video_id"]], []).append(clip)
+    for name in ("exo_sam2_coffee_pouring.mp4", "exo_sam2_football_juggling.mp4", "exo_intel_asl_sign_again.mkv"):
+        assert by_name[name] and all(c["viewpoint"] == "exo" for c in by_name[name]), name
+        assert all(c["any_person_fraction"] >= 0.5 and c["pose_frames"] >= 1 for c in by_name[name]), name
+    assert "neg_marimo_screen_recording.mp4" not in by_name and "static_intel_bottles_hand.mp4" not in by_name
+    shard = sorted((example_corpus / "shards").glob("*.tar"))[0]
+    with tarfile.open(shard) as tar:
+        names = tar.getnames()
+        clip_id = next(n.split(".")[0] for n in names if n.endswith(".pose.npz"))
+        meta = json.loads(tar.extractfile(f"{clip_id}.json").read())
+        tracks = np.load(io.BytesIO(tar.extractfile(f"{clip_id}.pose.npz").read()))
+    assert {n.split(".", 1)[1] for n in names} == {"mp4", "json", "pose.npz"}
+    assert meta["privacy"]["method"] == "blur" and meta["labels"]["viewpoint"] in ("ego", "exo", "unknown")
+    assert tracks["body_image"].shape[1:] == (33, 4) and tracks["hand_image"].shape[1:] == (2, 21, 3)
+    audit = subprocess.run([sys.executable, "-m", "humannet.cli", "audit", str(example_corpus)], capture_output=True, text=True, check=True)
+    assert "unknown" in audit.stdout
