@@ -16,10 +16,10 @@ geometric centre (hands).
 from __future__ import annotations
 
 import os
+import re
 import sys
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
 
@@ -81,27 +81,46 @@ class HumanDetector(ABC):
 
 
 def import_mediapipe() -> ModuleType:
-    """Import MediaPipe (heavy: only workers need it) with its own logging turned down."""
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    """Import MediaPipe (heavy: only workers need it) with its native log noise filtered out."""
+    _filter_native_stderr()
     import mediapipe
 
     return mediapipe
 
 
-@contextmanager
-def native_stderr_silenced() -> Iterator[None]:
-    """MediaPipe's C++ graphs write start-up notices straight to file descriptor 2 when they
-    load and on their first frame, past Python's logging; hide those, and only those calls."""
+# MediaPipe's C++ side logs through absl straight to file descriptor 2, from its own threads and
+# whenever a model first runs, past Python's logging and any level setting. These lines are noise.
+_NATIVE_NOISE = re.compile(rb"^([IW]\d{4} |INFO: Created TensorFlow Lite|WARNING: All log messages before absl::InitializeLog)")
+_stderr_filtered = False
+
+
+def _filter_native_stderr() -> None:
+    """Route file descriptor 2 through a thread that drops MediaPipe's info and warning lines.
+
+    Errors and everything else (Python tracebacks included) pass through unchanged. Once per process.
+    """
+    global _stderr_filtered
+    if _stderr_filtered:
+        return
+    _stderr_filtered = True
     sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+    original = os.dup(2)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+    def forward() -> None:
+        with os.fdopen(read_end, "rb", buffering=0) as pipe:
+            pending = b""
+            while chunk := pipe.read(65536):
+                *lines, pending = (pending + chunk).split(b"\n")
+                kept = b"".join(line + b"\n" for line in lines if not _NATIVE_NOISE.match(line))
+                if kept:
+                    os.write(original, kept)
+            if pending and not _NATIVE_NOISE.match(pending):
+                os.write(original, pending)
+
+    threading.Thread(target=forward, name="native-stderr-filter", daemon=True).start()
 
 
 class MediaPipeDetector(HumanDetector):
@@ -116,38 +135,27 @@ class MediaPipeDetector(HumanDetector):
         # hallucinated on birds, leaves and kitchen clutter (measured on the shared negatives); 0.9 drops those.
         self.min_body_presence = min_body_presence
         self._pose = self._hands = self._face = None
-        self._warm = False
 
     def setup(self) -> None:
         self._mp = import_mediapipe()
         self.reset()
-        with native_stderr_silenced():
-            self._face = self._mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=self.min_confidence)
+        self._face = self._mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=self.min_confidence)
 
     def reset(self) -> None:
         mp = self._mp
         for solution in (self._pose, self._hands):
             if solution is not None:
                 solution.close()
-        with native_stderr_silenced():
-            self._pose = mp.solutions.pose.Pose(
-                static_image_mode=False,
-                model_complexity=1,
-                min_detection_confidence=self.min_confidence,
-                min_tracking_confidence=self.min_body_presence,
-            )
-            self._hands = mp.solutions.hands.Hands(static_image_mode=False, max_num_hands=self.max_hands, min_detection_confidence=self.min_confidence)
-        self._warm = False  # the new graphs print their start-up notices on the first frame
+        self._pose = mp.solutions.pose.Pose(
+            static_image_mode=False,
+            model_complexity=1,
+            min_detection_confidence=self.min_confidence,
+            min_tracking_confidence=self.min_body_presence,
+        )
+        self._hands = mp.solutions.hands.Hands(static_image_mode=False, max_num_hands=self.max_hands, min_detection_confidence=self.min_confidence)
 
     def detect(self, bgr: np.ndarray, time_s: float) -> FrameDetections:
         assert self._pose is not None and self._hands is not None and self._face is not None, "call setup() first"
-        if not self._warm:
-            self._warm = True
-            with native_stderr_silenced():
-                return self._detect(bgr, time_s)
-        return self._detect(bgr, time_s)
-
-    def _detect(self, bgr: np.ndarray, time_s: float) -> FrameDetections:
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         rgb.flags.writeable = False
         height, width = rgb.shape[:2]

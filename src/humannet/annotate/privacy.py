@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, Field
 
-from humannet.annotate.detectors import import_mediapipe, native_stderr_silenced
+from humannet.annotate.detectors import import_mediapipe
 from humannet.media.cut import ClipExtras, TimedImage
 from humannet.records import Clip
 
@@ -136,9 +136,7 @@ class FaceDetector:
 
     def setup(self) -> None:
         mp = import_mediapipe()
-        with native_stderr_silenced():
-            self._face = mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=self.min_confidence)
-            self._face.process(np.zeros((64, 64, 3), np.uint8))  # the graph prints its start-up notices on the first frame
+        self._face = mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=self.min_confidence)
 
     def detect(self, bgr: np.ndarray) -> list[tuple[tuple[float, float, float, float], float]]:
         """Normalised (x, y, width, height) boxes with their confidence."""

@@ -1,0 +1,207 @@
+"""`RayRunner`: the same pipeline on a Ray cluster, through Ray Data.
+
+The videos become a Ray dataset (one video a block) and go through `map_batches` with a
+callable class: Ray Data runs it as a pool of actors, each of which builds the pipeline from
+the spec once (models load once per actor, as they do once per worker process locally) and
+then runs one video per call. Results stream back through `iter_rows()`, so the caller commits
+each video as it finishes, and Ray Data's streaming executor applies back-pressure: the
+driver never holds more than a few finished videos.
+
+Actors are sized from the stages' declared `Resources` (the largest CPU, GPU and memory need
+of any stage, since one actor runs the whole chain). On a small machine a whole CPU per actor
+would leave nothing for Ray Data's own tasks, so actors get a fraction of a CPU when the pool
+would otherwise fill the cluster.
+
+Faults: an actor whose process dies is restarted by Ray and the video it held is retried up
+to `retries` times. A video still killing its worker after that is dropped by Ray Data (as an
+errored block) and reported here as failed (`WorkerDied`), as `LocalRunner` does, so the run
+finishes and names it.
+
+Videos cross process boundaries as the JSON of `Video.to_dict()`, the same form the resume
+ledger stores; frame results are transient and never travel.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from humannet.engine.pipeline import Pipeline, PipelineSpec
+from humannet.engine.runner import Runner
+from humannet.engine.stage import Resources
+from humannet.records import Video
+
+log = logging.getLogger(__name__)
+
+CPU_RESERVE = 0.1  # share of the cluster's CPUs left for Ray Data's own tasks when actors would fill it
+
+
+def encode(video: Video) -> str:
+    return json.dumps(video.to_dict())
+
+
+def decode(text: str) -> Video:
+    return Video.from_dict(json.loads(text))
+
+
+class PipelineActor:
+    """One pipeline per Ray actor, built and set up once; called with batches of one video."""
+
+    def __init__(self, spec: PipelineSpec, log_level: int) -> None:
+        logging.basicConfig(level=log_level)
+        self.pipeline = Pipeline.from_spec(spec)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[str]]:
+        uris, videos = [], []
+        for text in batch["video"]:
+            video = self.pipeline.run(decode(str(text)))
+            uris.append(video.uri)
+            videos.append(encode(video))
+        return {"uri": uris, "video": videos}
+
+
+@dataclass(frozen=True)
+class ActorSize:
+    """How many actors and what each asks Ray for."""
+
+    actors: int
+    num_cpus: float
+    num_gpus: float
+    memory_bytes: float
+
+
+def needs(spec: PipelineSpec) -> Resources:
+    """What one actor running the whole chain needs: the largest need of any of its stages."""
+    stages = spec.build()
+    if not stages:
+        return Resources()
+    return Resources(
+        cpus=max(s.resources.cpus for s in stages),
+        gpus=max(s.resources.gpus for s in stages),
+        memory_gb=max(s.resources.memory_gb for s in stages),
+    )
+
+
+def size_actors(need: Resources, cluster: dict[str, float], workers: int = 0) -> ActorSize:
+    """Pool size and per-actor resources for a cluster with `cluster` total resources.
+
+    `workers` > 0 fixes the pool size; otherwise as many actors as the cluster's CPUs (or
+    GPUs, for GPU stages) hold. CPU and memory requests shrink so the pool always fits with a
+    margin for Ray Data's tasks: an actor that cannot be placed would stall the run forever.
+    """
+    cpus = float(cluster.get("CPU", 1.0))
+    gpus = float(cluster.get("GPU", 0.0))
+    memory = float(cluster.get("memory", 0.0))
+    if workers > 0:
+        actors = workers
+    elif need.gpus > 0:
+        actors = max(1, int(gpus // need.gpus))
+    else:
+        actors = max(1, int(cpus // max(need.cpus, 1e-3)))
+    num_cpus = min(need.cpus, cpus * (1.0 - CPU_RESERVE) / actors)
+    num_gpus = min(need.gpus, gpus / actors) if need.gpus > 0 else 0.0
+    memory_bytes = need.memory_gb * 1e9
+    if memory:
+        memory_bytes = min(memory_bytes, memory * (1.0 - CPU_RESERVE) / actors)
+    return ActorSize(actors=actors, num_cpus=round(num_cpus, 4), num_gpus=num_gpus, memory_bytes=int(memory_bytes))
+
+
+class RayRunner(Runner):
+    """Runs pipelines on Ray: an existing cluster at `address`, or a local Ray it starts and stops.
+
+    `address` is anything `ray.init` accepts ("auto", "127.0.0.2:6379", "ray://host:10001");
+    None starts a private local Ray with `workers` CPUs (0 = one per core) and shuts it down
+    when `map` ends. If this process is already connected to Ray, that connection is used.
+    """
+
+    def __init__(
+        self,
+        address: str | None = None,
+        workers: int = 0,
+        retries: int = 1,
+        object_store_memory: int | None = None,
+    ) -> None:
+        self.address = address
+        self.workers = workers or (0 if address else os.cpu_count() or 1)
+        self.retries = retries
+        self.object_store_memory = object_store_memory
+
+    def map(self, spec: PipelineSpec, videos: Iterable[Video]) -> Iterator[Video]:
+        import ray
+
+        inputs = list(videos)
+        if not inputs:
+            return
+        started_here = self._connect(ray)
+        try:
+            yield from self._map(ray, spec, inputs)
+        finally:
+            if started_here:
+                ray.shutdown()
+
+    def _connect(self, ray: Any) -> bool:
+        """Connect or start Ray; True when this runner started it (and so must stop it)."""
+        if ray.is_initialized():
+            return False
+        common: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING, "configure_logging": False}
+        if self.address:
+            ray.init(address=self.address, **common)
+        else:
+            ray.init(
+                address="local",
+                num_cpus=self.workers,
+                num_gpus=0,
+                object_store_memory=self.object_store_memory,
+                **common,
+            )
+        return True
+
+    def _map(self, ray: Any, spec: PipelineSpec, inputs: list[Video]) -> Iterator[Video]:
+        from ray.data import ActorPoolStrategy, DataContext
+
+        size = size_actors(needs(spec), ray.cluster_resources(), self.workers if not self.address else 0)
+        log.info("ray: %d actors x %.2f CPU, %.2f GPU on %s", size.actors, size.num_cpus, size.num_gpus, ray.cluster_resources())
+        context = DataContext.get_current()
+        saved = (context.max_errored_blocks, context.enable_progress_bars, context.execution_options.preserve_order)
+        context.max_errored_blocks = -1  # a video that keeps killing its worker is reported below, not fatal
+        context.enable_progress_bars = False  # the caller shows its own progress
+        context.execution_options.preserve_order = False  # yield each video when it is done
+        try:
+            dataset = ray.data.from_items([{"uri": v.uri, "video": encode(v)} for v in inputs], override_num_blocks=len(inputs))
+            with warnings.catch_warnings():
+                # Ray 2.60 has no named parameter for actor restarts and task retries yet; the
+                # keyword form still works and is deprecated (removal announced for 2.64).
+                warnings.simplefilter("ignore", DeprecationWarning)
+                results = dataset.map_batches(
+                    PipelineActor,
+                    fn_constructor_kwargs={"spec": spec, "log_level": logging.getLogger().getEffectiveLevel()},
+                    batch_size=1,
+                    batch_format="numpy",
+                    compute=ActorPoolStrategy(size=size.actors, max_tasks_in_flight_per_actor=1),
+                    num_cpus=size.num_cpus,
+                    num_gpus=size.num_gpus or None,
+                    memory=size.memory_bytes or None,
+                    max_restarts=-1,  # a dead actor is always replaced ...
+                    max_task_retries=self.retries,  # ... and the video it held retried this many times
+                )
+            finished: set[str] = set()
+            for row in results.iter_rows():
+                uri = str(row["uri"])
+                if uri in finished:  # a retried block that had in fact completed: never yield twice
+                    continue
+                finished.add(uri)
+                yield decode(str(row["video"]))
+        finally:
+            context.max_errored_blocks, context.enable_progress_bars, context.execution_options.preserve_order = saved
+        for video in inputs:
+            if video.uri not in finished:
+                log.warning("ray: %s never finished; its worker died %d times", video.uri, self.retries + 1)
+                video.fail("worker", "worker process died while processing this video", type_="WorkerDied")
+                yield video

