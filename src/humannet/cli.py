@@ -60,10 +60,20 @@ def main(verbose: int) -> None:
 @config_option
 @set_option
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="Worker processes (default: run.workers, 0 = one per core).")
+@click.option("--runner", type=click.Choice(["local", "ray"]), default=None, help="Where stages run (default: run.runner).")
+@click.option("--ray-address", default=None, help="Ray cluster for --runner ray ('auto', HOST:PORT; default: run.ray_address, unset = a private local Ray).")
 @click.option("--no-materialize", is_flag=True, help="Keep clip spans only: write the index, no clip files or shards.")
 @click.option("--rebuild", is_flag=True, help="Discard the existing corpus state in --out and start over.")
 def curate(
-    inputs: tuple[str, ...], out_dir: str, config_path: str | None, overrides: tuple[str, ...], workers: int | None, no_materialize: bool, rebuild: bool
+    inputs: tuple[str, ...],
+    out_dir: str,
+    config_path: str | None,
+    overrides: tuple[str, ...],
+    workers: int | None,
+    runner: str | None,
+    ray_address: str | None,
+    no_materialize: bool,
+    rebuild: bool,
 ) -> None:
     """Curate INPUTS into a sharded clip corpus.
 
@@ -74,14 +84,25 @@ def curate(
     """
     from humannet.curate import CorpusError, Curator
     from humannet.engine.local import LocalRunner
+    from humannet.engine.runner import Runner
     from humannet.inputs import InputError
 
     config = _load(config_path, overrides)
     if workers is not None:
         config.run.workers = workers
+    if runner is not None:
+        config.run.runner = runner
+    if ray_address is not None:
+        config.run.runner, config.run.ray_address = "ray", ray_address
     console = Console(stderr=True)
-    runner = LocalRunner(workers=config.run.workers, retries=config.run.worker_retries)
-    curator = Curator(config, Path(out_dir), runner, console, materialize=not no_materialize)
+    engine: Runner
+    if config.run.runner == "ray":
+        from humannet.engine.ray import RayRunner
+
+        engine = RayRunner(address=config.run.ray_address, workers=config.run.workers, retries=config.run.worker_retries)
+    else:
+        engine = LocalRunner(workers=config.run.workers, retries=config.run.worker_retries)
+    curator = Curator(config, Path(out_dir), engine, console, materialize=not no_materialize)
     try:
         summary = curator.run(*inputs, rebuild=rebuild)
     except (InputError, CorpusError) as exc:

@@ -37,6 +37,7 @@ from humannet.inputs import resolve_inputs
 from humannet.records import Status, Video
 from tests.test_curate import without_nan
 
+pytest.importorskip("ray", reason="needs the ray extra: pip install 'ray[data]==2.60.0'")
 pytestmark = pytest.mark.slow
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "videos"
@@ -70,15 +71,16 @@ class WhereStage(Stage):
     def process(self, video: Video) -> Video:
         import ray
 
-        if self.kill_name and video.uri.endswith(self.kill_name):
-            if self.marker is None or not os.path.exists(self.marker):
-                if self.marker:
-                    Path(self.marker).write_text(str(os.getpid()))
-                os.kill(os.getpid(), signal.SIGKILL)
+        first_time = self.marker is None or not os.path.exists(self.marker)
+        if self.kill_name and video.uri.endswith(self.kill_name) and first_time:
+            if self.marker:
+                Path(self.marker).write_text(str(os.getpid()))
+            os.kill(os.getpid(), signal.SIGKILL)
         time.sleep(self.pause_s)
-        video.meta["ray_node_ip"] = ray.util.get_node_ip_address()
-        video.meta["ray_node_id"] = ray.get_runtime_context().get_node_id()
         video.meta["pid"] = str(os.getpid())
+        if ray.is_initialized():  # inside a Ray worker; outside, asking Ray would start one
+            video.meta["ray_node_ip"] = ray.util.get_node_ip_address()
+            video.meta["ray_node_id"] = ray.get_runtime_context().get_node_id()
         return video
 
 
@@ -165,7 +167,8 @@ def free_port(ip: str) -> int:
 
 def node_options(ip: str) -> list[str]:
     """Bounded resources and a free port for every service, so nothing collides with another Ray."""
-    ports = ["node-manager-port", "object-manager-port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port", "runtime-env-agent-port", "metrics-export-port"]
+    ports = ["node-manager-port", "object-manager-port", "runtime-env-agent-port", "metrics-export-port"]
+    ports += ["dashboard-agent-listen-port", "dashboard-agent-grpc-port"]
     worker_ports = 20000 + free_port(ip) % 40000
     return [
         f"--node-ip-address={ip}",
@@ -215,9 +218,15 @@ def two_node_cluster() -> Iterator[str]:
 
 
 def test_two_node_cluster_runs_work_on_both_nodes(two_node_cluster, monkeypatch):
+    # Ray enables token auth for an explicit address only when RAY_AUTH_MODE=token says so
+    # (the token comes from ~/.ray/auth_token); Ray reads that setting once, when it is imported.
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
     import ray
 
-    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    if "ray._raylet" in sys.modules:  # imported by an earlier test: make it see the variable
+        from ray._private.authentication.authentication_token_setup import _enable_token_auth
+
+        _enable_token_auth()
     config = load_config()
     videos = inputs()
     runner = RayRunner(address=two_node_cluster)
