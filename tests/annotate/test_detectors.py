@@ -54,3 +54,18 @@ def test_odd_frame_shapes_give_empty_detections(detector, shape):
     result = detector.detect(np.full(shape, 127, np.uint8), 0.0)
     assert (result.width, result.height) == (shape[1], shape[0])
     assert not result.has_person
+
+
+def test_only_mediapipe_info_and_warning_lines_count_as_noise():
+    from humannet.annotate.detectors import _NATIVE_NOISE
+
+    noise = [
+        b"W0000 00:00:1795640894.155988   23413 inference_feedback_manager.cc:114] Feedback manager requires a model",
+        b"I0000 00:00:1795640894.1 gl_context.cc:357] GL version",
+        b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",
+        b"Created TensorFlow Lite XNNPACK delegate for CPU.",
+        b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+    ]
+    kept = [b"E0000 00:00:1.0 calculator_graph.cc:887] INVALID_ARGUMENT", b"Traceback (most recent call last):", b"Warning: something"]
+    assert all(_NATIVE_NOISE.match(line) for line in noise)
+    assert not any(_NATIVE_NOISE.match(line) for line in kept)

@@ -90,7 +90,7 @@ def import_mediapipe() -> ModuleType:
 
 # MediaPipe's C++ side logs through absl straight to file descriptor 2, from its own threads and
 # whenever a model first runs, past Python's logging and any level setting. These lines are noise.
-_NATIVE_NOISE = re.compile(rb"^([IW]\d{4} |INFO: Created TensorFlow Lite|WARNING: All log messages before absl::InitializeLog)")
+_NATIVE_NOISE = re.compile(rb"^([IW]\d{4} |(INFO: )?Created TensorFlow Lite|WARNING: All log messages before absl::InitializeLog)")
 _stderr_filtered = False
 
 
