@@ -128,9 +128,10 @@ class MediaPipeDetector(HumanDetector):
 
     name = "mediapipe-0.10.21"
 
-    def __init__(self, min_confidence: float = 0.5, max_hands: int = 2, min_body_presence: float = 0.9) -> None:
+    def __init__(self, min_confidence: float = 0.5, max_hands: int = 2, min_body_presence: float = 0.9, faces: bool = True) -> None:
         self.min_confidence = min_confidence
         self.max_hands = max_hands
+        self.faces = faces  # False: bodies and hands only (keypoint tracks need no faces)
         # Pose's landmark model rates "a person is in this crop"; at its default 0.5 it keeps tracking bodies it
         # hallucinated on birds, leaves and kitchen clutter (measured on the shared negatives); 0.9 drops those.
         self.min_body_presence = min_body_presence
@@ -139,7 +140,8 @@ class MediaPipeDetector(HumanDetector):
     def setup(self) -> None:
         self._mp = import_mediapipe()
         self.reset()
-        self._face = self._mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=self.min_confidence)
+        if self.faces:
+            self._face = self._mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=self.min_confidence)
 
     def reset(self) -> None:
         mp = self._mp
@@ -155,7 +157,7 @@ class MediaPipeDetector(HumanDetector):
         self._hands = mp.solutions.hands.Hands(static_image_mode=False, max_num_hands=self.max_hands, min_detection_confidence=self.min_confidence)
 
     def detect(self, bgr: np.ndarray, time_s: float) -> FrameDetections:
-        assert self._pose is not None and self._hands is not None and self._face is not None, "call setup() first"
+        assert self._pose is not None and self._hands is not None and (self._face is not None or not self.faces), "call setup() first"
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         rgb.flags.writeable = False
         height, width = rgb.shape[:2]
@@ -182,8 +184,8 @@ class MediaPipeDetector(HumanDetector):
             )
         # Video-mode tracking can carry a lost hand along with newly detected ones (3 hands seen with max_num_hands=2).
         result.hands = sorted(result.hands, key=lambda h: h.score, reverse=True)[: self.max_hands]
-        faces = self._face.process(rgb)
-        for detection in faces.detections or []:
+        faces = self._face.process(rgb).detections if self._face is not None else None
+        for detection in faces or []:
             box = detection.location_data.relative_bounding_box
             result.faces.append(FaceBox(box=(box.xmin, box.ymin, box.width, box.height), score=float(detection.score[0])))
         return result

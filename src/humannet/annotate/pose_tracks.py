@@ -87,7 +87,7 @@ class PoseTrackHook:
 
     def __init__(self, config: PoseTrackConfig, detector: HumanDetector | None = None) -> None:
         self.config = config
-        self.detector = detector or MediaPipeDetector(min_confidence=config.min_confidence)
+        self.detector = detector or MediaPipeDetector(min_confidence=config.min_confidence, faces=False)
         self.period = 1.0 / config.pose_fps
 
     def setup(self) -> None:
