@@ -6,12 +6,18 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install system-deps demo test bench lint clean
+.PHONY: install system-deps test-system-deps demo test bench lint clean
 
 system-deps:
 	@command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || { \
 		echo "installing ffmpeg (Debian/Ubuntu apt)"; \
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg; }
+
+# The web viewer's end-to-end test drives a real headless Chromium (Playwright cannot download one here).
+test-system-deps: system-deps
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing chromium (Debian/Ubuntu apt)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +27,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --no-deps scenedetect==0.7.2
 	# MediaPipe 0.10.21 ships its models in the wheel; --no-deps for the reasons in pyproject.toml.
 	$(BIN)/pip install -q --no-deps mediapipe==0.10.21
+	# RapidOCR's metadata asks for the GUI OpenCV build; its real dependencies are in pyproject.toml.
+	$(BIN)/pip install -q --no-deps rapidocr-onnxruntime==1.4.4
 	touch $(STAMP)
 
 install: system-deps $(STAMP)
@@ -28,7 +36,7 @@ install: system-deps $(STAMP)
 demo: install
 	$(BIN)/humannet curate examples/videos --out demo-corpus
 
-test: install
+test: test-system-deps $(STAMP)
 	$(BIN)/pytest -n 2 -q
 
 bench: install
