@@ -25,9 +25,11 @@ from rich.console import Console
 
 from humannet import __version__
 from humannet.annotate.camera_motion import CameraMotionStage
+from humannet.annotate.clip_annotator import ClipAnnotator, read_staged_meta
 from humannet.annotate.motion import MotionCategoryStage
 from humannet.annotate.viewpoint import ViewpointStage
 from humannet.config import Config
+from humannet.corpus.reader import FORMAT_VERSION
 from humannet.corpus.writer import write_index, write_shard
 from humannet.engine.pipeline import PipelineSpec
 from humannet.engine.runner import Runner
@@ -43,7 +45,7 @@ from humannet.process.quality import QualityStage
 from humannet.process.scenes import SceneStage
 from humannet.process.unusable import UnusableSpanStage
 from humannet.progress import RunSummary, make_progress, reason_key
-from humannet.records import Status, Video
+from humannet.records import ItemError, Status, Video
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +74,16 @@ def analysis_stages(config: Config) -> list[Stage]:
     return [stage for stage in stages if stage is not None]
 
 
+def clip_annotators(config: Config) -> list[ClipAnnotator]:
+    """Per-clip annotation after encoding, in order (later annotators see earlier outputs)."""
+    annotators: list[ClipAnnotator | None] = []
+    return [annotator for annotator in annotators if annotator is not None]
+
+
 def materialize_stages(config: Config, staging_root: str) -> list[Stage]:
-    return [MaterializeStage(config.materialize, config.decode, staging_root, privacy=config.privacy, pose=config.pose_tracks)]
+    return [
+        MaterializeStage(config.materialize, config.decode, staging_root, privacy=config.privacy, pose=config.pose_tracks, annotators=clip_annotators(config))
+    ]
 
 
 def analysis_fingerprint(config: Config) -> str:
@@ -192,6 +202,7 @@ class Curator:
                 if clip.clip_id not in sharded_clips and path.exists():
                     members.append((clip, video, path))
         members.sort(key=lambda m: m[0].clip_id)
+        self._take_annotations(members)
         limit_bytes = self.config.corpus.shard_max_mb * 1e6
         groups: list[list] = []
         size = 0.0
@@ -210,9 +221,27 @@ class Curator:
                     staged.unlink(missing_ok=True)
         return len(groups)
 
+    def _take_annotations(self, members: list) -> None:
+        """Carry the annotators' index columns and errors from staging into the records and the ledger."""
+        touched: dict[str, Video] = {}
+        for clip, video, path in members:
+            staged = read_staged_meta(path, clip.clip_id)
+            index = staged.get("index", {})
+            clip.scores.update(index.get("scores", {}))
+            clip.labels.update(index.get("labels", {}))
+            for message in staged.get("annotation_errors", []):
+                stage, _, detail = message.partition(": ")
+                video.errors.append(ItemError(stage=stage, type="AnnotationError", message=f"{clip.clip_id}: {detail}"))
+            if index or staged.get("annotation_errors"):
+                touched[video.uri] = video
+        fingerprint = analysis_fingerprint(self.config)
+        for video in touched.values():
+            self.ledger.commit_video(video, fingerprint)
+
     def _write_manifest(self, videos: dict[str, Video], summary: RunSummary) -> None:
         kept = [v for v in videos.values() if v.status is Status.KEPT]
         manifest = {
+            "format_version": FORMAT_VERSION,
             "humannet_version": __version__,
             "analysis_fingerprint": analysis_fingerprint(self.config),
             "config": self.config.model_dump(mode="json"),

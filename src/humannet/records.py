@@ -102,7 +102,7 @@ class Clip:
     end_frame: int
     scene_index: int
     scores: dict[str, float] = field(default_factory=dict)  # numeric measurements: one float column each in the index
-    labels: dict[str, str | list[str]] = field(default_factory=dict)  # categorical annotations: string or list<string> columns
+    labels: dict[str, str | list[str] | bool] = field(default_factory=dict)  # categorical annotations: string, list<string> or bool columns
     status: Status = Status.KEPT
     reason: str | None = None
     shard: str | None = None
@@ -121,7 +121,7 @@ class Video:
     """One input video and everything the pipeline learns about it."""
 
     uri: str
-    meta: dict[str, str] = field(default_factory=dict)  # license, title, source from the input list
+    meta: dict[str, Any] = field(default_factory=dict)  # license, title, source, narrations... from the input list or a sidecar
     video_id: str | None = None
     sha256: str | None = None
     probe: Probe | None = None

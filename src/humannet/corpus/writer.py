@@ -117,7 +117,7 @@ def clip_table(clips: list[Clip], with_reason: bool) -> pa.Table:
     label_types = {}
     for clip in clips:
         for name, value in clip.labels.items():
-            label_types.setdefault(name, pa.list_(pa.string()) if isinstance(value, list) else pa.string())
+            label_types.setdefault(name, pa.list_(pa.string()) if isinstance(value, list) else pa.bool_() if isinstance(value, bool) else pa.string())
     fields = list(CLIP_BASE_FIELDS) + [(name, pa.float64()) for name in score_names]
     fields += [(name, label_types[name]) for name in sorted(label_types)]
     if with_reason:
@@ -174,13 +174,11 @@ def clip_metadata(clip: Clip, video: Video) -> dict[str, Any]:
     }
 
 
-STAGED_MEMBERS = ("pose.npz",)  # files staged beside a clip's mp4 that go into the shard with it
-
-
 def write_shard(path: Path, members: list[tuple[Clip, Video, Path]]) -> None:
-    """A WebDataset tar: for each clip `{clip_id}.mp4`, `{clip_id}.json`, then any staged `{clip_id}.pose.npz`, in clip-ID order.
+    """A WebDataset tar: for each clip `{clip_id}.mp4`, `{clip_id}.json`, then its staged side files
+    (`{clip_id}.pose.npz`, annotators' files) in name order, clips in clip-ID order.
 
-    A staged `{clip_id}.meta.json` (what materialisation measured: privacy, pose) is merged into
+    A staged `{clip_id}.meta.json` (what materialisation and annotators measured) is merged into
     the clip's JSON. Members get fixed owner and mtime so the same clips give the same bytes on every run.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -190,12 +188,13 @@ def write_shard(path: Path, members: list[tuple[Clip, Video, Path]]) -> None:
             metadata = clip_metadata(clip, video)
             staged_meta = media.with_name(f"{clip.clip_id}.meta.json")
             if staged_meta.exists():
-                metadata.update(json.loads(staged_meta.read_text()))
+                extra = json.loads(staged_meta.read_text())
+                extra.pop("index", None)  # already in the clip's scores and labels
+                metadata.update(extra)
             _add_member(tar, f"{clip.clip_id}.mp4", media.read_bytes())
             _add_member(tar, f"{clip.clip_id}.json", json.dumps(metadata, sort_keys=True).encode())
-            for suffix in STAGED_MEMBERS:
-                staged = media.with_name(f"{clip.clip_id}.{suffix}")
-                if staged.exists():
+            for staged in sorted(media.parent.glob(f"{clip.clip_id}.*")):
+                if staged.name not in (media.name, staged_meta.name) and not staged.name.startswith("."):
                     _add_member(tar, staged.name, staged.read_bytes())
     with open(temp, "rb") as handle:
         os.fsync(handle.fileno())

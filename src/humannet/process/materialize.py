@@ -1,7 +1,8 @@
 """The stage that encodes a video's kept clips; run after deduplication, not in the analysis pass.
 
 Work that needs every written frame (keypoint tracks, face hiding) runs inside the same
-decode pass as `FrameHook`s; their models load once per worker in `setup`.
+decode pass as `FrameHook`s; work on a finished clip (3D motion, captions) runs after it as
+`ClipAnnotator`s. Models of both load once per worker in `setup`.
 """
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
+from humannet.annotate.clip_annotator import ClipAnnotator, StagedClip, annotate_clip, needs_annotation
 from humannet.annotate.pose_tracks import PoseTrackConfig, PoseTrackHook
 from humannet.annotate.privacy import FaceBlurHook, PrivacyConfig
 from humannet.engine.stage import Stage
-from humannet.media.cut import FrameHook, MaterializeConfig, materialize_clips
+from humannet.media.cut import FrameHook, MaterializeConfig, materialize_clips, output_geometry
 from humannet.media.frames import DecodeConfig
 from humannet.records import Video
 
@@ -21,15 +23,21 @@ class MaterializeStage(Stage):
     """Writes the kept clips of one video into its staging folder (skipping files already there).
 
     Beside each `{clip_id}.mp4`: `{clip_id}.pose.npz` when pose tracks are on, and
-    `{clip_id}.meta.json` (privacy and pose summaries for the clip's JSON) when any hook ran.
-    Without `privacy` or `pose` settings those hooks are off.
+    `{clip_id}.meta.json` (privacy and pose summaries for the clip's JSON) when any hook ran,
+    and the annotators' files. Without `privacy` or `pose` settings those hooks are off.
     """
 
     name: ClassVar[str] = "materialize"
     version: ClassVar[str] = "2"
 
     def __init__(
-        self, config: MaterializeConfig, decode: DecodeConfig, staging_root: str, privacy: PrivacyConfig | None = None, pose: PoseTrackConfig | None = None
+        self,
+        config: MaterializeConfig,
+        decode: DecodeConfig,
+        staging_root: str,
+        privacy: PrivacyConfig | None = None,
+        pose: PoseTrackConfig | None = None,
+        annotators: list[ClipAnnotator] | None = None,
     ) -> None:
         self.config = config
         self.decode = decode
@@ -39,10 +47,13 @@ class MaterializeStage(Stage):
             self.hooks.append(PoseTrackHook(pose))  # first: keypoints are measured on the frames before faces are hidden
         if privacy is not None and privacy.face_blur != "off":
             self.hooks.append(FaceBlurHook(privacy))
+        self.annotators = list(annotators or [])
 
     def setup(self) -> None:
         for hook in self.hooks:
             hook.setup()
+        for annotator in self.annotators:
+            annotator.setup()
 
     def process(self, video: Video) -> Video:
         assert video.probe is not None and video.video_id is not None
@@ -52,4 +63,10 @@ class MaterializeStage(Stage):
         todo = [c for c in video.kept_clips if not (out_dir / f"{c.clip_id}.mp4").exists()]
         hooks: list[FrameHook] = list(self.hooks)
         materialize_clips(video.uri, video.probe, todo, out_dir, self.config, self.decode, hooks)
+        geometry = output_geometry(video.probe, self.config)
+        for clip in video.kept_clips:
+            mp4 = out_dir / f"{clip.clip_id}.mp4"
+            if mp4.exists() and needs_annotation(mp4, clip.clip_id, self.annotators):
+                staged = StagedClip(clip=clip, video=video, mp4=mp4, width=geometry.width, height=geometry.height, fps=float(geometry.rate))
+                annotate_clip(staged, self.annotators)
         return video
