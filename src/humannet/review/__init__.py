@@ -1,0 +1,1 @@
+"""Release review: unsafe content, identifying text on screen, licences, provenance, and the release itself."""
