@@ -1,0 +1,117 @@
+"""A real chat-completions server on loopback (stdlib) that misbehaves on request, per clip:
+answer slowly (so answers come back out of order), fail with 500, send malformed JSON, or name
+another clip. It reads the clip ID from the request the way any model would: from the text."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Behaviour:
+    delay_s: float = 0.0
+    fail_first: int = 0  # 500 for the first N requests
+    malformed_first: int = 0  # then malformed JSON content for the next N
+    wrong_clip_first: int = 0  # then a valid caption for another clip for the next N
+    always: str | None = None  # "500" | "malformed" | "wrong_clip" | "garbage_body": every request
+
+
+@dataclass
+class ChatServer:
+    behaviours: dict[str, Behaviour] = field(default_factory=dict)
+    requests: Counter = field(default_factory=Counter)
+    images: Counter = field(default_factory=Counter)
+    finished: list[str] = field(default_factory=list)  # clip IDs in the order answers were sent
+    bodies: list[dict] = field(default_factory=list)
+
+    def start(self) -> ChatServer:
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._httpd.daemon_threads = True
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+
+def caption_for(clip_id: str) -> dict:
+    return {
+        "clip_id": clip_id,
+        "short": f"A person signs a word ({clip_id}).",
+        "detailed": "An adult in a dark shirt faces the camera and signs with both hands at chest height.",
+        "subjects": {"count": 1, "age_group": "adult", "clothing": ["dark shirt"], "body_parts_in_view": ["face", "upper_body", "hands"]},
+        "actions": [{"start_s": 0.2, "end_s": 2.0, "actor": "person", "verb": "signs", "object": None, "hands": "both"}],
+        "environment": "an office with a plain wall",
+        "camera_motion": "static",
+    }
+
+
+def _handler(server: ChatServer):
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            content = body["messages"][1]["content"]
+            brief = json.loads(content[0]["text"])
+            clip_id = brief["clip_id"]
+            with server._lock:
+                server.requests[clip_id] += 1
+                server.images[clip_id] = sum(1 for part in content if part["type"] == "image_url")
+                server.bodies.append(body)
+                attempt = server.requests[clip_id]
+            behaviour = server.behaviours.get(clip_id, Behaviour())
+            time.sleep(behaviour.delay_s)
+            kind = behaviour.always
+            if kind is None:
+                if attempt <= behaviour.fail_first:
+                    kind = "500"
+                elif attempt <= behaviour.fail_first + behaviour.malformed_first:
+                    kind = "malformed"
+                elif attempt <= behaviour.fail_first + behaviour.malformed_first + behaviour.wrong_clip_first:
+                    kind = "wrong_clip"
+            if kind == "500":
+                self._send(500, b'{"error": "model overloaded"}')
+                return
+            if kind == "garbage_body":
+                self._send(200, b"<html>not json</html>")
+                return
+            answer = caption_for(clip_id)
+            text = json.dumps(answer)
+            if kind == "malformed":
+                text = text[: len(text) // 2]
+            elif kind == "wrong_clip":
+                text = json.dumps(caption_for(clip_id + "_other"))
+            reply = {
+                "id": "x",
+                "object": "chat.completion",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            }
+            with server._lock:
+                server.finished.append(clip_id)
+            self._send(200, json.dumps(reply).encode())
+
+        def _send(self, status: int, data: bytes) -> None:
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up waiting (the timeout test)
+
+    return Handler
