@@ -1,0 +1,250 @@
+"""Manifest importers (Kinetics, EPIC-KITCHENS, Ego4D, Action100M, generic) and folder imports."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from humannet.collect.datasets import Columns, ManifestError, import_manifest
+from humannet.collect.folders import folder_candidates
+from humannet.collect.pool import Pool, State
+from humannet.collect.settings import CollectConfig
+
+HUMANNET = str(Path(sys.executable).parent / "humannet")
+CONFIG = CollectConfig()
+
+
+def write_csv(path: Path, rows: list[dict]) -> Path:
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def by_id(candidates):
+    return {c.id: c for c in candidates}
+
+
+def test_kinetics_csv_becomes_youtube_candidates_with_labelled_segments(tmp_path):
+    manifest = write_csv(
+        tmp_path / "kinetics700_val.csv",
+        [
+            {"label": "kneading dough", "youtube_id": "abcdefghijk", "time_start": 10, "time_end": 20, "split": "val"},
+            {"label": "cutting onions", "youtube_id": "abcdefghijk", "time_start": 40, "time_end": 50, "split": "val"},
+            {"label": "juggling balls", "youtube_id": "zyxwvutsrqp", "time_start": 0, "time_end": 10, "split": "val"},
+        ],
+    )
+    used, candidates = import_manifest(manifest, CONFIG)
+    assert used == "kinetics"
+    found = by_id(candidates)
+    assert set(found) == {"youtube:abcdefghijk", "youtube:zyxwvutsrqp"}
+    dough = found["youtube:abcdefghijk"]
+    assert dough.state is State.QUEUED and dough.url == "https://www.youtube.com/watch?v=abcdefghijk" and dough.source == "kinetics"
+    assert dough.meta["labels"] == ["kneading dough", "cutting onions"]
+    assert dough.meta["narrations"] == [
+        {"start_s": 10.0, "end_s": 20.0, "text": "kneading dough", "source": "dataset"},
+        {"start_s": 40.0, "end_s": 50.0, "text": "cutting onions", "source": "dataset"},
+    ]
+    assert dough.provenance == [("manifest", str(manifest))]
+
+
+def test_epic_kitchens_narrations_point_at_local_videos(tmp_path, examples_dir):
+    root = tmp_path / "EPIC-KITCHENS"
+    (root / "P01" / "videos").mkdir(parents=True)
+    shutil.copy(examples_dir / "exo_sam2_coffee_pouring.mp4", root / "P01" / "videos" / "P01_01.MP4")
+    row = {"narration_id": "P01_01_0", "participant_id": "P01", "video_id": "P01_01", "narration_timestamp": "00:00:01.089"}
+    rows = [
+        {**row, "start_timestamp": "00:00:00.14", "stop_timestamp": "00:00:03.37", "narration": "open door", "verb": "open", "noun": "door"},
+        {
+            **row,
+            "narration_id": "P01_01_1",
+            "start_timestamp": "00:00:04.37",
+            "stop_timestamp": "00:00:06.17",
+            "narration": "pour coffee",
+            "verb": "pour",
+            "noun": "coffee",
+        },
+        {**row, "narration_id": "P01_02_0", "video_id": "P01_02", "start_timestamp": "00:01:00.00", "stop_timestamp": "00:01:02.50", "narration": "take cup"},
+    ]
+    manifest = write_csv(tmp_path / "EPIC_100_train.csv", rows)
+    with pytest.raises(ManifestError, match="--root"):
+        import_manifest(manifest, CONFIG)
+    used, candidates = import_manifest(manifest, CONFIG, root=str(root))
+    assert used == "epic"
+    states = {Path(c.url).name: (c.state, c.reason) for c in candidates}
+    assert states == {"P01_01.MP4": (State.DONE, None), "P01_02.MP4": (State.FILTERED, "missing: file not found")}
+    done = next(c for c in candidates if c.state is State.DONE)
+    assert done.path == str((root / "P01" / "videos" / "P01_01.MP4").resolve())
+    assert done.meta["license"] == "CC-BY-NC-4.0" and done.meta["source"] == "epic-kitchens"
+    assert [(n["start_s"], n["end_s"], n["text"]) for n in done.meta["narrations"]] == [(0.14, 3.37, "open door"), (4.37, 6.17, "pour coffee")]
+    assert done.meta["labels"] == ["open", "door", "pour", "coffee"]
+
+
+def test_ego4d_json_metadata_and_narrations(tmp_path, examples_dir):
+    root = tmp_path / "full_scale"
+    root.mkdir()
+    shutil.copy(examples_dir / "exo_intel_asl_sign_again.mkv", root / "uid-1.mp4")
+    narrations = {"uid-1": {"narration_pass_1": {"narrations": [{"timestamp_sec": 1.5, "narration_text": "#C C opens the fridge"}]}}}
+    manifest = tmp_path / "narration.json"
+    manifest.write_text(json.dumps(narrations))
+    used, [candidate] = import_manifest(manifest, CONFIG, root=str(root), license="Ego4D license")
+    assert used == "ego4d" and candidate.state is State.DONE and candidate.meta["license"] == "Ego4D license"
+    assert candidate.meta["narrations"] == [{"start_s": 1.5, "end_s": 1.5, "text": "#C C opens the fridge", "source": "dataset"}]
+    metadata = tmp_path / "ego4d.json"
+    metadata.write_text(json.dumps({"videos": [{"video_uid": "uid-1", "duration_sec": 2.6, "scenarios": ["Cooking", "Cleaning"]}]}))
+    _, [described] = import_manifest(metadata, CONFIG, root=str(root))
+    assert described.meta["labels"] == ["Cooking", "Cleaning"] and described.id == candidate.id
+
+
+def test_action100m_parquet_nodes_become_narrations(tmp_path):
+    node = pa.struct(
+        [
+            ("node_id", pa.string()),
+            ("parent_id", pa.string()),
+            ("level", pa.int32()),
+            ("start", pa.float64()),
+            ("end", pa.float64()),
+            ("plm_action", pa.string()),
+            ("gpt", pa.struct([("action", pa.struct([("brief", pa.string())])), ("summary", pa.struct([("brief", pa.string())]))])),
+        ]
+    )
+    schema = pa.schema([("video_uid", pa.string()), ("metadata", pa.struct([("title", pa.string()), ("description", pa.string())])), ("nodes", pa.list_(node))])
+    rows = [
+        {
+            "video_uid": "hySSAAw4t24",
+            "metadata": {"title": "Making pancakes", "description": "Sunday breakfast"},
+            "nodes": [
+                {
+                    "node_id": "0",
+                    "parent_id": None,
+                    "level": 0,
+                    "start": 0.0,
+                    "end": 60.0,
+                    "plm_action": "cook",
+                    "gpt": {"action": None, "summary": {"brief": "A person makes pancakes."}},
+                },
+                {
+                    "node_id": "1",
+                    "parent_id": "0",
+                    "level": 1,
+                    "start": 5.0,
+                    "end": 12.5,
+                    "plm_action": "whisk",
+                    "gpt": {"action": {"brief": "whisk the batter"}, "summary": None},
+                },
+                {"node_id": "2", "parent_id": "0", "level": 1, "start": 12.5, "end": 20.0, "plm_action": "pour batter", "gpt": None},
+            ],
+        }
+    ]
+    manifest = tmp_path / "action100m.parquet"
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), manifest)
+    used, [candidate] = import_manifest(manifest, CONFIG)
+    assert used == "action100m" and candidate.id == "youtube:hySSAAw4t24" and candidate.state is State.QUEUED
+    assert candidate.meta["title"] == "Making pancakes" and candidate.meta["source"] == "action100m"
+    assert [(n["start_s"], n["text"]) for n in candidate.meta["narrations"]] == [
+        (0.0, "A person makes pancakes."),
+        (5.0, "whisk the batter"),
+        (12.5, "pour batter"),
+    ]
+
+
+def test_generic_jsonl_refuses_other_schemes_and_names_missing_columns(tmp_path):
+    manifest = tmp_path / "mine.jsonl"
+    lines = [
+        {"video_url": "https://example.com/a.mp4", "caption": "a person folds a towel", "start": "0:05", "end": "0:09", "licence": "CC-BY-4.0"},
+        {"video_url": "file:///etc/passwd"},
+        {"video_url": "ftp://example.com/b.mp4"},
+        {"video_url": "s3://bucket/clips/c.mp4", "label": "sweeping"},
+        {"video_url": ""},
+    ]
+    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    used, candidates = import_manifest(manifest, CONFIG)
+    assert used == "generic"
+    result = [(c.state.value, (c.reason or "").split(":")[0]) for c in candidates]
+    assert result == [("queued", ""), ("filtered", "url"), ("filtered", "url"), ("done", ""), ("filtered", "manifest")]
+    first = candidates[0]
+    assert first.meta["license"] == "CC-BY-4.0" and first.meta["narrations"] == [
+        {"start_s": 5.0, "end_s": 9.0, "text": "a person folds a towel", "source": "dataset"}
+    ]
+    assert candidates[3].path == "s3://bucket/clips/c.mp4" and candidates[3].meta["labels"] == ["sweeping"]
+    odd = tmp_path / "odd.csv"
+    odd.write_text("link,name\nhttps://example.com/x.mp4,x\n")
+    with pytest.raises(ManifestError, match="no URL or path column"):
+        import_manifest(odd, CONFIG)
+    _, [named] = import_manifest(odd, CONFIG, columns=Columns(location="link"))
+    assert named.url == "https://example.com/x.mp4"
+
+
+def test_folder_import_needs_a_licence_and_curates_from_the_pool(tmp_path, examples_dir):
+    folder = tmp_path / "my_recordings"
+    (folder / "day1").mkdir(parents=True)
+    shutil.copy(examples_dir / "exo_mmaction2_pool_cleaning_part0.mp4", folder / "day1" / "a.mp4")
+    (folder / "notes.txt").write_text("not a video")
+    [candidate] = folder_candidates(str(folder), "CC-BY-4.0")
+    assert candidate.state is State.DONE and candidate.meta == {"license": "CC-BY-4.0", "source": "self-collected"}
+    pool_path = tmp_path / "pool.sqlite"
+    refused = subprocess.run([HUMANNET, "collect", "import", str(folder), "--pool", str(pool_path)], capture_output=True, text=True)
+    assert refused.returncode == 2 and "--license" in refused.stderr
+    done = subprocess.run([HUMANNET, "collect", "import", str(folder), "--license", "CC-BY-4.0", "--pool", str(pool_path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    with Pool(pool_path) as pool:
+        [row] = pool.rows()
+    assert row.state is State.DONE and row.path == str((folder / "day1" / "a.mp4").resolve())
+    from humannet.inputs import resolve_inputs
+
+    [video] = resolve_inputs(str(pool_path))
+    assert video.uri == row.path and video.meta["license"] == "CC-BY-4.0"
+
+
+def test_object_store_folder_import_lists_videos_where_they_are(tmp_path, examples_dir, monkeypatch):
+    import socket
+    import time
+
+    import boto3
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    moto = subprocess.Popen(
+        [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(key, value)
+    try:
+        client = boto3.client("s3", endpoint_url=endpoint)
+        for _ in range(100):
+            try:
+                client.list_buckets()
+                break
+            except Exception:
+                time.sleep(0.1)
+        client.create_bucket(Bucket="recordings")
+        client.upload_file(str(examples_dir / "exo_mmaction2_pool_cleaning_part0.mp4"), "recordings", "lab/day1/a.mp4")
+        client.put_object(Bucket="recordings", Key="lab/readme.txt", Body=b"notes")
+        pool_path = tmp_path / "pool.sqlite"
+        command = [HUMANNET, "collect", "import", "s3://recordings/lab", "--license", "CC0-1.0", "--pool", str(pool_path)]
+        result = subprocess.run([*command, "--set", f'storage.options={{endpoint_url="{endpoint}"}}'], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        with Pool(pool_path) as pool:
+            [row] = pool.rows()
+            assert pool.provenance(row.id) == [("folder", "s3://recordings/lab")]
+        assert (row.state, row.path, row.meta["license"]) == (State.DONE, "s3://recordings/lab/day1/a.mp4", "CC0-1.0")
+        empty = subprocess.run(
+            [*command[:3], "s3://recordings/nothing-here", *command[4:], "--set", f'storage.options={{endpoint_url="{endpoint}"}}'],
+            capture_output=True,
+            text=True,
+        )
+        assert empty.returncode == 2 and "no video files" in empty.stderr
+    finally:
+        moto.terminate()
+        moto.wait(timeout=10)
