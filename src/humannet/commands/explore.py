@@ -1,0 +1,60 @@
+"""`humannet stats`, `humannet report` and `humannet query`: look into a finished corpus."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from humannet.commands.common import EXIT_USAGE, open_corpus_or_exit
+
+QUERY_FORMATS = ("table", "csv", "json", "parquet")
+
+
+@click.command()
+@click.argument("corpus", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
+def stats(corpus: str, as_json: bool) -> None:
+    """Counts, hours, annotation coverage, label distributions and the drop funnel of CORPUS."""
+    from rich.console import Console
+
+    from humannet.corpus.stats import compute_stats, render_stats
+
+    result = compute_stats(open_corpus_or_exit(corpus))
+    if as_json:
+        click.echo(result.to_json())
+    else:
+        render_stats(result, Console())
+
+
+@click.command()
+@click.argument("corpus", type=click.Path())
+@click.option("-o", "--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path), help="HTML file to write.")
+@click.option("--thumbnails", type=click.IntRange(min=0), default=8, show_default=True, help="Sample thumbnails per category (0: none).")
+def report(corpus: str, out_path: Path, thumbnails: int) -> None:
+    """Write one self-contained HTML report of CORPUS (plots and sample thumbnails; opens offline)."""
+    from humannet.report.html import write_report
+
+    write_report(open_corpus_or_exit(corpus), out_path, thumbnails_per_category=thumbnails)
+    click.echo(f"wrote {out_path}")
+
+
+@click.command()
+@click.argument("corpus", type=click.Path())
+@click.argument("sql")
+@click.option("--format", "output_format", type=click.Choice(QUERY_FORMATS), default="table", show_default=True, help="Output format.")
+@click.option("-o", "--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write to this file (needed for parquet).")
+def query(corpus: str, sql: str, output_format: str, out_path: Path | None) -> None:
+    """Run SQL over CORPUS with DuckDB: views videos, clips, dropped_clips, errors and any annotation tables.
+
+    Example: humannet query corpus/ "SELECT viewpoint, count(*) FROM clips GROUP BY 1"
+    """
+    from humannet.corpus.query import QueryError, run_query
+
+    source = open_corpus_or_exit(corpus)
+    try:
+        run_query(source, sql, output_format, out_path)
+    except QueryError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)

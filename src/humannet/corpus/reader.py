@@ -1,0 +1,220 @@
+"""Open a corpus folder for reading: check it is a whole humannet corpus, then hand out its tables.
+
+Every tool that reads a corpus (stats, report, query, subsets, the viewer, the training loader)
+starts here, so a missing folder, a run killed before it wrote the index, or a corpus written
+by another format version gets the same one-line explanation everywhere, instead of a
+Parquet or DuckDB traceback deep inside a command.
+
+    corpus = open_corpus("corpus/")          # raises CorpusReadError with a clear message
+    con = corpus.connect()                   # DuckDB with views videos, clips, dropped_clips, errors, ...
+    con.sql("SELECT viewpoint, count(*) FROM clips GROUP BY 1").fetchall()
+    data = corpus.read_member(shard, f"{clip_id}.mp4")   # bytes of one file inside a shard
+
+Tables are found on disk, not listed here: besides the four index tables, every other Parquet
+file in the corpus (annotation tables such as `captions/trees.parquet` or `provenance.parquet`)
+becomes a view named after its path (`captions_trees`, `provenance`). A folder of
+`part-*.parquet` files is one table named after the folder.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tarfile
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from humannet.engine.state import uri_key
+
+if TYPE_CHECKING:
+    import duckdb
+
+FORMAT_VERSION = 1  # the corpus layout this humannet writes; manifest.json records it (absent = 1)
+READABLE_VERSIONS = range(1, FORMAT_VERSION + 1)
+INDEX_TABLES = ("videos", "clips", "dropped_clips", "errors")
+SKIPPED_DIRS = frozenset({"state", "shards"})  # the resume ledger and the media, not tables
+
+
+class CorpusReadError(RuntimeError):
+    """The folder cannot be read as a corpus; the message says why and what to do."""
+
+
+@dataclass
+class Corpus:
+    """A checked corpus folder. Build it with `open_corpus`."""
+
+    root: Path
+    manifest: dict[str, Any]
+    format_version: int
+    tables: dict[str, list[Path]]  # view name -> Parquet files, in name order
+    warnings: list[str] = field(default_factory=list)  # readable, but something a user should know
+    _member_tables: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict, repr=False)
+
+    def connect(self, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection with one view per table (files are read lazily, at query time)."""
+        import duckdb
+
+        con = duckdb.connect(database)
+        for name, paths in self.tables.items():
+            files = ", ".join(_sql_string(str(p)) for p in paths)
+            con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM read_parquet([{files}], union_by_name = true)')
+        return con
+
+    def schema(self, table: str) -> pa.Schema:
+        """The Arrow schema of a table (read from the Parquet footers only); KeyError if absent."""
+        schemas = [pq.read_schema(path) for path in self.tables[table]]
+        return pa.unify_schemas(schemas) if len(schemas) > 1 else schemas[0]
+
+    def columns(self, table: str) -> list[str]:
+        """Column names of a table, or [] when the corpus has no such table."""
+        return list(self.schema(table).names) if table in self.tables else []
+
+    def read(self, table: str, columns: list[str] | None = None) -> pa.Table:
+        """A whole table as Arrow; `columns` that the table lacks are left out, not an error."""
+        if table not in self.tables:
+            raise KeyError(f"{self.root} has no table {table!r} (tables: {', '.join(self.tables)})")
+        present = None if columns is None else [c for c in columns if c in self.columns(table)]
+        parts = [pq.read_table(path, columns=present) for path in self.tables[table]]
+        return pa.concat_tables(parts, promote_options="permissive") if len(parts) > 1 else parts[0]
+
+    def shard_path(self, shard: str) -> Path:
+        """The file of a `shard` value from the clip index (`shards/shard-000000.tar`)."""
+        return self.root / shard
+
+    def read_member(self, shard: str, name: str) -> bytes | None:
+        """The bytes of one file (`{clip_id}.mp4`, `.json`, `.pose.npz`, ...) in a shard; None when the shard or member is missing.
+
+        Each shard's member table is read once and kept, so repeated reads (a viewer, a report) seek straight to the member.
+        """
+        entry = self.shard_members(shard).get(name)
+        if entry is None:
+            return None
+        offset, size = entry
+        try:
+            with open(self.shard_path(shard), "rb") as handle:
+                handle.seek(offset)
+                return handle.read(size)
+        except OSError:
+            return None
+
+    def shard_members(self, shard: str) -> dict[str, tuple[int, int]]:
+        """Member name -> (byte offset of its data, size) for one shard; empty when the shard is missing or unreadable."""
+        if shard not in self._member_tables:
+            try:
+                with tarfile.open(self.shard_path(shard)) as tar:
+                    self._member_tables[shard] = {m.name: (m.offset_data, m.size) for m in tar.getmembers() if m.isfile()}
+            except (tarfile.TarError, OSError):
+                return {}
+        return self._member_tables[shard]
+
+    @cached_property
+    def counts(self) -> dict[str, Any]:
+        return dict(self.manifest.get("counts", {}))
+
+
+def open_corpus(path: str | Path) -> Corpus:
+    """Check that `path` holds a complete, readable corpus and describe its tables.
+
+    Raises CorpusReadError for: a missing folder, a folder that is not a corpus, a partial
+    corpus (a curate run stopped before it wrote the index), an unreadable manifest, or a format
+    version this humannet cannot read. A corpus whose ledger holds work finished after the
+    index was written is readable (the index is whole, just older) and gets a warning.
+    """
+    root = Path(path)
+    if not root.exists():
+        raise CorpusReadError(f"{root}: no such folder")
+    if not root.is_dir():
+        raise CorpusReadError(f"{root}: is a file, not a corpus folder")
+    manifest_path = root / "manifest.json"
+    missing = [name for name in ("manifest.json", "videos.parquet", "clips") if not (root / name).exists()]
+    if missing:
+        raise CorpusReadError(_missing_message(root, missing))
+    manifest = _read_manifest(manifest_path)
+    version = manifest.get("format_version", 1)
+    if not isinstance(version, int) or version not in READABLE_VERSIONS:
+        raise CorpusReadError(_version_message(root, version))
+    tables = _find_tables(root)
+    if "clips" not in tables:
+        raise CorpusReadError(f"{root}: clips/ holds no Parquet files; the corpus is incomplete (rerun the curate command that wrote it)")
+    corpus = Corpus(root=root, manifest=manifest, format_version=version, tables=tables)
+    corpus.warnings.extend(_ledger_warnings(corpus))
+    return corpus
+
+
+def _missing_message(root: Path, missing: list[str]) -> str:
+    ledger = root / "state" / "videos"
+    if ledger.is_dir():
+        finished = sum(1 for _ in ledger.glob("*.json"))
+        return (
+            f"{root}: partial corpus: a curate run stopped before writing the index ({', '.join(missing)} missing; "
+            f"the ledger holds {finished} finished videos). Rerun the same `humannet curate ... --out {root}` to finish it"
+        )
+    return f"{root}: not a humannet corpus (no {', '.join(missing)}); create one with `humannet curate VIDEOS --out {root}`"
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CorpusReadError(f"{path}: unreadable manifest ({exc}); rerun the curate command that wrote the corpus to rewrite it") from exc
+    if not isinstance(manifest, dict):
+        raise CorpusReadError(f"{path}: manifest is not a JSON object")
+    return manifest
+
+
+def _version_message(root: Path, version: Any) -> str:
+    if isinstance(version, int) and version > FORMAT_VERSION:
+        return f"{root}: corpus format version {version} is newer than this humannet reads (up to {FORMAT_VERSION}); upgrade humannet"
+    return (
+        f"{root}: corpus format version {version!r} is not readable by this humannet (reads {READABLE_VERSIONS.start}-{FORMAT_VERSION}); "
+        f"curate the videos again with `humannet curate ... --rebuild`"
+    )
+
+
+def _find_tables(root: Path) -> dict[str, list[Path]]:
+    tables: dict[str, list[Path]] = {}
+    for path in sorted(root.rglob("*.parquet")):
+        relative = path.relative_to(root)
+        if relative.parts[0] in SKIPPED_DIRS or any(part.startswith(".") for part in relative.parts):
+            continue
+        stem = relative.parent if path.name.startswith("part-") else relative.with_suffix("")
+        name = re.sub(r"\W+", "_", stem.as_posix().lower()).strip("_")
+        if name:
+            tables.setdefault(name, []).append(path)
+    ordered = {name: tables.pop(name) for name in INDEX_TABLES if name in tables}
+    ordered.update(sorted(tables.items()))
+    return ordered
+
+
+def _ledger_warnings(corpus: Corpus) -> list[str]:
+    """Videos or shards the ledger finished after the index was written: a later run was stopped part-way."""
+    ledger = corpus.root / "state"
+    if not ledger.is_dir():
+        return []
+    warnings = []
+    indexed = {uri_key(uri) for uri in corpus.read("videos", ["uri"]).column("uri").to_pylist() if uri}
+    fingerprint = corpus.manifest.get("analysis_fingerprint")
+    unindexed = 0
+    for record in (ledger / "videos").glob("*.json"):
+        if record.stem in indexed:
+            continue
+        try:  # a ledger entry from other analysis settings is not part of this corpus
+            current = json.loads(record.read_text()).get("analysis_hash") == fingerprint
+        except (OSError, json.JSONDecodeError):
+            current = False
+        unindexed += current
+    if unindexed:
+        warnings.append(f"{unindexed} videos were analysed after the index was written (a later curate run stopped part-way); rerun it to add them")
+    shards = sum(1 for _ in (ledger / "shards").glob("*.json")) if (ledger / "shards").is_dir() else 0
+    if shards > corpus.counts.get("shards", shards):
+        warnings.append(f"{shards - corpus.counts['shards']} shards were written after the index (a later curate run stopped part-way); rerun it to index them")
+    return warnings
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

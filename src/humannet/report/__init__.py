@@ -1,0 +1,1 @@
+"""The HTML corpus report (`humannet report`)."""
