@@ -597,7 +597,37 @@ def measure_materialize(
         "clip_s_per_wall_s_per_core": clip_s / net_wall / pinning.cores_used,
         "peak_worker_rss_mb": run.peak_worker_mb,
         "method": "curate with materialisation on a copy of the analysed corpus; net = wall minus the resumed no-op run",
+        "captions": _caption_throughput(out_dir, config),
+        "motion3d_retarget": _motion_throughput(out_dir, config),
+        "camera_trajectory": _camera_throughput(out_dir, config),
     }
+
+
+def _motion_throughput(corpus: Path, config: Config) -> dict[str, object] | None:
+    """3D motion and retargeting re-timed on the written clips' keypoint tracks, one core (bench_motion.py)."""
+    if not (config.pose_tracks.enabled and config.motion3d.enabled):
+        return None
+    from humannet.bench_motion import measure
+
+    return measure(corpus, config.motion3d, config.retarget).summary
+
+
+def _camera_throughput(corpus: Path, config: Config) -> dict[str, object] | None:
+    """Visual odometry re-timed on the written ego clips, one core (bench_camera.py)."""
+    if not config.camera_trajectory.enabled:
+        return None
+    from humannet.bench_camera import measure_camera_throughput
+
+    return measure_camera_throughput(corpus, config.camera_trajectory)
+
+
+def _caption_throughput(corpus: Path, config: Config) -> dict[str, object] | None:
+    """The default (template) captioner and the taxonomy labeller, ms per clip (captions/measure.py)."""
+    if not config.captions.enabled:
+        return None
+    from humannet.captions.measure import measure_caption_throughput
+
+    return measure_caption_throughput(corpus, config.captions)
 
 
 def measure_long_video(options: BenchOptions, pinning: Pinning, config: Config, out_dir: Path) -> dict[str, object]:
@@ -663,6 +693,30 @@ def format_report(report: BenchReport) -> str:
         f"peak worker RSS {mat['peak_worker_rss_mb']:.0f} MB",
         "",
     ]
+    if mat.get("captions") and mat["captions"]["clips"]:
+        cap = mat["captions"]
+        lines[-1:-1] = [
+            f"  captions (taxonomy + template caption): {cap['ms_per_clip']:.1f} ms per clip over {cap['clips']} clips "
+            f"(max {cap['ms_per_clip_max']:.1f} ms; MiniLM load {cap['model_load_s']:.1f} s once per worker)"
+        ]
+    if mat.get("motion3d_retarget") and mat["motion3d_retarget"]["clips"]:
+        mot = mat["motion3d_retarget"]
+        errors = mot["error_mm_quantiles"]
+        lines[-1:-1] = [
+            f"  motion3d: {mot['motion3d_ms_per_frame']:.2f} ms per keypoint frame ({mot['motion3d_realtime_per_core']:.0f}x realtime per core); "
+            f"retarget: {mot['retarget_ms_per_frame']:.2f} ms per keypoint frame ({mot['retarget_realtime_per_core']:.1f}x realtime per core)",
+            f"  retargeting error (mm, clips with full-body frames, n={mot['clips_with_error']}): "
+            + (f"median {errors['median']:.1f}, p75 {errors['p75']:.1f}, max {errors['max']:.1f}" if errors else "none")
+            + f"; robot-ready {mot['robot_ready_clips']} of {mot['clips']} clips",
+        ]
+    if mat.get("camera_trajectory") and mat["camera_trajectory"]["clips"]:
+        cam = mat["camera_trajectory"]
+        lines[-1:-1] = [
+            f"  camera trajectory (ego clips, VO at {cam['tracked_fps']:g} fps, {cam['width']} px): {cam['ms_per_frame']:.1f} ms per tracked frame, "
+            f"{cam['realtime_per_core']:.1f}x realtime per core (CPU time: {cam['cpu_ms_per_frame']:.1f} ms, {cam['cpu_realtime_per_core']:.1f}x) "
+            f"over {cam['clips']} clips ({cam['clip_s']:.1f} s); "
+            f"median valid share {cam['valid_fraction_median']:.2f}"
+        ]
     if report.accuracy:
         acc = report.accuracy
         lines += [

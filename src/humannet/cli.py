@@ -102,7 +102,7 @@ def curate(
         engine = RayRunner(address=config.run.ray_address, workers=config.run.workers, retries=config.run.worker_retries)
     else:
         engine = LocalRunner(workers=config.run.workers, retries=config.run.worker_retries)
-    curator = Curator(config, Path(out_dir), engine, console, materialize=not no_materialize)
+    curator = Curator(config, out_dir, engine, console, materialize=not no_materialize)
     try:
         summary = curator.run(*inputs, rebuild=rebuild)
     except (InputError, CorpusError) as exc:
@@ -193,6 +193,24 @@ def config() -> None:
 def config_show(config_path: str | None, overrides: tuple[str, ...]) -> None:
     """Print the effective configuration: every key with its value, default and help, as TOML."""
     click.echo(render_config(_load(config_path, overrides)), nl=False)
+
+
+from humannet.commands import collect as collect_commands  # noqa: E402
+from humannet.commands import explore, export, view  # noqa: E402  (after `main`, so command modules can import this one)
+
+for _command in (explore.stats, explore.report, explore.query, export.export, view.view):
+    main.add_command(_command)
+main.add_command(collect_commands.collect)
+main.add_command(collect_commands.pool)
+
+from humannet.commands import preview as _preview  # noqa: E402
+
+main.add_command(_preview.preview)
+
+from humannet.commands import review as _review  # noqa: E402
+
+main.add_command(_review.review)
+main.add_command(_review.release)
 
 
 if __name__ == "__main__":

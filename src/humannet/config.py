@@ -18,9 +18,14 @@ from pydantic import BaseModel, Field, ValidationError
 
 from humannet.annotate.camera_motion import CameraMotionConfig
 from humannet.annotate.motion import MotionConfig
+from humannet.annotate.motion3d import Motion3DConfig
 from humannet.annotate.pose_tracks import PoseTrackConfig
 from humannet.annotate.privacy import PrivacyConfig
+from humannet.annotate.retarget import RetargetConfig
 from humannet.annotate.viewpoint import ViewpointConfig
+from humannet.annotate.vo import CameraTrajectoryConfig
+from humannet.captions.annotators import CaptionConfig
+from humannet.collect.settings import CollectConfig
 from humannet.media.cut import MaterializeConfig
 from humannet.media.frames import DecodeConfig
 from humannet.process.clips import ClipConfig
@@ -28,6 +33,8 @@ from humannet.process.dedup import DedupConfig
 from humannet.process.humans import HumanConfig
 from humannet.process.quality import QualityConfig
 from humannet.process.scenes import SceneConfig
+from humannet.review.config import ReviewConfig
+from humannet.storage import StorageConfig
 
 
 class RunConfig(BaseModel, extra="forbid"):
@@ -58,7 +65,14 @@ class Config(BaseModel, extra="forbid"):
     materialize: MaterializeConfig = MaterializeConfig()
     privacy: PrivacyConfig = PrivacyConfig()
     pose_tracks: PoseTrackConfig = PoseTrackConfig()
+    motion3d: Motion3DConfig = Motion3DConfig()
+    retarget: RetargetConfig = RetargetConfig()
+    camera_trajectory: CameraTrajectoryConfig = CameraTrajectoryConfig()
+    captions: CaptionConfig = CaptionConfig()
     corpus: CorpusConfig = CorpusConfig()
+    collect: CollectConfig = CollectConfig()
+    storage: StorageConfig = StorageConfig()
+    review: ReviewConfig = ReviewConfig()
 
     def analysis_hash(self) -> str:
         """Hash of every setting that changes analysis results: a change invalidates the resume ledger."""
@@ -136,18 +150,33 @@ def render_config(config: Config) -> str:
     """The effective configuration as commented TOML: every key, its value, default and help."""
     lines = ["# humannet configuration (effective values). Every key is optional; this is the full set."]
     for section_name in Config.model_fields:
-        section = getattr(config, section_name)
-        lines.append("")
-        lines.append(f"[{section_name}]")
-        for key, info in type(section).model_fields.items():
-            value = getattr(section, key)
-            default = info.default
-            note = info.description or ""
-            if value != default:
-                note += f" (default: {_toml_value(default)})"
-            lines.append(f"# {note}")
-            if value is None:
-                lines.append(f"# {key} =  # unset")
-            else:
-                lines.append(f"{key} = {_toml_value(value)}")
+        _render_section(lines, section_name, getattr(config, section_name))
     return "\n".join(lines) + "\n"
+
+
+def _render_section(lines: list[str], name: str, section: BaseModel) -> None:
+    """One `[name]` table; nested settings (a model, or a mapping of models) follow as `[name.key]` tables."""
+    lines.append("")
+    lines.append(f"[{name}]")
+    nested: list[tuple[str, BaseModel]] = []
+    for key, info in type(section).model_fields.items():
+        value = getattr(section, key)
+        if isinstance(value, BaseModel):
+            lines.append(f"# {info.description or ''} (table [{name}.{key}] below)")
+            nested.append((f"{name}.{key}", value))
+            continue
+        if isinstance(value, dict) and value and all(isinstance(v, BaseModel) for v in value.values()):
+            lines.append(f"# {info.description or ''} (tables [{name}.{key}.NAME] below)")
+            nested += [(f"{name}.{key}.{sub}", v) for sub, v in value.items()]
+            continue
+        default = info.get_default(call_default_factory=True)
+        note = info.description or ""
+        if value != default:
+            note += f" (default: {_toml_value(default)})"
+        lines.append(f"# {note}")
+        if value is None:
+            lines.append(f"# {key} =  # unset")
+        else:
+            lines.append(f"{key} = {_toml_value(value)}")
+    for sub_name, sub in nested:
+        _render_section(lines, sub_name, sub)

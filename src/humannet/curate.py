@@ -25,9 +25,14 @@ from rich.console import Console
 
 from humannet import __version__
 from humannet.annotate.camera_motion import CameraMotionStage
+from humannet.annotate.camera_trajectory import CameraTrajectoryAnnotator
 from humannet.annotate.clip_annotator import ClipAnnotator, read_staged_meta
 from humannet.annotate.motion import MotionCategoryStage
+from humannet.annotate.motion3d import Motion3DAnnotator
+from humannet.annotate.retarget import RetargetAnnotator
 from humannet.annotate.viewpoint import ViewpointStage
+from humannet.captions.annotators import caption_annotators
+from humannet.captions.tree import TREES_FILE, remember_caption, write_caption_trees
 from humannet.config import Config
 from humannet.corpus.reader import FORMAT_VERSION
 from humannet.corpus.writer import write_index, write_shard
@@ -46,8 +51,16 @@ from humannet.process.scenes import SceneStage
 from humannet.process.unusable import UnusableSpanStage
 from humannet.progress import RunSummary, make_progress, reason_key
 from humannet.records import ItemError, Status, Video
+from humannet.review.licenses import LicenseStage
+from humannet.review.pii import ScreenTextStage
+from humannet.review.provenance import write_provenance
+from humannet.review.unsafe import UnsafeContentStage
+from humannet.storage import RemoteCorpus, is_remote, scratch_root
 
 log = logging.getLogger(__name__)
+
+
+INDEX_FILES = ("videos.parquet", "clips/part-00000.parquet", "dropped_clips.parquet", "errors.parquet", "provenance.parquet")
 
 
 class CorpusError(RuntimeError):
@@ -66,31 +79,56 @@ def analysis_stages(config: Config) -> list[Stage]:
         UnusableSpanStage(config.quality),
         PersonSpanStage(config.humans) if humans else None,
         ClipStage(config.clips),
+        UnsafeContentStage(config.review.unsafe) if config.review.unsafe.enabled else None,
+        ScreenTextStage(config.review.pii) if config.review.pii.enabled else None,  # before quality: its text area feeds the screen filter
         QualityStage(config.quality),
         PeopleFilterStage(config.humans) if humans else None,
         ViewpointStage(config.viewpoint) if humans else None,
         MotionCategoryStage(config.motion) if humans else None,
+        LicenseStage(),
     ]
     return [stage for stage in stages if stage is not None]
 
 
 def clip_annotators(config: Config) -> list[ClipAnnotator]:
     """Per-clip annotation after encoding, in order (later annotators see earlier outputs)."""
-    annotators: list[ClipAnnotator | None] = []
-    return [annotator for annotator in annotators if annotator is not None]
+    annotators: list[ClipAnnotator | None] = [
+        Motion3DAnnotator(config.motion3d) if config.motion3d.enabled and config.pose_tracks.enabled else None,
+        RetargetAnnotator(config.retarget) if config.retarget.enabled and config.motion3d.enabled and config.pose_tracks.enabled else None,
+        CameraTrajectoryAnnotator(config.camera_trajectory) if config.camera_trajectory.enabled else None,
+    ]
+    return [annotator for annotator in annotators if annotator is not None] + caption_annotators(config.captions)  # last: they read the others' outputs
 
 
 def materialize_stages(config: Config, staging_root: str) -> list[Stage]:
     return [
-        MaterializeStage(config.materialize, config.decode, staging_root, privacy=config.privacy, pose=config.pose_tracks, annotators=clip_annotators(config))
+        MaterializeStage(
+            config.materialize,
+            config.decode,
+            staging_root,
+            privacy=config.privacy,
+            pose=config.pose_tracks,
+            annotators=clip_annotators(config),
+            storage=config.storage,
+            text_blur=config.review.pii,
+        )
     ]
 
 
 def analysis_fingerprint(config: Config) -> str:
     """Settings and stage versions that analysis results depend on."""
-    versions = {stage.name: stage.version for stage in analysis_stages(config)}
+    versions = {stage.name: stage.version for stage in analysis_stages(config) if not stage.rerunnable}  # review stages stamp videos instead
     text = json.dumps({"config": config.analysis_hash(), "stages": versions}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def lost_with_its_worker(video: Video) -> bool:
+    """A video whose worker died under it (a crash, the OOM killer, a lost node) is retried by the next run.
+
+    The death may have nothing to do with the video, so it is not a final verdict; a video that
+    kills every worker it meets costs each rerun `run.worker_retries` attempts.
+    """
+    return video.status is Status.FAILED and bool(video.errors) and video.errors[-1].type == "WorkerDied"
 
 
 def settle_clips(video: Video) -> None:
@@ -107,28 +145,38 @@ def settle_clips(video: Video) -> None:
 
 
 class Curator:
-    def __init__(self, config: Config, out_dir: Path, runner: Runner, console: Console, materialize: bool = True) -> None:
+    """Runs the phases; `out` is a folder or a store URL (s3://bucket/corpus: see storage.py)."""
+
+    def __init__(self, config: Config, out: Path | str, runner: Runner, console: Console, materialize: bool = True) -> None:
         self.config = config
-        self.out_dir = out_dir
+        self.out = str(out)
+        self.remote = RemoteCorpus(self.out, config.storage.options, scratch_root(config.storage)) if is_remote(self.out) else None
+        self.out_dir = self.remote.local if self.remote else Path(out)
         self.runner = runner
         self.console = console
         self.materialize = materialize and config.materialize.enabled
-        self.ledger = Ledger(out_dir)
+        self.ledger = Ledger(self.out_dir, publish=self._publish)
+
+    def _publish(self, relative: str, delete_local: bool = False) -> None:
+        if self.remote is not None:
+            self.remote.push(relative, delete_local=delete_local)
 
     def run(self, *input_specs: str, rebuild: bool = False) -> RunSummary:
         started = time.perf_counter()
-        inputs = resolve_inputs(*input_specs)
+        inputs = resolve_inputs(*input_specs, storage_options=self.config.storage.options)
         if rebuild:
             self._clear()
+        if self.remote is not None:
+            self.remote.pull_state()
         fingerprint = analysis_fingerprint(self.config)
         done, stale = self.ledger.load_videos(fingerprint)
         shards = self.ledger.load_shards()
         if stale and shards:
             raise CorpusError(
-                f"{self.out_dir} was built with other analysis settings ({stale} videos differ); rerun with --rebuild to rebuild it, or write to a new --out"
+                f"{self.out} was built with other analysis settings ({stale} videos differ); rerun with --rebuild to rebuild it, or write to a new --out"
             )
-        summary = RunSummary(inputs=len(inputs), workers=self.runner.workers, corpus=str(self.out_dir))
-        todo = [video for video in inputs if video.uri not in done]
+        summary = RunSummary(inputs=len(inputs), workers=self.runner.workers, corpus=self.out)
+        todo = [video for video in inputs if video.uri not in done or lost_with_its_worker(done[video.uri])]
         summary.resumed = len(inputs) - len(todo)
         self._analyse(todo, done, summary)
 
@@ -144,6 +192,11 @@ class Curator:
             for clip in video.clips:
                 clip.shard = shard_of.get(clip.clip_id)
         write_index(self.out_dir, list(everything.values()))
+        write_provenance(self.out_dir, self.config, list(everything.values()))
+        if write_caption_trees(self.out_dir, list(everything.values())):
+            self._publish(TREES_FILE)
+        for name in INDEX_FILES:
+            self._publish(name)
         for video in inputs:
             summary.add(everything[video.uri])
         summary.wall_s = time.perf_counter() - started
@@ -151,13 +204,15 @@ class Curator:
         return summary
 
     def _clear(self) -> None:
-        for name in ("state", "shards", "clips"):
+        if self.remote is not None:
+            self.remote.clear()
+        for name in ("state", "shards", "clips", "captions"):
             shutil.rmtree(self.out_dir / name, ignore_errors=True)
-        for name in ("videos.parquet", "dropped_clips.parquet", "errors.parquet", "manifest.json"):
+        for name in (*INDEX_FILES, "manifest.json"):
             (self.out_dir / name).unlink(missing_ok=True)
 
     def _analyse(self, todo: list[Video], done: dict[str, Video], summary: RunSummary) -> None:
-        spec = PipelineSpec(build=functools.partial(analysis_stages, self.config), decode=self.config.decode)
+        spec = PipelineSpec(build=functools.partial(analysis_stages, self.config), decode=self.config.decode, storage=self.config.storage)
         fingerprint = analysis_fingerprint(self.config)
         clips = 0
         hours = 0.0
@@ -180,7 +235,8 @@ class Curator:
         pending = [
             v for v in sorted(videos.values(), key=lambda v: v.uri) if v.status is Status.KEPT and any(c.clip_id not in sharded_clips for c in v.kept_clips)
         ]
-        spec = PipelineSpec(build=functools.partial(materialize_stages, self.config, str(self.ledger.staging_dir)), decode=self.config.decode)
+        staging = f"{self.out.rstrip('/')}/state/staging" if self.remote else str(self.ledger.staging_dir)
+        spec = PipelineSpec(build=functools.partial(materialize_stages, self.config, staging), decode=self.config.decode, storage=self.config.storage)
         with make_progress(self.console) as progress:
             task = progress.add_task("writing clips", total=len(pending), detail="")
             for video in self.runner.map(spec, _without_clips_in(pending, sharded_clips)):
@@ -188,6 +244,9 @@ class Curator:
                     original = videos[video.uri]
                     original.status, original.reason, original.errors = video.status, video.reason, video.errors
                 progress.update(task, advance=1)
+        if self.remote is not None:
+            for video in pending:
+                self.remote.pull_staging(video.video_id or "")
         return self._pack(videos, sharded_clips, start=len(shards))
 
     def _pack(self, videos: dict[str, Video], sharded_clips: set[str], start: int) -> int:
@@ -215,10 +274,16 @@ class Curator:
         for number, group in enumerate(groups, start=start):
             name = f"shard-{number:06d}"
             write_shard(self.out_dir / "shards" / f"{name}.tar", group)
+            self._publish(f"shards/{name}.tar", delete_local=True)  # a remote corpus keeps no local copy of its shards
             self.ledger.commit_shard(name, [m[0].clip_id for m in group], sorted({m[1].uri for m in group}))
             for clip, _, path in group:
                 for staged in path.parent.glob(f"{clip.clip_id}.*"):  # the mp4 and its side files
                     staged.unlink(missing_ok=True)
+        if self.remote is not None:
+            packed = {clip.clip_id for group in groups for clip, _, _ in group} | sharded_clips
+            for video in {m[1].video_id: m[1] for group in groups for m in group}.values():
+                if all(c.clip_id in packed for c in video.kept_clips):
+                    self.remote.remove(f"state/staging/{video.video_id}")
         return len(groups)
 
     def _take_annotations(self, members: list) -> None:
@@ -232,6 +297,9 @@ class Curator:
             for message in staged.get("annotation_errors", []):
                 stage, _, detail = message.partition(": ")
                 video.errors.append(ItemError(stage=stage, type="AnnotationError", message=f"{clip.clip_id}: {detail}"))
+            kept_caption = remember_caption(self.out_dir, clip.clip_id, staged)
+            if kept_caption:
+                self._publish(kept_caption)
             if index or staged.get("annotation_errors"):
                 touched[video.uri] = video
         fingerprint = analysis_fingerprint(self.config)
@@ -244,7 +312,7 @@ class Curator:
             "format_version": FORMAT_VERSION,
             "humannet_version": __version__,
             "analysis_fingerprint": analysis_fingerprint(self.config),
-            "config": self.config.model_dump(mode="json"),
+            "config": _without_secrets(self.config.model_dump(mode="json")),
             "counts": {
                 "videos": len(videos),
                 "videos_kept": len(kept),
@@ -257,6 +325,14 @@ class Curator:
             "last_run": {"inputs": summary.inputs, "wall_s": round(summary.wall_s, 3), "workers": summary.workers},
         }
         atomic_write_bytes(self.out_dir / "manifest.json", json.dumps(manifest, indent=2).encode())
+        self._publish("manifest.json")
+
+
+def _without_secrets(config: dict) -> dict:
+    """Storage options may hold credentials: the manifest names them but does not copy them."""
+    options = config.get("storage", {}).get("options", {})
+    config["storage"]["options"] = {key: "<set>" for key in options}
+    return config
 
 
 def _without_clips_in(videos: Iterable[Video], sharded_clips: set[str]) -> Iterable[Video]:

@@ -4,6 +4,10 @@ Accepted: a folder (searched recursively for video files), a glob pattern, a sin
 file, or a list file: plain text (one path per line, `#` comments), CSV, JSONL or Parquet
 with a `uri` column and optional `license`, `title` and `source` columns that are carried
 into the records. Relative paths in a list file are relative to the list file.
+Folders, video files and list files may also be object-store URLs (s3://bucket/prefix/).
+A URL pool database (.sqlite/.db from `humannet collect`) yields its downloaded videos, and a
+local video's `NAME.humannet.json` sidecar (collection metadata: licence, title, narrations ...)
+is read into its record.
 """
 
 from __future__ import annotations
@@ -11,16 +15,19 @@ from __future__ import annotations
 import csv
 import glob
 import json
+import logging
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
 from humannet.records import Video
+from humannet.storage import is_remote, list_remote_videos, local_copy
 
 VIDEO_SUFFIXES = frozenset(
     [".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts", ".flv", ".wmv", ".3gp", ".ogv", ".mxf", ".y4m"]
 )
 LIST_SUFFIXES = frozenset({".txt", ".list", ".csv", ".jsonl", ".parquet"})
+POOL_SUFFIXES = frozenset({".sqlite", ".sqlite3", ".db"})  # a `humannet collect` URL pool: its done videos
 META_FIELDS = ("license", "title", "source")
 
 
@@ -28,7 +35,7 @@ class InputError(ValueError):
     """The input specification itself is unusable (not one bad video: those are recorded per item)."""
 
 
-def _from_rows(rows: list[dict[str, object]], base: Path, origin: str) -> list[Video]:
+def _from_rows(rows: list[dict[str, object]], base: Path | str, origin: str) -> list[Video]:
     videos = []
     for number, row in enumerate(rows, start=1):
         uri = row.get("uri")
@@ -39,15 +46,17 @@ def _from_rows(rows: list[dict[str, object]], base: Path, origin: str) -> list[V
     return videos
 
 
-def _resolve(uri: str, base: Path) -> str:
+def _resolve(uri: str, base: Path | str) -> str:
     if "://" in uri:
         return uri
+    if isinstance(base, str):  # a list file on a store: relative entries are objects beside it
+        return f"{base.rstrip('/')}/{uri.lstrip('./')}"
     path = Path(uri).expanduser()
     return str((path if path.is_absolute() else base / path).absolute())
 
 
-def _read_list(path: Path) -> list[Video]:
-    base = path.parent
+def _read_list(path: Path, base: Path | str | None = None) -> list[Video]:
+    base = path.parent if base is None else base
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         table = pq.read_table(path)
@@ -73,15 +82,33 @@ def _read_list(path: Path) -> list[Video]:
     return [Video(uri=_resolve(line, base)) for line in lines if line and not line.startswith("#")]
 
 
-def resolve_inputs(*specs: str) -> list[Video]:
+def resolve_inputs(*specs: str, storage_options: dict | None = None) -> list[Video]:
     """Every video the specs name, sorted by URI and without repeats, so every run over the same
     input sees the same order. Metadata from a list file wins over a bare path to the same file."""
     unique: dict[str, Video] = {}
     for spec in specs:
-        for video in _resolve_one(spec):
+        for video in _resolve_remote(spec, storage_options) if is_remote(spec) else _resolve_one(spec):
             if video.meta or video.uri not in unique:
                 unique[video.uri] = video
     return [unique[uri] for uri in sorted(unique)]
+
+
+def _resolve_remote(spec: str, storage_options: dict | None) -> list[Video]:
+    suffix = Path(spec.split("?", 1)[0]).suffix.lower()
+    try:
+        if suffix in VIDEO_SUFFIXES:
+            return [Video(uri=spec)]
+        if suffix in LIST_SUFFIXES:
+            with local_copy(spec, storage_options) as local:
+                return _read_list(Path(local), base=spec.rsplit("/", 1)[0])
+        found = list_remote_videos(spec, VIDEO_SUFFIXES, storage_options)
+    except InputError:
+        raise
+    except Exception as exc:  # no such bucket, no access, no network: the spec itself is unusable
+        raise InputError(f"input {spec}: {type(exc).__name__}: {exc}") from exc
+    if not found:
+        raise InputError(f"input not found: {spec} (no video files under that prefix)")
+    return [Video(uri=uri) for uri in found]
 
 
 def _resolve_one(spec: str) -> list[Video]:
@@ -91,11 +118,41 @@ def _resolve_one(spec: str) -> list[Video]:
         videos = [Video(uri=str(p.absolute())) for p in found]
     elif path.is_file() and path.suffix.lower() in LIST_SUFFIXES:
         videos = _read_list(path)
+    elif path.is_file() and path.suffix.lower() in POOL_SUFFIXES:
+        videos = _read_pool(path)
     elif path.is_file():
         videos = [Video(uri=str(path.absolute()))]
     elif glob.has_magic(spec):
         matches = glob.glob(str(path), recursive=True)
         videos = [Video(uri=str(Path(p).absolute())) for p in matches if Path(p).is_file()]
     else:
-        raise InputError(f"input not found: {spec} (expected a folder, a glob, a video file or a list file)")
+        raise InputError(f"input not found: {spec} (expected a folder, a glob, a video file, a list file or a URL pool)")
+    for video in videos:
+        _add_sidecar(video)
     return videos
+
+
+def _read_pool(path: Path) -> list[Video]:
+    """The done videos of a `humannet collect` URL pool, with the metadata collected for them."""
+    from humannet.collect.pool import done_videos
+
+    try:
+        return [Video(uri=location, meta=meta) for location, meta in done_videos(path)]
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+
+
+def _add_sidecar(video: Video) -> None:
+    """Fill `video.meta` from `NAME.humannet.json` / `NAME.info.json` beside a local video (written by
+    `humannet collect download`); metadata given by a list file wins. A broken sidecar is logged and skipped."""
+    if "://" in video.uri:
+        return
+    from humannet.collect.metadata import read_sidecar
+
+    try:
+        sidecar = read_sidecar(Path(video.uri))
+    except ValueError as exc:
+        logging.getLogger(__name__).warning("%s", exc)
+        return
+    if sidecar:
+        video.meta = {**sidecar, **video.meta}

@@ -106,6 +106,7 @@ class Clip:
     status: Status = Status.KEPT
     reason: str | None = None
     shard: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)  # JSON-only findings for `{clip_id}.json` (review boxes, times), not index columns
 
     @property
     def duration_s(self) -> float:
@@ -136,7 +137,9 @@ class Video:
     frames_decoded: int = 0
     decode_errors: int = 0  # undecodable packets plus frames the decoder flagged corrupt
     errors: list[ItemError] = field(default_factory=list)
+    stamps: dict[str, str] = field(default_factory=dict)  # rerunnable stage name -> 'version:config_hash' that filled its columns
     frame_results: dict[str, Any] = field(default_factory=dict)  # in flight only; not persisted
+    local_path: str | None = None  # in flight only: a local copy of a remote input
     timings: dict[str, float] = field(default_factory=dict)  # seconds spent per stage
 
     def drop(self, reason: str) -> None:
@@ -155,6 +158,11 @@ class Video:
         return self.probe.duration_s if self.probe else 0.0
 
     @property
+    def source(self) -> str:
+        """Where to read the video's bytes: the input itself, or its local copy when it is remote."""
+        return self.local_path or self.uri
+
+    @property
     def kept_clips(self) -> list[Clip]:
         return [c for c in self.clips if c.status is Status.KEPT]
 
@@ -162,12 +170,14 @@ class Video:
         """JSON-ready form for the resume ledger (frame results are transient and left out)."""
         data = dataclasses.asdict(self)
         data.pop("frame_results")
+        data.pop("local_path")
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Video:
         data = dict(data)
         data.pop("frame_results", None)
+        data.pop("local_path", None)
         probe = data.pop("probe")
         video = cls(**data)
         video.probe = Probe(**probe) if probe else None

@@ -21,9 +21,10 @@ from humannet.records import Clip, Status, Video
         ("CC0 1.0 Universal", ("CC0-1.0", OPEN)),
         ("Apache-2.0 (repository licence)", ("Apache-2.0", OPEN)),
         ("BSD-3-Clause (repository licence)", ("BSD-3-Clause", OPEN)),
-        ("Pexels License", ("Pexels", OPEN)),
-        ("for research only", ("non-commercial", NON_COMMERCIAL)),
-        ("Standard YouTube License", ("all-rights-reserved", RESTRICTED)),
+        ("Pexels License", ("Pexels", RESTRICTED)),  # free use, but not redistribution as-is
+        ("for research only", ("research-only", NON_COMMERCIAL)),
+        ("Standard YouTube License", ("platform-standard", RESTRICTED)),
+        ("All rights reserved", ("all-rights-reserved", RESTRICTED)),
         ("our own terms", ("unknown", UNKNOWN)),
         ("", ("unknown", UNKNOWN)),
         (None, ("unknown", UNKNOWN)),

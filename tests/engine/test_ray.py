@@ -1,10 +1,7 @@
 """`RayRunner`: the local runner's corpus, a real two-node cluster on loopback, and dead workers.
 
-The cluster test starts two Ray nodes with `ray start` on 127.0.0.2 and 127.0.0.3 (Ray
-rewrites 127.0.0.1 to the host's address, so other loopback addresses keep it on loopback),
-each in its own process group, and kills those groups when the test ends however it ends.
-That stops exactly the nodes this test started: `ray stop --force` would stop every Ray
-process of this user on the machine, including other runs'.
+The cluster tests start two Ray nodes with `ray start` on 127.0.0.2 and 127.0.0.3
+(`humannet.engine.loopback`), and kill exactly those nodes when the test ends however it ends.
 """
 
 from __future__ import annotations
@@ -12,12 +9,10 @@ from __future__ import annotations
 import functools
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
+import tarfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -30,6 +25,7 @@ from rich.console import Console
 from humannet.config import Config, load_config
 from humannet.curate import Curator, analysis_stages
 from humannet.engine.local import LocalRunner
+from humannet.engine.loopback import LoopbackCluster, loopback_cluster
 from humannet.engine.pipeline import PipelineSpec
 from humannet.engine.ray import RayRunner, size_actors
 from humannet.engine.stage import Resources, Stage
@@ -48,7 +44,6 @@ INPUTS = [
     "exo_mmaction2_pool_cleaning_part0.mp4",
 ]
 INDEX_FILES = ["videos.parquet", "clips/part-00000.parquet", "dropped_clips.parquet", "errors.parquet"]
-RAY = str(Path(sys.executable).with_name("ray"))
 HEAD_IP, WORKER_IP = "127.0.0.2", "127.0.0.3"
 
 
@@ -159,77 +154,31 @@ def test_a_video_that_always_kills_its_worker_fails_alone(tmp_path):
 # ---------------------------------------------------------------- a two-node cluster on loopback
 
 
-def free_port(ip: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((ip, 0))
-        return sock.getsockname()[1]
-
-
-def node_options(ip: str) -> list[str]:
-    """Bounded resources and a free port for every service, so nothing collides with another Ray."""
-    ports = ["node-manager-port", "object-manager-port", "runtime-env-agent-port", "metrics-export-port"]
-    ports += ["dashboard-agent-listen-port", "dashboard-agent-grpc-port"]
-    worker_ports = 20000 + free_port(ip) % 40000
-    return [
-        f"--node-ip-address={ip}",
-        "--num-cpus=1",
-        f"--memory={3 * 10**9}",
-        f"--object-store-memory={300 * 10**6}",
-        "--disable-usage-stats",
-        f"--min-worker-port={worker_ports}",
-        f"--max-worker-port={worker_ports + 99}",
-        *(f"--{name}={free_port(ip)}" for name in ports),
-    ]
-
-
-def start_node(command: list[str], env: dict[str, str], groups: list[int]) -> None:
-    """`ray start` in a new session; its daemons keep that process group, which teardown kills."""
-    process = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    groups.append(process.pid)
-    output, _ = process.communicate(timeout=120)
-    assert process.returncode == 0, output.decode(errors="replace")[-4000:]
-
-
-def stop_nodes(groups: list[int]) -> None:
-    for group in reversed(groups):
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(group, sig)
-            except ProcessLookupError:
-                break
-            time.sleep(0.5 if sig == signal.SIGTERM else 0)
-
-
 @pytest.fixture
-def two_node_cluster() -> Iterator[str]:
-    env = {**os.environ, "RAY_AUTH_MODE": "token"}  # token from ~/.ray/auth_token, created by the head if missing
-    temp_dir = tempfile.mkdtemp(prefix="hnray", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
-    port = free_port(HEAD_IP)
-    address = f"{HEAD_IP}:{port}"
-    groups: list[int] = []
-    try:
-        head = [RAY, "start", "--head", f"--port={port}", "--include-dashboard=false", f"--dashboard-port={free_port(HEAD_IP)}", f"--temp-dir={temp_dir}"]
-        start_node([*head, *node_options(HEAD_IP)], env, groups)
-        start_node([RAY, "start", f"--address={address}", *node_options(WORKER_IP)], env, groups)
-        yield address
-    finally:
-        stop_nodes(groups)
-        shutil.rmtree(temp_dir, ignore_errors=True)
+def two_node_cluster() -> Iterator[LoopbackCluster]:
+    with loopback_cluster(nodes=2, cpus_per_node=1) as cluster:
+        yield cluster
 
 
-def test_two_node_cluster_runs_work_on_both_nodes(two_node_cluster, monkeypatch):
+def use_token_auth(monkeypatch) -> None:
     # Ray enables token auth for an explicit address only when RAY_AUTH_MODE=token says so
     # (the token comes from ~/.ray/auth_token); Ray reads that setting once, when it is imported.
     monkeypatch.setenv("RAY_AUTH_MODE", "token")
-    import ray
+    import ray  # noqa: F401
 
     if "ray._raylet" in sys.modules:  # imported by an earlier test: make it see the variable
         from ray._private.authentication.authentication_token_setup import _enable_token_auth
 
         _enable_token_auth()
+
+
+def test_two_node_cluster_runs_work_on_both_nodes(two_node_cluster, monkeypatch):
+    use_token_auth(monkeypatch)
+    import ray
+
     config = load_config()
     videos = inputs()
-    runner = RayRunner(address=two_node_cluster)
+    runner = RayRunner(address=two_node_cluster.address)
     results = list(runner.map(spec_for(config, pause_s=1.0), videos))
     assert Counter(v.uri for v in results) == Counter(v.uri for v in videos)
     assert all(v.status is not Status.FAILED for v in results), [v.reason for v in results]
@@ -239,3 +188,60 @@ def test_two_node_cluster_runs_work_on_both_nodes(two_node_cluster, monkeypatch)
     # the same clips as the local pipeline
     local = {v.uri: [c.clip_id for c in v.clips] for v in LocalRunner(workers=2).map(spec_for(config), inputs())}
     assert {v.uri: [c.clip_id for c in v.clips] for v in results} == local
+
+
+ALL_EXAMPLES = sorted(p.name for p in EXAMPLES.iterdir() if p.suffix in (".mp4", ".mkv"))
+# The node-loss test is about the engine, not the models: the heavy per-clip annotators stay off.
+LIGHT = ["motion3d.enabled=false", "camera_trajectory.enabled=false", "captions.enabled=false", "review.pii.enabled=false"]
+
+
+def test_worker_node_lost_mid_run_finishes_or_resumes_with_nothing_lost_or_duplicated(two_node_cluster, tmp_path):
+    """Kill the whole worker node once the first video is committed; then resume locally.
+
+    Whatever the Ray run does after losing the node (recover, or wait for room to restart the
+    lost actors, in which case it is killed), the corpus it leaves plus a resumed run must
+    equal an uninterrupted run: same index rows, every clip in exactly one shard.
+    """
+    config = load_config(None, LIGHT)
+    listing = tmp_path / "inputs.txt"
+    listing.write_text("".join(f"{EXAMPLES / name}\n" for name in ALL_EXAMPLES))
+    out = tmp_path / "corpus"
+    command = [sys.executable, "-m", "humannet.cli", "curate", str(listing), "--out", str(out), "--runner", "ray", "--ray-address", two_node_cluster.address]
+    for item in LIGHT:
+        command += ["--set", item]
+    driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, env={**os.environ, "RAY_AUTH_MODE": "token"})
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and driver.poll() is None and not list((out / "state" / "videos").glob("*.json")):
+            time.sleep(0.1)
+        assert driver.poll() is None, "the run ended before the node could be killed"
+        two_node_cluster.kill_node(1)
+        try:
+            driver.wait(timeout=90)
+            first_outcome = f"finished with exit code {driver.returncode}"
+        except subprocess.TimeoutExpired:  # waiting for room to restart the lost actors
+            first_outcome = "stalled and killed"
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+            driver.wait()
+    committed = len(list((out / "state" / "videos").glob("*.json")))
+    assert committed >= 1, first_outcome
+
+    quiet = Console(stderr=True, quiet=True)
+    resumed = Curator(config, out, LocalRunner(workers=2), quiet).run(str(listing))
+    assert resumed.resumed >= 1 and resumed.inputs == len(ALL_EXAMPLES), first_outcome
+    reference = tmp_path / "reference"
+    Curator(config, reference, LocalRunner(workers=2), quiet).run(str(listing))
+    assert index_content(out) == index_content(reference), first_outcome
+    members = tar_members(out)
+    assert len(members) == len(set(members)), "a clip was packed twice"
+    assert {m for m in members if m.endswith(".mp4")} == {m for m in tar_members(reference) if m.endswith(".mp4")}
+
+
+def tar_members(corpus: Path) -> list[str]:
+    names = []
+    for shard in sorted((corpus / "shards").glob("*.tar")):
+        with tarfile.open(shard) as tar:
+            names += tar.getnames()
+    return names

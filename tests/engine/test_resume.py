@@ -17,7 +17,12 @@ from pathlib import Path
 import av
 import pyarrow.parquet as pq
 import pytest
+from rich.console import Console
 
+from humannet.config import load_config
+from humannet.curate import Curator
+from humannet.engine.local import LocalRunner
+from humannet.engine.runner import Runner
 from tests.test_curate import without_nan
 
 INPUTS = [
@@ -116,3 +121,26 @@ def test_sigkill_at_random_moments_then_rerun_gives_the_same_corpus(tmp_path, ex
         assert index_content(out) == expected_index, f"seed {seed}, kill at {fraction:.0%}"
         assert shard_content(out) == expected_shards, f"seed {seed}, kill at {fraction:.0%}"
         assert not list((out / "state" / "staging").rglob("*.mp4"))
+
+
+class WorkerDiesRunner(Runner):
+    """Every video's worker dies: what a lost node looks like to the curator."""
+
+    workers = 1
+
+    def map(self, spec, videos):
+        for video in videos:
+            video.fail("worker", "worker process died while processing this video", type_="WorkerDied")
+            yield video
+
+
+def test_a_video_whose_worker_died_is_retried_by_the_next_run(tmp_path, examples_dir):
+    source = str(examples_dir / "exo_intel_asl_sign_again.mkv")
+    config = load_config(None, ["humans.enabled=false", "pose_tracks.enabled=false"])
+    quiet = Console(stderr=True, quiet=True)
+    first = Curator(config, tmp_path, WorkerDiesRunner(), quiet).run(source)
+    assert first.analysed == 1 and pq.read_table(tmp_path / "videos.parquet").column("status").to_pylist() == ["failed"]
+    second = Curator(config, tmp_path, LocalRunner(workers=1), quiet).run(source)
+    assert second.resumed == 0 and second.analysed == 1
+    assert pq.read_table(tmp_path / "videos.parquet").column("status").to_pylist() == ["kept"]
+    assert pq.read_table(tmp_path / "clips/part-00000.parquet").num_rows >= 1

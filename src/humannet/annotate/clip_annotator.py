@@ -7,11 +7,13 @@ annotator sees what earlier ones produced. Their outputs are staged beside the m
 index columns are carried into the ledger when the clip is packed into a shard.
 
 A clip counts as annotated when its staged `meta.json` names every configured annotator at its
-current version, so a run killed between encoding and annotating resumes with annotation only.
+current version and settings, so a run killed between encoding and annotating resumes with
+annotation only.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import traceback
@@ -19,6 +21,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
+
+from pydantic import BaseModel
 
 from humannet.engine.state import atomic_write_bytes
 from humannet.records import Clip, Video
@@ -56,6 +60,10 @@ class ClipAnnotation:
 class ClipAnnotator(ABC):
     name: ClassVar[str]
     version: ClassVar[str]  # bump when the output changes: staged clips are annotated again
+    # Provenance (review/provenance.py): the index columns this annotator fills (fnmatch patterns) and the
+    # config sections it reads; columns no producer declares are listed as `undeclared` in provenance.parquet.
+    produces: ClassVar[tuple[str, ...]] = ()
+    config_sections: ClassVar[tuple[str, ...]] = ()
 
     def setup(self) -> None:  # noqa: B027 - an optional hook, not an abstract one
         """Load models once per worker."""
@@ -65,7 +73,14 @@ class ClipAnnotator(ABC):
 
 
 def annotator_versions(annotators: list[ClipAnnotator]) -> dict[str, str]:
-    return {a.name: a.version for a in annotators}
+    """Name -> version and settings hash: a new version or changed settings annotate staged clips again."""
+    return {a.name: f"{a.version}+{settings_hash(a)}" for a in annotators}
+
+
+def settings_hash(annotator: ClipAnnotator) -> str:
+    config = getattr(annotator, "config", None)
+    text = config.model_dump_json() if isinstance(config, BaseModel) else ""
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 def read_staged_meta(mp4: Path, clip_id: str) -> dict[str, Any]:

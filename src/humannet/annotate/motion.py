@@ -223,6 +223,8 @@ class MotionCategoryStage(Stage):
 
     name: ClassVar[str] = "motion"
     version: ClassVar[str] = "1"
+    produces: ClassVar[tuple[str, ...]] = ("motion_categories", "motion_*")
+    config_sections: ClassVar[tuple[str, ...]] = ("motion", "humans")
     resources: ClassVar[Resources] = Resources(cpus=0.1, memory_gb=0.1)
 
     def __init__(self, config: MotionConfig | None = None) -> None:

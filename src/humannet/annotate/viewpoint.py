@@ -204,6 +204,8 @@ class ViewpointStage(Stage):
 
     name: ClassVar[str] = "viewpoint"
     version: ClassVar[str] = "1"
+    produces: ClassVar[tuple[str, ...]] = ("viewpoint", "viewpoint_*", "ego_*", "exo_*", "camera_shift")
+    config_sections: ClassVar[tuple[str, ...]] = ("viewpoint", "camera_motion", "humans")
     resources: ClassVar[Resources] = Resources(cpus=0.1, memory_gb=0.1)
 
     def __init__(self, config: ViewpointConfig | None = None) -> None:

@@ -1,70 +1,52 @@
-"""Licence audit of a corpus: clips and clip-hours by licence, with the ones a lab cannot train on flagged.
+"""Audit of a corpus before it leaves the lab: licences, review results, and what built it.
 
-Licences arrive as free text from input lists ("CC BY 4.0; attribution: …", "Apache-2.0
-(repository licence)", empty). A small table of patterns maps common spellings to one
-name and a use category; anything it does not recognise is `unknown`, never guessed.
-Categories: `open` (commercial use allowed, attribution or share-alike may apply),
-`non_commercial` (NC, research or academic only), `restricted` (all rights reserved,
-platform standard licences), `unknown`. Unknown, non-commercial and restricted are flagged.
+Licences: kept clips and clip-hours by licence (`license_spdx`, normalised from the free text
+of the inputs by `review/licenses.py`; corpora written before that column existed are
+normalised here), each with a use category derived from the licence's terms:
+`open` (commercial use and redistribution allowed; attribution or share-alike may apply),
+`non_commercial`, `restricted` (no redistribution: platform-standard, all rights reserved,
+stock-footage licences) and `unknown`. Unknown, non-commercial and restricted are flagged.
+
+Review: clips dropped or quarantined by the unsafe-content review and by the screen filter's
+text measure, clips flagged for identifying text (by kind), clips a review stage could not
+check, faces and text hidden in the written clips (from the clips' JSON in the shards).
+
+Build: every stage, version and settings hash behind the index columns (`provenance.parquet`),
+with review stages that filled different videos with different versions or settings marked.
 """
 
 from __future__ import annotations
 
 import json
-import re
+import tarfile
+from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 
+from humannet.review.licenses import UNKNOWN as UNKNOWN_ID
+from humannet.review.licenses import license_table
+
 OPEN, NON_COMMERCIAL, RESTRICTED, UNKNOWN = "open", "non_commercial", "restricted", "unknown"
 FLAGGED = frozenset({NON_COMMERCIAL, RESTRICTED, UNKNOWN})
-
-# (pattern on the lower-cased text with '-', '_' and '/' turned into spaces, name, category); the first match wins.
-LICENCE_TABLE: list[tuple[str, str, str]] = [
-    (r"\bcc0\b|\bcc zero\b|creative commons zero", "CC0-1.0", OPEN),
-    (r"public domain", "public-domain", OPEN),
-    (r"non ?commercial|research (use )?only|academic (use )?only|not for commercial", "non-commercial", NON_COMMERCIAL),
-    (r"all rights reserved|standard youtube licen[cs]e|youtube standard", "all-rights-reserved", RESTRICTED),
-    (r"apache", "Apache-2.0", OPEN),
-    (r"\bmit\b", "MIT", OPEN),
-    (r"\bbsd\b.*\b2\b|\bbsd 2", "BSD-2-Clause", OPEN),
-    (r"\bbsd\b", "BSD-3-Clause", OPEN),
-    (r"\bpexels\b", "Pexels", OPEN),
-    (r"\bpixabay\b", "Pixabay", OPEN),
-    (r"\bunsplash\b", "Unsplash", OPEN),
-    (r"\bmixkit\b", "Mixkit", OPEN),
-]
-CC_PATTERN = re.compile(r"\bcc\b|creative commons")
-CC_VERSION = re.compile(r"\b([1-4]\.0)\b|\b([1-4])\b")
+REVIEW_DROP_KEYS = ("unsafe", "quarantined")
 
 
-def normalize_license(text: str | None) -> tuple[str, str]:
-    """(name, category) for a free-text licence; Creative Commons variants get SPDX-style names."""
-    if text is None or not text.strip():
-        return "unknown", UNKNOWN
-    plain = re.sub(r"[-_/]+", " ", text.lower())
-    if CC_PATTERN.search(plain) and not re.search(r"\bcc0\b|\bcc zero\b|creative commons zero", plain):
-        return _creative_commons(plain)
-    for pattern, name, category in LICENCE_TABLE:
-        if re.search(pattern, plain):
-            return name, category
-    return "unknown", UNKNOWN
+def license_category(license_id: str) -> str:
+    if license_id == UNKNOWN_ID:
+        return UNKNOWN
+    terms = license_table().get(license_id).terms
+    if not terms.redistribution:
+        return RESTRICTED
+    return OPEN if terms.commercial_use else NON_COMMERCIAL
 
 
-def _creative_commons(plain: str) -> tuple[str, str]:
-    parts = ["CC", "BY"]
-    non_commercial = bool(re.search(r"\bnc\b|non ?commercial", plain))
-    if non_commercial:
-        parts.append("NC")
-    if re.search(r"\bnd\b|no ?deriv", plain):
-        parts.append("ND")
-    elif re.search(r"\bsa\b|share ?alike", plain):
-        parts.append("SA")
-    version = CC_VERSION.search(plain)
-    if version:
-        parts.append(version.group(1) or f"{version.group(2)}.0")
-    return "-".join(parts), NON_COMMERCIAL if non_commercial else OPEN
+def normalize_license(text: Any) -> tuple[str, str]:
+    """(licence ID, category) for a free-text licence."""
+    license_id = license_table().normalize(text).id
+    return license_id, license_category(license_id)
 
 
 @dataclass
@@ -82,9 +64,25 @@ class LicenceRow:
 
 
 @dataclass
+class ReviewAudit:
+    dropped_by_reason: dict[str, dict[str, float]] = field(default_factory=dict)  # review reason key -> clips, hours
+    pii_clips: int = 0
+    pii_by_kind: dict[str, int] = field(default_factory=dict)
+    not_reviewed_clips: int = 0
+    max_unsafe_score: float | None = None
+    clips_with_media: int = 0
+    faces_hidden_clips: int = 0  # clips with at least one written frame with a face hidden
+    faces_blurred_frames: int = 0
+    text_hidden_clips: int = 0
+    stage_versions: list[dict[str, Any]] = field(default_factory=list)  # stage, version, config section and hash, columns, videos
+    mixed_stages: list[str] = field(default_factory=list)  # review stages whose columns come from more than one version or setting
+
+
+@dataclass
 class AuditReport:
     rows: list[LicenceRow]
     flagged_clips: list[dict[str, str | None]]  # clip_id, video_id, raw licence, name, category
+    review: ReviewAudit = field(default_factory=ReviewAudit)
 
     @property
     def clips(self) -> int:
@@ -101,6 +99,7 @@ class AuditReport:
             "flagged_clips_total": len(self.flagged_clips),
             "licenses": [{**asdict(r), "flagged": r.flagged} for r in self.rows],
             "flagged_clips": self.flagged_clips,
+            "review": asdict(self.review),
         }
 
     def to_json(self) -> str:
@@ -115,22 +114,52 @@ class AuditReport:
         lines.append(f"{'total':<40} {sum(r.videos for r in self.rows):>7} {self.clips:>7} {self.clip_hours:>9.3f}")
         flagged_hours = sum(r.clip_hours for r in self.rows if r.flagged)
         lines.append(f"flagged (unknown, non-commercial or restricted): {len(self.flagged_clips)} clips, {flagged_hours:.3f} h")
+        lines += ["", *self._review_lines()]
         return "\n".join(lines)
+
+    def _review_lines(self) -> list[str]:
+        r = self.review
+        lines = ["review"]
+        if r.dropped_by_reason:
+            for key, tally in sorted(r.dropped_by_reason.items()):
+                lines.append(f"  dropped by {key}: {int(tally['clips'])} clips, {tally['hours']:.3f} h")
+        else:
+            lines.append("  dropped by review: none")
+        kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(r.pii_by_kind.items())) or "none"
+        lines.append(f"  identifying text on screen: {r.pii_clips} clips ({kinds})")
+        lines.append(f"  not reviewed (a review stage could not run): {r.not_reviewed_clips} clips")
+        if r.max_unsafe_score is not None:
+            lines.append(f"  highest unsafe_score among kept clips: {r.max_unsafe_score:.3f}")
+        lines.append(
+            f"  faces hidden: {r.faces_hidden_clips} of {r.clips_with_media} written clips ({r.faces_blurred_frames} frames); "
+            f"identifying text hidden: {r.text_hidden_clips} clips"
+        )
+        lines.append("stages that built the index (stage, version, config section: hash, columns, videos)")
+        for s in r.stage_versions:
+            videos = "all" if s["videos"] is None else str(s["videos"])
+            settings = f"{s['config_section'] or '-'}: {s['config_hash'] or '-'}"
+            lines.append(f"  {s['stage']:<14} {s['stage_version']:<24} {settings}  {s['columns']} columns, {videos} videos")
+        if r.mixed_stages:
+            lines.append(f"  mixed: {', '.join(r.mixed_stages)} filled videos with different versions or settings; run `humannet review CORPUS`")
+        return lines
 
 
 def audit(corpus_dir: str | Path) -> AuditReport:
-    """Kept clips of a corpus grouped by normalised licence (joined from videos.parquet on video_id)."""
+    """Kept clips of a corpus grouped by licence (joined from videos.parquet on video_id), plus the review and build audit."""
     corpus = Path(corpus_dir)
-    videos = pq.read_table(corpus / "videos.parquet", columns=["video_id", "license"]).to_pylist()
-    licence_of = {v["video_id"]: v["license"] for v in videos if v["video_id"] is not None}
+    video_columns = pq.read_schema(corpus / "videos.parquet").names
+    wanted = ["video_id", "license"] + (["license_spdx"] if "license_spdx" in video_columns else [])
+    videos = pq.read_table(corpus / "videos.parquet", columns=wanted).to_pylist()
+    licence_of = {v["video_id"]: (v["license"], v.get("license_spdx")) for v in videos if v["video_id"] is not None}
     rows: dict[tuple[str, str], LicenceRow] = {}
     seen_videos: dict[tuple[str, str], set[str]] = {}
     flagged = []
     for part in sorted((corpus / "clips").glob("*.parquet")):
         table = pq.read_table(part, columns=["clip_id", "video_id", "duration_s"]).sort_by("clip_id")
         for clip_id, video_id, duration in zip(*(table[name].to_pylist() for name in table.column_names), strict=True):
-            raw = licence_of.get(video_id)
-            name, category = normalize_license(raw)
+            raw, spdx = licence_of.get(video_id, (None, None))
+            name = spdx or normalize_license(raw)[0]
+            category = license_category(name)
             row = rows.setdefault((name, category), LicenceRow(name, category))
             row.clips += 1
             row.clip_hours += (duration or 0.0) / 3600
@@ -143,4 +172,75 @@ def audit(corpus_dir: str | Path) -> AuditReport:
         row.videos = len(seen_videos[key])
         row.spellings.sort()
     ordered = sorted(rows.values(), key=lambda r: (-r.clip_hours, r.license))
-    return AuditReport(rows=ordered, flagged_clips=flagged)
+    return AuditReport(rows=ordered, flagged_clips=flagged, review=review_audit(corpus))
+
+
+def review_audit(corpus: Path) -> ReviewAudit:
+    result = ReviewAudit()
+    dropped_path = corpus / "dropped_clips.parquet"
+    if dropped_path.exists():
+        dropped = pq.read_table(dropped_path, columns=["duration_s", "reason"]).to_pylist()
+        tallies: dict[str, dict[str, float]] = defaultdict(lambda: {"clips": 0, "hours": 0.0})
+        for row in dropped:
+            reason = row["reason"] or ""
+            key = reason.split(":", 1)[0].strip()
+            if key in REVIEW_DROP_KEYS:
+                label = key if key == "unsafe" else "quarantined (unsafe)"
+            elif key == "screen" and "text_area_fraction" in reason:
+                label = "screen (text area, from the on-screen text review)"
+            else:
+                continue
+            tallies[label]["clips"] += 1
+            tallies[label]["hours"] += (row["duration_s"] or 0.0) / 3600
+        result.dropped_by_reason = dict(tallies)
+    clip_parts = sorted((corpus / "clips").glob("*.parquet"))
+    kinds: Counter[str] = Counter()
+    for part in clip_parts:
+        names = pq.read_schema(part).names
+        columns = [c for c in ("pii_flags", "review_issues", "unsafe_score", "shard") if c in names]
+        for row in pq.read_table(part, columns=columns).to_pylist():
+            flags = row.get("pii_flags") or []
+            result.pii_clips += bool(flags)
+            kinds.update(flags)
+            result.not_reviewed_clips += bool(row.get("review_issues"))
+            score = row.get("unsafe_score")
+            if score is not None and score == score:
+                result.max_unsafe_score = max(result.max_unsafe_score or 0.0, score)
+    result.pii_by_kind = dict(sorted(kinds.items()))
+    _hidden_counts(corpus, result)
+    _stage_versions(corpus, result)
+    return result
+
+
+def _hidden_counts(corpus: Path, result: ReviewAudit) -> None:
+    """Faces and text hidden, from each written clip's JSON (the shards' small members only are read)."""
+    for shard in sorted((corpus / "shards").glob("*.tar")):
+        with tarfile.open(shard) as tar:
+            for member in tar:
+                if not member.name.endswith(".json"):
+                    continue
+                handle = tar.extractfile(member)
+                data = json.loads(handle.read()) if handle else {}
+                result.clips_with_media += 1
+                frames = int(data.get("privacy", {}).get("faces_blurred_frames") or 0)
+                result.faces_blurred_frames += frames
+                result.faces_hidden_clips += frames > 0
+                result.text_hidden_clips += bool(data.get("pii_hidden", {}).get("frames"))
+
+
+def _stage_versions(corpus: Path, result: ReviewAudit) -> None:
+    path = corpus / "provenance.parquet"
+    if not path.exists():
+        return
+    groups: dict[tuple, set[str]] = defaultdict(set)
+    for row in pq.read_table(path).to_pylist():
+        key = (row["stage"], row["stage_version"], row["config_section"], row["config_hash"], row["videos"])
+        groups[key].add(f"{row['table']}.{row['column']}")
+    stamps: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for (stage, version, section, digest, videos), columns in sorted(groups.items(), key=lambda item: (item[0][0], item[0][1], item[0][3], item[0][4] or 0)):
+        result.stage_versions.append(
+            {"stage": stage, "stage_version": version, "config_section": section, "config_hash": digest, "columns": len(columns), "videos": videos}
+        )
+        if videos is not None:
+            stamps[stage].add((version, digest))
+    result.mixed_stages = sorted(stage for stage, seen in stamps.items() if len(seen) > 1)

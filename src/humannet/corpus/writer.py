@@ -48,6 +48,11 @@ VIDEO_SCHEMA = pa.schema(
         ("license", pa.string()),
         ("title", pa.string()),
         ("source", pa.string()),
+        ("license_spdx", pa.string()),
+        ("source_url", pa.string()),  # collection sidecar (docs/collection.md): the page the video came from
+        ("channel", pa.string()),
+        ("upload_date", pa.string()),
+        ("language", pa.string()),
     ]
 )
 
@@ -106,10 +111,20 @@ def video_row(video: Video) -> dict[str, Any]:
         "scenes": len(video.scenes),
         "clips_kept": len(video.kept_clips) if video.status is Status.KEPT else 0,
         "clips_dropped": sum(1 for c in video.clips if c.status is not Status.KEPT),
-        "license": video.meta.get("license"),
-        "title": video.meta.get("title"),
-        "source": video.meta.get("source"),
+        "license": _as_text(video.meta.get("license")),
+        "title": _as_text(video.meta.get("title")),
+        "source": _as_text(video.meta.get("source")),
+        "license_spdx": video.meta.get("license_spdx"),
+        "source_url": _as_text(video.meta.get("url")),
+        "channel": _as_text(video.meta.get("channel")),
+        "upload_date": _as_text(video.meta.get("upload_date")),
+        "language": _as_text(video.meta.get("language")),
     }
+
+
+def _as_text(value: Any) -> str | None:
+    """Sidecar metadata can hold any JSON value where text is expected; keep it, as JSON, rather than fail the index."""
+    return value if value is None or isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
 
 
 def clip_table(clips: list[Clip], with_reason: bool) -> pa.Table:
@@ -171,6 +186,8 @@ def clip_metadata(clip: Clip, video: Video) -> dict[str, Any]:
         "license": video.meta.get("license"),
         "title": video.meta.get("title"),
         "source": video.meta.get("source"),
+        "license_spdx": video.meta.get("license_spdx"),
+        **clip.details,  # review findings: kinds, boxes and times, never the matched text
     }
 
 

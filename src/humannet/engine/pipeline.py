@@ -19,6 +19,7 @@ import numpy as np
 from humannet.engine.stage import FrameStage, Stage
 from humannet.media.frames import DecodeConfig, DecodeStats, TooManyDecodeErrors, iter_frames
 from humannet.records import Status, Video
+from humannet.storage import StorageConfig, local_copy, scratch_root
 
 log = logging.getLogger(__name__)
 
@@ -29,16 +30,18 @@ class PipelineSpec:
 
     build: Callable[[], list[Stage]]
     decode: DecodeConfig
+    storage: StorageConfig | None = None  # how workers reach remote inputs
 
 
 class Pipeline:
-    def __init__(self, stages: list[Stage], decode: DecodeConfig) -> None:
+    def __init__(self, stages: list[Stage], decode: DecodeConfig, storage: StorageConfig | None = None) -> None:
         self.stages = stages
         self.decode = decode
+        self.storage = storage or StorageConfig()
 
     @classmethod
     def from_spec(cls, spec: PipelineSpec) -> Pipeline:
-        pipeline = cls(spec.build(), spec.decode)
+        pipeline = cls(spec.build(), spec.decode, spec.storage)
         pipeline.setup()
         return pipeline
 
@@ -47,6 +50,19 @@ class Pipeline:
             stage.setup()
 
     def run(self, video: Video) -> Video:
+        """All stages on one video; a remote input is read from a local copy deleted afterwards."""
+        try:
+            with local_copy(video.uri, self.storage.options, scratch_root(self.storage)) as path:
+                video.local_path = path if path != video.uri else None
+                return self._run_stages(video)
+        except Exception as exc:  # the copy itself failed: missing object, no access, network
+            video.fail("fetch", exc)
+            return video
+        finally:
+            video.local_path = None
+            video.frame_results.clear()
+
+    def _run_stages(self, video: Video) -> Video:
         decoded = False
         for position, stage in enumerate(self.stages):
             if video.status is not Status.KEPT:
@@ -67,7 +83,6 @@ class Pipeline:
                 video.timings[stage.name] = video.timings.get(stage.name, 0.0) + time.perf_counter() - started
             if result is None:
                 video.drop(f"{stage.name}: dropped")
-        video.frame_results.clear()
         return video
 
     def _decode(self, video: Video, consumers: list[FrameStage]) -> bool:
@@ -78,7 +93,7 @@ class Pipeline:
         accumulators = [stage.accumulator(video) for stage in consumers]
         times = array("d")  # 8 bytes a frame: ten hours at 30 fps is 8 MB
         try:
-            for frame in iter_frames(video.uri, video.probe, self.decode, stats):
+            for frame in iter_frames(video.source, video.probe, self.decode, stats):
                 times.append(frame.time_s)
                 for accumulator in accumulators:
                     accumulator.add(frame)

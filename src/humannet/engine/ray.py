@@ -12,10 +12,17 @@ of any stage, since one actor runs the whole chain). On a small machine a whole 
 would leave nothing for Ray Data's own tasks, so actors get a fraction of a CPU when the pool
 would otherwise fill the cluster.
 
-Faults: an actor whose process dies is restarted by Ray and the video it held is retried up
-to `retries` times. A video still killing its worker after that is dropped by Ray Data (as an
-errored block) and reported here as failed (`WorkerDied`), as `LocalRunner` does, so the run
-finishes and names it.
+Each actor holds `queue` videos (default 2): the one it works on and the next, so it does not
+idle while Ray Data schedules. Ray Data hands a video to the actor with the fewest in flight,
+so work still spreads over every actor and node.
+
+Faults: a worker process that dies (a crash, the OOM killer) is restarted by Ray and the videos
+queued on its actor are retried up to `retries` times. A dead actor takes its whole queue down
+with it, so videos that still did not finish get further passes, one video per actor, so that
+only a video that kills its worker on its own is reported as failed (`WorkerDied`), as
+`LocalRunner` does; the run finishes and names it. When a whole node is lost, its actors are
+restarted where there is room; on a cluster with no room left (and no autoscaler to add a node)
+the run waits, and killing it and running again resumes with nothing lost (docs/scaling.md).
 
 Videos cross process boundaries as the JSON of `Video.to_dict()`, the same form the resume
 ledger stores; frame results are transient and never travel.
@@ -127,10 +134,12 @@ class RayRunner(Runner):
         workers: int = 0,
         retries: int = 1,
         object_store_memory: int | None = None,
+        queue: int = 2,
     ) -> None:
         self.address = address
         self.workers = workers or (0 if address else os.cpu_count() or 1)
         self.retries = retries
+        self.queue = queue
         self.object_store_memory = object_store_memory
 
     def map(self, spec: PipelineSpec, videos: Iterable[Video]) -> Iterator[Video]:
@@ -164,17 +173,35 @@ class RayRunner(Runner):
         return True
 
     def _map(self, ray: Any, spec: PipelineSpec, inputs: list[Video]) -> Iterator[Video]:
+        finished: set[str] = set()
+        todo = inputs
+        for attempt in range(2):
+            size = size_actors(needs(spec), ray.cluster_resources(), self.workers if not self.address else 0)
+            log.info("ray pass %d: %d videos, %d actors x %.2f CPU, %.2f GPU", attempt + 1, len(todo), size.actors, size.num_cpus, size.num_gpus)
+            # First pass: each actor holds `queue` videos so it never idles while Ray Data hands it the next.
+            # Later passes hold the videos of workers that died, one per actor, so only a video that
+            # kills its worker on its own is blamed.
+            yield from self._pass(ray, spec, todo, size, self.queue if attempt == 0 else 1, finished)
+            todo = [v for v in todo if v.uri not in finished]
+            if not todo:
+                return
+            log.warning("ray: %d videos were on workers that died; retrying them one per worker", len(todo))
+        for video in todo:
+            log.warning("ray: %s never finished; its worker died on every attempt", video.uri)
+            video.fail("worker", "worker process died while processing this video", type_="WorkerDied")
+            yield video
+
+    def _pass(self, ray: Any, spec: PipelineSpec, videos: list[Video], size: ActorSize, queue: int, finished: set[str]) -> Iterator[Video]:
         from ray.data import ActorPoolStrategy, DataContext
 
-        size = size_actors(needs(spec), ray.cluster_resources(), self.workers if not self.address else 0)
-        log.info("ray: %d actors x %.2f CPU, %.2f GPU on %s", size.actors, size.num_cpus, size.num_gpus, ray.cluster_resources())
         context = DataContext.get_current()
-        saved = (context.max_errored_blocks, context.enable_progress_bars, context.execution_options.preserve_order)
-        context.max_errored_blocks = -1  # a video that keeps killing its worker is reported below, not fatal
+        options = context.execution_options
+        saved = (context.max_errored_blocks, context.enable_progress_bars, options.preserve_order)
+        context.max_errored_blocks = -1  # a video that keeps killing its worker is reported by `_map`, not fatal
         context.enable_progress_bars = False  # the caller shows its own progress
-        context.execution_options.preserve_order = False  # yield each video when it is done
+        options.preserve_order = False  # yield each video when it is done
         try:
-            dataset = ray.data.from_items([{"uri": v.uri, "video": encode(v)} for v in inputs], override_num_blocks=len(inputs))
+            dataset = ray.data.from_items([{"uri": v.uri, "video": encode(v)} for v in videos], override_num_blocks=len(videos))
             with warnings.catch_warnings():
                 # Ray 2.60 has no named parameter for actor restarts and task retries yet; the
                 # keyword form still works and is deprecated (removal announced for 2.64).
@@ -184,14 +211,13 @@ class RayRunner(Runner):
                     fn_constructor_kwargs={"spec": spec, "log_level": logging.getLogger().getEffectiveLevel()},
                     batch_size=1,
                     batch_format="numpy",
-                    compute=ActorPoolStrategy(size=size.actors, max_tasks_in_flight_per_actor=1),
+                    compute=ActorPoolStrategy(size=min(size.actors, len(videos)), max_tasks_in_flight_per_actor=queue),
                     num_cpus=size.num_cpus,
                     num_gpus=size.num_gpus or None,
                     memory=size.memory_bytes or None,
                     max_restarts=-1,  # a dead actor is always replaced ...
-                    max_task_retries=self.retries,  # ... and the video it held retried this many times
+                    max_task_retries=self.retries,  # ... and the videos it held retried this many times
                 )
-            finished: set[str] = set()
             for row in results.iter_rows():
                 uri = str(row["uri"])
                 if uri in finished:  # a retried block that had in fact completed: never yield twice
@@ -199,9 +225,4 @@ class RayRunner(Runner):
                 finished.add(uri)
                 yield decode(str(row["video"]))
         finally:
-            context.max_errored_blocks, context.enable_progress_bars, context.execution_options.preserve_order = saved
-        for video in inputs:
-            if video.uri not in finished:
-                log.warning("ray: %s never finished; its worker died %d times", video.uri, self.retries + 1)
-                video.fail("worker", "worker process died while processing this video", type_="WorkerDied")
-                yield video
+            context.max_errored_blocks, context.enable_progress_bars, options.preserve_order = saved

@@ -32,6 +32,14 @@ class Stage(ABC):
     name: ClassVar[str]
     version: ClassVar[str]  # bump when the stage's output changes
     resources: ClassVar[Resources] = Resources()
+    # Provenance (see review/provenance.py): the index columns this stage fills (fnmatch patterns)
+    # in the clip index and in videos.parquet, and the config sections its output depends on.
+    produces: ClassVar[tuple[str, ...]] = ()
+    produces_video: ClassVar[tuple[str, ...]] = ()
+    config_sections: ClassVar[tuple[str, ...]] = ()
+    # True for stages `humannet review` can rerun alone over an existing corpus; they stay out of the
+    # analysis fingerprint and stamp each video they fill instead (`Video.stamps`).
+    rerunnable: ClassVar[bool] = False
 
     def setup(self) -> None:  # noqa: B027 - an optional hook, not an abstract one
         """Load models or other expensive state once per worker."""

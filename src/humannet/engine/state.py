@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,11 @@ def uri_key(uri: str) -> str:
 
 
 class Ledger:
-    def __init__(self, corpus_dir: Path) -> None:
+    """`publish` is called with each record's path relative to the corpus once it is written (a remote corpus pushes it)."""
+
+    def __init__(self, corpus_dir: Path, publish: Callable[[str], None] | None = None) -> None:
+        self.corpus_dir = corpus_dir
+        self.publish = publish
         self.root = corpus_dir / "state"
         self.videos_dir = self.root / "videos"
         self.shards_dir = self.root / "shards"
@@ -41,7 +46,7 @@ class Ledger:
 
     def commit_video(self, video: Video, analysis_hash: str) -> None:
         record = {"analysis_hash": analysis_hash, "video": video.to_dict()}
-        atomic_write_bytes(self.videos_dir / f"{uri_key(video.uri)}.json", json.dumps(record).encode())
+        self._write(self.videos_dir / f"{uri_key(video.uri)}.json", json.dumps(record).encode())
 
     def load_videos(self, analysis_hash: str) -> tuple[dict[str, Video], int]:
         """Finished videos by URI whose analysis settings match; and how many were stale."""
@@ -60,7 +65,12 @@ class Ledger:
 
     def commit_shard(self, name: str, clip_ids: list[str], uris: list[str]) -> None:
         record = {"shard": name, "clips": clip_ids, "uris": uris}
-        atomic_write_bytes(self.shards_dir / f"{name}.json", json.dumps(record).encode())
+        self._write(self.shards_dir / f"{name}.json", json.dumps(record).encode())
+
+    def _write(self, path: Path, data: bytes) -> None:
+        atomic_write_bytes(path, data)
+        if self.publish is not None:
+            self.publish(path.relative_to(self.corpus_dir).as_posix())
 
     def load_shards(self) -> dict[str, dict[str, Any]]:
         if not self.shards_dir.is_dir():

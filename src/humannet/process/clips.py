@@ -48,6 +48,8 @@ class ClipStage(Stage):
 
     name: ClassVar[str] = "clips"
     version: ClassVar[str] = "1"
+    produces: ClassVar[tuple[str, ...]] = ("clip_id", "video_id", "start_s", "end_s", "duration_s", "start_frame", "end_frame", "scene_index")
+    config_sections: ClassVar[tuple[str, ...]] = ("clips", "quality")  # quality: the unusable runs cut out before clipping
 
     def __init__(self, config: ClipConfig) -> None:
         self.config = config

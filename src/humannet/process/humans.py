@@ -314,6 +314,8 @@ class PeopleFilterStage(Stage):
 
     name: ClassVar[str] = "people"
     version: ClassVar[str] = "1"
+    produces: ClassVar[tuple[str, ...]] = ("person_fraction", "hand_fraction", "face_fraction", "any_person_fraction", "human_motion_score", "pose_frames")
+    config_sections: ClassVar[tuple[str, ...]] = ("humans",)
 
     def __init__(self, config: HumanConfig | None = None) -> None:
         self.config = config or HumanConfig()

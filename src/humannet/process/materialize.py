@@ -17,6 +17,9 @@ from humannet.engine.stage import Stage
 from humannet.media.cut import FrameHook, MaterializeConfig, materialize_clips, output_geometry
 from humannet.media.frames import DecodeConfig
 from humannet.records import Video
+from humannet.review.pii import PiiConfig
+from humannet.review.text_blur import TextBlurHook
+from humannet.storage import StorageConfig, scratch_root, staging_folder
 
 
 class MaterializeStage(Stage):
@@ -29,6 +32,8 @@ class MaterializeStage(Stage):
 
     name: ClassVar[str] = "materialize"
     version: ClassVar[str] = "2"
+    produces: ClassVar[tuple[str, ...]] = ("shard",)
+    config_sections: ClassVar[tuple[str, ...]] = ("materialize", "privacy", "pose_tracks", "review.pii", "corpus")
 
     def __init__(
         self,
@@ -38,15 +43,20 @@ class MaterializeStage(Stage):
         privacy: PrivacyConfig | None = None,
         pose: PoseTrackConfig | None = None,
         annotators: list[ClipAnnotator] | None = None,
+        storage: StorageConfig | None = None,
+        text_blur: PiiConfig | None = None,
     ) -> None:
         self.config = config
         self.decode = decode
-        self.staging_root = Path(staging_root)
-        self.hooks: list[PoseTrackHook | FaceBlurHook] = []
+        self.staging_root = staging_root  # a folder, or a store URL for a remote corpus
+        self.storage = storage or StorageConfig()
+        self.hooks: list[PoseTrackHook | FaceBlurHook | TextBlurHook] = []
         if pose is not None and pose.enabled:
             self.hooks.append(PoseTrackHook(pose))  # first: keypoints are measured on the frames before faces are hidden
         if privacy is not None and privacy.face_blur != "off":
             self.hooks.append(FaceBlurHook(privacy))
+        if text_blur is not None and text_blur.enabled and text_blur.blur != "off":
+            self.hooks.append(TextBlurHook(text_blur))  # identifying text the analysis read (review/pii.py)
         self.annotators = list(annotators or [])
 
     def setup(self) -> None:
@@ -57,16 +67,19 @@ class MaterializeStage(Stage):
 
     def process(self, video: Video) -> Video:
         assert video.probe is not None and video.video_id is not None
-        out_dir = self.staging_root / video.video_id
+        with staging_folder(self.staging_root, video.video_id, self.storage.options, scratch_root(self.storage)) as out_dir:
+            self._stage(video, out_dir)
+        return video
+
+    def _stage(self, video: Video, out_dir: Path) -> None:
         for partial in out_dir.glob(".*.part"):  # left by a killed run
             partial.unlink()
         todo = [c for c in video.kept_clips if not (out_dir / f"{c.clip_id}.mp4").exists()]
         hooks: list[FrameHook] = list(self.hooks)
-        materialize_clips(video.uri, video.probe, todo, out_dir, self.config, self.decode, hooks)
+        materialize_clips(video.source, video.probe, todo, out_dir, self.config, self.decode, hooks)
         geometry = output_geometry(video.probe, self.config)
         for clip in video.kept_clips:
             mp4 = out_dir / f"{clip.clip_id}.mp4"
             if mp4.exists() and needs_annotation(mp4, clip.clip_id, self.annotators):
                 staged = StagedClip(clip=clip, video=video, mp4=mp4, width=geometry.width, height=geometry.height, fps=float(geometry.rate))
                 annotate_clip(staged, self.annotators)
-        return video

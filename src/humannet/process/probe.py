@@ -25,13 +25,28 @@ class ProbeStage(Stage):
 
     name: ClassVar[str] = "probe"
     version: ClassVar[str] = "1"
+    produces_video: ClassVar[tuple[str, ...]] = (
+        "video_id",
+        "sha256",
+        "duration_s",
+        "fps",
+        "width",
+        "height",
+        "codec",
+        "container",
+        "audio_codec",
+        "fps_variable",
+        "rotation",
+        "size_bytes",
+        "bit_rate",
+    )
 
     def process(self, video: Video) -> Video:
         try:
-            video.probe = probe_video(video.uri)
+            video.probe = probe_video(video.source)
         except ProbeError as exc:
             video.fail(self.name, exc, type_="ProbeError")
             return video
-        video.sha256 = file_sha256(video.uri)
+        video.sha256 = file_sha256(video.source)
         video.video_id = video.sha256[:16]
         return video

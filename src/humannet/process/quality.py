@@ -8,7 +8,8 @@ clips that fail a filter, naming the filter, the score and the threshold in the 
 
 Filters, in the order their reasons are reported (a clip's reason lists every filter it fails):
   screen     screen recordings and slides: most pixels in a few exactly equal colours
-             (camera pictures carry noise and shading, so large areas are rarely one exact colour);
+             (camera pictures carry noise and shading, so large areas are rarely one exact colour),
+             or much of the frame covered by text (measured by the on-screen text review, review/pii.py);
   dark       black or nearly black frames (ffmpeg blackdetect's definition);
   bright     blown-out frames (the mirror of dark);
   occlusion  the lens is covered: a dark, detail-free region (a quarter of the frame or more) in a soft frame;
@@ -24,6 +25,7 @@ from array import array
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import cv2
 import numpy as np
@@ -65,6 +67,12 @@ class QualityConfig(BaseModel, extra="forbid"):
         description="Drop when the clip's median fraction of pixels in the few most frequent exact colours exceeds this.",
     )
     screen_top_colours: int = Field(4, ge=1, le=64, description="How many most frequent exact colours make up the screen score (count).")
+    max_text_area_fraction: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="Also drop as screen when the clip's median share of the frame covered by text (review.pii's OCR, when on) exceeds this.",
+    )
     dark_enabled: bool = Field(True, description="Drop clips that are mostly black or nearly black frames.")
     dark_level: int = Field(26, ge=0, le=255, description="Pixels at or below this grey level count as black (0-255; ffmpeg blackdetect's 0.10).")
     bright_enabled: bool = Field(True, description="Drop clips that are mostly blown-out frames.")
@@ -291,6 +299,7 @@ class ClipScorer:
         c = self.config
         self.checks = [
             _Check("screen", "screen_score", ">", c.max_screen_score, c.screen_enabled),
+            _Check("screen", "text_area_fraction", ">", c.max_text_area_fraction, c.screen_enabled),  # set by the pii stage before this one
             _Check("dark", "dark_fraction", ">", c.max_bad_fraction, c.dark_enabled),
             _Check("bright", "bright_fraction", ">", c.max_bad_fraction, c.bright_enabled),
             _Check("occlusion", "occlusion_fraction", ">", c.max_bad_fraction, c.occlusion_enabled),
@@ -419,6 +428,16 @@ class QualityStage(FrameStage):
 
     name = "quality"
     version = "1"
+    produces: ClassVar[tuple[str, ...]] = (
+        "blur_score",
+        "motion_score",
+        "dark_fraction",
+        "bright_fraction",
+        "occlusion_fraction",
+        "screen_score",
+        "frozen_fraction",
+    )
+    config_sections: ClassVar[tuple[str, ...]] = ("quality", "decode")
     wants_analysis_frames = True
 
     def __init__(self, config: QualityConfig | None = None) -> None:

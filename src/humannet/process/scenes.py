@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from dataclasses import dataclass
+from typing import ClassVar
 
 import cv2
 import numpy as np
@@ -358,6 +359,8 @@ class SceneStage(FrameStage):
 
     name = "scenes"
     version = "1"
+    produces_video: ClassVar[tuple[str, ...]] = ("cut_times", "scenes")
+    config_sections: ClassVar[tuple[str, ...]] = ("scenes", "decode")
     resources = Resources(cpus=1.0, memory_gb=0.2)
 
     def __init__(self, config: SceneConfig | None = None):

@@ -1,0 +1,166 @@
+"""Object storage (s3://, gs://, az://, ... through fsspec) for inputs and corpora.
+
+Decoders and encoders want local files, so remote data is used through local copies:
+- an input video is downloaded to a scratch file for the worker that processes it, and
+  deleted when the worker is done with it;
+- a corpus on a store is worked on in a local working folder (`RemoteCorpus`): the ledger
+  is pulled at the start of a run; every ledger record, shard, index file and the manifest
+  is pushed as soon as it is written locally, so a killed run resumes from the store alone;
+- workers stage clips in a scratch folder and push them to `state/staging/` on the store,
+  where the driver pulls them to pack shards.
+
+Each store write is a single whole-object PUT, which object stores make atomic, so the
+all-or-nothing guarantee of local renames carries over. Credentials and endpoints come from
+fsspec's usual sources (environment, config files) plus `storage.options`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class StorageConfig(BaseModel, extra="forbid"):
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description='fsspec storage options for remote inputs and corpora, e.g. {endpoint_url = "http://127.0.0.1:9000"} for an S3-compatible server.',
+    )
+    scratch_dir: str | None = Field(None, description="Local folder for working copies of remote videos and corpora; unset = the system temporary folder.")
+
+
+def is_remote(uri: str) -> bool:
+    """True for fsspec URLs of object stores and remote filesystems; plain paths and file:// are local."""
+    scheme, sep, _ = uri.partition("://")
+    return bool(sep) and scheme not in ("file", "local") and len(scheme) > 1
+
+
+def filesystem(uri: str, options: dict[str, Any] | None = None) -> tuple[Any, str]:
+    """The fsspec filesystem and the path inside it; `skip_instance_cache` keeps forked or spawned workers from sharing clients."""
+    import fsspec.core
+
+    return fsspec.core.url_to_fs(uri, skip_instance_cache=True, **(options or {}))
+
+
+def scratch_root(config: StorageConfig | None = None) -> Path:
+    root = Path(config.scratch_dir) if config and config.scratch_dir else Path(tempfile.gettempdir()) / "humannet-scratch"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+@contextlib.contextmanager
+def local_copy(uri: str, options: dict[str, Any] | None = None, scratch: Path | None = None) -> Iterator[str]:
+    """A local path for `uri`: the path itself when local, else a scratch download deleted afterwards."""
+    if not is_remote(uri):
+        yield uri
+        return
+    fs, path = filesystem(uri, options)
+    suffix = Path(path).suffix
+    folder = Path(tempfile.mkdtemp(prefix="input-", dir=scratch or scratch_root()))
+    local = folder / f"source{suffix}"
+    try:
+        fs.get_file(path, str(local))
+        yield str(local)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def list_remote_videos(uri: str, suffixes: frozenset[str], options: dict[str, Any] | None = None) -> list[str]:
+    """Every object under a remote prefix whose name ends in a video suffix, as full URLs."""
+    fs, path = filesystem(uri, options)
+    protocol = uri.split("://", 1)[0]
+    return sorted(f"{protocol}://{found}" for found in fs.find(path) if Path(found).suffix.lower() in suffixes)
+
+
+class RemoteCorpus:
+    """A corpus on a store, worked on through a local working folder that mirrors it."""
+
+    PULLED = ("state/videos", "state/shards", "state/captions")  # the ledger, and the captions the caption trees are built from
+
+    def __init__(self, url: str, options: dict[str, Any] | None = None, scratch: Path | None = None) -> None:
+        self.url = url.rstrip("/")
+        self.options = options or {}
+        self.fs, self.root = filesystem(self.url, self.options)
+        key = hashlib.sha1(self.url.encode()).hexdigest()[:16]
+        self.local = (scratch or scratch_root()) / f"corpus-{key}"
+        self.local.mkdir(parents=True, exist_ok=True)
+
+    def remote(self, relative: str) -> str:
+        return f"{self.root}/{relative}"
+
+    def pull_state(self) -> None:
+        """Replace the local ledger with the store's: the store is the truth."""
+        for folder in self.PULLED:
+            local = self.local / folder
+            shutil.rmtree(local, ignore_errors=True)
+            local.mkdir(parents=True, exist_ok=True)
+            remote = self.remote(folder)
+            if self.fs.exists(remote):
+                for found in self.fs.find(remote):
+                    self.fs.get_file(found, str(local / Path(found).name))
+
+    def push(self, relative: str, delete_local: bool = False) -> None:
+        local = self.local / relative
+        self.fs.put_file(str(local), self.remote(relative))
+        if delete_local:
+            local.unlink()
+
+    def pull_staging(self, video_id: str) -> None:
+        """Bring a video's staged clips to the local staging folder (files already there are kept)."""
+        remote = self.remote(f"state/staging/{video_id}")
+        if not self.fs.exists(remote):
+            return
+        local = self.local / "state" / "staging" / video_id
+        local.mkdir(parents=True, exist_ok=True)
+        for found in self.fs.find(remote):
+            target = local / Path(found).name
+            if not target.exists():
+                self.fs.get_file(found, str(target))
+
+    def remove(self, relative: str) -> None:
+        remote = self.remote(relative)
+        if self.fs.exists(remote):
+            self.fs.rm(remote, recursive=True)
+
+    def clear(self) -> None:
+        folders = ("state", "shards", "clips", "captions")
+        for name in (*folders, "videos.parquet", "dropped_clips.parquet", "errors.parquet", "provenance.parquet", "manifest.json"):
+            self.remove(name)
+        shutil.rmtree(self.local, ignore_errors=True)
+        self.local.mkdir(parents=True, exist_ok=True)
+
+
+@contextlib.contextmanager
+def staging_folder(staging_root: str, video_id: str, options: dict[str, Any] | None = None, scratch: Path | None = None) -> Iterator[Path]:
+    """A worker's folder for one video's staged clips.
+
+    Local staging is used in place. Remote staging is copied to a scratch folder first (so a
+    resumed run skips clips already staged) and pushed back afterwards: side files first, the
+    mp4s last, so a clip whose mp4 is on the store has all its side files there too.
+    """
+    if not is_remote(staging_root):
+        folder = Path(staging_root) / video_id
+        folder.mkdir(parents=True, exist_ok=True)
+        yield folder
+        return
+    fs, root = filesystem(f"{staging_root.rstrip('/')}/{video_id}", options)
+    folder = Path(tempfile.mkdtemp(prefix="staging-", dir=scratch or scratch_root()))
+    try:
+        before: dict[str, float] = {}
+        if fs.exists(root):
+            for found in fs.find(root):
+                target = folder / Path(found).name
+                fs.get_file(found, str(target))
+                before[target.name] = target.stat().st_mtime
+        yield folder
+        changed = [p for p in folder.iterdir() if not p.name.startswith(".") and before.get(p.name) != p.stat().st_mtime]
+        for path in sorted(changed, key=lambda p: (p.suffix == ".mp4", p.name)):
+            fs.put_file(str(path), f"{root}/{path.name}")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

