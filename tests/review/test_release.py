@@ -249,3 +249,21 @@ def test_rerun_refuses_other_analysis_settings(corpus, tmp_path):
     shutil.copytree(corpus, copy)
     result = CliRunner().invoke(main, ["review", str(copy), "--set", "clips.target_s=3"])
     assert result.exit_code == 2 and "only the [review] settings may differ" in result.output
+
+
+def test_clip_annotator_columns_have_their_annotator_as_provenance():
+    """The default corpus's per-clip annotators (3D, retargeting, camera, taxonomy, captions) own their columns."""
+    from humannet.review.provenance import producers, resolve
+
+    candidates = producers(load_config())
+    expected = {
+        "pose3d_frames": "motion3d",
+        "valid_frame_coverage": "motion3d",
+        "retarget_error_mm": "retarget",
+        "robot_ready": "retarget",
+        "camera_valid_fraction": "camera_trajectory",
+        "taxonomy_environment": "taxonomy",
+        "caption_short": "captions",
+        "activity_class": "captions",
+    }
+    assert {column: [p.name for p in resolve(column, "clips", candidates)] for column in expected} == {c: [s] for c, s in expected.items()}

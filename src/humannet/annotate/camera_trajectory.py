@@ -200,6 +200,8 @@ def trajectory_arrays(trajectory: Trajectory, camera: np.ndarray, size: tuple[in
 
 class CameraTrajectoryAnnotator(ClipAnnotator):
     name: ClassVar[str] = "camera_trajectory"
+    produces: ClassVar[tuple[str, ...]] = ("camera_translation_speed", "camera_rotation_speed_deg_s", "camera_shakiness", "camera_valid_fraction")
+    config_sections: ClassVar[tuple[str, ...]] = ("camera_trajectory",)
     version: ClassVar[str] = "1"
 
     def __init__(self, config: CameraTrajectoryConfig) -> None:

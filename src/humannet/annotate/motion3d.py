@@ -323,6 +323,8 @@ class Motion3DAnnotator(ClipAnnotator):
     """Turns a clip's pose.npz into pose3d.npz; index columns pose3d_frames, hand3d_frames, valid_frame_coverage."""
 
     name: ClassVar[str] = "motion3d"
+    produces: ClassVar[tuple[str, ...]] = ("pose3d_frames", "hand3d_frames", "valid_frame_coverage")
+    config_sections: ClassVar[tuple[str, ...]] = ("pose_tracks", "motion3d")
     version: ClassVar[str] = "1"
 
     def __init__(self, config: Motion3DConfig) -> None:

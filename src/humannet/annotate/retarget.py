@@ -334,6 +334,8 @@ class RetargetAnnotator(ClipAnnotator):
     """pose3d.npz -> retarget.npz; index columns retarget_error_mm and robot_ready."""
 
     name: ClassVar[str] = "retarget"
+    produces: ClassVar[tuple[str, ...]] = ("retarget_error_mm", "robot_ready")
+    config_sections: ClassVar[tuple[str, ...]] = ("motion3d", "retarget")
     version: ClassVar[str] = "1"
 
     def __init__(self, config: RetargetConfig) -> None:

@@ -80,6 +80,8 @@ def motion_of(staged: StagedClip, config: KeypointMotionConfig) -> tuple[Keypoin
 
 class TaxonomyAnnotator(ClipAnnotator):
     name: ClassVar[str] = "taxonomy"
+    produces: ClassVar[tuple[str, ...]] = ("taxonomy_*",)
+    config_sections: ClassVar[tuple[str, ...]] = ("captions",)
 
     def __init__(self, config: CaptionConfig, embedder: TextEmbedder | None = None, taxonomy: Taxonomy | None = None) -> None:
         self.config = config
@@ -142,6 +144,8 @@ class TaxonomyAnnotator(ClipAnnotator):
 
 class CaptionAnnotator(ClipAnnotator):
     name: ClassVar[str] = "captions"
+    produces: ClassVar[tuple[str, ...]] = ("caption_short", "caption_detailed", "activity_class")
+    config_sections: ClassVar[tuple[str, ...]] = ("captions",)
 
     def __init__(self, config: CaptionConfig, embedder: TextEmbedder | None = None, taxonomy: Taxonomy | None = None) -> None:
         self.config = config
