@@ -35,7 +35,8 @@ def free_port(ip: str) -> int:
 def node_options(ip: str, cpus: int, memory_bytes: int, object_store_bytes: int) -> list[str]:
     ports = ["node-manager-port", "object-manager-port", "runtime-env-agent-port", "metrics-export-port"]
     ports += ["dashboard-agent-listen-port", "dashboard-agent-grpc-port"]
-    worker_ports = 20000 + free_port(ip) % 40000
+    # Below Linux's ephemeral range (32768+), where `free_port` picks the service ports: no collision.
+    worker_ports = 20000 + free_port(ip) % 12000
     return [
         f"--node-ip-address={ip}",
         f"--num-cpus={cpus}",
