@@ -1,6 +1,6 @@
 """`RayRunner`: the local runner's corpus, a real two-node cluster on loopback, and dead workers.
 
-The cluster tests start two Ray nodes with `ray start` on 127.0.0.2 and 127.0.0.3
+The cluster tests start two Ray nodes with `ray start` on two loopback addresses
 (`humannet.engine.loopback`), and kill exactly those nodes when the test ends however it ends.
 """
 
@@ -44,7 +44,6 @@ INPUTS = [
     "exo_mmaction2_pool_cleaning_part0.mp4",
 ]
 INDEX_FILES = ["videos.parquet", "clips/part-00000.parquet", "dropped_clips.parquet", "errors.parquet"]
-HEAD_IP, WORKER_IP = "127.0.0.2", "127.0.0.3"
 
 
 class WhereStage(Stage):
@@ -182,7 +181,7 @@ def test_two_node_cluster_runs_work_on_both_nodes(two_node_cluster, monkeypatch)
     results = list(runner.map(spec_for(config, pause_s=1.0), videos))
     assert Counter(v.uri for v in results) == Counter(v.uri for v in videos)
     assert all(v.status is not Status.FAILED for v in results), [v.reason for v in results]
-    assert {v.meta["ray_node_ip"] for v in results} == {HEAD_IP, WORKER_IP}
+    assert {v.meta["ray_node_ip"] for v in results} == set(two_node_cluster.node_ips)
     assert len({v.meta["ray_node_id"] for v in results}) == 2
     assert not ray.is_initialized(), "the runner disconnects from a cluster it connected to"
     # the same clips as the local pipeline

@@ -1,7 +1,8 @@
 """A throwaway multi-node Ray cluster on one machine, for tests and benchmarks.
 
-Each node is a `ray start` on its own loopback address (127.0.0.2, 127.0.0.3, ...: Ray
-rewrites 127.0.0.1 to the host's address), with bounded CPUs and memory and a free port for
+Each node is a `ray start` on its own loopback address (127.0.X.2, 127.0.X.3, ...: Ray
+rewrites 127.0.0.1 to the host's address; X comes from the process ID, so clusters started at
+the same time by parallel test workers never share an address), with bounded CPUs and memory and a free port for
 every service, started in its own process group. Stopping kills exactly those groups;
 `ray stop` would stop every Ray process of this user on the machine, other runs' included.
 `ray start --head` turns token authentication on (token in ~/.ray/auth_token); a driver must
@@ -79,10 +80,11 @@ def _start(command: list[str], env: dict[str, str], cluster: LoopbackCluster) ->
 
 @contextlib.contextmanager
 def loopback_cluster(nodes: int = 2, cpus_per_node: int = 1, memory_gb: float = 3.0, object_store_mb: int = 300) -> Iterator[LoopbackCluster]:
-    """Start `nodes` Ray nodes on 127.0.0.2, 127.0.0.3, ...; stopped when the block ends, however it ends."""
+    """Start `nodes` Ray nodes on 127.0.X.2, 127.0.X.3, ...; stopped when the block ends, however it ends."""
     env = {**os.environ, "RAY_AUTH_MODE": "token"}
     temp_dir = tempfile.mkdtemp(prefix="hnray", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
-    ips = [f"127.0.0.{2 + n}" for n in range(nodes)]
+    subnet = 1 + os.getpid() % 250
+    ips = [f"127.0.{subnet}.{2 + n}" for n in range(nodes)]
     port = free_port(ips[0])
     cluster = LoopbackCluster(address=f"{ips[0]}:{port}", node_ips=ips)
     sizes = (cpus_per_node, int(memory_gb * 1e9), object_store_mb * 10**6)
