@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import tarfile
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -248,27 +247,19 @@ def _keypoint_track_counts(corpus: Corpus, con) -> dict[str, dict[str, Any]]:
     totals = dict.fromkeys(TRACK_COUNTS, 0)
     with_any = dict.fromkeys(TRACK_COUNTS, 0)
     found = 0
-    for shard in sorted(set(wanted.values())):
-        path = corpus.shard_path(shard)
-        if not path.is_file():
-            continue
+    for clip_id, shard in sorted(wanted.items(), key=lambda item: (item[1], item[0])):
+        data = corpus.read_member(shard, f"{clip_id}.json")
         try:
-            with tarfile.open(path) as tar:
-                for member in tar:
-                    clip_id = member.name[: -len(".json")] if member.name.endswith(".json") else None
-                    if clip_id is None or wanted.get(clip_id) != shard:
-                        continue
-                    handle = tar.extractfile(member)
-                    pose = json.loads(handle.read()).get("pose") if handle else None
-                    if not isinstance(pose, dict):
-                        continue
-                    found += 1
-                    for key in TRACK_COUNTS:
-                        value = int(pose.get(key) or 0)
-                        totals[key] += value
-                        with_any[key] += value > 0
-        except (tarfile.TarError, OSError, json.JSONDecodeError):
+            pose = json.loads(data).get("pose") if data else None
+        except json.JSONDecodeError:
             continue
+        if not isinstance(pose, dict):
+            continue
+        found += 1
+        for key in TRACK_COUNTS:
+            value = int(pose.get(key) or 0)
+            totals[key] += value
+            with_any[key] += value > 0
     if not found:
         return {}
     what = {

@@ -11,7 +11,6 @@ import base64
 import html
 import io
 import math
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -272,24 +271,11 @@ def _is_list(corpus: Corpus, column: str) -> bool:
 def _thumbnails(corpus: Corpus, shard_of: dict[str, str]) -> dict[str, str]:
     """Base64 JPEG of each clip's middle frame, read from its shard; clips whose file is missing or undecodable get none."""
     out: dict[str, str] = {}
-    by_shard: dict[str, set[str]] = {}
-    for clip_id, shard in shard_of.items():
-        by_shard.setdefault(shard, set()).add(clip_id)
-    for shard, clip_ids in sorted(by_shard.items()):
-        path = corpus.shard_path(shard)
-        if not path.is_file():
-            continue
-        try:
-            with tarfile.open(path) as tar:
-                for member in tar:
-                    clip_id = member.name[: -len(".mp4")] if member.name.endswith(".mp4") else None
-                    if clip_id in clip_ids:
-                        handle = tar.extractfile(member)
-                        image = _middle_frame_jpeg(handle.read()) if handle else None
-                        if image:
-                            out[clip_id] = image
-        except (tarfile.TarError, OSError):
-            continue
+    for clip_id, shard in sorted(shard_of.items(), key=lambda item: (item[1], item[0])):
+        data = corpus.read_member(shard, f"{clip_id}.mp4")
+        image = _middle_frame_jpeg(data) if data else None
+        if image:
+            out[clip_id] = image
     return out
 
 
