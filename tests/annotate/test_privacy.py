@@ -114,3 +114,46 @@ def test_face_closeup_has_no_detectable_face_after_hiding(tmp_path, checker):
     assert sum(bool(f) for f in before) >= 0.8 * len(before)
     assert sum(bool(f) for f in after) == 0
     assert meta["privacy"]["faces_blurred_frames"] >= sum(bool(f) for f in before)
+
+
+@pytest.mark.parametrize(
+    ("face_on", "looks_per_frame", "caught"),
+    [
+        # From frame 3 on: detections at 4, 6, 8 find it and look again with it hidden (clean), and the frame is
+        # hidden with exactly that box, so it is not checked again; frame 3 is covered by the track's lead-in.
+        (lambda frame: frame >= 3, [1, 1, 1, 1, 2, 1, 2, 1, 2, 1], 0),
+        # Only between detections: no track covers it, so the check finds it (and looks again) on each such frame.
+        (lambda frame: frame >= 3 and frame % 2, [1, 1, 1, 2, 1, 2, 1, 2, 1, 2], 4),
+    ],
+)
+def test_every_frame_is_checked_once_and_a_detection_frame_only_when_hiding_changed_it(face_on, looks_per_frame, caught):
+    """The check after hiding is skipped only where a detection's last look already saw that very frame."""
+
+    class Scripted(FaceDetector):
+        """A striped 'face' in the top-left corner; records which frame each look saw (its number is in a pixel)."""
+
+        def __init__(self) -> None:
+            super().__init__(0.5)
+            self.looks: list[int] = []
+
+        def setup(self) -> None: ...
+
+        def detect(self, bgr):
+            self.looks.append(int(bgr[99, 99, 0]))
+            return [((0.0, 0.0, 0.1, 0.1), 0.9)] if bgr[:10, :10].std() > 0 else []  # 'box' hiding makes the patch flat
+
+    detector = Scripted()
+    hook = FaceBlurHook(PrivacyConfig(face_blur="box", margin=0.0, detect_fps=5, hold_s=0.15), detector=detector)
+    hook.begin_clip(Clip("c", "v", 0.0, 1.0, 0, 10, 0), 100, 100)
+    released = []
+    for frame in range(10):  # 10 frames/s; detection frames 0, 2, 4, 6, 8
+        image = np.zeros((100, 100, 3), dtype=np.uint8)
+        if face_on(frame):
+            image[:10:2, :10] = 200
+        image[99, 99] = frame
+        released += hook.process(frame / 10, image)
+    released += hook.flush()
+    assert [int(image[99, 99, 0]) for _, image in released] == list(range(10))
+    assert [detector.looks.count(frame) for frame in range(10)] == looks_per_frame
+    assert all(image[:10, :10].std() == 0 for _, image in released)
+    assert hook.end_clip().metadata["privacy"]["frames_caught_by_check"] == caught

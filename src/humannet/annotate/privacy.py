@@ -6,7 +6,9 @@ detections, held for `hold_s` after the last one and drawn `hold_s` before the f
 Frames are held back until detection has looked `hold_s` ahead, so a face that appears
 between two detection frames, or is missed on one of them, is still covered. Finally each
 written frame can be checked once more, after hiding, and whatever the detector still finds
-is hidden too: the guarantee is then "the detector finds no face in any written frame". The detector
+is hidden too: the guarantee is then "the detector finds no face in any written frame" (a detection
+frame whose last look found nothing, on the frame as it is written, has had that check already and is
+not checked twice). The detector
 runs at a lower confidence than a face counts as "found" downstream: a false positive costs
 a blurred patch, a miss a privacy leak. The detector reports the strongest faces; once they
 are hidden a weaker one (a second person, a face printed on a shirt) can surface, so each
@@ -127,6 +129,11 @@ def hide_regions(image: np.ndarray, boxes: list[Box], method: str) -> None:
         region[:] = cv2.resize(small, (x1 - x0, y1 - y0), interpolation=cv2.INTER_NEAREST if method == "pixelate" else cv2.INTER_CUBIC)
 
 
+def _same_boxes(boxes: list[Box], seen: list[Box] | None) -> bool:
+    """Whether a frame hidden with `boxes` is the frame a detection's last look saw with `seen` hidden."""
+    return seen is not None and len(boxes) == len(seen) and all(np.array_equal(a, b) for a, b in zip(boxes, seen, strict=True))
+
+
 class FaceDetector:
     """MediaPipe's full-range face detector (finds small, distant faces the short-range one misses)."""
 
@@ -168,13 +175,16 @@ class FaceBlurHook:
         self.pending: deque[TimedImage] = deque()
         self.next_detection = 0.0
         self.detected_until = -np.inf
+        self.already_checked: dict[float, list[Box]] = {}  # detection frames whose last look found no face: the boxes hidden
         self.detections = 0
         self.frames_hidden = 0
         self.frames_caught_by_check = 0
 
     def process(self, time_s: float, image: np.ndarray) -> list[TimedImage]:
         if time_s + 1e-6 >= self.next_detection:
-            boxes = self._detect(image)
+            boxes, clean = self._detect(image)
+            if clean:
+                self.already_checked[time_s] = boxes
             self.tracker.add(time_s, boxes)
             self.detections += len(boxes)
             self.detected_until = time_s
@@ -203,18 +213,21 @@ class FaceBlurHook:
             }
         )
 
-    def _detect(self, image: np.ndarray) -> list[Box]:
-        """Faces in the frame, looking again after hiding those found: a hidden face can expose a weaker one."""
+    def _detect(self, image: np.ndarray) -> tuple[list[Box], bool]:
+        """Faces in the frame, looking again after hiding those found: a hidden face can expose a weaker one.
+
+        Also whether the last look, on the frame with every found face hidden, came back empty.
+        """
         boxes: list[Box] = []
         view = image
         for _ in range(1 + EXTRA_LOOKS):
             found = [self._pixel_box(box) for box, _ in self.detector.detect(view)]
             if not found:
-                break
+                return boxes, True
             boxes += found
             view = view.copy() if view is image else view
             hide_regions(view, found, self.config.face_blur)
-        return boxes
+        return boxes, False
 
     def _pixel_box(self, box: tuple[float, float, float, float]) -> Box:
         x, y, w, h = box
@@ -225,8 +238,8 @@ class FaceBlurHook:
         boxes = self.tracker.boxes_at(time_s)
         if boxes:
             hide_regions(image, boxes, self.config.face_blur)
-        if self.config.check_every_frame:
-            found = self._detect(image)
+        if self.config.check_every_frame and not _same_boxes(boxes, self.already_checked.pop(time_s, None)):
+            found, _ = self._detect(image)
             if found:  # a face the sampled detections and their tracks did not cover
                 hide_regions(image, found, self.config.face_blur)
                 self.frames_caught_by_check += 1
