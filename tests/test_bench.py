@@ -92,6 +92,12 @@ def test_benchmark_report_has_every_measurement(tiny_videos: Path, tmp_path: Pat
     assert materialize["encoder"]["crf"] == 23 and materialize["encoder"]["preset"] == "veryfast"
     assert materialize["clips"] >= 1 and 0 < materialize["clip_s"] <= report.inputs["video_s"]
     assert materialize["clip_s_per_wall_s_per_core"] > 0
+    # Step timings come from the worker through the ledger; together they are the materialise stage's time.
+    steps = materialize["in_worker_by_step"]
+    assert {"decode", "convert", "encode", "keypoints", "face_hiding", "motion3d", "retarget"} <= set(steps)
+    assert all(step["seconds"] > 0 and step["ms_per_frame"] > 0 and step["realtime_per_core"] > 0 for step in steps.values())
+    assert sum(step["seconds"] for step in steps.values()) <= materialize["in_worker_s"] <= materialize["net_wall_s"]
+    assert materialize["frames"] == pytest.approx(materialize["clip_s"] * 25, abs=materialize["clips"])
     assert any((tmp_path / "kept" / "materialized" / "shards").glob("*.tar"))
 
     assert report.accuracy is not None and report.accuracy["labelled_files"] == 2 and report.accuracy["labelled_cuts"] == 1
@@ -110,4 +116,5 @@ def test_benchmark_report_has_every_measurement(tiny_videos: Path, tmp_path: Pat
     text = format_report(report)
     headings = ("FFmpeg decode", "PySceneDetect", "humannet / PySceneDetect", "Materialisation", "Cut accuracy", "Long video")
     assert all(heading in text for heading in headings)
+    assert "inside the worker:" in text and all(f"    {step} " in text for step in steps)
     assert json.loads(report.to_json())["humannet_analysis"]["wall_s"] == analysis["wall_s"]

@@ -37,7 +37,9 @@ import pyarrow.parquet as pq
 from humannet.config import Config, load_config
 from humannet.evaluation import load_cut_labels, match_events, precision_recall_f1
 from humannet.inputs import resolve_inputs
+from humannet.media.cut import output_geometry
 from humannet.media.probe import ProbeError, probe_video
+from humannet.records import Video
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +202,8 @@ class AnalysisResult:
 
     @property
     def in_worker_s(self) -> float:
-        return sum(self.in_worker_by_step.values())
+        """The steps' sum; a dotted step ("unsafe.detector") is a part of another step's time, not added again."""
+        return sum(seconds for step, seconds in self.in_worker_by_step.items() if "." not in step)
 
     @property
     def gross(self) -> Throughput:
@@ -359,15 +362,20 @@ def run_curate(inputs: str, out_dir: Path, pinning: Pinning, options: BenchOptio
     return CurateRun(wall, sampler.peak_mb("main"), sampler.peak_mb("worker"), workers)
 
 
+def _ledger_videos(corpus: Path, config: Config) -> dict[str, Video]:
+    """The corpus's finished videos whose analysis matches `config`, by URI."""
+    from humannet.curate import analysis_fingerprint
+    from humannet.engine.state import Ledger
+
+    return Ledger(corpus).load_videos(analysis_fingerprint(config))[0]
+
+
 def ledger_stage_seconds(out_dir: Path, config: Config) -> tuple[dict[str, float], int]:
     """Seconds the worker spent in each pipeline step, summed over videos ("decode" includes the per-frame analysis).
 
     Also how many ledger entries match the current analysis settings (all of them, unless something changed).
     """
-    from humannet.curate import analysis_fingerprint
-    from humannet.engine.state import Ledger
-
-    videos, _ = Ledger(out_dir).load_videos(analysis_fingerprint(config))
+    videos = _ledger_videos(out_dir, config)
     totals: dict[str, float] = {}
     for video in videos.values():
         for step, seconds in video.timings.items():
@@ -411,6 +419,24 @@ def written_clip_seconds(corpus: Path) -> tuple[int, float]:
                 count += 1
                 seconds += row["duration_s"]
     return count, seconds
+
+
+def written_frames(corpus: Path, config: Config) -> int:
+    """Frames of the clips in a shard: each clip's length on its video's output frame grid."""
+    written = {
+        row["clip_id"]
+        for part in sorted((corpus / "clips").glob("*.parquet"))
+        for row in pq.read_table(part, columns=["clip_id", "shard"]).to_pylist()
+        if row["shard"]
+    }
+    videos = _ledger_videos(corpus, config)
+    frames = 0
+    for video in videos.values():
+        if video.probe is None:
+            continue
+        rate = float(output_geometry(video.probe, config.materialize).rate)
+        frames += sum(round(clip.duration_s * rate) for clip in video.kept_clips if clip.clip_id in written)
+    return frames
 
 
 def score_cuts(labels: dict[str, list[float]], predictions: dict[str, dict[str, list[float]]], tolerance_s: float) -> dict[str, object]:
@@ -508,7 +534,8 @@ def run_benchmark(options: BenchOptions) -> BenchReport:
     video_s = sum(f.duration_s for f in files)
     repeats = max(1, options.repeat)
     # The PySceneDetect comparison is for the processing stages; the human stages are measured on their own line.
-    core_options = replace(options, overrides=(*options.overrides, "humans.enabled=false"))
+    comparable = ("humans.enabled=false", "review.unsafe.enabled=false", "review.pii.enabled=false")  # PySceneDetect's work, no more
+    core_options = replace(options, overrides=(*options.overrides, *comparable))
     core_config = load_config(options.config_path, list(core_options.overrides))
     labels_path = options.labels or (videos / "labels.json")
     work = options.keep or Path(tempfile.mkdtemp(prefix="humannet-bench-"))
@@ -553,14 +580,16 @@ def run_benchmark(options: BenchOptions) -> BenchReport:
             humannet_with_humans={**full.as_dict(), "realtime_target": 5.0},
             materialize=materialize,
             notes=[
-                "humannet analysis = probe, dedup signature, scenes, clips, quality (humans.enabled=false), the stages "
-                "comparable with PySceneDetect; 'with human stages' adds people/hand/face detection, content filter, "
-                "camera motion, viewpoint and motion categories at default settings",
+                "humannet analysis = probe, dedup signature, scenes, clips, quality (humans, review.unsafe and review.pii "
+                "disabled), the stages comparable with PySceneDetect; 'with human stages' is the default settings: it adds "
+                "people/hand/face detection, content filter, camera motion, viewpoint and motion categories, and the "
+                "release review's unsafe-content detector and on-screen text reading",
                 "gross = the whole `humannet curate` command: interpreter start-up, imports, worker spawn, ledger, index",
                 "net = gross minus the wall time of the same command re-run on the finished corpus (it resumes and "
                 "analyses nothing); worker spawn and its imports stay in net, because a resumed run starts no worker",
                 "in_worker = sum of per-video pipeline timings from the ledger (decode + every stage), no start-up; "
-                "'decode' includes the per-frame analysis (cut detection, quality features, signature) fed by the decoder",
+                "'decode' includes the per-frame analysis (cut detection, quality features, signature) fed by the decoder; "
+                "dotted steps (unsafe.detector, pii.ocr) are the part of decode spent in that detector",
                 "PySceneDetect is timed around its detect() calls only (its import excluded), like in_worker",
             ],
         )
@@ -588,13 +617,28 @@ def measure_materialize(
     clips, clip_s = written_clip_seconds(out_dir)
     net_wall = max(run.wall_s - analysis.resume_wall_s, 1e-9)
     settings = config.materialize
+    timings, _ = ledger_stage_seconds(out_dir, config)
+    in_worker = timings.get("materialize", 0.0)
+    frames = written_frames(out_dir, config)
     return {
         "encoder": {"codec": "libx264", "crf": settings.crf, "preset": settings.preset, "max_fps": settings.fps, "max_short_side": settings.max_short_side},
         "clips": clips,
         "clip_s": clip_s,
+        "frames": frames,
         "wall_s": run.wall_s,
         "net_wall_s": net_wall,
         "clip_s_per_wall_s_per_core": clip_s / net_wall / pinning.cores_used,
+        "in_worker_s": in_worker,
+        "clip_s_per_worker_s": clip_s / max(in_worker, 1e-9),
+        "in_worker_by_step": {
+            step.split(".", 1)[1]: {
+                "seconds": seconds,
+                "ms_per_frame": 1000 * seconds / max(frames, 1),
+                "realtime_per_core": clip_s / max(seconds, 1e-9),
+            }
+            for step, seconds in timings.items()
+            if step.startswith(("materialize.", "annotate."))
+        },
         "peak_worker_rss_mb": run.peak_worker_mb,
         "method": "curate with materialisation on a copy of the analysed corpus; net = wall minus the resumed no-op run",
         "captions": _caption_throughput(out_dir, config),
@@ -653,6 +697,18 @@ def measure_long_video(options: BenchOptions, pinning: Pinning, config: Config, 
     }
 
 
+def _steps_text(steps: dict[str, float]) -> str:
+    """Steps with their seconds; dotted parts of a step ("pii.ocr" inside "decode") in brackets after the step they are part of."""
+    parts = [name for name in steps if "." in name]
+    return ", ".join(f"{name} {seconds:.2f} s" for name, seconds in steps.items() if "." not in name) + (
+        " (of which " + ", ".join(f"{name} {steps[name]:.2f} s" for name in parts) + ")" if parts else ""
+    )
+
+
+def _step_row(step: str, step_time: dict[str, float]) -> str:
+    return f"    {step:<22}{step_time['seconds']:>8.2f} s{step_time['ms_per_frame']:>8.2f} ms{step_time['realtime_per_core']:>9.1f}x"
+
+
 def format_report(report: BenchReport) -> str:
     """The report as a plain-text table for a terminal or a Markdown code block."""
     ana, psd, dec, mat = report.humannet_analysis, report.pyscenedetect, report.ffmpeg_decode, report.materialize
@@ -670,7 +726,7 @@ def format_report(report: BenchReport) -> str:
         _row("humannet analysis, whole command (gross)", ana["wall_s"], ana["realtime_per_core_gross"]),
         _row("humannet analysis, net of start-up", ana["net_wall_s"], ana["realtime_per_core_net"]) + f"   (resumed no-op run: {ana['resume_wall_s']:.2f} s)",
         _row("humannet analysis, inside the worker", ana["in_worker_s"], ana["realtime_per_core_in_worker"]),
-        "    worker time by step: " + ", ".join(f"{k} {v:.2f} s" for k, v in ana["in_worker_by_step_s"].items()),
+        "    worker time by step: " + _steps_text(ana["in_worker_by_step_s"]),
         f"    worker start-up and per-video bookkeeping (net - in worker): {ana['worker_overhead_s']:.2f} s",
         f"  humannet / PySceneDetect: {ana['ratio_vs_pyscenedetect_net']:.2f} (net), "
         f"{ana['ratio_vs_pyscenedetect_in_worker']:.2f} (in worker); target >= {ana['ratio_target']}",
@@ -681,7 +737,7 @@ def format_report(report: BenchReport) -> str:
         _row("humannet analysis, whole command (gross)", hum["wall_s"], hum["realtime_per_core_gross"]),
         _row("humannet analysis, net of start-up", hum["net_wall_s"], hum["realtime_per_core_net"]),
         _row("humannet analysis, inside the worker", hum["in_worker_s"], hum["realtime_per_core_in_worker"]),
-        "    worker time by step: " + ", ".join(f"{k} {v:.2f} s" for k, v in hum["in_worker_by_step_s"].items()),
+        "    worker time by step: " + _steps_text(hum["in_worker_by_step_s"]),
         f"  target >= {hum['realtime_target']:g}x per core; peak RSS: worker {hum['peak_worker_rss_mb']:.0f} MB",
         "",
     ]
@@ -691,6 +747,9 @@ def format_report(report: BenchReport) -> str:
         f"  {mat['clips']} clips, {mat['clip_s']:.1f} clip-s written in {mat['net_wall_s']:.2f} s net "
         f"({mat['wall_s']:.2f} s gross): {mat['clip_s_per_wall_s_per_core']:.2f} clip-s per wall-s per core; "
         f"peak worker RSS {mat['peak_worker_rss_mb']:.0f} MB",
+        f"  inside the worker: {mat['in_worker_s']:.2f} s, {mat['clip_s_per_worker_s']:.2f} clip-s per worker-s; by step "
+        f"(ms per written frame, {mat['frames']} frames; realtime factor per core):",
+        *(_step_row(step, step_time) for step, step_time in mat["in_worker_by_step"].items()),
         "",
     ]
     if mat.get("captions") and mat["captions"]["clips"]:

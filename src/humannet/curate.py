@@ -60,6 +60,7 @@ from humannet.storage import RemoteCorpus, is_remote, scratch_root
 log = logging.getLogger(__name__)
 
 
+WRITE_STEPS = ("materialize", "annotate.")  # timings of the write phase (the stage and its steps), kept in the ledger
 INDEX_FILES = ("videos.parquet", "clips/part-00000.parquet", "dropped_clips.parquet", "errors.parquet", "provenance.parquet")
 
 
@@ -239,10 +240,13 @@ class Curator:
         spec = PipelineSpec(build=functools.partial(materialize_stages, self.config, staging), decode=self.config.decode, storage=self.config.storage)
         with make_progress(self.console) as progress:
             task = progress.add_task("writing clips", total=len(pending), detail="")
+            fingerprint = analysis_fingerprint(self.config)
             for video in self.runner.map(spec, _without_clips_in(pending, sharded_clips)):
+                original = videos[video.uri]
                 if video.status is not Status.KEPT:
-                    original = videos[video.uri]
                     original.status, original.reason, original.errors = video.status, video.reason, video.errors
+                original.timings.update({step: seconds for step, seconds in video.timings.items() if step.startswith(WRITE_STEPS)})
+                self.ledger.commit_video(original, fingerprint)  # the write phase's step timings, for `humannet bench`
                 progress.update(task, advance=1)
         if self.remote is not None:
             for video in pending:

@@ -140,7 +140,7 @@ class Video:
     stamps: dict[str, str] = field(default_factory=dict)  # rerunnable stage name -> 'version:config_hash' that filled its columns
     frame_results: dict[str, Any] = field(default_factory=dict)  # in flight only; not persisted
     local_path: str | None = None  # in flight only: a local copy of a remote input
-    timings: dict[str, float] = field(default_factory=dict)  # seconds spent per stage
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage; a dotted key ('pii.ocr', 'materialize.encode') is part of another
 
     def drop(self, reason: str) -> None:
         self.status = Status.DROPPED

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 import traceback
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -92,11 +93,12 @@ def needs_annotation(mp4: Path, clip_id: str, annotators: list[ClipAnnotator]) -
     return bool(annotators) and read_staged_meta(mp4, clip_id).get("annotators") != annotator_versions(annotators)
 
 
-def annotate_clip(staged: StagedClip, annotators: list[ClipAnnotator]) -> None:
+def annotate_clip(staged: StagedClip, annotators: list[ClipAnnotator], timings: dict[str, float] | None = None) -> None:
     """Run every annotator on one staged clip, then rewrite its `meta.json` (last, atomically).
 
     The meta file gains `annotators` (name -> version), `index` (scores and labels for the
     clip index) and `annotation_errors`. An annotator that raises is recorded and skipped.
+    `timings`, if given, gains the seconds each annotator spent, by name.
     """
     clip_id = staged.clip.clip_id
     folder = staged.mp4.parent
@@ -111,12 +113,16 @@ def annotate_clip(staged: StagedClip, annotators: list[ClipAnnotator]) -> None:
     index: dict[str, dict[str, Any]] = {"scores": {}, "labels": {}}
     errors: list[str] = []
     for annotator in annotators:
+        started = time.perf_counter()
         try:
             result = annotator.annotate(staged)
         except Exception as exc:  # one annotator's failure never loses the clip or the others' work
             log.debug("%s on %s: %s", annotator.name, clip_id, traceback.format_exc())
             errors.append(f"{annotator.name}: {type(exc).__name__}: {exc}")
             continue
+        finally:
+            if timings is not None:
+                timings[annotator.name] = timings.get(annotator.name, 0.0) + time.perf_counter() - started
         for suffix, data in result.files.items():
             atomic_write_bytes(folder / f"{clip_id}.{suffix}", data)
             staged.files[suffix] = data

@@ -85,6 +85,8 @@ def pose_summary(arrays: dict[str, np.ndarray]) -> dict[str, int]:
 class PoseTrackHook:
     """A materialisation `FrameHook` that samples keypoints; it passes every frame on unchanged."""
 
+    name = "keypoints"
+
     def __init__(self, config: PoseTrackConfig, detector: HumanDetector | None = None) -> None:
         self.config = config
         self.detector = detector or MediaPipeDetector(min_confidence=config.min_confidence, faces=False)

@@ -161,6 +161,8 @@ class FaceDetector:
 class FaceBlurHook:
     """A materialisation `FrameHook` that hides faces; it holds frames back by up to `hold_s` plus one detection period."""
 
+    name = "face_hiding"
+
     def __init__(self, config: PrivacyConfig, detector: FaceDetector | None = None) -> None:
         self.config = config
         self.detector = detector or FaceDetector(config.min_confidence)

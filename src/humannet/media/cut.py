@@ -5,15 +5,18 @@ so frame N of a clip span is exactly the frame the analysis saw as N: no seeking
 keyframe rounding. Clips of one video never overlap, so one encoder is open at a time.
 Files are written under a temporary name and renamed, so a killed run leaves no half file.
 Per-frame work that needs the written pixels (face blurring, keypoint tracks) plugs in as
-`FrameHook`s: they see each written frame once, upright and at the output size.
+`FrameHook`s: they see each written frame once, upright and at the output size. The time
+spent in each step (decoding, conversion, each hook, encoding) is added up per hook name,
+so the throughput benchmark can say where a worker's time goes.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections import deque
-from collections.abc import Sequence
+import time
+from collections import defaultdict, deque
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -78,6 +81,8 @@ class FrameHook(Protocol):
     set up once per worker by the caller, so this module stays free of them.
     """
 
+    name: str  # the step's name in the timings
+
     def begin_clip(self, clip: Clip, width: int, height: int) -> None: ...
 
     def process(self, time_s: float, image: np.ndarray) -> list[TimedImage]: ...
@@ -97,7 +102,10 @@ class _ClipWriter:
     image at the output size and passed through the hooks before it is encoded.
     """
 
-    def __init__(self, path: Path, clip: Clip, geometry: OutputGeometry, config: MaterializeConfig, hooks: Sequence[FrameHook] = ()) -> None:
+    def __init__(
+        self, path: Path, clip: Clip, geometry: OutputGeometry, config: MaterializeConfig, hooks: Sequence[FrameHook], timings: dict[str, float]
+    ) -> None:
+        self.timings = timings  # seconds per step, shared by the clips of a video
         self.final_path = path
         self.temp_path = path.with_name(f".{path.name}.part")
         self.clip = clip
@@ -128,7 +136,9 @@ class _ClipWriter:
             return
         if rotation:
             frame = av.VideoFrame.from_ndarray(rotate_upright(frame.to_ndarray(format="rgb24"), rotation), format="rgb24")
+        started = time.perf_counter()
         self.held = (t, frame.reformat(width=self.geometry.width, height=self.geometry.height, format="yuv420p"))
+        self.timings["convert"] += time.perf_counter() - started
 
     def _emit_until(self, limit_s: float) -> None:
         """Place the held frame in every slot before `limit_s`."""
@@ -146,36 +156,51 @@ class _ClipWriter:
         self.placed += count
 
     def _upright_image(self, frame: av.VideoFrame) -> np.ndarray:
+        started = time.perf_counter()
         width, height = self.geometry.width, self.geometry.height
         if self.rotation % 180:
             width, height = height, width
-        return rotate_upright(frame.reformat(width=width, height=height, format="bgr24").to_ndarray(), self.rotation)
+        image = rotate_upright(frame.reformat(width=width, height=height, format="bgr24").to_ndarray(), self.rotation)
+        self.timings["convert"] += time.perf_counter() - started
+        return image
 
     def _through_hooks(self, items: list[TimedImage], first: int) -> list[TimedImage]:
         for hook in self.hooks[first:]:
+            started = time.perf_counter()
             items = [out for time_s, image in items for out in hook.process(time_s, image)]
+            self.timings[hook.name] += time.perf_counter() - started
         return items
 
     def _encode_images(self, items: list[TimedImage]) -> None:
         for _, image in items:
+            started = time.perf_counter()
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24").reformat(format="yuv420p")
+            self.timings["convert"] += time.perf_counter() - started
             self._encode(frame, self.slot_counts.popleft())
 
-    def _encode(self, frame: av.VideoFrame, count: int) -> None:
-        for _ in range(count):
+    def _encode(self, frame: av.VideoFrame | None, count: int = 1) -> None:
+        """Encode `frame` into the next `count` slots; None drains the encoder."""
+        started = time.perf_counter()
+        if frame is None:
+            for packet in self.stream.encode(None):
+                self.container.mux(packet)
+        for _ in range(count if frame is not None else 0):
             frame.pts = self.written
             frame.time_base = 1 / self.geometry.rate
             for packet in self.stream.encode(frame):
                 self.container.mux(packet)
             self.written += 1
+        self.timings["encode"] += time.perf_counter() - started
 
     def close(self) -> None:
         if self.held is not None:
             self._emit_until(max(self.clip.end_s - self.clip.start_s, self.held[0] + self.period / 2))
         for number, hook in enumerate(self.hooks):
-            self._encode_images(self._through_hooks(hook.flush(), number + 1))
-        for packet in self.stream.encode(None):
-            self.container.mux(packet)
+            started = time.perf_counter()
+            flushed = hook.flush()
+            self.timings[hook.name] += time.perf_counter() - started
+            self._encode_images(self._through_hooks(flushed, number + 1))
+        self._encode(None)
         self.container.close()
         extras = ClipExtras()
         for hook in self.hooks:
@@ -195,9 +220,19 @@ class _ClipWriter:
 
 
 def materialize_clips(
-    source: str, probe: Probe, clips: list[Clip], out_dir: Path, config: MaterializeConfig, decode: DecodeConfig, hooks: Sequence[FrameHook] = ()
+    source: str,
+    probe: Probe,
+    clips: list[Clip],
+    out_dir: Path,
+    config: MaterializeConfig,
+    decode: DecodeConfig,
+    hooks: Sequence[FrameHook] = (),
+    timings: dict[str, float] | None = None,
 ) -> dict[str, Path]:
-    """Write `{clip_id}.mp4` for each clip into `out_dir` (plus the hooks' side files); returns the mp4 paths by clip ID."""
+    """Write `{clip_id}.mp4` for each clip into `out_dir` (plus the hooks' side files); returns the mp4 paths by clip ID.
+
+    `timings`, if given, gains the seconds spent per step: decode, convert, encode and each hook by name.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     todo = sorted(clips, key=lambda c: c.start_frame)
     written: dict[str, Path] = {}
@@ -207,9 +242,10 @@ def materialize_clips(
     queue = iter(todo)
     current = next(queue)
     writer: _ClipWriter | None = None
+    spent: defaultdict[str, float] = defaultdict(float)
     frames = iter_decoded(source, decode, DecodeStats())
     try:
-        for index, (time_s, frame) in enumerate(frames):
+        for index, (time_s, frame) in enumerate(_timed(frames, spent)):
             while current is not None and index >= current.end_frame:
                 if writer is not None:
                     writer.close()
@@ -221,7 +257,7 @@ def materialize_clips(
             if index < current.start_frame:
                 continue
             if writer is None:
-                writer = _ClipWriter(out_dir / f"{current.clip_id}.mp4", current, geometry, config, hooks)
+                writer = _ClipWriter(out_dir / f"{current.clip_id}.mp4", current, geometry, config, hooks, spent)
             writer.add(time_s, frame, probe.rotation)
         if writer is not None and current is not None:  # the last clip runs to the end of the video
             writer.close()
@@ -231,4 +267,18 @@ def materialize_clips(
         frames.close()  # closes the source now, not whenever the generator is collected
         if writer is not None:
             writer.abort()
+        if timings is not None:
+            for step, seconds in spent.items():
+                timings[step] = timings.get(step, 0.0) + seconds
     return written
+
+
+def _timed(frames: Iterator[tuple[float, av.VideoFrame]], spent: defaultdict[str, float]) -> Iterator[tuple[float, av.VideoFrame]]:
+    """The frames, adding the time spent decoding each to `spent["decode"]`."""
+    while True:
+        started = time.perf_counter()
+        item = next(frames, None)
+        spent["decode"] += time.perf_counter() - started
+        if item is None:
+            return
+        yield item

@@ -2,7 +2,9 @@
 
 Work that needs every written frame (keypoint tracks, face hiding) runs inside the same
 decode pass as `FrameHook`s; work on a finished clip (3D motion, captions) runs after it as
-`ClipAnnotator`s. Models of both load once per worker in `setup`.
+`ClipAnnotator`s. Models of both load once per worker in `setup`. The seconds each step
+took (`materialize.decode`, `materialize.keypoints`, `annotate.retarget`, ...) are added to the
+video's `timings`, which the ledger keeps for the throughput benchmark.
 """
 
 from __future__ import annotations
@@ -76,10 +78,14 @@ class MaterializeStage(Stage):
             partial.unlink()
         todo = [c for c in video.kept_clips if not (out_dir / f"{c.clip_id}.mp4").exists()]
         hooks: list[FrameHook] = list(self.hooks)
-        materialize_clips(video.source, video.probe, todo, out_dir, self.config, self.decode, hooks)
+        steps: dict[str, float] = {}
+        materialize_clips(video.source, video.probe, todo, out_dir, self.config, self.decode, hooks, steps)
+        video.timings.update({f"materialize.{step}": seconds for step, seconds in steps.items()})
         geometry = output_geometry(video.probe, self.config)
+        steps = {}
         for clip in video.kept_clips:
             mp4 = out_dir / f"{clip.clip_id}.mp4"
             if mp4.exists() and needs_annotation(mp4, clip.clip_id, self.annotators):
                 staged = StagedClip(clip=clip, video=video, mp4=mp4, width=geometry.width, height=geometry.height, fps=float(geometry.rate))
-                annotate_clip(staged, self.annotators)
+                annotate_clip(staged, self.annotators, steps)
+        video.timings.update({f"annotate.{name}": seconds for name, seconds in steps.items()})

@@ -19,6 +19,10 @@ from humannet.review.pii import PiiConfig, ScreenTextStage
 
 
 class TextBlurHook:
+    """Hides each finding's box on the written frames within `blur_hold_s` of the time it was read."""
+
+    name = "text_hiding"
+
     def __init__(self, config: PiiConfig) -> None:
         self.config = config
 
