@@ -87,6 +87,11 @@ def test_benchmark_report_has_every_measurement(tiny_videos: Path, tmp_path: Pat
     with_humans = report.humannet_with_humans
     assert "humans" in with_humans["in_worker_by_step_s"] and "humans" not in analysis["in_worker_by_step_s"]
     assert math.isfinite(with_humans["realtime_per_core_net"]) and with_humans["realtime_per_core_net"] > 0
+    # The review detectors run inside the decode pass at default settings; their share is reported, not counted twice.
+    assert with_humans["review_detector_steps"] == ["pii.ocr", "unsafe.detector"] and with_humans["review_detectors_s"] > 0
+    assert with_humans["realtime_per_core_in_worker_without_review"] > with_humans["realtime_per_core_in_worker"]
+    assert with_humans["in_worker_s"] < with_humans["wall_s"]
+    assert analysis["in_worker_by_step_s"].keys().isdisjoint(with_humans["review_detector_steps"])
 
     materialize = report.materialize
     assert materialize["encoder"]["crf"] == 23 and materialize["encoder"]["preset"] == "veryfast"
