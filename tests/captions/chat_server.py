@@ -5,11 +5,12 @@ another clip. It reads the clip ID from the request the way any model would: fro
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.loopback_http import LoopbackServer
 
 
 @dataclass
@@ -22,7 +23,7 @@ class Behaviour:
 
 
 @dataclass
-class ChatServer:
+class ChatServer(LoopbackServer):
     behaviours: dict[str, Behaviour] = field(default_factory=dict)
     requests: Counter = field(default_factory=Counter)
     images: Counter = field(default_factory=Counter)
@@ -30,20 +31,12 @@ class ChatServer:
     bodies: list[dict] = field(default_factory=list)
 
     def start(self) -> ChatServer:
-        self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        self._serve(_handler(self))
         return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
 
     @property
     def base_url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"{self.origin}/v1"
 
 
 def caption_for(clip_id: str) -> dict:

@@ -4,15 +4,11 @@
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
-
-class _QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request, client_address) -> None:  # clients hanging up mid-body is what the tests do
-        pass
+from tests.loopback_http import LoopbackServer
 
 
 @dataclass
@@ -32,7 +28,7 @@ class LoggedRequest:
 
 
 @dataclass
-class FaultyServer:
+class FaultyServer(LoopbackServer):
     resources: dict[str, Resource] = field(default_factory=dict)
     log: list[LoggedRequest] = field(default_factory=list)
     served: dict[str, int] = field(default_factory=dict)  # body bytes written per path
@@ -40,23 +36,11 @@ class FaultyServer:
     most_in_flight: int = 0  # the most paths served at one time
 
     def start(self) -> FaultyServer:
-        self._lock = threading.Lock()
-        self._httpd = _QuietServer(("127.0.0.1", 0), _handler(self))
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        self._serve(_handler(self))
         return self
 
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-    @property
-    def base(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
     def url(self, path: str) -> str:
-        return f"{self.base}{path}"
+        return f"{self.origin}{path}"
 
     def requests_for(self, path: str) -> list[LoggedRequest]:
         with self._lock:

@@ -17,6 +17,7 @@ from humannet.collect.datasets import Columns, ManifestError, import_manifest
 from humannet.collect.folders import folder_candidates
 from humannet.collect.pool import Pool, State
 from humannet.collect.settings import CollectConfig
+from tests.moto_s3 import moto_s3
 
 HUMANNET = str(Path(sys.executable).parent / "humannet")
 CONFIG = CollectConfig()
@@ -205,29 +206,8 @@ def test_folder_import_needs_a_licence_and_curates_from_the_pool(tmp_path, examp
     assert video.uri == row.path and video.meta["license"] == "CC-BY-4.0"
 
 
-def test_object_store_folder_import_lists_videos_where_they_are(tmp_path, examples_dir, monkeypatch):
-    import socket
-    import time
-
-    import boto3
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    moto = subprocess.Popen(
-        [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(key, value)
-    try:
-        client = boto3.client("s3", endpoint_url=endpoint)
-        for _ in range(100):
-            try:
-                client.list_buckets()
-                break
-            except Exception:
-                time.sleep(0.1)
+def test_object_store_folder_import_lists_videos_where_they_are(tmp_path, examples_dir):
+    with moto_s3() as (endpoint, client):
         client.create_bucket(Bucket="recordings")
         client.upload_file(str(examples_dir / "exo_mmaction2_pool_cleaning_part0.mp4"), "recordings", "lab/day1/a.mp4")
         client.put_object(Bucket="recordings", Key="lab/readme.txt", Body=b"notes")
@@ -245,6 +225,3 @@ def test_object_store_folder_import_lists_videos_where_they_are(tmp_path, exampl
             text=True,
         )
         assert empty.returncode == 2 and "no video files" in empty.stderr
-    finally:
-        moto.terminate()
-        moto.wait(timeout=10)

@@ -6,17 +6,16 @@ import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tarfile
 import time
 from pathlib import Path
 
-import boto3
 import pyarrow.parquet as pq
 import pytest
 
+from tests.moto_s3 import CREDENTIALS, moto_s3
 from tests.test_curate import without_nan
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "videos"
@@ -24,46 +23,18 @@ INPUTS = ["exo_intel_asl_sign_again.mkv", "exo_mmaction2_pool_cleaning.mp4", "ex
 BUCKET = "humannet-test"
 # Storage plumbing is under test here, not the models: the person stages stay off to keep it quick.
 LIGHT = ["humans.enabled=false", "pose_tracks.enabled=false", "privacy.face_blur=off"]
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
-def s3(tmp_path_factory):
+def s3():
     """A moto S3 server with the sample clips under s3://BUCKET/in/ and a CSV list with licences."""
-    port = free_port()
-    moto = Path(sys.executable).with_name("moto_server")
-    server = subprocess.Popen([str(moto), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    endpoint = f"http://127.0.0.1:{port}"
-    client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
-    for _ in range(100):
-        try:
-            client.list_buckets()
-            break
-        except Exception:
-            time.sleep(0.1)
-    client.create_bucket(Bucket=BUCKET)
-    for name in INPUTS:
-        client.upload_file(str(EXAMPLES / name), BUCKET, f"in/{name}")
-    listing = "uri,license\n" + "".join(f"{name},CC BY 4.0\n" for name in INPUTS[:2])
-    client.put_object(Bucket=BUCKET, Key="in/two.csv", Body=listing.encode())
-    saved = {key: os.environ.get(key) for key in CREDENTIALS}
-    os.environ.update(CREDENTIALS)
-    try:
+    with moto_s3() as (endpoint, client):
+        client.create_bucket(Bucket=BUCKET)
+        for name in INPUTS:
+            client.upload_file(str(EXAMPLES / name), BUCKET, f"in/{name}")
+        listing = "uri,license\n" + "".join(f"{name},CC BY 4.0\n" for name in INPUTS[:2])
+        client.put_object(Bucket=BUCKET, Key="in/two.csv", Body=listing.encode())
         yield endpoint, client
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def curate_command(inputs: str, out: str, endpoint: str, scratch: Path) -> list[str]:
