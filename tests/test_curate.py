@@ -152,8 +152,12 @@ def test_rerun_does_nothing_and_a_second_run_dedups_against_the_corpus(tmp_path,
     assert summary.kept == 1 and summary.analysed == 1
     before = rows(out / "clips" / "part-00000.parquet", "clip_id")
     again = curate(first, out)
-    assert again.analysed == 0 and again.resumed == 1 and again.shards_written == 0
+    assert again.analysed == 0 and again.resumed == 1 and again.shards_written == 0 and again.warnings == []
     assert rows(out / "clips" / "part-00000.parquet", "clip_id") == before
+    # Other clip settings on a corpus with shards: allowed (each clip's JSON names its annotators' settings), but said.
+    changed = curate(first, out, overrides=["retarget.max_error_mm=20"])
+    assert changed.shards_written == 0 and len(changed.warnings) == 1 and changed.warnings[0].startswith("1 existing shard(s)")
+    assert curate(first, out, overrides=["retarget.max_error_mm=20"], materialize=False).warnings == []  # writes no clips
 
     second = tmp_path / "second"
     second.mkdir()

@@ -26,7 +26,7 @@ from rich.console import Console
 from humannet import __version__
 from humannet.annotate.camera_motion import CameraMotionStage
 from humannet.annotate.camera_trajectory import CameraTrajectoryAnnotator
-from humannet.annotate.clip_annotator import ClipAnnotator, read_staged_meta
+from humannet.annotate.clip_annotator import ClipAnnotator, annotator_versions, read_staged_meta
 from humannet.annotate.motion import MotionCategoryStage
 from humannet.annotate.motion3d import Motion3DAnnotator
 from humannet.annotate.retarget import RetargetAnnotator
@@ -123,6 +123,20 @@ def analysis_fingerprint(config: Config) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def write_fingerprint(config: Config) -> str:
+    """Settings and versions that written clips depend on: encoding, frame hooks and every clip annotator."""
+    pii = config.review.pii
+    settings = {
+        "stage": MaterializeStage.version,
+        "materialize": config.materialize.model_dump(mode="json", exclude={"enabled"}),
+        "privacy": config.privacy.model_dump(mode="json"),
+        "pose_tracks": config.pose_tracks.model_dump(mode="json"),
+        "text_blur": {"enabled": pii.enabled, "blur": pii.blur, "margin": pii.blur_margin, "hold_s": pii.blur_hold_s},
+        "annotators": annotator_versions(clip_annotators(config)),
+    }
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def lost_with_its_worker(video: Video) -> bool:
     """A video whose worker died under it (a crash, the OOM killer, a lost node) is retried by the next run.
 
@@ -156,6 +170,7 @@ class Curator:
         self.runner = runner
         self.console = console
         self.materialize = materialize and config.materialize.enabled
+        self.write_fingerprint = write_fingerprint(config)
         self.ledger = Ledger(self.out_dir, publish=self._publish)
 
     def _publish(self, relative: str, delete_local: bool = False) -> None:
@@ -177,6 +192,12 @@ class Curator:
                 f"{self.out} was built with other analysis settings ({stale} videos differ); rerun with --rebuild to rebuild it, or write to a new --out"
             )
         summary = RunSummary(inputs=len(inputs), workers=self.runner.workers, corpus=self.out)
+        written_otherwise = [name for name, record in shards.items() if record.get("write_fingerprint", self.write_fingerprint) != self.write_fingerprint]
+        if self.materialize and written_otherwise:  # the clips say which settings they had (`annotators` in their JSON); mixing is allowed, not silent
+            summary.warnings.append(
+                f"{len(written_otherwise)} existing shard(s) were written with other clip settings (materialize, privacy, pose_tracks, text "
+                "blurring, or a clip annotator's settings or version); new clips use the current ones. Rebuild (--rebuild) for one setting throughout."
+            )
         todo = [video for video in inputs if video.uri not in done or lost_with_its_worker(done[video.uri])]
         summary.resumed = len(inputs) - len(todo)
         self._analyse(todo, done, summary)
@@ -279,7 +300,7 @@ class Curator:
             name = f"shard-{number:06d}"
             write_shard(self.out_dir / "shards" / f"{name}.tar", group)
             self._publish(f"shards/{name}.tar", delete_local=True)  # a remote corpus keeps no local copy of its shards
-            self.ledger.commit_shard(name, [m[0].clip_id for m in group], sorted({m[1].uri for m in group}))
+            self.ledger.commit_shard(name, [m[0].clip_id for m in group], sorted({m[1].uri for m in group}), self.write_fingerprint)
             for clip, _, path in group:
                 for staged in path.parent.glob(f"{clip.clip_id}.*"):  # the mp4 and its side files
                     staged.unlink(missing_ok=True)

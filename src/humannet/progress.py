@@ -50,6 +50,7 @@ class RunSummary:
     wall_s: float = 0.0
     workers: int = 1
     corpus: str = ""
+    warnings: list[str] = field(default_factory=list)  # said after the table: nothing failed, but the user should know
 
     @property
     def realtime_factor(self) -> float:
@@ -88,6 +89,8 @@ class RunSummary:
         console.print(table)
         for uri, reason in self.failed_inputs:
             console.print(f"[red]failed[/red] {uri}: {reason}")
+        for warning in self.warnings:
+            console.print(f"[yellow]warning[/yellow] {warning}")
 
 
 def _counts(counter: Counter[str]) -> str:
