@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 from pathlib import Path
 
@@ -159,3 +160,44 @@ def test_unreachable_input_prefix_is_a_clear_usage_error(s3, tmp_path):
         env={**os.environ, **CREDENTIALS},
     )
     assert done.returncode == 2 and "no video files under that prefix" in " ".join(done.stderr.split())
+
+
+def test_reading_tools_read_a_corpus_on_s3_without_copying_its_shards(s3, local_reference, tmp_path, monkeypatch):
+    """The index is mirrored locally, shards are read from the store with ranged reads; the tables match a local run."""
+    from humannet.corpus.loader import ClipLoader
+    from humannet.corpus.reader import CorpusReadError, open_corpus
+
+    endpoint, client = s3
+    out = f"s3://{BUCKET}/corpus-read"
+    run(curate_command(f"s3://{BUCKET}/in/", out, endpoint, tmp_path / "scratch"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "reader-cache"))  # the index mirror goes to the scratch root
+    (tmp_path / "reader-cache").mkdir()
+
+    corpus = open_corpus(out, {"endpoint_url": endpoint})
+    assert corpus.store is not None and corpus.location == out
+    assert not any(path.suffix == ".tar" for path in corpus.root.rglob("*"))  # no shard was downloaded
+    local = open_corpus(local_reference)
+    assert list(corpus.tables) == list(local.tables)
+    clips = sorted(corpus.read("clips", ["clip_id", "shard"]).to_pylist(), key=lambda r: r["clip_id"])
+    assert [r["clip_id"] for r in clips] == sorted(local.read("clips", ["clip_id"]).column("clip_id").to_pylist())
+    assert corpus.connect().execute("SELECT count(*) FROM clips").fetchall() == [(len(clips),)]
+
+    first = clips[0]
+    body = client.get_object(Bucket=BUCKET, Key=f"corpus-read/{first['shard']}")["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(body)) as tar:
+        stored = tar.extractfile(f"{first['clip_id']}.mp4").read()
+    assert corpus.read_member(first["shard"], f"{first['clip_id']}.mp4") == stored
+    samples = list(ClipLoader(corpus, fps=4, size=64, keypoints=False))
+    assert sorted({s["clip_id"] for s in samples}) == [r["clip_id"] for r in clips]
+    assert all(s["frames"].shape[1:] == (64, 64, 3) or s["frames"].shape[-1] == 3 for s in samples)
+
+    # The command line finds the store's endpoint the usual way (the environment) and says what is wrong with a bad URL.
+    env = {**os.environ, **CREDENTIALS, "AWS_ENDPOINT_URL": endpoint, "TMPDIR": str(tmp_path / "reader-cache")}
+    stats = subprocess.run([sys.executable, "-m", "humannet.cli", "stats", out, "--json"], capture_output=True, text=True, env=env, timeout=300)
+    assert stats.returncode == 0, stats.stderr
+    summary = json.loads(stats.stdout)
+    assert summary["corpus"] == out and summary["clips"] == len(clips)
+    missing = subprocess.run([sys.executable, "-m", "humannet.cli", "stats", f"s3://{BUCKET}/nothing"], capture_output=True, text=True, env=env, timeout=300)
+    assert missing.returncode == 2 and "not a humannet corpus" in missing.stderr and "Traceback" not in missing.stderr
+    with pytest.raises(CorpusReadError, match="cannot list the corpus"):
+        open_corpus("s3://no-such-bucket-anywhere/corpus", {"endpoint_url": "http://127.0.0.1:9"})

@@ -23,5 +23,5 @@ def open_corpus_or_exit(path: str) -> Corpus:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
     for warning in corpus.warnings:
-        click.echo(f"warning: {corpus.root}: {warning}", err=True)
+        click.echo(f"warning: {corpus.location}: {warning}", err=True)
     return corpus

@@ -23,6 +23,7 @@ Files roll over to the next file index at LeRobot's default sizes (100 MB data, 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -167,12 +168,12 @@ def _clip_files(corpus: Corpus, rows: list[dict[str, Any]], result: ExportResult
     for row in rows:
         by_shard.setdefault(row["shard"], []).append(row)
     for shard, shard_rows in by_shard.items():
-        try:
-            tar = tarfile.open(corpus.root / shard)  # noqa: SIM115 (closed by the `with` below)
-        except (OSError, tarfile.TarError) as exc:
-            result.skipped.extend((row["clip_id"], f"shard {shard} is unreadable ({exc})") for row in shard_rows)
-            continue
-        with tar:
+        with contextlib.ExitStack() as stack:
+            try:
+                tar = stack.enter_context(corpus.open_shard_tar(shard))
+            except (OSError, tarfile.TarError) as exc:
+                result.skipped.extend((row["clip_id"], f"shard {shard} is unreadable ({exc})") for row in shard_rows)
+                continue
             members = {m.name: m for m in tar.getmembers()}
             for row in shard_rows:
                 files = {}

@@ -19,6 +19,7 @@ from the index, so a DuckDB predicate over the `clips` view filters them before 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -205,26 +206,22 @@ class ClipLoader:
         current: str | None = None
         tar: tarfile.TarFile | None = None
         members: dict[str, tarfile.TarInfo] = {}
-        try:
+        with contextlib.ExitStack() as open_shard:  # the current shard's file, kept open while its clips are read
             for clip in self.my_clips():
                 if clip.shard != current:
-                    if tar is not None:
-                        tar.close()
+                    open_shard.close()
                     current = clip.shard
-                    tar, members = self._open_shard(clip.shard)
+                    tar, members = self._open_shard(clip.shard, open_shard)
                 if tar is None:
                     continue
                 try:
                     yield from self._samples(clip, tar, members)
                 except Exception as exc:  # one bad clip never stops training
                     log.warning("skipping clip %s (%s): %s: %s", clip.clip_id, clip.shard, type(exc).__name__, exc)
-        finally:
-            if tar is not None:
-                tar.close()
 
-    def _open_shard(self, shard: str) -> tuple[tarfile.TarFile | None, dict[str, tarfile.TarInfo]]:
+    def _open_shard(self, shard: str, stack: contextlib.ExitStack) -> tuple[tarfile.TarFile | None, dict[str, tarfile.TarInfo]]:
         try:
-            tar = tarfile.open(self.corpus.root / shard)  # noqa: SIM115 (kept open while its clips are read; closed in __iter__)
+            tar = stack.enter_context(self.corpus.open_shard_tar(shard))
             return tar, {m.name: m for m in tar.getmembers()}
         except (OSError, tarfile.TarError) as exc:
             log.warning("skipping shard %s: %s", shard, exc)

@@ -10,6 +10,12 @@ Parquet or DuckDB traceback deep inside a command.
     con.sql("SELECT viewpoint, count(*) FROM clips GROUP BY 1").fetchall()
     data = corpus.read_member(shard, f"{clip_id}.mp4")   # bytes of one file inside a shard
 
+A corpus on object storage (`open_corpus("s3://bucket/corpus")`) is read the same way: its
+index (the manifest and every Parquet file) is mirrored into a local cache folder, files whose
+size changed are fetched again, and shards are read from the store with ranged reads
+(`open_shard`), never downloaded whole. Credentials and endpoints come from fsspec's usual
+sources (environment such as `AWS_ENDPOINT_URL`, config files) or `storage_options`.
+
 Tables are found on disk, not listed here: besides the four index tables, every other Parquet
 file in the corpus (annotation tables such as `captions/trees.parquet` or `provenance.parquet`)
 becomes a view named after its path (`captions_trees`, `provenance`). A folder of
@@ -18,18 +24,22 @@ becomes a view named after its path (`captions_trees`, `provenance`). A folder o
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import re
 import tarfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from humannet.engine.state import uri_key
+from humannet.storage import filesystem, is_remote, scratch_root
 
 if TYPE_CHECKING:
     import duckdb
@@ -37,6 +47,7 @@ if TYPE_CHECKING:
 FORMAT_VERSION = 1  # the corpus layout this humannet writes; manifest.json records it (absent = 1)
 READABLE_VERSIONS = range(1, FORMAT_VERSION + 1)
 INDEX_TABLES = ("videos", "clips", "dropped_clips", "errors")
+SHARD_READ_BLOCK = 8 * 2**20  # bytes per ranged read from a store: a few clips' files each
 SKIPPED_DIRS = frozenset({"state", "shards"})  # the resume ledger and the media, not tables
 
 
@@ -53,6 +64,7 @@ class Corpus:
     format_version: int
     tables: dict[str, list[Path]]  # view name -> Parquet files, in name order
     warnings: list[str] = field(default_factory=list)  # readable, but something a user should know
+    store: tuple[Any, str] | None = None  # (fsspec filesystem, corpus path in it) for a corpus on object storage; `root` is then its index mirror
     _member_tables: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict, repr=False)
 
     def connect(self, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
@@ -82,9 +94,37 @@ class Corpus:
         parts = [pq.read_table(path, columns=present) for path in self.tables[table]]
         return pa.concat_tables(parts, promote_options="permissive") if len(parts) > 1 else parts[0]
 
+    @property
+    def location(self) -> str:
+        """Where the corpus is, as the user named it: a folder, or a store URL."""
+        if self.store is None:
+            return str(self.root)
+        fs, path = self.store
+        return fs.unstrip_protocol(path)
+
     def shard_path(self, shard: str) -> Path:
-        """The file of a `shard` value from the clip index (`shards/shard-000000.tar`)."""
+        """The local file of a `shard` value from the clip index (`shards/shard-000000.tar`); see `open_shard` for any corpus."""
+        if self.store is not None:
+            raise CorpusReadError(f"{self.location}: shards of a corpus on object storage are read with open_shard, not as local files")
         return self.root / shard
+
+    def open_shard(self, shard: str) -> IO[bytes]:
+        """A readable, seekable binary file of one shard: the local file, or ranged reads from the store. OSError when missing."""
+        if self.store is None:
+            return open(self.root / shard, "rb")  # noqa: SIM115 (the caller closes it)
+        fs, path = self.store
+        try:
+            return fs.open(f"{path}/{shard}", "rb", block_size=SHARD_READ_BLOCK)
+        except FileNotFoundError:
+            raise
+        except Exception as exc:  # store errors (permissions, network) as the OSError callers handle
+            raise OSError(f"{self.location}/{shard}: {type(exc).__name__}: {exc}") from exc
+
+    @contextlib.contextmanager
+    def open_shard_tar(self, shard: str) -> Iterator[tarfile.TarFile]:
+        """The shard as a TarFile, closed with its file on leaving. OSError or tarfile.TarError when missing or unreadable."""
+        with self.open_shard(shard) as handle, tarfile.open(fileobj=handle, mode="r:") as tar:
+            yield tar
 
     def read_member(self, shard: str, name: str) -> bytes | None:
         """The bytes of one file (`{clip_id}.mp4`, `.json`, `.pose.npz`, ...) in a shard; None when the shard or member is missing.
@@ -96,7 +136,7 @@ class Corpus:
             return None
         offset, size = entry
         try:
-            with open(self.shard_path(shard), "rb") as handle:
+            with self.open_shard(shard) as handle:
                 handle.seek(offset)
                 return handle.read(size)
         except OSError:
@@ -106,7 +146,7 @@ class Corpus:
         """Member name -> (byte offset of its data, size) for one shard; empty when the shard is missing or unreadable."""
         if shard not in self._member_tables:
             try:
-                with tarfile.open(self.shard_path(shard)) as tar:
+                with self.open_shard_tar(shard) as tar:
                     self._member_tables[shard] = {m.name: (m.offset_data, m.size) for m in tar.getmembers() if m.isfile()}
             except (tarfile.TarError, OSError):
                 return {}
@@ -117,14 +157,17 @@ class Corpus:
         return dict(self.manifest.get("counts", {}))
 
 
-def open_corpus(path: str | Path) -> Corpus:
+def open_corpus(path: str | Path, storage_options: dict[str, Any] | None = None) -> Corpus:
     """Check that `path` holds a complete, readable corpus and describe its tables.
 
     Raises CorpusReadError for: a missing folder, a folder that is not a corpus, a partial
     corpus (a curate run stopped before it wrote the index), an unreadable manifest, or a format
     version this humannet cannot read. A corpus whose ledger holds work finished after the
     index was written is readable (the index is whole, just older) and gets a warning.
+    `path` may be a store URL (`s3://...`); `storage_options` are fsspec's for it.
     """
+    if is_remote(str(path)):
+        return _open_on_store(str(path), storage_options)
     root = Path(path)
     if not root.exists():
         raise CorpusReadError(f"{root}: no such folder")
@@ -143,6 +186,41 @@ def open_corpus(path: str | Path) -> Corpus:
         raise CorpusReadError(f"{root}: clips/ holds no Parquet files; the corpus is incomplete (rerun the curate command that wrote it)")
     corpus = Corpus(root=root, manifest=manifest, format_version=version, tables=tables)
     corpus.warnings.extend(_ledger_warnings(corpus))
+    return corpus
+
+
+def _open_on_store(url: str, options: dict[str, Any] | None) -> Corpus:
+    """Mirror the index of a corpus on a store into the local cache, open the mirror, and read shards from the store."""
+    url = url.rstrip("/")
+    try:
+        fs, root = filesystem(url, options)
+        found = fs.find(root, detail=True)
+    except Exception as exc:  # no credentials, no such bucket, endpoint down: say which and why
+        raise CorpusReadError(f"{url}: cannot list the corpus ({type(exc).__name__}: {exc})") from exc
+    index = {}
+    for remote, info in found.items():
+        relative = remote[len(root) :].lstrip("/")
+        parts = relative.split("/")
+        if parts[0] in SKIPPED_DIRS or any(part.startswith(".") for part in parts):
+            continue
+        if relative == "manifest.json" or relative.endswith(".parquet"):
+            index[relative] = (remote, info.get("size"))
+    if "manifest.json" not in index:
+        raise CorpusReadError(f"{url}: not a humannet corpus (no manifest.json); create one with `humannet curate VIDEOS --out {url}`")
+    mirror = scratch_root() / f"read-{hashlib.sha1(url.encode()).hexdigest()[:16]}"
+    for local in [p for p in mirror.rglob("*") if p.is_file()]:
+        if local.relative_to(mirror).as_posix() not in index:
+            local.unlink()  # gone from the store since the last read
+    try:
+        for relative, (remote, size) in sorted(index.items()):
+            local = mirror / relative
+            if not local.is_file() or local.stat().st_size != size:
+                local.parent.mkdir(parents=True, exist_ok=True)
+                fs.get_file(remote, str(local))
+    except Exception as exc:
+        raise CorpusReadError(f"{url}: cannot fetch the index ({type(exc).__name__}: {exc})") from exc
+    corpus = open_corpus(mirror)
+    corpus.store = (fs, root)
     return corpus
 
 

@@ -100,7 +100,7 @@ def compute_stats(corpus: Corpus) -> CorpusStats:
         absent.append("environment axis (clips.taxonomy_environment)")
 
     return CorpusStats(
-        corpus=str(corpus.root),
+        corpus=corpus.location,
         format_version=corpus.format_version,
         videos=video_counts,
         hours_in=hours_in,

@@ -301,7 +301,7 @@ def _copy_shards(corpus: Corpus, clip_rows: pa.Table, out_dir: Path) -> tuple[pa
     max_bytes = float(settings.get("shard_max_mb", 1024.0)) * 1e6
     clip_ids, shards = clip_rows["clip_id"].to_pylist(), clip_rows["shard"].to_pylist()
     with contextlib.ExitStack() as stack:
-        sources = {shard: stack.enter_context(tarfile.open(_existing_shard(corpus, shard))) for shard in sorted({s for s in shards if s})}
+        sources = {shard: _existing_shard(corpus, shard, stack) for shard in sorted({s for s in shards if s})}
         wanted = set(clip_ids)
         members: dict[str, list[tuple[tarfile.TarFile, tarfile.TarInfo]]] = {}
         for tar in sources.values():
@@ -328,11 +328,12 @@ def _copy_shards(corpus: Corpus, clip_rows: pa.Table, out_dir: Path) -> tuple[pa
     return clip_rows.set_column(column, "shard", pa.array([new_shard.get(c) for c in clip_ids], pa.string())), len(groups)
 
 
-def _existing_shard(corpus: Corpus, shard: str) -> Path:
-    path = corpus.shard_path(shard)
-    if not path.is_file():
-        raise SubsetError(f"{path}: shard named in the clip index is missing; the source corpus is incomplete")
-    return path
+def _existing_shard(corpus: Corpus, shard: str, stack: contextlib.ExitStack) -> tarfile.TarFile:
+    """The shard, open until `stack` closes; SubsetError when it is missing or unreadable."""
+    try:
+        return stack.enter_context(corpus.open_shard_tar(shard))
+    except (OSError, tarfile.TarError) as exc:
+        raise SubsetError(f"{corpus.location}/{shard}: shard named in the clip index is missing or unreadable ({exc}); the source is incomplete") from exc
 
 
 def _write_copied_shard(path: Path, members: list[tuple[tarfile.TarFile, tarfile.TarInfo]]) -> None:

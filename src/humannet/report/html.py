@@ -317,10 +317,10 @@ def _page(corpus: Corpus, sections: list[Section]) -> str:
     anchors = [f"s{i}" for i in range(len(sections))]
     nav = "".join(f"<a href='#{a}'>{html.escape(s.title)}</a>" for a, s in zip(anchors, sections, strict=True))
     body = "".join(f"<h2 id='{a}'>{html.escape(s.title)}</h2>{s.body}" for a, s in zip(anchors, sections, strict=True))
-    title = f"humannet corpus report: {corpus.root.name or corpus.root}"
+    title = f"humannet corpus report: {corpus.location.rstrip('/').rsplit('/', 1)[-1] or corpus.location}"
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
-        f"<h1>{html.escape(title)}</h1><p class='note'>{html.escape(str(corpus.root))} · format version {corpus.format_version} · "
+        f"<h1>{html.escape(title)}</h1><p class='note'>{html.escape(corpus.location)} · format version {corpus.format_version} · "
         f"humannet {html.escape(__version__)}</p><nav>{nav}</nav>{body}</body></html>\n"
     )
