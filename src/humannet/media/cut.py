@@ -12,6 +12,7 @@ so the throughput benchmark can say where a worker's time goes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -134,11 +135,10 @@ class _ClipWriter:
         if self.hooks:  # converted only if it fills a slot
             self.held = (t, frame)
             return
-        if rotation:
-            frame = av.VideoFrame.from_ndarray(rotate_upright(frame.to_ndarray(format="rgb24"), rotation), format="rgb24")
-        started = time.perf_counter()
-        self.held = (t, frame.reformat(width=self.geometry.width, height=self.geometry.height, format="yuv420p"))
-        self.timings["convert"] += time.perf_counter() - started
+        with self._spending("convert"):
+            if rotation:
+                frame = av.VideoFrame.from_ndarray(rotate_upright(frame.to_ndarray(format="rgb24"), rotation), format="rgb24")
+            self.held = (t, frame.reformat(width=self.geometry.width, height=self.geometry.height, format="yuv420p"))
 
     def _emit_until(self, limit_s: float) -> None:
         """Place the held frame in every slot before `limit_s`."""
@@ -155,52 +155,57 @@ class _ClipWriter:
             self._encode(self.held[1], count)
         self.placed += count
 
-    def _upright_image(self, frame: av.VideoFrame) -> np.ndarray:
+    @contextlib.contextmanager
+    def _spending(self, step: str) -> Iterator[None]:
+        """Add the time spent inside to `step`'s timing."""
         started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[step] += time.perf_counter() - started
+
+    def _upright_image(self, frame: av.VideoFrame) -> np.ndarray:
         width, height = self.geometry.width, self.geometry.height
         if self.rotation % 180:
             width, height = height, width
-        image = rotate_upright(frame.reformat(width=width, height=height, format="bgr24").to_ndarray(), self.rotation)
-        self.timings["convert"] += time.perf_counter() - started
-        return image
+        with self._spending("convert"):
+            return rotate_upright(frame.reformat(width=width, height=height, format="bgr24").to_ndarray(), self.rotation)
 
     def _through_hooks(self, items: list[TimedImage], first: int) -> list[TimedImage]:
         for hook in self.hooks[first:]:
-            started = time.perf_counter()
-            items = [out for time_s, image in items for out in hook.process(time_s, image)]
-            self.timings[hook.name] += time.perf_counter() - started
+            with self._spending(hook.name):
+                items = [out for time_s, image in items for out in hook.process(time_s, image)]
         return items
 
     def _encode_images(self, items: list[TimedImage]) -> None:
         for _, image in items:
-            started = time.perf_counter()
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24").reformat(format="yuv420p")
-            self.timings["convert"] += time.perf_counter() - started
+            with self._spending("convert"):
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24").reformat(format="yuv420p")
             self._encode(frame, self.slot_counts.popleft())
 
-    def _encode(self, frame: av.VideoFrame | None, count: int = 1) -> None:
-        """Encode `frame` into the next `count` slots; None drains the encoder."""
-        started = time.perf_counter()
-        if frame is None:
+    def _encode(self, frame: av.VideoFrame, count: int) -> None:
+        with self._spending("encode"):
+            for _ in range(count):
+                frame.pts = self.written
+                frame.time_base = 1 / self.geometry.rate
+                for packet in self.stream.encode(frame):
+                    self.container.mux(packet)
+                self.written += 1
+
+    def _drain(self) -> None:
+        """The frames the encoder still holds (its lookahead), written out."""
+        with self._spending("encode"):
             for packet in self.stream.encode(None):
                 self.container.mux(packet)
-        for _ in range(count if frame is not None else 0):
-            frame.pts = self.written
-            frame.time_base = 1 / self.geometry.rate
-            for packet in self.stream.encode(frame):
-                self.container.mux(packet)
-            self.written += 1
-        self.timings["encode"] += time.perf_counter() - started
 
     def close(self) -> None:
         if self.held is not None:
             self._emit_until(max(self.clip.end_s - self.clip.start_s, self.held[0] + self.period / 2))
         for number, hook in enumerate(self.hooks):
-            started = time.perf_counter()
-            flushed = hook.flush()
-            self.timings[hook.name] += time.perf_counter() - started
+            with self._spending(hook.name):
+                flushed = hook.flush()
             self._encode_images(self._through_hooks(flushed, number + 1))
-        self._encode(None)
+        self._drain()
         self.container.close()
         extras = ClipExtras()
         for hook in self.hooks:
