@@ -152,3 +152,16 @@ def test_train_video_mae_example_runs_two_steps(corpus):
     assert result.returncode == 0, result.stderr
     losses = [float(line.split()[3]) for line in result.stdout.splitlines() if line.startswith("step ")]
     assert len(losses) == 2 and all(np.isfinite(losses)) and losses[0] > 0
+
+
+def test_several_corpora_are_read_as_one_and_their_same_named_shards_kept_apart(corpus, split_corpus):
+    """Parts of a corpus curated in batches: both have a `shards/shard-000000.tar`, each is read from its own corpus."""
+    parts = [corpus, split_corpus]
+    both = ClipLoader(parts, fps=2.0, size=(16, 16), keypoints=False)
+    assert {c.shard_key for c in both.clips} >= {(0, "shards/shard-000000.tar"), (1, "shards/shard-000000.tar")}
+    read = Counter(s["clip_id"] for s in both)
+    assert read == Counter(_all_ids(corpus) + _all_ids(split_corpus))  # every clip of every part, once per part
+    shares = [Counter(s["clip_id"] for s in ClipLoader(parts, fps=2.0, size=(16, 16), keypoints=False, rank=r, world_size=3)) for r in range(3)]
+    assert sum(shares, Counter()) == read and all(shares)
+    with pytest.raises(LoaderError, match="no such folder"):
+        ClipLoader([corpus, corpus.parent / "missing"])

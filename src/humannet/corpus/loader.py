@@ -15,6 +15,8 @@ Work is split between consumers (distributed ranks x DataLoader workers) so that
 clip is read by exactly one of them: whole shards when there are at least as many shards as
 consumers (each consumer opens only its own shards), single clips otherwise. Clips are selected
 from the index, so a DuckDB predicate over the `clips` view filters them before any shard is opened.
+Several corpora (the parts of a corpus curated in batches, local or on a store) are read as one:
+`ClipLoader(["part-1/", "s3://bucket/part-2"])`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import json
 import logging
 import random
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,9 +51,15 @@ class ClipRef:
     clip_id: str
     shard: str
     row: dict[str, Any]  # the clip's index row
+    part: int = 0  # which of the loader's corpora holds it
+
+    @property
+    def shard_key(self) -> tuple[int, str]:
+        """The shard, told apart from same-named shards of the other corpora."""
+        return self.part, self.shard
 
 
-def select_clips(corpus: Corpus, where: str | None = None) -> list[ClipRef]:
+def select_clips(corpus: Corpus, where: str | None = None, part: int = 0) -> list[ClipRef]:
     """Materialised clips of the index matching the DuckDB predicate, in (shard, clip_id) order."""
     import duckdb
 
@@ -60,17 +68,17 @@ def select_clips(corpus: Corpus, where: str | None = None) -> list[ClipRef]:
         table = corpus.connect().sql(f"SELECT * FROM clips WHERE shard IS NOT NULL AND {predicate} ORDER BY shard, clip_id").to_arrow_table()
     except duckdb.Error as exc:
         raise LoaderError(f"where {where!r}: {exc}") from None
-    return [ClipRef(row["clip_id"], row["shard"], row) for row in table.to_pylist()]
+    return [ClipRef(row["clip_id"], row["shard"], row, part) for row in table.to_pylist()]
 
 
 def assign(clips: list[ClipRef], consumer: int, consumers: int) -> list[ClipRef]:
     """This consumer's share: every clip goes to exactly one of `consumers` (whole shards when there are enough)."""
     if not 0 <= consumer < consumers:
         raise LoaderError(f"consumer {consumer} is outside 0..{consumers - 1}")
-    shards = sorted({c.shard for c in clips})
+    shards = sorted({c.shard_key for c in clips})
     if len(shards) >= consumers:
         mine = set(shards[consumer::consumers])
-        return [c for c in clips if c.shard in mine]
+        return [c for c in clips if c.shard_key in mine]
     return clips[consumer::consumers]
 
 
@@ -155,7 +163,7 @@ class ClipLoader:
 
     def __init__(
         self,
-        corpus: str | Path | Corpus,
+        corpus: str | Path | Corpus | Sequence[str | Path | Corpus],
         *,
         fps: float = 8.0,
         size: int | tuple[int, int] | None = None,
@@ -175,12 +183,12 @@ class ClipLoader:
             raise LoaderError(f"num_frames must be at least 1, got {num_frames}")
         if world_size < 1 or num_workers < 1:
             raise LoaderError(f"world_size and num_workers must be at least 1, got {world_size} and {num_workers}")
-        self.corpus = corpus if isinstance(corpus, Corpus) else _open(corpus)
+        self.corpora = open_corpora(corpus)
         self.fps, self.size, self.num_frames, self.keypoints = fps, size, num_frames, keypoints
         self.shuffle, self.seed, self.epoch = shuffle, seed, 0
         self.rank, self.world_size, self.worker_id, self.num_workers = rank, world_size, worker_id, num_workers
-        self.clips = select_clips(self.corpus, where)
-        schema = self.corpus.schema("clips")
+        self.clips = [clip for part, opened in enumerate(self.corpora) for clip in select_clips(opened, where, part)]
+        schema = pa.unify_schemas([opened.schema("clips") for opened in self.corpora], promote_options="permissive")
         self.label_columns = [f.name for f in schema if f.name not in INDEX_ONLY and _is_label(f.type)]
         self.score_columns = [f.name for f in schema if f.name not in INDEX_ONLY and pa.types.is_floating(f.type)]
 
@@ -193,9 +201,9 @@ class ClipLoader:
         clips = assign(self.clips, consumer, self.world_size * self.num_workers)
         if self.shuffle:
             order = random.Random(self.seed * 1_000_003 + self.epoch)
-            shards = sorted({c.shard for c in clips})
+            shards = sorted({c.shard_key for c in clips})
             order.shuffle(shards)
-            by_shard = {s: [c for c in clips if c.shard == s] for s in shards}
+            by_shard = {s: [c for c in clips if c.shard_key == s] for s in shards}
             clips = []
             for shard in shards:
                 order.shuffle(by_shard[shard])
@@ -203,15 +211,15 @@ class ClipLoader:
         return clips
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        current: str | None = None
+        current: tuple[int, str] | None = None
         tar: tarfile.TarFile | None = None
         members: dict[str, tarfile.TarInfo] = {}
         with contextlib.ExitStack() as open_shard:  # the current shard's file, kept open while its clips are read
             for clip in self.my_clips():
-                if clip.shard != current:
+                if clip.shard_key != current:
                     open_shard.close()
-                    current = clip.shard
-                    tar, members = self._open_shard(clip.shard, open_shard)
+                    current = clip.shard_key
+                    tar, members = self._open_shard(clip, open_shard)
                 if tar is None:
                     continue
                 try:
@@ -219,12 +227,13 @@ class ClipLoader:
                 except Exception as exc:  # one bad clip never stops training
                     log.warning("skipping clip %s (%s): %s: %s", clip.clip_id, clip.shard, type(exc).__name__, exc)
 
-    def _open_shard(self, shard: str, stack: contextlib.ExitStack) -> tuple[tarfile.TarFile | None, dict[str, tarfile.TarInfo]]:
+    def _open_shard(self, clip: ClipRef, stack: contextlib.ExitStack) -> tuple[tarfile.TarFile | None, dict[str, tarfile.TarInfo]]:
+        corpus = self.corpora[clip.part]
         try:
-            tar = stack.enter_context(self.corpus.open_shard_tar(shard))
+            tar = stack.enter_context(corpus.open_shard_tar(clip.shard))
             return tar, {m.name: m for m in tar.getmembers()}
         except (OSError, tarfile.TarError) as exc:
-            log.warning("skipping shard %s: %s", shard, exc)
+            log.warning("skipping shard %s/%s: %s", corpus.location, clip.shard, exc)
             return None, {}
 
     def _samples(self, clip: ClipRef, tar: tarfile.TarFile, members: dict[str, tarfile.TarInfo]) -> Iterator[dict[str, Any]]:
@@ -269,11 +278,15 @@ class ClipLoader:
         return [(start, start + self.num_frames) for start in range(0, count - self.num_frames + 1, self.num_frames)]
 
 
-def _open(path: str | Path) -> Corpus:
+def open_corpora(corpus: str | Path | Corpus | Sequence[str | Path | Corpus]) -> list[Corpus]:
+    """One corpus or several, opened (LoaderError says which cannot be read, and why)."""
     from humannet.corpus.reader import CorpusReadError
 
+    items = [corpus] if isinstance(corpus, str | Path | Corpus) else list(corpus)
+    if not items:
+        raise LoaderError("no corpus given")
     try:
-        return open_corpus(path)
+        return [item if isinstance(item, Corpus) else open_corpus(item) for item in items]
     except CorpusReadError as exc:
         raise LoaderError(str(exc)) from None
 
@@ -328,15 +341,17 @@ def _dataset_class() -> type:
         Samples hold numpy arrays (fast to pass between workers); `collate_clips` turns a batch into tensors.
         """
 
-        def __init__(self, corpus: str | Path | Corpus, *, rank: int | None = None, world_size: int | None = None, **options: Any) -> None:
+        def __init__(
+            self, corpus: str | Path | Corpus | Sequence[str | Path | Corpus], *, rank: int | None = None, world_size: int | None = None, **options: Any
+        ) -> None:
             super().__init__()
-            self.corpus = corpus if isinstance(corpus, Corpus) else _open(corpus)
+            self.corpora = open_corpora(corpus)
             self.options = options
             distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
             self.rank = rank if rank is not None else (torch.distributed.get_rank() if distributed else 0)
             self.world_size = world_size if world_size is not None else (torch.distributed.get_world_size() if distributed else 1)
             self.epoch = 0
-            ClipLoader(self.corpus, rank=self.rank, world_size=self.world_size, **options)  # check the options and predicate now, not in a worker
+            ClipLoader(self.corpora, rank=self.rank, world_size=self.world_size, **options)  # check the options and predicate now, not in a worker
 
         def set_epoch(self, epoch: int) -> None:
             self.epoch = epoch
@@ -344,7 +359,7 @@ def _dataset_class() -> type:
         def __iter__(self) -> Iterator[dict[str, Any]]:
             worker = get_worker_info()
             loader = ClipLoader(
-                self.corpus,
+                self.corpora,
                 rank=self.rank,
                 world_size=self.world_size,
                 worker_id=worker.id if worker else 0,
