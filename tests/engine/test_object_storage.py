@@ -187,6 +187,10 @@ def test_reading_tools_read_a_corpus_on_s3_without_copying_its_shards(s3, local_
     with tarfile.open(fileobj=io.BytesIO(body)) as tar:
         stored = tar.extractfile(f"{first['clip_id']}.mp4").read()
     assert corpus.read_member(first["shard"], f"{first['clip_id']}.mp4") == stored
+    manifest = json.loads(client.get_object(Bucket=BUCKET, Key="corpus-read/manifest.json")["Body"].read())
+    manifest["last_run"]["workers"] = 7  # a rewrite of the same size: fetched again all the same
+    client.put_object(Bucket=BUCKET, Key="corpus-read/manifest.json", Body=json.dumps(manifest, indent=2).encode())
+    assert open_corpus(out, {"endpoint_url": endpoint}).manifest["last_run"]["workers"] == 7
     samples = list(ClipLoader(corpus, fps=4, size=64, keypoints=False))
     assert sorted({s["clip_id"] for s in samples}) == [r["clip_id"] for r in clips]
     assert all(s["frames"].shape[1:] == (64, 64, 3) or s["frames"].shape[-1] == 3 for s in samples)

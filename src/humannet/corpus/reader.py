@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import re
 import tarfile
 from collections.abc import Iterator
@@ -197,31 +198,50 @@ def _open_on_store(url: str, options: dict[str, Any] | None) -> Corpus:
         found = fs.find(root, detail=True)
     except Exception as exc:  # no credentials, no such bucket, endpoint down: say which and why
         raise CorpusReadError(f"{url}: cannot list the corpus ({type(exc).__name__}: {exc})") from exc
-    index = {}
+    index = {}  # relative path -> (object path, version stamp)
     for remote, info in found.items():
         relative = remote[len(root) :].lstrip("/")
         parts = relative.split("/")
         if parts[0] in SKIPPED_DIRS or any(part.startswith(".") for part in parts):
             continue
         if relative == "manifest.json" or relative.endswith(".parquet"):
-            index[relative] = (remote, info.get("size"))
+            version = info.get("ETag") or info.get("LastModified") or info.get("mtime") or ""
+            index[relative] = (remote, f"{info.get('size')}:{version}")
     if "manifest.json" not in index:
         raise CorpusReadError(f"{url}: not a humannet corpus (no manifest.json); create one with `humannet curate VIDEOS --out {url}`")
     mirror = scratch_root() / f"read-{hashlib.sha1(url.encode()).hexdigest()[:16]}"
-    for local in [p for p in mirror.rglob("*") if p.is_file()]:
-        if local.relative_to(mirror).as_posix() not in index:
-            local.unlink()  # gone from the store since the last read
     try:
-        for relative, (remote, size) in sorted(index.items()):
-            local = mirror / relative
-            if not local.is_file() or local.stat().st_size != size:
-                local.parent.mkdir(parents=True, exist_ok=True)
-                fs.get_file(remote, str(local))
+        _mirror_index(fs, index, mirror)
     except Exception as exc:
         raise CorpusReadError(f"{url}: cannot fetch the index ({type(exc).__name__}: {exc})") from exc
     corpus = open_corpus(mirror)
     corpus.store = (fs, root)
     return corpus
+
+
+def _mirror_index(fs: Any, index: dict[str, tuple[str, str]], mirror: Path) -> None:
+    """Make `mirror` hold exactly the index files, fetching those whose version stamp (size and ETag or time) changed."""
+    mirror.mkdir(parents=True, exist_ok=True)
+    stamps_path = mirror / ".stamps.json"
+    try:
+        stamps = json.loads(stamps_path.read_text())
+    except (OSError, json.JSONDecodeError):
+        stamps = {}
+    for local in [p for p in mirror.rglob("*") if p.is_file() and not p.name.startswith(".")]:  # dot files: stamps, other readers' downloads
+        if local.relative_to(mirror).as_posix() not in index:
+            local.unlink(missing_ok=True)  # gone from the store since the last read
+    for relative, (remote, stamp) in sorted(index.items()):
+        local = mirror / relative
+        if local.is_file() and stamps.get(relative) == stamp:
+            continue
+        local.parent.mkdir(parents=True, exist_ok=True)
+        partial = local.with_name(f".{local.name}.{os.getpid()}.part")  # another reader of the same corpus never sees half a file
+        fs.get_file(remote, str(partial))
+        os.replace(partial, local)
+        stamps[relative] = stamp
+    partial = stamps_path.with_name(f".stamps.{os.getpid()}.part")
+    partial.write_text(json.dumps({relative: stamps[relative] for relative in index}))
+    os.replace(partial, stamps_path)
 
 
 def _missing_message(root: Path, missing: list[str]) -> str:
