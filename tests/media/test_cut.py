@@ -62,3 +62,17 @@ def test_single_pass_sees_every_frame_once_upright(odd_inputs):
     small = frames[0].analysis
     assert small.shape[:2] == turned.shape[:2]
     assert np.abs(small.astype(int) - turned.astype(int)).mean() < 10
+
+
+def test_x264_params_reach_the_encoder_and_mbtree_off_repeats_the_bytes(tmp_path):
+    """PyAV's libx264 can encode the same frames differently from run to run (its macroblock tree with AVX-512); mbtree=0 cannot."""
+    source = make_video(tmp_path / "src.mp4", seconds=2.0, size="480x270", rate=30, source="testsrc2")
+    probe = probe_video(str(source))
+    config = MaterializeConfig(x264_params="mbtree=0")
+    written = [
+        materialize_clips(str(source), probe, [Clip("c", "v", 0.0, 2.0, 0, 60, 0)], tmp_path / str(n), config, DecodeConfig())["c"].read_bytes() for n in range(3)
+    ]
+    assert written[0] == written[1] == written[2]
+    assert b"mbtree=0" in written[0]  # x264 writes its settings into the stream
+    default = materialize_clips(str(source), probe, [Clip("c", "v", 0.0, 2.0, 0, 60, 0)], tmp_path / "default", MaterializeConfig(), DecodeConfig())["c"]
+    assert b"mbtree=1" in default.read_bytes()
