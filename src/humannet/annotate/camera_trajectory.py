@@ -58,7 +58,7 @@ def decode_grey(path: Path, fps: float, width: int) -> Iterator[tuple[float, np.
             while next_time <= stamp + 1e-6:
                 next_time += period
             height = max(2, int(round(frame.height * width / frame.width / 2)) * 2)
-            yield stamp, frame.reformat(width=width, height=height, format="gray").to_ndarray()
+            yield stamp, frame.reformat(width=width, height=height, format="gray", threads=1).to_ndarray()
 
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1, normalised to the frame

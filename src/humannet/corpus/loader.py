@@ -102,7 +102,7 @@ def decode_frames(mp4: bytes, fps: float, size: int | tuple[int, int] | None = N
             while target / fps < shown + half:
                 if picture is None:
                     width, height = _output_size(frame.width, frame.height, size)
-                    picture = frame.reformat(width=width, height=height, format="rgb24").to_ndarray()
+                    picture = frame.reformat(width=width, height=height, format="rgb24", threads=1).to_ndarray()
                 frames.append(picture)
                 times.append(target / fps)
                 target += 1

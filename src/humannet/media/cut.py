@@ -143,7 +143,7 @@ class _ClipWriter:
         with self._spending("convert"):
             if rotation:
                 frame = av.VideoFrame.from_ndarray(rotate_upright(frame.to_ndarray(format="rgb24"), rotation), format="rgb24")
-            self.held = (t, frame.reformat(width=self.geometry.width, height=self.geometry.height, format="yuv420p"))
+            self.held = (t, frame.reformat(width=self.geometry.width, height=self.geometry.height, format="yuv420p", threads=1))
 
     def _emit_until(self, limit_s: float) -> None:
         """Place the held frame in every slot before `limit_s`."""
@@ -174,7 +174,7 @@ class _ClipWriter:
         if self.rotation % 180:
             width, height = height, width
         with self._spending("convert"):
-            return rotate_upright(frame.reformat(width=width, height=height, format="bgr24").to_ndarray(), self.rotation)
+            return rotate_upright(frame.reformat(width=width, height=height, format="bgr24", threads=1).to_ndarray(), self.rotation)
 
     def _through_hooks(self, items: list[TimedImage], first: int) -> list[TimedImage]:
         for hook in self.hooks[first:]:
@@ -185,7 +185,7 @@ class _ClipWriter:
     def _encode_images(self, items: list[TimedImage]) -> None:
         for _, image in items:
             with self._spending("convert"):
-                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24").reformat(format="yuv420p")
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24").reformat(format="yuv420p", threads=1)
             self._encode(frame, self.slot_counts.popleft())
 
     def _encode(self, frame: av.VideoFrame, count: int) -> None:
