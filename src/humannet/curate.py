@@ -261,13 +261,12 @@ class Curator:
         spec = PipelineSpec(build=functools.partial(materialize_stages, self.config, staging), decode=self.config.decode, storage=self.config.storage)
         with make_progress(self.console) as progress:
             task = progress.add_task("writing clips", total=len(pending), detail="")
-            fingerprint = analysis_fingerprint(self.config)
             for video in self.runner.map(spec, _without_clips_in(pending, sharded_clips)):
                 original = videos[video.uri]
                 if video.status is not Status.KEPT:
                     original.status, original.reason, original.errors = video.status, video.reason, video.errors
+                # the write phase's step timings, for `humannet bench`; committed with the video's packed clips
                 original.timings.update({step: seconds for step, seconds in video.timings.items() if step.startswith(WRITE_STEPS)})
-                self.ledger.commit_video(original, fingerprint)  # the write phase's step timings, for `humannet bench`
                 progress.update(task, advance=1)
         if self.remote is not None:
             for video in pending:
@@ -312,8 +311,8 @@ class Curator:
         return len(groups)
 
     def _take_annotations(self, members: list) -> None:
-        """Carry the annotators' index columns and errors from staging into the records and the ledger."""
-        touched: dict[str, Video] = {}
+        """Carry the annotators' index columns and errors from staging into the records, and commit the packed videos."""
+        packed: dict[str, Video] = {}
         for clip, video, path in members:
             staged = read_staged_meta(path, clip.clip_id)
             index = staged.get("index", {})
@@ -325,10 +324,9 @@ class Curator:
             kept_caption = remember_caption(self.out_dir, clip.clip_id, staged)
             if kept_caption:
                 self._publish(kept_caption)
-            if index or staged.get("annotation_errors"):
-                touched[video.uri] = video
+            packed[video.uri] = video
         fingerprint = analysis_fingerprint(self.config)
-        for video in touched.values():
+        for video in packed.values():
             self.ledger.commit_video(video, fingerprint)
 
     def _write_manifest(self, videos: dict[str, Video], summary: RunSummary) -> None:
