@@ -29,7 +29,7 @@ from pydantic import BaseModel, Field
 from humannet.engine.stage import FrameStage
 from humannet.records import Clip, Frame, ItemError, Video
 from humannet.review.pii_patterns import KINDS, find_pii
-from humannet.review.sampling import SampleClock, samples_for_clip, set_review_issue
+from humannet.review.sampling import NoFrames, SampleClock, samples_for_clip, set_review_issue
 from humannet.review.stamps import stamp
 
 log = logging.getLogger(__name__)
@@ -135,14 +135,6 @@ class TextAccumulator:
         return self.samples, self.seconds
 
 
-class _NoFrames:
-    def add(self, frame: Frame) -> None:
-        pass
-
-    def finish(self) -> None:
-        return None
-
-
 class ScreenTextStage(FrameStage):
     """Flags clips showing e-mail addresses, phone numbers, URLs or plate-like text; never drops them (the release policy decides)."""
 
@@ -165,9 +157,9 @@ class ScreenTextStage(FrameStage):
             self.unavailable = f"{type(exc).__name__}: {exc}"
             log.warning("on-screen text review unavailable: %s", self.unavailable)
 
-    def accumulator(self, video: Video) -> TextAccumulator | _NoFrames:
+    def accumulator(self, video: Video) -> TextAccumulator | NoFrames:
         if self.unavailable is not None:
-            return _NoFrames()
+            return NoFrames()
         return TextAccumulator(self.reader, self.config.sample_fps)
 
     def process(self, video: Video) -> Video:

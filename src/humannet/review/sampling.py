@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from humannet.records import Clip
+from humannet.records import Clip, Frame
 
 ISSUES_LABEL = "review_issues"
 
@@ -23,6 +23,16 @@ class SampleClock:
         while self.next_s <= time_s + 1e-6:
             self.next_s += self.period
         return True
+
+
+class NoFrames:
+    """The accumulator of a review stage whose model could not be loaded: it takes no frames, and the stage records why."""
+
+    def add(self, frame: Frame) -> None:
+        pass
+
+    def finish(self) -> None:
+        return None
 
 
 def samples_for_clip(times: np.ndarray, start_s: float, end_s: float, fps: float) -> np.ndarray:

@@ -35,7 +35,7 @@ from pydantic import BaseModel, Field
 
 from humannet.engine.stage import FrameStage
 from humannet.records import Clip, Frame, ItemError, Status, Video
-from humannet.review.sampling import SampleClock, samples_for_clip, set_review_issue
+from humannet.review.sampling import NoFrames, SampleClock, samples_for_clip, set_review_issue
 from humannet.review.stamps import stamp
 
 log = logging.getLogger(__name__)
@@ -138,16 +138,6 @@ class UnsafeAccumulator:
         return UnsafeSamples(np.frombuffer(self.times, dtype=np.float64).copy(), scores, labels, self.seconds)
 
 
-class _NoFrames:
-    """Stands in when the model could not be loaded: the stage records that instead of scores."""
-
-    def add(self, frame: Frame) -> None:
-        pass
-
-    def finish(self) -> None:
-        return None
-
-
 class UnsafeContentStage(FrameStage):
     name: ClassVar[str] = "unsafe"
     version: ClassVar[str] = "1"
@@ -171,9 +161,9 @@ class UnsafeContentStage(FrameStage):
             self.unavailable = f"{type(exc).__name__}: {exc}"
             log.warning("unsafe-content review unavailable: %s", self.unavailable)
 
-    def accumulator(self, video: Video) -> UnsafeAccumulator | _NoFrames:
+    def accumulator(self, video: Video) -> UnsafeAccumulator | NoFrames:
         if self.unavailable is not None:
-            return _NoFrames()
+            return NoFrames()
         return UnsafeAccumulator(self.scorer, self.config.sample_fps)
 
     def process(self, video: Video) -> Video:
