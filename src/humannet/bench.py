@@ -379,11 +379,15 @@ def ledger_stage_seconds(out_dir: Path, config: Config) -> tuple[dict[str, float
     Also how many ledger entries match the current analysis settings (all of them, unless something changed).
     """
     videos = _ledger_videos(out_dir, config)
+    return _stage_seconds(videos), len(videos)
+
+
+def _stage_seconds(videos: dict[str, Video]) -> dict[str, float]:
     totals: dict[str, float] = {}
     for video in videos.values():
         for step, seconds in video.timings.items():
             totals[step] = totals.get(step, 0.0) + seconds
-    return totals, len(videos)
+    return totals
 
 
 def analyse(inputs: str, video_s: float, out_dir: Path, pinning: Pinning, options: BenchOptions, config: Config) -> AnalysisResult:
@@ -413,26 +417,18 @@ def humannet_cuts(corpus: Path, files: Sequence[BenchFile]) -> dict[str, list[fl
     return {keys[row["uri"]]: list(row["cut_times"] or []) for row in table if row["uri"] in keys}
 
 
-def written_clip_seconds(corpus: Path) -> tuple[int, float]:
-    """(clips, seconds) of clips that are in a shard, i.e. were written as files."""
-    count, seconds = 0, 0.0
-    for part in sorted((corpus / "clips").glob("*.parquet")):
-        for row in pq.read_table(part, columns=["duration_s", "shard"]).to_pylist():
-            if row["shard"]:
-                count += 1
-                seconds += row["duration_s"]
-    return count, seconds
-
-
-def written_frames(corpus: Path, config: Config) -> int:
-    """Frames of the clips in a shard: each clip's length on its video's output frame grid."""
-    written = {
-        row["clip_id"]
+def written_clips(corpus: Path) -> dict[str, float]:
+    """Clip ID -> seconds, of the clips that are in a shard, i.e. were written as files."""
+    return {
+        row["clip_id"]: row["duration_s"]
         for part in sorted((corpus / "clips").glob("*.parquet"))
-        for row in pq.read_table(part, columns=["clip_id", "shard"]).to_pylist()
+        for row in pq.read_table(part, columns=["clip_id", "duration_s", "shard"]).to_pylist()
         if row["shard"]
     }
-    videos = _ledger_videos(corpus, config)
+
+
+def written_frames(videos: dict[str, Video], written: dict[str, float], config: Config) -> int:
+    """Frames of the `written` clips: each clip's length on its video's output frame grid."""
     frames = 0
     for video in videos.values():
         if video.probe is None:
@@ -628,12 +624,14 @@ def measure_materialize(
     shutil.rmtree(out_dir, ignore_errors=True)
     shutil.copytree(analysis_dir, out_dir)
     run = run_curate(inputs, out_dir, pinning, options, materialize=True)
-    clips, clip_s = written_clip_seconds(out_dir)
+    written = written_clips(out_dir)
+    clips, clip_s = len(written), sum(written.values())
     net_wall = max(run.wall_s - analysis.resume_wall_s, 1e-9)
     settings = config.materialize
-    timings, _ = ledger_stage_seconds(out_dir, config)
+    videos = _ledger_videos(out_dir, config)
+    timings = _stage_seconds(videos)
     in_worker = timings.get("materialize", 0.0)
-    frames = written_frames(out_dir, config)
+    frames = written_frames(videos, written, config)
     return {
         "encoder": {"codec": "libx264", "crf": settings.crf, "preset": settings.preset, "max_fps": settings.fps, "max_short_side": settings.max_short_side},
         "clips": clips,
