@@ -103,12 +103,6 @@ class Corpus:
         fs, path = self.store
         return fs.unstrip_protocol(path)
 
-    def shard_path(self, shard: str) -> Path:
-        """The local file of a `shard` value from the clip index (`shards/shard-000000.tar`); see `open_shard` for any corpus."""
-        if self.store is not None:
-            raise CorpusReadError(f"{self.location}: shards of a corpus on object storage are read with open_shard, not as local files")
-        return self.root / shard
-
     def open_shard(self, shard: str) -> IO[bytes]:
         """A readable, seekable binary file of one shard: the local file, or ranged reads from the store. OSError when missing."""
         if self.store is None:
@@ -116,7 +110,7 @@ class Corpus:
         fs, path = self.store
         try:
             return fs.open(f"{path}/{shard}", "rb", block_size=SHARD_READ_BLOCK)
-        except FileNotFoundError:
+        except OSError:
             raise
         except Exception as exc:  # store errors (permissions, network) as the OSError callers handle
             raise OSError(f"{self.location}/{shard}: {type(exc).__name__}: {exc}") from exc
