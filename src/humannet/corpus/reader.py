@@ -74,7 +74,7 @@ class Corpus:
 
         con = duckdb.connect(database)
         for name, paths in self.tables.items():
-            files = ", ".join(_sql_string(str(p)) for p in paths)
+            files = ", ".join(sql_string(str(p)) for p in paths)
             con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM read_parquet([{files}], union_by_name = true)')
         return con
 
@@ -308,5 +308,6 @@ def _ledger_warnings(corpus: Corpus) -> list[str]:
     return warnings
 
 
-def _sql_string(text: str) -> str:
+def sql_string(text: str) -> str:
+    """`text` as a DuckDB string literal."""
     return "'" + text.replace("'", "''") + "'"

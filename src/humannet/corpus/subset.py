@@ -32,7 +32,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from humannet import __version__
-from humannet.corpus.reader import FORMAT_VERSION, Corpus
+from humannet.corpus.reader import FORMAT_VERSION, Corpus, sql_string
 from humannet.corpus.writer import write_parquet
 from humannet.engine.state import atomic_write_bytes
 
@@ -195,7 +195,7 @@ def _component_predicate(component: Component, index: int, columns: dict[str, pa
         if isinstance(wanted, bool):
             parts.append(f'"{column}" = {str(wanted).upper()}')
             continue
-        labels = "[" + ", ".join(_sql_string(v) for v in (wanted if isinstance(wanted, list) else [wanted])) + "]"
+        labels = "[" + ", ".join(sql_string(v) for v in (wanted if isinstance(wanted, list) else [wanted])) + "]"
         if pa.types.is_list(kind) or pa.types.is_large_list(kind):
             parts.append(f'list_has_any("{column}", {labels})')
         else:
@@ -417,7 +417,3 @@ def _manifest(corpus: Corpus, out_dir: Path, clip_rows: pa.Table, hours_out: flo
         },
         "materialized": bool(corpus.manifest.get("materialized", True)),
     }
-
-
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
