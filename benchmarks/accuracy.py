@@ -52,12 +52,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("videos", type=Path)
     parser.add_argument("--labels", type=Path, default=None, help="labels JSON (default: VIDEOS/labels.json)")
-    parser.add_argument("--corpus", type=Path, default=None, help="corpus folder to write or resume (default: temporary)")
+    parser.add_argument(
+        "--corpus", type=Path, default=None, help="corpus folder to write or resume (default: temporary)"
+    )
     parser.add_argument("--workers", type=int, default=0, help="worker processes (0 = one per core)")
     parser.add_argument("--config", dest="config_path", type=Path, default=None)
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
     parser.add_argument("--json", dest="json_path", type=Path, default=None, help="also write the report as JSON here")
-    parser.add_argument("--captions", action="store_true", help="also materialise and score captions and taxonomy labels (docs/captions.md)")
+    parser.add_argument(
+        "--captions",
+        action="store_true",
+        help="also materialise and score captions and taxonomy labels (docs/captions.md)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     labels = args.labels or args.videos / "labels.json"

@@ -50,7 +50,11 @@ CASES = {  # name -> (path kind, render options, use the occluder's box as a mas
 
 
 def run_case(video: SyntheticVideo, config: CameraTrajectoryConfig, masked: bool) -> dict[str, object]:
-    boxes = [(float(t), box) for t, box in zip(video.times, video.hand_boxes, strict=True) if box is not None] if masked else None
+    boxes = (
+        [(float(t), box) for t, box in zip(video.times, video.hand_boxes, strict=True) if box is not None]
+        if masked
+        else None
+    )
     allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     if allowed:
         os.sched_setaffinity(0, {allowed[0]})
@@ -69,8 +73,12 @@ def run_case(video: SyntheticVideo, config: CameraTrajectoryConfig, masked: bool
         "keyframes": len(trajectory.keyframes),
         "valid": float(valid.mean()),
         "translation_valid": float(known.mean()),
-        "ate_relative": ate_relative(trajectory.positions[known], video.positions[truth][known]) if moving and known.sum() >= 3 else None,
-        "rotation_error_deg": rotation_error_deg(trajectory.rotations[valid], video.rotations[truth][valid]) if valid.sum() >= 2 else None,
+        "ate_relative": ate_relative(trajectory.positions[known], video.positions[truth][known])
+        if moving and known.sum() >= 3
+        else None,
+        "rotation_error_deg": rotation_error_deg(trajectory.rotations[valid], video.rotations[truth][valid])
+        if valid.sum() >= 2
+        else None,
         "ms_per_frame": 1000 * elapsed / max(len(trajectory.times), 1),
         "realtime": float(video.times[-1] + 1 / video.fps) / elapsed,
         "cpu_ms_per_frame": 1000 * cpu / max(len(trajectory.times), 1),
@@ -99,9 +107,14 @@ def format_table(results: dict[str, dict[str, object]], seconds: float) -> str:
         rot = f"{r['rotation_error_deg']:.2f}°" if r["rotation_error_deg"] is not None else "-"
         reasons = "; ".join(reason.split(":")[0] for reason in r["reasons"]) or "-"
         counts = f"{r['valid']:>7.2f}{r['translation_valid']:>8.2f}{r['keyframes']:>5}"
-        times = f"{r['ms_per_frame']:>7.1f}{r['realtime']:>6.1f}x{r['cpu_ms_per_frame']:>8.1f}{r['cpu_realtime']:>6.1f}x"
+        times = (
+            f"{r['ms_per_frame']:>7.1f}{r['realtime']:>6.1f}x{r['cpu_ms_per_frame']:>8.1f}{r['cpu_realtime']:>6.1f}x"
+        )
         lines.append(f"  {name:<34}{ate:>9}{rot:>9}{counts}{times}  {reasons}")
-    lines.append("  shakiness (deg/s), estimated vs true: " + ", ".join(_shake(name, r) for name, r in results.items() if r["true_summary"]))
+    lines.append(
+        "  shakiness (deg/s), estimated vs true: "
+        + ", ".join(_shake(name, r) for name, r in results.items() if r["true_summary"])
+    )
     return "\n".join(lines)
 
 
@@ -114,7 +127,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=6.0, help="length of each rendered clip (s)")
     parser.add_argument("--json", dest="json_path", type=Path, default=None, help="also write the results as JSON here")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="a [camera_trajectory] setting")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a [camera_trajectory] setting",
+    )
     parser.add_argument("--cases", nargs="*", default=None, help="only these cases (names as printed)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -129,7 +149,11 @@ def main(argv: list[str] | None = None) -> int:
             results[name] = run_case(video, config, masked)
     sys.stdout.write(format_table(results, args.seconds) + "\n")
     if args.json_path:
-        args.json_path.write_text(json.dumps({"seconds": args.seconds, "config": config.model_dump(), "cases": results}, indent=2, default=float))
+        args.json_path.write_text(
+            json.dumps(
+                {"seconds": args.seconds, "config": config.model_dump(), "cases": results}, indent=2, default=float
+            )
+        )
     return 0
 
 

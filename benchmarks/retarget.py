@@ -23,19 +23,41 @@ from humannet.config import load_config
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("corpus", type=Path, nargs="?", help="a materialised humannet corpus (or the --out of --videos)")
-    parser.add_argument("--videos", type=Path, default=None, help="curate this folder into CORPUS first (resumes if CORPUS exists)")
+    parser.add_argument(
+        "corpus", type=Path, nargs="?", help="a materialised humannet corpus (or the --out of --videos)"
+    )
+    parser.add_argument(
+        "--videos", type=Path, default=None, help="curate this folder into CORPUS first (resumes if CORPUS exists)"
+    )
     parser.add_argument("--out", type=Path, default=None, help="corpus folder for --videos")
-    parser.add_argument("--config", dest="config_path", type=Path, default=None, help="humannet TOML config (motion3d and retarget settings)")
+    parser.add_argument(
+        "--config",
+        dest="config_path",
+        type=Path,
+        default=None,
+        help="humannet TOML config (motion3d and retarget settings)",
+    )
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
-    parser.add_argument("--json", dest="json_path", type=Path, default=None, help="write the per-clip results and summary as JSON here")
+    parser.add_argument(
+        "--json", dest="json_path", type=Path, default=None, help="write the per-clip results and summary as JSON here"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     corpus = args.out if args.videos else args.corpus
     if corpus is None:
         parser.error("give CORPUS, or --videos with --out")
     if args.videos:
-        command = [sys.executable, "-m", "humannet.cli", "curate", str(args.videos), "--out", str(corpus), "--workers", "1"]
+        command = [
+            sys.executable,
+            "-m",
+            "humannet.cli",
+            "curate",
+            str(args.videos),
+            "--out",
+            str(corpus),
+            "--workers",
+            "1",
+        ]
         command += ["--config", str(args.config_path)] if args.config_path else []
         for override in args.overrides:
             command += ["--set", override]

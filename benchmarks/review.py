@@ -54,7 +54,11 @@ def main(argv: list[str] | None = None) -> int:
         u = unsafe.finish()
         samples, ocr_seconds = text.finish()
         worst = u.scores[:, unsafe_columns].max(axis=0) if len(u.times) else np.zeros(len(unsafe_columns))
-        held = sustained(u.scores[:, unsafe_columns], config.review.unsafe.min_consecutive)[0] if len(u.times) else np.zeros(len(unsafe_columns))
+        held = (
+            sustained(u.scores[:, unsafe_columns], config.review.unsafe.min_consecutive)[0]
+            if len(u.times)
+            else np.zeros(len(unsafe_columns))
+        )
         any_class = u.scores.max(axis=0) if len(u.times) else np.zeros(len(u.labels))
         kinds = sorted({kind for s in samples for kind, _ in s.findings})
         rows.append(
@@ -89,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"highest unsafe_score: {highest_score:.4f}; highest peak: {highest_peak:.4f}")
     with_pii = [f"{r['video']} {'/'.join(r['pii_kinds'])}" for r in rows if r["pii_kinds"]]
     print(f"videos with PII kinds: {len(with_pii)} ({', '.join(with_pii)})")
-    print(f"unsafe detector ms per frame: median {np.median(unsafe_ms):.1f}; OCR ms per frame: median {np.median(ocr_ms):.1f}")
+    print(
+        f"unsafe detector ms per frame: median {np.median(unsafe_ms):.1f}; OCR ms per frame: median {np.median(ocr_ms):.1f}"
+    )
     if args.json_path:
         args.json_path.write_text(json.dumps(rows, indent=2))
     return 0

@@ -27,11 +27,27 @@ from humannet.bench import list_files
 
 
 def curate(videos: Path, out: Path, runner: list[str], overrides: list[str]) -> float:
-    command = [sys.executable, "-m", "humannet.cli", "curate", str(videos), "--out", str(out), "--no-materialize", *runner]
+    command = [
+        sys.executable,
+        "-m",
+        "humannet.cli",
+        "curate",
+        str(videos),
+        "--out",
+        str(out),
+        "--no-materialize",
+        *runner,
+    ]
     for override in overrides:
         command += ["--set", override]
     started = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "RAY_AUTH_MODE": "token"})
+    subprocess.run(
+        command,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "RAY_AUTH_MODE": "token"},
+    )
     return time.perf_counter() - started
 
 
@@ -68,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         small = copied(paths, 1, scratch / "x1")
         large = copied(paths, args.copies, scratch / f"x{args.copies}")
         extra_s = video_s * (args.copies - 1)
-        print(f"{video_s:.1f} s of video x1 and x{args.copies}, {args.workers} workers, overrides {args.overrides or 'none'}")
+        print(
+            f"{video_s:.1f} s of video x1 and x{args.copies}, {args.workers} workers, overrides {args.overrides or 'none'}"
+        )
         print(f"{'runner':<8}{'net x1 s':>10}{f'net x{args.copies} s':>11}{'fixed s':>9}{'marginal RT/core':>18}")
         marginal = {}
         for runner in ("local", "ray"):
@@ -76,8 +94,12 @@ def main(argv: list[str] | None = None) -> int:
             one, many = net_s(small, scratch, flags, args.overrides), net_s(large, scratch, flags, args.overrides)
             per_s = (many - one) / extra_s  # wall seconds per video second in steady state
             marginal[runner] = 1 / per_s
-            print(f"{runner:<8}{one:>10.2f}{many:>11.2f}{one - video_s * per_s:>9.2f}{marginal[runner] / args.workers:>17.1f}x")
-        print(f"Ray / local steady-state throughput at {args.workers} workers: {marginal['ray'] / marginal['local']:.2f} (target >= 0.85)")
+            print(
+                f"{runner:<8}{one:>10.2f}{many:>11.2f}{one - video_s * per_s:>9.2f}{marginal[runner] / args.workers:>17.1f}x"
+            )
+        print(
+            f"Ray / local steady-state throughput at {args.workers} workers: {marginal['ray'] / marginal['local']:.2f} (target >= 0.85)"
+        )
         if args.nodes:
             from humannet.engine.loopback import loopback_cluster
 
@@ -86,8 +108,12 @@ def main(argv: list[str] | None = None) -> int:
                 with loopback_cluster(nodes=nodes, cpus_per_node=1) as cluster:
                     net = net_s(large, scratch, ["--runner", "ray", "--ray-address", cluster.address], args.overrides)
                 throughput[nodes] = video_s * args.copies / net
-                print(f"loopback Ray, {nodes} node(s) x 1 CPU: net {net:.2f} s for x{args.copies}, {throughput[nodes]:.1f}x realtime")
-            print(f"two nodes / one node: {throughput[2] / throughput[1]:.2f} (ideal 2.00; both nodes share this machine's {os.cpu_count()} cores)")
+                print(
+                    f"loopback Ray, {nodes} node(s) x 1 CPU: net {net:.2f} s for x{args.copies}, {throughput[nodes]:.1f}x realtime"
+                )
+            print(
+                f"two nodes / one node: {throughput[2] / throughput[1]:.2f} (ideal 2.00; both nodes share this machine's {os.cpu_count()} cores)"
+            )
     return 0
 
 

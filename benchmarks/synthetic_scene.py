@@ -46,7 +46,9 @@ class SyntheticVideo:
     times: np.ndarray  # (T,) s
     positions: np.ndarray  # (T, 3) camera centres in the world (m)
     rotations: np.ndarray  # (T, 3, 3) camera-to-world
-    hand_boxes: list[tuple[float, float, float, float] | None] = field(default_factory=list)  # normalised x0, y0, x1, y1 of the occluder
+    hand_boxes: list[tuple[float, float, float, float] | None] = field(
+        default_factory=list
+    )  # normalised x0, y0, x1, y1 of the occluder
 
     @property
     def path_length(self) -> float:
@@ -62,7 +64,9 @@ def make_textures(count: int, seed: int = 7) -> np.ndarray:
         base = rng.uniform(60, 190, 3)
         image = np.zeros((size, size, 3), np.float32) + base
         for cells, amplitude in ((4, 50.0), (16, 35.0), (64, 25.0)):
-            noise = rng.normal(0, amplitude, (cells, cells, 1)) + rng.normal(0, amplitude * 0.3, (cells, cells, 3))  # mostly brightness
+            noise = rng.normal(0, amplitude, (cells, cells, 1)) + rng.normal(
+                0, amplitude * 0.3, (cells, cells, 3)
+            )  # mostly brightness
             image += cv2.resize(noise.astype(np.float32), (size, size), interpolation=cv2.INTER_CUBIC)
         for _ in range(60):  # patches and strokes give corners at the scale features are detected at
             colour = tuple(float(c) for c in rng.uniform(0, 255, 3))
@@ -83,7 +87,9 @@ class RoomRenderer:
         self.width, self.height = width, height
         self.focal = (width / 2) / math.tan(math.radians(hfov_deg) / 2)
         u, v = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
-        self.rays = np.stack([(u - width / 2) / self.focal, (v - height / 2) / self.focal, np.ones_like(u)], axis=-1).reshape(-1, 3)
+        self.rays = np.stack(
+            [(u - width / 2) / self.focal, (v - height / 2) / self.focal, np.ones_like(u)], axis=-1
+        ).reshape(-1, 3)
         self.boxes = [np.array(ROOM, float)] + [np.array(b, float) for b in BOXES]
         self.textures = make_textures(len(self.boxes) * 3, seed).astype(np.float32)
 
@@ -114,7 +120,11 @@ class RoomRenderer:
         texture = best_surface * 3 + best_axis
         colour = self._sample(texture, first * TEXELS_PER_M, second * TEXELS_PER_M)
         facing = np.abs(np.choose(best_axis, directions)) / np.sqrt((directions**2).sum(axis=0))
-        return np.clip(colour * (0.75 + 0.25 * facing)[:, None], 0, 255).reshape(self.height, self.width, 3).astype(np.uint8)
+        return (
+            np.clip(colour * (0.75 + 0.25 * facing)[:, None], 0, 255)
+            .reshape(self.height, self.width, 3)
+            .astype(np.uint8)
+        )
 
     def _sample(self, texture: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         """Bilinear lookup in tiled textures."""
@@ -230,7 +240,9 @@ def render_video(
             elif blur_samples > 1:
                 offsets = np.linspace(0, 0.5 / fps, blur_samples)
                 sample_r, sample_c = PATHS[kind](t + offsets, seconds)
-                image = np.mean([renderer.render(r, c).astype(np.float32) for r, c in zip(sample_r, sample_c, strict=True)], axis=0).astype(np.uint8)
+                image = np.mean(
+                    [renderer.render(r, c).astype(np.float32) for r, c in zip(sample_r, sample_c, strict=True)], axis=0
+                ).astype(np.uint8)
             else:
                 image = renderer.render(rotations[index], positions[index])
             boxes.append(hand_occluder(image, float(t)) if hand else None)

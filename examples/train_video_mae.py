@@ -28,9 +28,13 @@ class TinyVideoMAE(nn.Module):
         patch = self.t * self.p * self.p * 3
         self.embed = nn.Linear(patch, dim)
         self.position = nn.Parameter(torch.randn(1, self.tokens, dim) * 0.02)
-        self.encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(dim, 4, dim * 2, batch_first=True, dropout=0.0), 2)
+        self.encoder = nn.TransformerEncoder(
+            nn.TransformerEncoderLayer(dim, 4, dim * 2, batch_first=True, dropout=0.0), 2
+        )
         self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
-        self.decoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(dim, 4, dim * 2, batch_first=True, dropout=0.0), 1)
+        self.decoder = nn.TransformerEncoder(
+            nn.TransformerEncoderLayer(dim, 4, dim * 2, batch_first=True, dropout=0.0), 1
+        )
         self.head = nn.Linear(dim, patch)
 
     def patchify(self, video: torch.Tensor) -> torch.Tensor:
@@ -63,14 +67,26 @@ def main() -> None:
     parser.add_argument("--fps", type=float, default=8.0, help="frame rate the clips are sampled at")
     parser.add_argument("--size", type=int, default=64, help="frame width and height (a multiple of 8)")
     parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
-    parser.add_argument("--where", default=None, help="DuckDB predicate over the clip index, e.g. \"viewpoint = 'exo'\"")
+    parser.add_argument(
+        "--where", default=None, help="DuckDB predicate over the clip index, e.g. \"viewpoint = 'exo'\""
+    )
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
     torch.manual_seed(args.seed)
-    dataset = ClipDataset(args.corpus, fps=args.fps, size=(args.size, args.size), num_frames=args.frames, where=args.where, shuffle=True, seed=args.seed)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch_size, num_workers=args.workers, collate_fn=collate_clips)
+    dataset = ClipDataset(
+        args.corpus,
+        fps=args.fps,
+        size=(args.size, args.size),
+        num_frames=args.frames,
+        where=args.where,
+        shuffle=True,
+        seed=args.seed,
+    )
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=args.batch_size, num_workers=args.workers, collate_fn=collate_clips
+    )
     model = TinyVideoMAE(args.frames, args.size)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr)
     step, epoch, started = 0, 0, time.perf_counter()

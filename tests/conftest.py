@@ -16,7 +16,14 @@ def ffmpeg(*args: str) -> None:
     subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
 
 
-def make_video(path: Path, seconds: float = 3.0, size: str = "320x240", rate: int = 25, source: str = "testsrc2", extra: tuple[str, ...] = ()) -> Path:
+def make_video(
+    path: Path,
+    seconds: float = 3.0,
+    size: str = "320x240",
+    rate: int = 25,
+    source: str = "testsrc2",
+    extra: tuple[str, ...] = (),
+) -> Path:
     """A short H.264 MP4 from an ffmpeg lavfi source."""
     ffmpeg(
         "-f",
@@ -85,7 +92,15 @@ def odd_inputs(tmp_path_factory) -> dict[str, Path]:
     files["one_frame"] = make_video(root / "one_frame.mp4", seconds=0.04)
     files["huge_frame"] = make_video(root / "huge_frame.mp4", seconds=0.2, size="7680x4320", rate=10)
     files["rotated"] = root / "rotated.mp4"
-    ffmpeg("-i", str(make_video(root / "upright.mp4", seconds=3.0, size="320x240")), "-c", "copy", "-metadata:s:v:0", "rotate=90", str(files["rotated"]))
+    ffmpeg(
+        "-i",
+        str(make_video(root / "upright.mp4", seconds=3.0, size="320x240")),
+        "-c",
+        "copy",
+        "-metadata:s:v:0",
+        "rotate=90",
+        str(files["rotated"]),
+    )
     files["variable_rate"] = root / "vfr.mp4"  # 2 s at 30 fps, then 2 s at 10 fps, in one stream
     ffmpeg(
         "-f",

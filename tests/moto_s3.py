@@ -23,7 +23,9 @@ def moto_s3() -> Iterator[tuple[str, object]]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     moto = Path(sys.executable).with_name("moto_server")
-    server = subprocess.Popen([str(moto), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [str(moto), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     saved = {key: os.environ.get(key) for key in CREDENTIALS}
     os.environ.update(CREDENTIALS)
     try:

@@ -40,6 +40,8 @@ def sample_corpus(tmp_path_factory: pytest.TempPathFactory, examples_dir: Path) 
     Curator(config, corpus, LocalRunner(workers=2), Console(stderr=True, quiet=True)).run(str(listing))
     videos = pq.read_table(corpus / "videos.parquet").to_pylist()
     errors = pq.read_table(corpus / "errors.parquet").to_pylist()
-    assert [v["status"] for v in videos] == ["kept"] * len(SAMPLE_VIDEOS), f"sample corpus incomplete: {videos}, errors: {errors}"
+    assert [v["status"] for v in videos] == ["kept"] * len(SAMPLE_VIDEOS), (
+        f"sample corpus incomplete: {videos}, errors: {errors}"
+    )
     done.touch()
     return corpus

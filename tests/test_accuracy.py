@@ -9,7 +9,10 @@ PROBE = Probe("mp4", "h264", None, 10.0, 25.0, False, 320, 240, 0, 250, None, 10
 
 def video(name: str, kept: bool, views: list[str], cuts=(), duplicate_of=None) -> Video:
     record = Video(uri=f"/data/{name}", video_id=name[:8], probe=PROBE, cuts=[Cut(0, t, "hard", 1.0) for t in cuts])
-    record.clips = [Clip(f"{name[:8]}_{i}", name[:8], i * 2.0, i * 2.0 + 2, i * 50, i * 50 + 50, 0, labels={"viewpoint": v}) for i, v in enumerate(views)]
+    record.clips = [
+        Clip(f"{name[:8]}_{i}", name[:8], i * 2.0, i * 2.0 + 2, i * 50, i * 50 + 50, 0, labels={"viewpoint": v})
+        for i, v in enumerate(views)
+    ]
     if not kept:
         record.drop("no_person: all clips dropped")
         for clip in record.clips:
@@ -22,7 +25,11 @@ def test_confusions_count_every_labelled_video(tmp_path):
     labels = {
         "clips": {
             "ego_a.mp4": {"view": "ego", "people": True, "cuts": []},
-            "exo_b.mp4": {"view": "exo", "people": True, "cuts": [{"t": 3.0, "kind": "hard"}, {"t": 6.0, "kind": "dissolve"}]},
+            "exo_b.mp4": {
+                "view": "exo",
+                "people": True,
+                "cuts": [{"t": 3.0, "kind": "hard"}, {"t": 6.0, "kind": "dissolve"}],
+            },
             "neg_c.mp4": {"view": "none", "people": False, "cuts": []},
             "neg_d.mp4": {"view": "none", "people": False, "cuts": []},
             "dup_e.mp4": {"view": "exo", "people": True, "cuts": []},

@@ -65,7 +65,12 @@ def test_benchmark_report_has_every_measurement(tiny_videos: Path, tmp_path: Pat
         keep=tmp_path / "kept",
         cache_dir=tmp_path / "cache",
         # Synthetic clips hold no people and look like screens: switch those filters off so clips get written.
-        overrides=("clips.min_s=1.0", "quality.screen_enabled=false", "humans.spans_enabled=false", "humans.filter_enabled=false"),
+        overrides=(
+            "clips.min_s=1.0",
+            "quality.screen_enabled=false",
+            "humans.spans_enabled=false",
+            "humans.filter_enabled=false",
+        ),
     )
     report = run_benchmark(options)
 
@@ -88,7 +93,9 @@ def test_benchmark_report_has_every_measurement(tiny_videos: Path, tmp_path: Pat
     assert "humans" in with_humans["in_worker_by_step_s"] and "humans" not in analysis["in_worker_by_step_s"]
     assert math.isfinite(with_humans["realtime_per_core_net"]) and with_humans["realtime_per_core_net"] > 0
     # The review detectors run inside the decode pass at default settings; their share is reported, not counted twice.
-    assert with_humans["review_detector_steps"] == ["pii.ocr", "unsafe.detector"] and with_humans["review_detectors_s"] > 0
+    assert (
+        with_humans["review_detector_steps"] == ["pii.ocr", "unsafe.detector"] and with_humans["review_detectors_s"] > 0
+    )
     assert with_humans["realtime_per_core_in_worker_without_review"] > with_humans["realtime_per_core_in_worker"]
     assert with_humans["in_worker_s"] < with_humans["wall_s"]
     assert analysis["in_worker_by_step_s"].keys().isdisjoint(with_humans["review_detector_steps"])
@@ -100,12 +107,16 @@ def test_benchmark_report_has_every_measurement(tiny_videos: Path, tmp_path: Pat
     # Step timings come from the worker through the ledger; together they are the materialise stage's time.
     steps = materialize["in_worker_by_step"]
     assert {"decode", "convert", "encode", "keypoints", "face_hiding", "motion3d", "retarget"} <= set(steps)
-    assert all(step["seconds"] > 0 and step["ms_per_frame"] > 0 and step["realtime_per_core"] > 0 for step in steps.values())
+    assert all(
+        step["seconds"] > 0 and step["ms_per_frame"] > 0 and step["realtime_per_core"] > 0 for step in steps.values()
+    )
     assert sum(step["seconds"] for step in steps.values()) <= materialize["in_worker_s"] <= materialize["net_wall_s"]
     assert materialize["frames"] == pytest.approx(materialize["clip_s"] * 25, abs=materialize["clips"])
     assert any((tmp_path / "kept" / "materialized" / "shards").glob("*.tar"))
 
-    assert report.accuracy is not None and report.accuracy["labelled_files"] == 2 and report.accuracy["labelled_cuts"] == 1
+    assert (
+        report.accuracy is not None and report.accuracy["labelled_files"] == 2 and report.accuracy["labelled_cuts"] == 1
+    )
     for score in report.accuracy["detectors"].values():
         assert 0.0 <= score["precision"] <= 1.0 and 0.0 <= score["recall"] <= 1.0 and 0.0 <= score["f1"] <= 1.0
     assert set(report.accuracy["detectors"]) == {"pyscenedetect", "humannet"}
@@ -119,7 +130,14 @@ def test_benchmark_report_has_every_measurement(tiny_videos: Path, tmp_path: Pat
     assert Path(long_video["path"]).is_file()  # cached for the next run
 
     text = format_report(report)
-    headings = ("FFmpeg decode", "PySceneDetect", "humannet / PySceneDetect", "Materialisation", "Cut accuracy", "Long video")
+    headings = (
+        "FFmpeg decode",
+        "PySceneDetect",
+        "humannet / PySceneDetect",
+        "Materialisation",
+        "Cut accuracy",
+        "Long video",
+    )
     assert all(heading in text for heading in headings)
     assert "inside the worker:" in text and all(f"    {step} " in text for step in steps)
     assert json.loads(report.to_json())["humannet_analysis"]["wall_s"] == analysis["wall_s"]

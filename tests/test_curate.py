@@ -22,7 +22,18 @@ from humannet.curate import Curator
 from humannet.engine.local import LocalRunner
 
 VIDEO_COLUMNS = {"video_id", "uri", "status", "reason", "duration_s", "fps", "width", "height", "codec", "duplicate_of"}
-CLIP_COLUMNS = {"clip_id", "video_id", "start_s", "end_s", "start_frame", "end_frame", "scene_index", "shard", "blur_score", "motion_score"}
+CLIP_COLUMNS = {
+    "clip_id",
+    "video_id",
+    "start_s",
+    "end_s",
+    "start_frame",
+    "end_frame",
+    "scene_index",
+    "shard",
+    "blur_score",
+    "motion_score",
+}
 
 
 def curate(inputs: str | Path, out: Path, workers: int = 2, materialize: bool = True, overrides: list[str] = ()):
@@ -156,8 +167,14 @@ def test_rerun_does_nothing_and_a_second_run_dedups_against_the_corpus(tmp_path,
     assert rows(out / "clips" / "part-00000.parquet", "clip_id") == before
     # Other clip settings on a corpus with shards: allowed (each clip's JSON names its annotators' settings), but said.
     changed = curate(first, out, overrides=["retarget.max_error_mm=20"])
-    assert changed.shards_written == 0 and len(changed.warnings) == 1 and changed.warnings[0].startswith("1 existing shard(s)")
-    assert curate(first, out, overrides=["retarget.max_error_mm=20"], materialize=False).warnings == []  # writes no clips
+    assert (
+        changed.shards_written == 0
+        and len(changed.warnings) == 1
+        and changed.warnings[0].startswith("1 existing shard(s)")
+    )
+    assert (
+        curate(first, out, overrides=["retarget.max_error_mm=20"], materialize=False).warnings == []
+    )  # writes no clips
 
     second = tmp_path / "second"
     second.mkdir()
@@ -170,15 +187,25 @@ def test_rerun_does_nothing_and_a_second_run_dedups_against_the_corpus(tmp_path,
     assert original["status"] == "kept"
     assert videos["renamed_copy.mp4"]["reason"].startswith("exact_duplicate")
     assert videos["exo_mmaction2_pool_cleaning_part0.mp4"]["reason"].startswith("near_duplicate")
-    assert {videos[n]["duplicate_of"] for n in ("renamed_copy.mp4", "exo_mmaction2_pool_cleaning_part0.mp4")} == {original["video_id"]}
+    assert {videos[n]["duplicate_of"] for n in ("renamed_copy.mp4", "exo_mmaction2_pool_cleaning_part0.mp4")} == {
+        original["video_id"]
+    }
     assert rows(out / "clips" / "part-00000.parquet", "clip_id") == before
 
 
 def test_cli_exit_codes_and_config_errors(tmp_path, examples_dir):
     humannet = [sys.executable, "-m", "humannet.cli"]
-    bad = subprocess.run([*humannet, "curate", str(examples_dir), "--out", str(tmp_path / "o"), "--set", "clips.min_s=-3"], capture_output=True, text=True)
+    bad = subprocess.run(
+        [*humannet, "curate", str(examples_dir), "--out", str(tmp_path / "o"), "--set", "clips.min_s=-3"],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2 and "clips.min_s" in bad.stderr
-    missing = subprocess.run([*humannet, "curate", str(tmp_path / "nothing_here"), "--out", str(tmp_path / "o")], capture_output=True, text=True)
+    missing = subprocess.run(
+        [*humannet, "curate", str(tmp_path / "nothing_here"), "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+    )
     assert missing.returncode == 2 and "input not found" in missing.stderr
     shown = subprocess.run([*humannet, "config", "show"], capture_output=True, text=True, check=True)
     assert "[scenes]" in shown.stdout and "[quality]" in shown.stdout and "target_s = 5.0" in shown.stdout
@@ -202,8 +229,12 @@ def test_people_labels_keypoints_and_privacy_on_sample_clips(example_corpus):
         clip_id = next(n.split(".")[0] for n in names if n.endswith(".pose.npz"))
         meta = json.loads(tar.extractfile(f"{clip_id}.json").read())
         tracks = np.load(io.BytesIO(tar.extractfile(f"{clip_id}.pose.npz").read()))
-    assert {"mp4", "json", "pose.npz", "pose3d.npz", "retarget.npz"} <= {n.split(".", 1)[1] for n in names}  # + other annotators' files
+    assert {"mp4", "json", "pose.npz", "pose3d.npz", "retarget.npz"} <= {
+        n.split(".", 1)[1] for n in names
+    }  # + other annotators' files
     assert meta["privacy"]["method"] == "blur" and meta["labels"]["viewpoint"] in ("ego", "exo", "unknown")
     assert tracks["body_image"].shape[1:] == (33, 4) and tracks["hand_image"].shape[1:] == (2, 21, 3)
-    audit = subprocess.run([sys.executable, "-m", "humannet.cli", "audit", str(example_corpus)], capture_output=True, text=True, check=True)
+    audit = subprocess.run(
+        [sys.executable, "-m", "humannet.cli", "audit", str(example_corpus)], capture_output=True, text=True, check=True
+    )
     assert "unknown" in audit.stdout

@@ -37,9 +37,18 @@ class AccuracyReport:
         return {
             "content": {f"people={p} kept={k}": n for (p, k), n in sorted(self.content.items())},
             "content_misses": self.content_misses,
-            "viewpoint": {f"{t}->{p}": n for (t, p), n in sorted(self.viewpoint.items())} if self.has_viewpoint else None,
+            "viewpoint": {f"{t}->{p}": n for (t, p), n in sorted(self.viewpoint.items())}
+            if self.has_viewpoint
+            else None,
             "viewpoint_misses": self.viewpoint_misses,
-            "cuts": {"tp": self.cuts[0], "fp": self.cuts[1], "fn": self.cuts[2], "precision": precision, "recall": recall, "f1": f1},
+            "cuts": {
+                "tp": self.cuts[0],
+                "fp": self.cuts[1],
+                "fn": self.cuts[2],
+                "precision": precision,
+                "recall": recall,
+                "f1": f1,
+            },
             "cut_misses": self.cut_misses,
             "duplicates_left_out": self.duplicates_left_out,
         }
@@ -70,7 +79,9 @@ def evaluate(corpus: Path, labels_path: Path, tolerance_s: float = 0.5) -> Accur
         a, b, c = match_events(list(video["cut_times"] or []), cut_labels.get(name, []), tolerance_s)
         tp, fp, fn = tp + a, fp + b, fn + c
         if b or c:
-            report.cut_misses.append(f"{name}: predicted {[round(t, 2) for t in video['cut_times'] or []]}, labelled {cut_labels.get(name, [])}")
+            report.cut_misses.append(
+                f"{name}: predicted {[round(t, 2) for t in video['cut_times'] or []]}, labelled {cut_labels.get(name, [])}"
+            )
         if video["duplicate_of"]:
             report.duplicates_left_out.append(name)
             continue
@@ -91,10 +102,16 @@ def evaluate(corpus: Path, labels_path: Path, tolerance_s: float = 0.5) -> Accur
 def format_accuracy(report: AccuracyReport) -> str:
     lines = ["Content filter (per video; kept = at least one clip kept)", "                   kept  dropped"]
     for people in (True, False):
-        lines.append(f"  people={'yes' if people else 'no ':<3}      {report.content[(people, True)]:5d}  {report.content[(people, False)]:7d}")
+        lines.append(
+            f"  people={'yes' if people else 'no ':<3}      {report.content[(people, True)]:5d}  {report.content[(people, False)]:7d}"
+        )
     lines += [f"  miss: {m}" for m in report.content_misses]
     if report.has_viewpoint:
-        lines += ["", "Viewpoint (per video: the view most of its kept clips share)", "  labelled \\ predicted " + "".join(f"{p:>9}" for p in VIEW_PREDICTED)]
+        lines += [
+            "",
+            "Viewpoint (per video: the view most of its kept clips share)",
+            "  labelled \\ predicted " + "".join(f"{p:>9}" for p in VIEW_PREDICTED),
+        ]
         for truth in VIEW_TRUTH:
             lines.append(f"  {truth:<21}" + "".join(f"{report.viewpoint[(truth, p)]:9d}" for p in VIEW_PREDICTED))
         lines += [f"  miss: {m}" for m in report.viewpoint_misses]

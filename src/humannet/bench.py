@@ -81,7 +81,9 @@ class Pinning:
 
     @classmethod
     def detect(cls) -> Pinning:
-        allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+        allowed = (
+            sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+        )
         if shutil.which("taskset") and hasattr(os, "sched_setaffinity"):
             return cls(core=allowed[0], cores_used=1, method=f"taskset -c {allowed[0]} / sched_setaffinity")
         return cls(core=None, cores_used=len(allowed), method="not pinned (no taskset); charged for every allowed core")
@@ -244,7 +246,9 @@ class BenchReport:
     inputs: dict[str, object]
     ffmpeg_decode: dict[str, object]
     pyscenedetect: dict[str, object]
-    humannet_analysis: dict[str, object]  # the processing stages only (probe, dedup, scenes, clips, quality): PySceneDetect's ground
+    humannet_analysis: dict[
+        str, object
+    ]  # the processing stages only (probe, dedup, scenes, clips, quality): PySceneDetect's ground
     humannet_with_humans: dict[str, object]  # default settings: plus people, hands, faces, viewpoint and motion
     materialize: dict[str, object]
     accuracy: dict[str, object] | None = None
@@ -310,7 +314,9 @@ def time_ffmpeg_decode(files: Sequence[BenchFile], pinning: Pinning) -> Throughp
     return Throughput(wall, sum(f.duration_s for f in files), pinning.cores_used)
 
 
-def run_pyscenedetect(files: Sequence[BenchFile], pinning: Pinning, backend: str) -> tuple[Throughput, dict[str, list[float]]]:
+def run_pyscenedetect(
+    files: Sequence[BenchFile], pinning: Pinning, backend: str
+) -> tuple[Throughput, dict[str, list[float]]]:
     """PySceneDetect's AdaptiveDetector with defaults, through its own API, in this process on one core."""
     from scenedetect import AdaptiveDetector, detect
 
@@ -340,7 +346,18 @@ def _quiet(logger_name: str) -> Iterator[None]:
 
 def run_curate(inputs: str, out_dir: Path, pinning: Pinning, options: BenchOptions, materialize: bool) -> CurateRun:
     """`humannet curate` as a user runs it (a fresh interpreter, one worker), timed and memory-sampled."""
-    command = [*pinning.prefix(), sys.executable, "-m", "humannet.cli", "curate", inputs, "--out", str(out_dir), "--workers", "1"]
+    command = [
+        *pinning.prefix(),
+        sys.executable,
+        "-m",
+        "humannet.cli",
+        "curate",
+        inputs,
+        "--out",
+        str(out_dir),
+        "--workers",
+        "1",
+    ]
     if not materialize:
         command.append("--no-materialize")
     if options.config_path is not None:
@@ -362,7 +379,10 @@ def run_curate(inputs: str, out_dir: Path, pinning: Pinning, options: BenchOptio
     return CurateRun(wall, sampler.peak_mb("main"), sampler.peak_mb("worker"), workers)
 
 
-REVIEW_DETECTOR_STEPS = ("unsafe.", "pii.")  # timings the release review's detectors record (review/unsafe.py, review/pii.py)
+REVIEW_DETECTOR_STEPS = (
+    "unsafe.",
+    "pii.",
+)  # timings the release review's detectors record (review/unsafe.py, review/pii.py)
 
 
 def _ledger_videos(corpus: Path, config: Config) -> dict[str, Video]:
@@ -390,7 +410,9 @@ def _stage_seconds(videos: dict[str, Video]) -> dict[str, float]:
     return totals
 
 
-def analyse(inputs: str, video_s: float, out_dir: Path, pinning: Pinning, options: BenchOptions, config: Config) -> AnalysisResult:
+def analyse(
+    inputs: str, video_s: float, out_dir: Path, pinning: Pinning, options: BenchOptions, config: Config
+) -> AnalysisResult:
     """A fresh analysis (any earlier corpus in `out_dir` is removed, or it would just resume), then the no-op rerun."""
     shutil.rmtree(out_dir, ignore_errors=True)
     run = run_curate(inputs, out_dir, pinning, options, materialize=False)
@@ -438,7 +460,9 @@ def written_frames(videos: dict[str, Video], written: dict[str, float], config: 
     return frames
 
 
-def score_cuts(labels: dict[str, list[float]], predictions: dict[str, dict[str, list[float]]], tolerance_s: float) -> dict[str, object]:
+def score_cuts(
+    labels: dict[str, list[float]], predictions: dict[str, dict[str, list[float]]], tolerance_s: float
+) -> dict[str, object]:
     """Micro-averaged precision/recall/F1 per detector over the labelled files, plus every disagreement."""
     totals = {name: Accuracy() for name in predictions}
     per_file = []
@@ -473,7 +497,9 @@ def make_long_video(path: Path, seconds: float, size: tuple[int, int], fps: int)
         segments = []
         for number, source in enumerate(LONG_VIDEO_SOURCES):
             segment = work / f"shot{number}.mp4"
-            lavfi = source.format(size=f"{width}x{height}", small=f"{max(width // 8, 16)}x{max(height // 8, 16)}", rate=fps)
+            lavfi = source.format(
+                size=f"{width}x{height}", small=f"{max(width // 8, 16)}x{max(height // 8, 16)}", rate=fps
+            )
             _ffmpeg(
                 "-f",
                 "lavfi",
@@ -533,7 +559,11 @@ def run_benchmark(options: BenchOptions) -> BenchReport:
     video_s = sum(f.duration_s for f in files)
     repeats = max(1, options.repeat)
     # The PySceneDetect comparison is for the processing stages; the human stages are measured on their own line.
-    comparable = ("humans.enabled=false", "review.unsafe.enabled=false", "review.pii.enabled=false")  # PySceneDetect's work, no more
+    comparable = (
+        "humans.enabled=false",
+        "review.unsafe.enabled=false",
+        "review.pii.enabled=false",
+    )  # PySceneDetect's work, no more
     core_options = replace(options, overrides=(*options.overrides, *comparable))
     core_config = load_config(options.config_path, list(core_options.overrides))
     labels_path = options.labels or (videos / "labels.json")
@@ -544,7 +574,9 @@ def run_benchmark(options: BenchOptions) -> BenchReport:
         full_dir = work / "analysis-with-humans"
         decodes, detections, analyses, full_analyses = [], [], [], []
         for round_number in range(1, repeats + 1):  # rounds interleave the three, so a busy spell hits them alike
-            log.info("round %d/%d: %d files, %.1f s of video: FFmpeg decode", round_number, repeats, len(files), video_s)
+            log.info(
+                "round %d/%d: %d files, %.1f s of video: FFmpeg decode", round_number, repeats, len(files), video_s
+            )
             decodes.append(time_ffmpeg_decode(files, pinning))
             log.info("PySceneDetect AdaptiveDetector")
             detections.append(run_pyscenedetect(files, pinning, options.scenedetect_backend))
@@ -560,9 +592,24 @@ def run_benchmark(options: BenchOptions) -> BenchReport:
         materialize = measure_materialize(full_dir, work / "materialized", str(videos), full, pinning, options, config)
         report = BenchReport(
             measured_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            machine={"cpus": os.cpu_count(), "pinning": pinning.method, "cores_per_measurement": pinning.cores_used, "repeat": repeats, **_tool_versions()},
-            inputs={"videos": str(videos), "files": len(files), "video_s": video_s, "analysed_by_humannet": analysis.videos},
-            ffmpeg_decode={"command": "ffmpeg -threads 1 -i FILE -an -sn -f null -", "wall_s": decode.wall_s, "realtime_per_core": decode.realtime_per_core},
+            machine={
+                "cpus": os.cpu_count(),
+                "pinning": pinning.method,
+                "cores_per_measurement": pinning.cores_used,
+                "repeat": repeats,
+                **_tool_versions(),
+            },
+            inputs={
+                "videos": str(videos),
+                "files": len(files),
+                "video_s": video_s,
+                "analysed_by_humannet": analysis.videos,
+            },
+            ffmpeg_decode={
+                "command": "ffmpeg -threads 1 -i FILE -an -sn -f null -",
+                "wall_s": decode.wall_s,
+                "realtime_per_core": decode.realtime_per_core,
+            },
             pyscenedetect={
                 "detector": "AdaptiveDetector() defaults",
                 "backend": options.scenedetect_backend,
@@ -596,7 +643,11 @@ def run_benchmark(options: BenchOptions) -> BenchReport:
             labels = load_cut_labels(labels_path)
             report.accuracy = {
                 "labels": str(labels_path),
-                **score_cuts(labels, {"pyscenedetect": detector_cuts, "humannet": humannet_cuts(analysis_dir, files)}, options.tolerance_s),
+                **score_cuts(
+                    labels,
+                    {"pyscenedetect": detector_cuts, "humannet": humannet_cuts(analysis_dir, files)},
+                    options.tolerance_s,
+                ),
             }
         if options.long_video:
             report.long_video = measure_long_video(options, pinning, config, work / "long")
@@ -608,17 +659,27 @@ def run_benchmark(options: BenchOptions) -> BenchReport:
 
 def _without_review(analysis: AnalysisResult) -> dict[str, object]:
     """The review detectors' share of an analysis: their time is measured inside the decode pass (steps `unsafe.*`, `pii.*`)."""
-    steps = {step: seconds for step, seconds in analysis.in_worker_by_step.items() if step.startswith(REVIEW_DETECTOR_STEPS)}
+    steps = {
+        step: seconds for step, seconds in analysis.in_worker_by_step.items() if step.startswith(REVIEW_DETECTOR_STEPS)
+    }
     remaining = max(analysis.in_worker_s - sum(steps.values()), 1e-9)
     return {
         "review_detector_steps": sorted(steps),
         "review_detectors_s": sum(steps.values()),
-        "realtime_per_core_in_worker_without_review": Throughput(remaining, analysis.video_s, analysis.cores).realtime_per_core,
+        "realtime_per_core_in_worker_without_review": Throughput(
+            remaining, analysis.video_s, analysis.cores
+        ).realtime_per_core,
     }
 
 
 def measure_materialize(
-    analysis_dir: Path, out_dir: Path, inputs: str, analysis: AnalysisResult, pinning: Pinning, options: BenchOptions, config: Config
+    analysis_dir: Path,
+    out_dir: Path,
+    inputs: str,
+    analysis: AnalysisResult,
+    pinning: Pinning,
+    options: BenchOptions,
+    config: Config,
 ) -> dict[str, object]:
     """Materialise a copy of the analysed corpus: analysis resumes (nothing to do), so the run is the write phase."""
     shutil.rmtree(out_dir, ignore_errors=True)
@@ -633,7 +694,13 @@ def measure_materialize(
     in_worker = timings.get("materialize", 0.0)
     frames = written_frames(videos, written, config)
     return {
-        "encoder": {"codec": "libx264", "crf": settings.crf, "preset": settings.preset, "max_fps": settings.fps, "max_short_side": settings.max_short_side},
+        "encoder": {
+            "codec": "libx264",
+            "crf": settings.crf,
+            "preset": settings.preset,
+            "max_fps": settings.fps,
+            "max_short_side": settings.max_short_side,
+        },
         "clips": clips,
         "clip_s": clip_s,
         "frames": frames,
@@ -689,7 +756,12 @@ def _caption_throughput(corpus: Path, config: Config) -> dict[str, object] | Non
 def measure_long_video(options: BenchOptions, pinning: Pinning, config: Config, out_dir: Path) -> dict[str, object]:
     width, height = options.long_video_size
     name = f"long_{options.long_video_s:g}s_{width}x{height}_{options.long_video_fps}fps.mp4"
-    path = make_long_video((options.cache_dir or default_cache_dir()) / name, options.long_video_s, options.long_video_size, options.long_video_fps)
+    path = make_long_video(
+        (options.cache_dir or default_cache_dir()) / name,
+        options.long_video_s,
+        options.long_video_size,
+        options.long_video_fps,
+    )
     probe = probe_video(str(path))
     log.info("humannet analysis of the long video %s (%.0f s)", path, probe.duration_s)
     item = BenchFile(path, path.name, probe.duration_s)
@@ -736,7 +808,8 @@ def format_report(report: BenchReport) -> str:
         _row("FFmpeg decode, -threads 1", dec["wall_s"], dec["realtime_per_core"]),
         _row(f"PySceneDetect AdaptiveDetector ({psd['backend']})", psd["wall_s"], psd["realtime_per_core"]),
         _row("humannet analysis, whole command (gross)", ana["wall_s"], ana["realtime_per_core_gross"]),
-        _row("humannet analysis, net of start-up", ana["net_wall_s"], ana["realtime_per_core_net"]) + f"   (resumed no-op run: {ana['resume_wall_s']:.2f} s)",
+        _row("humannet analysis, net of start-up", ana["net_wall_s"], ana["realtime_per_core_net"])
+        + f"   (resumed no-op run: {ana['resume_wall_s']:.2f} s)",
         _row("humannet analysis, inside the worker", ana["in_worker_s"], ana["realtime_per_core_in_worker"]),
         "    worker time by step: " + _steps_text(ana["in_worker_by_step_s"]),
         f"    worker start-up and per-video bookkeeping (net - in worker): {ana['worker_overhead_s']:.2f} s",
@@ -798,7 +871,9 @@ def format_report(report: BenchReport) -> str:
             f"  {'detector':<16}{'TP':>5}{'FP':>5}{'FN':>5}{'precision':>11}{'recall':>8}{'F1':>7}",
         ]
         for name, score in acc["detectors"].items():
-            lines.append(f"  {name:<16}{score['tp']:>5}{score['fp']:>5}{score['fn']:>5}{score['precision']:>11.2f}{score['recall']:>8.2f}{score['f1']:>7.2f}")
+            lines.append(
+                f"  {name:<16}{score['tp']:>5}{score['fp']:>5}{score['fn']:>5}{score['precision']:>11.2f}{score['recall']:>8.2f}{score['f1']:>7.2f}"
+            )
         disagreements = [row for row in acc["per_file"] if any(row[n]["fp"] or row[n]["fn"] for n in acc["detectors"])]
         if disagreements:
             lines.append("  files with an error (labels | " + " | ".join(acc["detectors"]) + "):")

@@ -30,7 +30,11 @@ def _ego_clips(corpus: Path) -> dict[str, float]:
     table = pq.read_table(corpus / "clips")
     if "viewpoint" not in table.column_names:
         return {}
-    return {row["clip_id"]: row["duration_s"] for row in table.select(["clip_id", "duration_s", "viewpoint"]).to_pylist() if row["viewpoint"] == "ego"}
+    return {
+        row["clip_id"]: row["duration_s"]
+        for row in table.select(["clip_id", "duration_s", "viewpoint"]).to_pylist()
+        if row["viewpoint"] == "ego"
+    }
 
 
 def measure_camera_throughput(corpus: Path, config: CameraTrajectoryConfig) -> dict[str, object]:

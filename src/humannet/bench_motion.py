@@ -52,7 +52,10 @@ def _clip_sources(corpus: Path) -> dict[str, tuple[str, float, bool]]:
     """clip_id -> (source file name, duration, labelled ego)."""
     table = pq.read_table(corpus / "clips")
     columns = ["clip_id", "video_id", "duration_s"] + (["viewpoint"] if "viewpoint" in table.column_names else [])
-    videos = {row["video_id"]: Path(row["uri"]).name for row in pq.read_table(corpus / "videos.parquet", columns=["video_id", "uri"]).to_pylist()}
+    videos = {
+        row["video_id"]: Path(row["uri"]).name
+        for row in pq.read_table(corpus / "videos.parquet", columns=["video_id", "uri"]).to_pylist()
+    }
     return {
         row["clip_id"]: (videos.get(row["video_id"], row["video_id"]), row["duration_s"], row.get("viewpoint") == "ego")
         for row in table.select(columns).to_pylist()
@@ -64,7 +67,9 @@ def _pinned() -> None:
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
 
 
-def measure(corpus: Path, motion: Motion3DConfig | None = None, retarget: RetargetConfig | None = None) -> MotionBenchReport:
+def measure(
+    corpus: Path, motion: Motion3DConfig | None = None, retarget: RetargetConfig | None = None
+) -> MotionBenchReport:
     """Run and time both annotators on every clip with keypoint tracks in `corpus`'s shards (pinned to one core)."""
     motion = motion or Motion3DConfig()
     retarget = retarget or RetargetConfig()
@@ -73,7 +78,9 @@ def measure(corpus: Path, motion: Motion3DConfig | None = None, retarget: Retarg
     _pinned()
     try:
         retargeter = Retargeter(retarget)
-        lift(load_npz(_first_pose(corpus)), motion) if _first_pose(corpus) else None  # warm imports (scipy) outside the timings
+        lift(load_npz(_first_pose(corpus)), motion) if _first_pose(
+            corpus
+        ) else None  # warm imports (scipy) outside the timings
         results = []
         frame_errors: list[np.ndarray] = []
         for shard in sorted((corpus / "shards").glob("*.tar")):
@@ -83,7 +90,9 @@ def measure(corpus: Path, motion: Motion3DConfig | None = None, retarget: Retarg
                         continue
                     clip_id = member.name[: -len(".pose.npz")]
                     pose = load_npz(tar.extractfile(member).read())
-                    source, duration, ego = sources.get(clip_id, (clip_id, float(pose["times"][-1]) if len(pose["times"]) else 0.0, False))
+                    source, duration, ego = sources.get(
+                        clip_id, (clip_id, float(pose["times"][-1]) if len(pose["times"]) else 0.0, False)
+                    )
                     started, started_cpu = time.perf_counter(), time.process_time()
                     motion3d = lift(pose, motion, ego=ego)
                     lifted, lifted_cpu = time.perf_counter(), time.process_time()
@@ -102,7 +111,9 @@ def measure(corpus: Path, motion: Motion3DConfig | None = None, retarget: Retarg
     finally:
         if before is not None:
             os.sched_setaffinity(0, before)
-    return MotionBenchReport(str(corpus), results, summarise(results, np.concatenate(frame_errors) if frame_errors else np.zeros(0)))
+    return MotionBenchReport(
+        str(corpus), results, summarise(results, np.concatenate(frame_errors) if frame_errors else np.zeros(0))
+    )
 
 
 def _first_pose(corpus: Path) -> bytes | None:
@@ -123,7 +134,17 @@ def summarise(results: list[ClipResult], frame_errors: np.ndarray) -> dict[str, 
     solved_frames = sum(r.pose3d_frames for r in results)
     errors = np.array([r.error_mm for r in results if np.isfinite(r.error_mm)])
     with_body = [r for r in results if r.pose3d_frames > 0]
-    quantiles = dict(zip(("min", "p25", "median", "p75", "max"), np.percentile(errors, [0, 25, 50, 75, 100]).tolist(), strict=True)) if errors.size else {}
+    quantiles = (
+        dict(
+            zip(
+                ("min", "p25", "median", "p75", "max"),
+                np.percentile(errors, [0, 25, 50, 75, 100]).tolist(),
+                strict=True,
+            )
+        )
+        if errors.size
+        else {}
+    )
     return {
         "clips": len(results),
         "clips_with_body": len(with_body),
@@ -142,7 +163,9 @@ def summarise(results: list[ClipResult], frame_errors: np.ndarray) -> dict[str, 
         "error_mm_quantiles": quantiles,
         "error_mm_mean": float(errors.mean()) if errors.size else float("nan"),
         "valid_frames": int(frame_errors.size),
-        "frame_error_mm_quantiles": dict(zip(("p50", "p90", "p99", "max"), np.percentile(frame_errors, [50, 90, 99, 100]).tolist(), strict=True))
+        "frame_error_mm_quantiles": dict(
+            zip(("p50", "p90", "p99", "max"), np.percentile(frame_errors, [50, 90, 99, 100]).tolist(), strict=True)
+        )
         if frame_errors.size
         else {},
         "robot_ready_clips": sum(r.robot_ready for r in results),
@@ -174,7 +197,11 @@ def format_motion_report(report: MotionBenchReport) -> str:
         "  retargeting error over clips with full-body frames (mm): "
         + (", ".join(f"{k} {v:.1f}" for k, v in q.items()) + f" (n={s['clips_with_error']})" if q else "none"),
         "  per valid frame (mm): "
-        + (", ".join(f"{k} {v:.1f}" for k, v in s["frame_error_mm_quantiles"].items()) + f" (n={s['valid_frames']})" if s["valid_frames"] else "none"),
+        + (
+            ", ".join(f"{k} {v:.1f}" for k, v in s["frame_error_mm_quantiles"].items()) + f" (n={s['valid_frames']})"
+            if s["valid_frames"]
+            else "none"
+        ),
         f"  robot-ready: {s['robot_ready_clips']} of {s['clips']} clips ({100 * s['robot_ready_share_of_clips']:.0f} %), "
         f"{100 * s['robot_ready_share_of_clips_with_body']:.0f} % of the {s['clips_with_body']} clips with a 3D body",
     ]

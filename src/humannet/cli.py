@@ -56,12 +56,29 @@ def main(verbose: int) -> None:
 
 @main.command()
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Corpus folder (created if missing; reruns resume).")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Corpus folder (created if missing; reruns resume).",
+)
 @config_option
 @set_option
-@click.option("--workers", type=click.IntRange(min=0), default=None, help="Worker processes (default: run.workers, 0 = one per core).")
-@click.option("--runner", type=click.Choice(["local", "ray"]), default=None, help="Where stages run (default: run.runner).")
-@click.option("--ray-address", default=None, help="Ray cluster for --runner ray ('auto', HOST:PORT; default: run.ray_address, unset = a private local Ray).")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Worker processes (default: run.workers, 0 = one per core).",
+)
+@click.option(
+    "--runner", type=click.Choice(["local", "ray"]), default=None, help="Where stages run (default: run.runner)."
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    help="Ray cluster for --runner ray ('auto', HOST:PORT; default: run.ray_address, unset = a private local Ray).",
+)
 @click.option("--no-materialize", is_flag=True, help="Keep clip spans only: write the index, no clip files or shards.")
 @click.option("--rebuild", is_flag=True, help="Discard the existing corpus state in --out and start over.")
 def curate(
@@ -99,7 +116,9 @@ def curate(
     if config.run.runner == "ray":
         from humannet.engine.ray import RayRunner
 
-        engine = RayRunner(address=config.run.ray_address, workers=config.run.workers, retries=config.run.worker_retries)
+        engine = RayRunner(
+            address=config.run.ray_address, workers=config.run.workers, retries=config.run.worker_retries
+        )
     else:
         engine = LocalRunner(workers=config.run.workers, retries=config.run.worker_retries)
     curator = Curator(config, out_dir, engine, console, materialize=not no_materialize)
@@ -119,8 +138,16 @@ def curate(
     default=None,
     help="Cut labels JSON for accuracy (default: VIDEOS/labels.json when present).",
 )
-@click.option("--long-video", is_flag=True, help="Also measure speed and peak memory on a generated 10-minute 1080p video.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write the full report as JSON here.")
+@click.option(
+    "--long-video", is_flag=True, help="Also measure speed and peak memory on a generated 10-minute 1080p video."
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the full report as JSON here.",
+)
 @click.option(
     "--keep",
     type=click.Path(file_okay=False, path_type=Path),

@@ -39,11 +39,19 @@ from humannet.storage import StorageConfig
 
 class RunConfig(BaseModel, extra="forbid"):
     workers: int = Field(0, ge=0, le=1024, description="Worker processes; 0 = one per CPU core.")
-    runner: Literal["local", "ray"] = Field("local", description="Where stages run: 'local' (process pool on this machine) or 'ray' (Ray Data actors).")
-    ray_address: str | None = Field(
-        None, description="Ray cluster to run on with runner 'ray' ('auto', 'HOST:PORT'); unset = start a private local Ray for the run."
+    runner: Literal["local", "ray"] = Field(
+        "local", description="Where stages run: 'local' (process pool on this machine) or 'ray' (Ray Data actors)."
     )
-    worker_retries: int = Field(1, ge=0, le=10, description="Times a video is retried after its worker process died before it is recorded as failed.")
+    ray_address: str | None = Field(
+        None,
+        description="Ray cluster to run on with runner 'ray' ('auto', 'HOST:PORT'); unset = start a private local Ray for the run.",
+    )
+    worker_retries: int = Field(
+        1,
+        ge=0,
+        le=10,
+        description="Times a video is retried after its worker process died before it is recorded as failed.",
+    )
 
 
 class CorpusConfig(BaseModel, extra="forbid"):

@@ -61,7 +61,13 @@ log = logging.getLogger(__name__)
 
 
 WRITE_STEPS = ("materialize", "annotate.")  # timings of the write phase (the stage and its steps), kept in the ledger
-INDEX_FILES = ("videos.parquet", "clips/part-00000.parquet", "dropped_clips.parquet", "errors.parquet", "provenance.parquet")
+INDEX_FILES = (
+    "videos.parquet",
+    "clips/part-00000.parquet",
+    "dropped_clips.parquet",
+    "errors.parquet",
+    "provenance.parquet",
+)
 
 
 class CorpusError(RuntimeError):
@@ -81,7 +87,9 @@ def analysis_stages(config: Config) -> list[Stage]:
         PersonSpanStage(config.humans) if humans else None,
         ClipStage(config.clips),
         UnsafeContentStage(config.review.unsafe) if config.review.unsafe.enabled else None,
-        ScreenTextStage(config.review.pii) if config.review.pii.enabled else None,  # before quality: its text area feeds the screen filter
+        ScreenTextStage(config.review.pii)
+        if config.review.pii.enabled
+        else None,  # before quality: its text area feeds the screen filter
         QualityStage(config.quality),
         PeopleFilterStage(config.humans) if humans else None,
         ViewpointStage(config.viewpoint) if humans else None,
@@ -95,10 +103,14 @@ def clip_annotators(config: Config) -> list[ClipAnnotator]:
     """Per-clip annotation after encoding, in order (later annotators see earlier outputs)."""
     annotators: list[ClipAnnotator | None] = [
         Motion3DAnnotator(config.motion3d) if config.motion3d.enabled and config.pose_tracks.enabled else None,
-        RetargetAnnotator(config.retarget) if config.retarget.enabled and config.motion3d.enabled and config.pose_tracks.enabled else None,
+        RetargetAnnotator(config.retarget)
+        if config.retarget.enabled and config.motion3d.enabled and config.pose_tracks.enabled
+        else None,
         CameraTrajectoryAnnotator(config.camera_trajectory) if config.camera_trajectory.enabled else None,
     ]
-    return [annotator for annotator in annotators if annotator is not None] + caption_annotators(config.captions)  # last: they read the others' outputs
+    return [annotator for annotator in annotators if annotator is not None] + caption_annotators(
+        config.captions
+    )  # last: they read the others' outputs
 
 
 def materialize_stages(config: Config, staging_root: str) -> list[Stage]:
@@ -118,7 +130,9 @@ def materialize_stages(config: Config, staging_root: str) -> list[Stage]:
 
 def analysis_fingerprint(config: Config) -> str:
     """Settings and stage versions that analysis results depend on."""
-    versions = {stage.name: stage.version for stage in analysis_stages(config) if not stage.rerunnable}  # review stages stamp videos instead
+    versions = {
+        stage.name: stage.version for stage in analysis_stages(config) if not stage.rerunnable
+    }  # review stages stamp videos instead
     text = json.dumps({"config": config.analysis_hash(), "stages": versions}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -162,10 +176,16 @@ def settle_clips(video: Video) -> None:
 class Curator:
     """Runs the phases; `out` is a folder or a store URL (s3://bucket/corpus: see storage.py)."""
 
-    def __init__(self, config: Config, out: Path | str, runner: Runner, console: Console, materialize: bool = True) -> None:
+    def __init__(
+        self, config: Config, out: Path | str, runner: Runner, console: Console, materialize: bool = True
+    ) -> None:
         self.config = config
         self.out = str(out)
-        self.remote = RemoteCorpus(self.out, config.storage.options, scratch_root(config.storage)) if is_remote(self.out) else None
+        self.remote = (
+            RemoteCorpus(self.out, config.storage.options, scratch_root(config.storage))
+            if is_remote(self.out)
+            else None
+        )
         self.out_dir = self.remote.local if self.remote else Path(out)
         self.runner = runner
         self.console = console
@@ -192,8 +212,14 @@ class Curator:
                 f"{self.out} was built with other analysis settings ({stale} videos differ); rerun with --rebuild to rebuild it, or write to a new --out"
             )
         summary = RunSummary(inputs=len(inputs), workers=self.runner.workers, corpus=self.out)
-        written_otherwise = [name for name, record in shards.items() if record.get("write_fingerprint", self.write_fingerprint) != self.write_fingerprint]
-        if self.materialize and written_otherwise:  # the clips say which settings they had (`annotators` in their JSON); mixing is allowed, not silent
+        written_otherwise = [
+            name
+            for name, record in shards.items()
+            if record.get("write_fingerprint", self.write_fingerprint) != self.write_fingerprint
+        ]
+        if (
+            self.materialize and written_otherwise
+        ):  # the clips say which settings they had (`annotators` in their JSON); mixing is allowed, not silent
             summary.warnings.append(
                 f"{len(written_otherwise)} existing shard(s) were written with other clip settings (materialize, privacy, pose_tracks, text "
                 "blurring, or a clip annotator's settings or version); new clips use the current ones. Rebuild (--rebuild) for one setting throughout."
@@ -234,7 +260,11 @@ class Curator:
             (self.out_dir / name).unlink(missing_ok=True)
 
     def _analyse(self, todo: list[Video], done: dict[str, Video], summary: RunSummary) -> None:
-        spec = PipelineSpec(build=functools.partial(analysis_stages, self.config), decode=self.config.decode, storage=self.config.storage)
+        spec = PipelineSpec(
+            build=functools.partial(analysis_stages, self.config),
+            decode=self.config.decode,
+            storage=self.config.storage,
+        )
         fingerprint = analysis_fingerprint(self.config)
         clips = 0
         hours = 0.0
@@ -255,10 +285,16 @@ class Curator:
         """Stage clip files for kept videos not yet in a shard, then pack them into new shards."""
         sharded_clips = {clip_id for record in shards.values() for clip_id in record["clips"]}
         pending = [
-            v for v in sorted(videos.values(), key=lambda v: v.uri) if v.status is Status.KEPT and any(c.clip_id not in sharded_clips for c in v.kept_clips)
+            v
+            for v in sorted(videos.values(), key=lambda v: v.uri)
+            if v.status is Status.KEPT and any(c.clip_id not in sharded_clips for c in v.kept_clips)
         ]
         staging = f"{self.out.rstrip('/')}/state/staging" if self.remote else str(self.ledger.staging_dir)
-        spec = PipelineSpec(build=functools.partial(materialize_stages, self.config, staging), decode=self.config.decode, storage=self.config.storage)
+        spec = PipelineSpec(
+            build=functools.partial(materialize_stages, self.config, staging),
+            decode=self.config.decode,
+            storage=self.config.storage,
+        )
         with make_progress(self.console) as progress:
             task = progress.add_task("writing clips", total=len(pending), detail="")
             for video in self.runner.map(spec, _without_clips_in(pending, sharded_clips)):
@@ -266,7 +302,9 @@ class Curator:
                 if video.status is not Status.KEPT:
                     original.status, original.reason, original.errors = video.status, video.reason, video.errors
                 # the write phase's step timings, for `humannet bench`; committed with the video's packed clips
-                original.timings.update({step: seconds for step, seconds in video.timings.items() if step.startswith(WRITE_STEPS)})
+                original.timings.update(
+                    {step: seconds for step, seconds in video.timings.items() if step.startswith(WRITE_STEPS)}
+                )
                 progress.update(task, advance=1)
         if self.remote is not None:
             for video in pending:
@@ -299,7 +337,9 @@ class Curator:
             name = f"shard-{number:06d}"
             write_shard(self.out_dir / "shards" / f"{name}.tar", group)
             self._publish(f"shards/{name}.tar", delete_local=True)  # a remote corpus keeps no local copy of its shards
-            self.ledger.commit_shard(name, [m[0].clip_id for m in group], sorted({m[1].uri for m in group}), self.write_fingerprint)
+            self.ledger.commit_shard(
+                name, [m[0].clip_id for m in group], sorted({m[1].uri for m in group}), self.write_fingerprint
+            )
             for clip, _, path in group:
                 for staged in path.parent.glob(f"{clip.clip_id}.*"):  # the mp4 and its side files
                     staged.unlink(missing_ok=True)

@@ -8,13 +8,20 @@ from pathlib import Path
 CUT_KINDS = ("hard", "dissolve")
 
 
-def match_events(predicted_times: list[float], true_times: list[float], tolerance_s: float = 0.5) -> tuple[int, int, int]:
+def match_events(
+    predicted_times: list[float], true_times: list[float], tolerance_s: float = 0.5
+) -> tuple[int, int, int]:
     """(true positives, false positives, false negatives) with each label matched at most once.
 
     Pairs are matched greedily from the closest pair up, which is optimal for points on a
     line when every pair within the tolerance is allowed.
     """
-    pairs = sorted((abs(p - t), i, j) for i, p in enumerate(predicted_times) for j, t in enumerate(true_times) if abs(p - t) <= tolerance_s)
+    pairs = sorted(
+        (abs(p - t), i, j)
+        for i, p in enumerate(predicted_times)
+        for j, t in enumerate(true_times)
+        if abs(p - t) <= tolerance_s
+    )
     used_pred: set[int] = set()
     used_true: set[int] = set()
     for _, i, j in pairs:
@@ -36,4 +43,7 @@ def precision_recall_f1(tp: int, fp: int, fn: int) -> tuple[float, float, float]
 def load_cut_labels(labels_json_path: str | Path) -> dict[str, list[float]]:
     """File name -> labelled cut times (hard cuts and dissolves; fades are events, not cuts)."""
     clips = json.loads(Path(labels_json_path).read_text())["clips"]
-    return {name: sorted(float(c["t"]) for c in clip.get("cuts", []) if c.get("kind") in CUT_KINDS) for name, clip in clips.items()}
+    return {
+        name: sorted(float(c["t"]) for c in clip.get("cuts", []) if c.get("kind") in CUT_KINDS)
+        for name, clip in clips.items()
+    }

@@ -24,7 +24,25 @@ from humannet.records import Video
 from humannet.storage import is_remote, list_remote_videos, local_copy
 
 VIDEO_SUFFIXES = frozenset(
-    [".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts", ".flv", ".wmv", ".3gp", ".ogv", ".mxf", ".y4m"]
+    [
+        ".mp4",
+        ".m4v",
+        ".mov",
+        ".mkv",
+        ".webm",
+        ".avi",
+        ".mpg",
+        ".mpeg",
+        ".ts",
+        ".mts",
+        ".m2ts",
+        ".flv",
+        ".wmv",
+        ".3gp",
+        ".ogv",
+        ".mxf",
+        ".y4m",
+    ]
 )
 LIST_SUFFIXES = frozenset({".txt", ".list", ".csv", ".jsonl", ".parquet"})
 POOL_SUFFIXES = frozenset({".sqlite", ".sqlite3", ".db"})  # a `humannet collect` URL pool: its done videos
@@ -126,7 +144,9 @@ def _resolve_one(spec: str) -> list[Video]:
         matches = glob.glob(str(path), recursive=True)
         videos = [Video(uri=str(Path(p).absolute())) for p in matches if Path(p).is_file()]
     else:
-        raise InputError(f"input not found: {spec} (expected a folder, a glob, a video file, a list file or a URL pool)")
+        raise InputError(
+            f"input not found: {spec} (expected a folder, a glob, a video file, a list file or a URL pool)"
+        )
     for video in videos:
         _add_sidecar(video)
     return videos

@@ -32,7 +32,10 @@ class StorageConfig(BaseModel, extra="forbid"):
         default_factory=dict,
         description='fsspec storage options for remote inputs and corpora, e.g. {endpoint_url = "http://127.0.0.1:9000"} for an S3-compatible server.',
     )
-    scratch_dir: str | None = Field(None, description="Local folder for working copies of remote videos and corpora; unset = the system temporary folder.")
+    scratch_dir: str | None = Field(
+        None,
+        description="Local folder for working copies of remote videos and corpora; unset = the system temporary folder.",
+    )
 
 
 def is_remote(uri: str) -> bool:
@@ -49,7 +52,9 @@ def filesystem(uri: str, options: dict[str, Any] | None = None) -> tuple[Any, st
 
 
 def scratch_root(config: StorageConfig | None = None) -> Path:
-    root = Path(config.scratch_dir) if config and config.scratch_dir else Path(tempfile.gettempdir()) / "humannet-scratch"
+    root = (
+        Path(config.scratch_dir) if config and config.scratch_dir else Path(tempfile.gettempdir()) / "humannet-scratch"
+    )
     root.mkdir(parents=True, exist_ok=True)
     return root
 
@@ -81,7 +86,11 @@ def list_remote_videos(uri: str, suffixes: frozenset[str], options: dict[str, An
 class RemoteCorpus:
     """A corpus on a store, worked on through a local working folder that mirrors it."""
 
-    PULLED = ("state/videos", "state/shards", "state/captions")  # the ledger, and the captions the caption trees are built from
+    PULLED = (
+        "state/videos",
+        "state/shards",
+        "state/captions",
+    )  # the ledger, and the captions the caption trees are built from
 
     def __init__(self, url: str, options: dict[str, Any] | None = None, scratch: Path | None = None) -> None:
         self.url = url.rstrip("/")
@@ -130,14 +139,23 @@ class RemoteCorpus:
 
     def clear(self) -> None:
         folders = ("state", "shards", "clips", "captions")
-        for name in (*folders, "videos.parquet", "dropped_clips.parquet", "errors.parquet", "provenance.parquet", "manifest.json"):
+        for name in (
+            *folders,
+            "videos.parquet",
+            "dropped_clips.parquet",
+            "errors.parquet",
+            "provenance.parquet",
+            "manifest.json",
+        ):
             self.remove(name)
         shutil.rmtree(self.local, ignore_errors=True)
         self.local.mkdir(parents=True, exist_ok=True)
 
 
 @contextlib.contextmanager
-def staging_folder(staging_root: str, video_id: str, options: dict[str, Any] | None = None, scratch: Path | None = None) -> Iterator[Path]:
+def staging_folder(
+    staging_root: str, video_id: str, options: dict[str, Any] | None = None, scratch: Path | None = None
+) -> Iterator[Path]:
     """A worker's folder for one video's staged clips.
 
     Local staging is used in place. Remote staging is copied to a scratch folder first (so a
@@ -159,7 +177,9 @@ def staging_folder(staging_root: str, video_id: str, options: dict[str, Any] | N
                 fs.get_file(found, str(target))
                 before[target.name] = target.stat().st_mtime
         yield folder
-        changed = [p for p in folder.iterdir() if not p.name.startswith(".") and before.get(p.name) != p.stat().st_mtime]
+        changed = [
+            p for p in folder.iterdir() if not p.name.startswith(".") and before.get(p.name) != p.stat().st_mtime
+        ]
         for path in sorted(changed, key=lambda p: (p.suffix == ".mp4", p.name)):
             fs.put_file(str(path), f"{root}/{path.name}")
     finally:

@@ -53,7 +53,9 @@ def keypoints_of(sites: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     for index, joint in BODY_HAND_POINTS.items():
         body[index] = body[joint]
     for side, wrist in ((0, 15), (1, 16)):
-        hand = hands[side]  # tracked: 0 wrist, 4 thumb tip, 5 index base, 12 middle tip, 17 little base; the rest in between
+        hand = hands[
+            side
+        ]  # tracked: 0 wrist, 4 thumb tip, 5 index base, 12 middle tip, 17 little base; the rest in between
         hand[0] = body[wrist]
         reach = hand[12] - (hand[5] + hand[17]) / 2
         hand[9] = (hand[5] + hand[17]) / 2
@@ -66,7 +68,9 @@ def keypoints_of(sites: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return body, hands
 
 
-def pose3d_from_configurations(humanoid: Humanoid, configurations: np.ndarray, fps: float = 10.0) -> dict[str, np.ndarray]:
+def pose3d_from_configurations(
+    humanoid: Humanoid, configurations: np.ndarray, fps: float = 10.0
+) -> dict[str, np.ndarray]:
     """A pose3d.npz dict whose keypoints are the model's sites at the given configurations (all seen)."""
     count = len(configurations)
     body = np.zeros((count, 33, 3))
@@ -105,10 +109,18 @@ def to_camera(points: np.ndarray) -> np.ndarray:
 
 def project(camera: np.ndarray, size: tuple[int, int], focal: float) -> np.ndarray:
     f = focal * max(size)
-    return np.stack([(camera[..., 0] / camera[..., 2] * f + size[0] / 2) / size[0], (camera[..., 1] / camera[..., 2] * f + size[1] / 2) / size[1]], axis=-1)
+    return np.stack(
+        [
+            (camera[..., 0] / camera[..., 2] * f + size[0] / 2) / size[0],
+            (camera[..., 1] / camera[..., 2] * f + size[1] / 2) / size[1],
+        ],
+        axis=-1,
+    )
 
 
-def pose_npz(body: np.ndarray, hands: np.ndarray, size: tuple[int, int] = (640, 360), focal: float = 1.0, fps: float = 10.0) -> dict[str, np.ndarray]:
+def pose_npz(
+    body: np.ndarray, hands: np.ndarray, size: tuple[int, int] = (640, 360), focal: float = 1.0, fps: float = 10.0
+) -> dict[str, np.ndarray]:
     """The pose.npz arrays MediaPipe would give for these z-up keypoints seen by a level camera at the origin (all visible)."""
     count = len(body)
     camera = to_camera(body)
@@ -120,9 +132,13 @@ def pose_npz(body: np.ndarray, hands: np.ndarray, size: tuple[int, int] = (640, 
         "format_version": np.array(1, dtype=np.int32),
         "frame_size": np.array(size, dtype=np.int32),
         "times": np.arange(count) / fps,
-        "body_image": np.concatenate([project(camera, size, focal), camera[..., 2:] - pelvis[:, None, 2:], ones], axis=-1).astype(np.float32),
+        "body_image": np.concatenate(
+            [project(camera, size, focal), camera[..., 2:] - pelvis[:, None, 2:], ones], axis=-1
+        ).astype(np.float32),
         "body_world": np.concatenate([camera - pelvis[:, None], ones], axis=-1).astype(np.float32),
-        "hand_image": np.concatenate([hand_image, hand_camera[..., 2:] - hand_camera[..., :1, 2:]], axis=-1).astype(np.float32),
+        "hand_image": np.concatenate([hand_image, hand_camera[..., 2:] - hand_camera[..., :1, 2:]], axis=-1).astype(
+            np.float32
+        ),
         "hand_world": (hand_camera - hand_camera.mean(axis=2, keepdims=True)).astype(np.float32),
         "hand_score": np.full((count, 2), 0.9, dtype=np.float32),
     }

@@ -18,7 +18,9 @@ def hand(wrist: tuple[float, float], towards_fingers: tuple[float, float], palm:
     return HandPose(image=image, world=np.zeros((21, 3), np.float32), handedness=handedness, score=0.95)
 
 
-def standing_body(x: float = 0.5, top: float = 0.15, height: float = 0.8, wrists_y: float | None = None, legs_phase: float = 0.0) -> BodyPose:
+def standing_body(
+    x: float = 0.5, top: float = 0.15, height: float = 0.8, wrists_y: float | None = None, legs_phase: float = 0.0
+) -> BodyPose:
     """A frontal upright figure centred at `x`; `legs_phase` swings the ankles (gait)."""
     image = np.zeros((33, 4), np.float32)
     image[:, 3] = 1.0

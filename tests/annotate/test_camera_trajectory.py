@@ -49,7 +49,15 @@ def staged(video: SyntheticVideo | Path, viewpoint: str, pose: bytes | None = No
     clip = Clip(f"{path.stem}_0000000_0000090", path.stem, 0.0, probe.duration_s, 0, 90, 0)
     clip.labels["viewpoint"] = viewpoint
     files = {"pose.npz": pose} if pose else {}
-    return StagedClip(clip, Video(uri=str(path), video_id=path.stem, probe=probe), path, probe.width, probe.height, probe.fps, files=files)
+    return StagedClip(
+        clip,
+        Video(uri=str(path), video_id=path.stem, probe=probe),
+        path,
+        probe.width,
+        probe.height,
+        probe.fps,
+        files=files,
+    )
 
 
 def test_walk_follows_the_true_path_up_to_scale(rendered):
@@ -72,14 +80,19 @@ def test_annotator_writes_the_trajectory_and_index_columns(rendered):
     count = len(arrays["times"])
     assert count == 30 and arrays["positions"].shape == (count, 3) and arrays["quaternions"].shape == (count, 4)
     assert np.allclose(np.linalg.norm(arrays["quaternions"], axis=1), 1.0, atol=1e-4)
-    assert np.allclose(arrays["quaternions"][0], [1, 0, 0, 0], atol=1e-6) and np.allclose(arrays["positions"][0], 0)  # the world is the first camera
+    assert np.allclose(arrays["quaternions"][0], [1, 0, 0, 0], atol=1e-6) and np.allclose(
+        arrays["positions"][0], 0
+    )  # the world is the first camera
     assert arrays["valid"].all() and arrays["intrinsics"].shape == (3, 3) and list(arrays["frame_size"]) == [320, 240]
     assert [str(name) for name in arrays["state_names"][arrays["state"]]] == ["ok"] * count
     scores = result.scores
     assert scores["camera_valid_fraction"] == 1.0
     assert 20 < scores["camera_rotation_speed_deg_s"] < 60  # the walk turns at ~40 deg/s
     assert scores["camera_translation_speed"] > 0 and scores["camera_shakiness"] >= 0
-    assert result.metadata["camera_trajectory"]["units"] == "median scene depth" and result.metadata["camera_trajectory"]["reasons"] == []
+    assert (
+        result.metadata["camera_trajectory"]["units"] == "median scene depth"
+        and result.metadata["camera_trajectory"]["reasons"] == []
+    )
     json.dumps(result.metadata)  # goes into the clip JSON
 
 
@@ -127,7 +140,9 @@ def test_tracking_restarts_after_a_blank_stretch(rendered, tmp_path):
     trajectory, _ = run_odometry(joined, CameraTrajectoryConfig())
     states = np.array(trajectory.states)
     blank = (trajectory.times > 3.1) & (trajectory.times < 3.9)
-    assert trajectory.segments == 2 and set(states[blank]) <= {"no_texture", "lost"} and not trajectory.valid[blank].any()
+    assert (
+        trajectory.segments == 2 and set(states[blank]) <= {"no_texture", "lost"} and not trajectory.valid[blank].any()
+    )
     assert trajectory.valid[trajectory.times < 2.9].all() and trajectory.valid[trajectory.times > 4.1].mean() > 0.9
 
 
@@ -145,7 +160,10 @@ def test_clips_that_are_not_ego_are_skipped(rendered, viewpoint):
 def test_hands_and_bodies_are_masked_from_pose_tracks():
     from humannet.annotate.detectors import FrameDetections
 
-    detections = [FrameDetections(0.0, 320, 240, hands=[hand((0.7, 0.9), (0.0, -1.0), 0.1, "right")]), FrameDetections(0.1, 320, 240)]
+    detections = [
+        FrameDetections(0.0, 320, 240, hands=[hand((0.7, 0.9), (0.0, -1.0), 0.1, "right")]),
+        FrameDetections(0.1, 320, 240),
+    ]
     pose = npz_bytes(tracks_to_arrays(detections, 320, 240))
     (t0, hand_boxes), (t1, none) = people_boxes(pose, margin=0.15)
     assert (t0, t1) == (0.0, pytest.approx(0.1)) and none == [] and len(hand_boxes) == 1

@@ -74,7 +74,12 @@ def make_video() -> Video:
 
 def run_stage(root: Path, annotators: list[ClipAnnotator]) -> Path:
     stage = MaterializeStage(
-        MaterializeConfig(max_short_side=240), DecodeConfig(), str(root), privacy=None, pose=PoseTrackConfig(pose_fps=5), annotators=annotators
+        MaterializeConfig(max_short_side=240),
+        DecodeConfig(),
+        str(root),
+        privacy=None,
+        pose=PoseTrackConfig(pose_fps=5),
+        annotators=annotators,
     )
     stage.setup()
     stage.process(make_video())
@@ -91,10 +96,17 @@ def test_annotators_run_in_order_and_stage_their_outputs(staged_folder):
     folder, counter = staged_folder
     meta = json.loads((folder / "asl_0000000_0000078.meta.json").read_text())
     assert counter.calls == 1
-    assert {name: version.split("+")[0] for name, version in meta["annotators"].items()} == {"body_counter": "1", "later": "1", "broken": "1"}
+    assert {name: version.split("+")[0] for name, version in meta["annotators"].items()} == {
+        "body_counter": "1",
+        "later": "1",
+        "broken": "1",
+    }
     bodies = meta["counter"]["bodies"]
     assert bodies > 5 and meta["counter"]["size"] == [320, 240]
-    assert meta["index"] == {"scores": {"bodies_counted": bodies}, "labels": {"has_body": True, "later_saw": str(bodies)}}
+    assert meta["index"] == {
+        "scores": {"bodies_counted": bodies},
+        "labels": {"has_body": True, "later_saw": str(bodies)},
+    }
     assert meta["annotation_errors"] == ["later: no hands to work with", "broken: ValueError: model exploded"]
     assert meta["pose"]["body_frames"] == bodies  # the hook's summary is kept beside the annotators'
     assert json.loads((folder / "asl_0000000_0000078.count.json").read_text()) == {"bodies": bodies}
@@ -114,7 +126,9 @@ def test_rerun_skips_annotated_clips_and_a_new_version_annotates_without_reencod
     newer = BodyCounterV2()
     run_stage(tmp_path, [newer])
     assert newer.calls == 1 and mp4.stat().st_mtime_ns == encoded_at
-    assert json.loads((folder / "asl_0000000_0000078.meta.json").read_text())["annotators"]["body_counter"].startswith("2+")
+    assert json.loads((folder / "asl_0000000_0000078.meta.json").read_text())["annotators"]["body_counter"].startswith(
+        "2+"
+    )
 
 
 def test_shard_carries_annotator_files_and_json_and_index_gets_typed_columns(staged_folder, tmp_path):
@@ -132,7 +146,10 @@ def test_shard_carries_annotator_files_and_json_and_index_gets_typed_columns(sta
     assert names == [f"{clip.clip_id}.{suffix}" for suffix in ("mp4", "json", "count.json", "pose.npz")]
     assert "index" not in clip_json and clip_json["labels"]["has_body"] is True and "counter" in clip_json
     table = clip_table([clip], with_reason=False)
-    assert str(table.schema.field("has_body").type) == "bool" and table.column("bodies_counted")[0].as_py() == clip.scores["bodies_counted"]
+    assert (
+        str(table.schema.field("has_body").type) == "bool"
+        and table.column("bodies_counted")[0].as_py() == clip.scores["bodies_counted"]
+    )
 
 
 class Threshold(BaseModel):

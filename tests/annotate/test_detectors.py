@@ -66,6 +66,10 @@ def test_only_mediapipe_info_and_warning_lines_count_as_noise():
         b"Created TensorFlow Lite XNNPACK delegate for CPU.",
         b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
     ]
-    kept = [b"E0000 00:00:1.0 calculator_graph.cc:887] INVALID_ARGUMENT", b"Traceback (most recent call last):", b"Warning: something"]
+    kept = [
+        b"E0000 00:00:1.0 calculator_graph.cc:887] INVALID_ARGUMENT",
+        b"Traceback (most recent call last):",
+        b"Warning: something",
+    ]
     assert all(_NATIVE_NOISE.match(line) for line in noise)
     assert not any(_NATIVE_NOISE.match(line) for line in kept)

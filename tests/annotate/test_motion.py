@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from humannet.annotate.motion import MotionCategoryStage, MotionConfig, category_scores, load_categories, measure_kinematics
+from humannet.annotate.motion import (
+    MotionCategoryStage,
+    MotionConfig,
+    category_scores,
+    load_categories,
+    measure_kinematics,
+)
 from humannet.records import Clip, Status, Video
 from tests.annotate.synthetic_people import FACE, frames, hand, standing_body
 
@@ -28,7 +34,10 @@ def standing(i, frame) -> None:
 
 def handling(i, frame) -> None:
     """Ego view: only hands, moving over a worktop."""
-    frame.hands = [hand((0.3 + 0.05 * (i % 3), 0.8), (0.0, -1.0), 0.1, "left"), hand((0.7, 0.8 - 0.04 * (i % 2)), (0.0, -1.0), 0.1, "right")]
+    frame.hands = [
+        hand((0.3 + 0.05 * (i % 3), 0.8), (0.0, -1.0), 0.1, "left"),
+        hand((0.7, 0.8 - 0.04 * (i % 2)), (0.0, -1.0), 0.1, "right"),
+    ]
 
 
 def signing(i, frame) -> None:
@@ -36,7 +45,10 @@ def signing(i, frame) -> None:
     frame.body = standing_body(wrists_y=0.25 + 0.05 * (i % 2))
     frame.faces = [FACE]
     y = 0.27 + 0.05 * (i % 2)
-    frame.hands = [hand((0.6 + 0.04 * (i % 3), y), (0.0, -1.0), 0.04, "left"), hand((0.4, y), (0.0, -1.0), 0.04, "right")]
+    frame.hands = [
+        hand((0.6 + 0.04 * (i % 3), y), (0.0, -1.0), 0.04, "left"),
+        hand((0.4, y), (0.0, -1.0), 0.04, "right"),
+    ]
 
 
 def jumping(i, frame) -> None:

@@ -45,7 +45,9 @@ def test_clean_tracks_give_back_the_metric_motion_and_its_root(walk):
     core = list(CORE)
     assert np.nanmean(np.linalg.norm(arrays["body"][:, core] - body[:, core], axis=-1)) < 0.005
     assert arrays["hand_attached"].all()
-    assert np.abs(arrays["hands"][:, :, 0] - arrays["body"][:, [15, 16]]).max() < 1e-5  # hands hang at the body's wrists
+    assert (
+        np.abs(arrays["hands"][:, :, 0] - arrays["body"][:, [15, 16]]).max() < 1e-5
+    )  # hands hang at the body's wrists
     assert np.nanmean(np.linalg.norm(arrays["hands"] - hands, axis=-1)) < 0.01
 
 
@@ -61,7 +63,9 @@ def test_bones_keep_their_clip_length(walk):
         lengths = np.linalg.norm(arrays["body"][:, child] - arrays["body"][:, parent], axis=-1)
         assert np.allclose(lengths, arrays["body_bone_lengths"][number], atol=1e-5)
     thigh = np.linalg.norm(body[:, 25] - body[:, 23], axis=-1).mean()
-    assert abs(arrays["body_bone_lengths"][list(map(tuple, arrays["body_bones"].tolist())).index((23, 25))] - thigh) < 0.03
+    assert (
+        abs(arrays["body_bone_lengths"][list(map(tuple, arrays["body_bones"].tolist())).index((23, 25))] - thigh) < 0.03
+    )
 
 
 def test_smoothing_reduces_jitter(walk):
@@ -156,7 +160,9 @@ def test_the_annotator_records_missing_or_tiny_tracks():
 
     clip = Clip("v_0000000_0000010", "v", 0.0, 1.0, 0, 10, 0)
     annotator = Motion3DAnnotator(Motion3DConfig())
-    missing = annotator.annotate(StagedClip(clip=clip, video=Video(uri="v.mp4"), mp4=None, width=64, height=64, fps=10.0))
+    missing = annotator.annotate(
+        StagedClip(clip=clip, video=Video(uri="v.mp4"), mp4=None, width=64, height=64, fps=10.0)
+    )
     assert missing.files == {} and "no keypoint tracks" in missing.errors[0]
     one = {
         "frame_size": np.array([64, 64], np.int32),
@@ -167,6 +173,11 @@ def test_the_annotator_records_missing_or_tiny_tracks():
         "hand_world": np.full((1, 2, 21, 3), np.nan, np.float32),
         "hand_score": np.zeros((1, 2), np.float32),
     }
-    staged = StagedClip(clip=clip, video=Video(uri="v.mp4"), mp4=None, width=64, height=64, fps=10.0, files={"pose.npz": npz_bytes(one)})
+    staged = StagedClip(
+        clip=clip, video=Video(uri="v.mp4"), mp4=None, width=64, height=64, fps=10.0, files={"pose.npz": npz_bytes(one)}
+    )
     result = annotator.annotate(staged)
-    assert set(result.scores) == {"pose3d_frames", "hand3d_frames", "valid_frame_coverage"} and "pose3d.npz" in result.files
+    assert (
+        set(result.scores) == {"pose3d_frames", "hand3d_frames", "valid_frame_coverage"}
+        and "pose3d.npz" in result.files
+    )

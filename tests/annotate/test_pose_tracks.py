@@ -30,7 +30,13 @@ def staged(tmp_path_factory) -> tuple[Video, Path]:
     video = Video(uri=str(source), meta={"license": "CC BY 4.0"}, video_id="asl", probe=probe)
     video.clips = [Clip("asl_0000000_0000078", "asl", 0.0, probe.duration_s, 0, 78, 0)]
     root = tmp_path_factory.mktemp("staging")
-    stage = MaterializeStage(MaterializeConfig(max_short_side=360), DecodeConfig(), str(root), privacy=PrivacyConfig(), pose=PoseTrackConfig(pose_fps=10))
+    stage = MaterializeStage(
+        MaterializeConfig(max_short_side=360),
+        DecodeConfig(),
+        str(root),
+        privacy=PrivacyConfig(),
+        pose=PoseTrackConfig(pose_fps=10),
+    )
     stage.setup()
     stage.process(video)
     return video, root / "asl"
@@ -44,7 +50,9 @@ def test_pose_npz_has_the_documented_arrays(staged):
     times = arrays["times"]
     count = len(times)
     assert 24 <= count <= 28 and np.all(np.diff(times) > 0) and np.allclose(np.diff(times), 0.1, atol=0.034)
-    shapes = {name: arrays[name].shape for name in ("body_image", "body_world", "hand_image", "hand_world", "hand_score")}
+    shapes = {
+        name: arrays[name].shape for name in ("body_image", "body_world", "hand_image", "hand_world", "hand_score")
+    }
     assert shapes == {
         "body_image": (count, 33, 4),
         "body_world": (count, 33, 4),

@@ -56,7 +56,9 @@ def test_tracks_interpolate_between_detections_and_hold_at_the_ends():
     assert len(tracker.tracks) == 1
     np.testing.assert_allclose(tracker.boxes_at(0.2)[0], [6.0, 0.0, 16.0, 10.0])
     assert len(tracker.boxes_at(0.8)) == 1 and not tracker.boxes_at(1.0)  # held 0.5 s after the last detection
-    tracker.add(1.5, [np.array([100.0, 100.0, 110.0, 110.0])])  # far away: a new track, drawn before its first detection
+    tracker.add(
+        1.5, [np.array([100.0, 100.0, 110.0, 110.0])]
+    )  # far away: a new track, drawn before its first detection
     assert len(tracker.tracks) == 2 and len(tracker.boxes_at(1.1)) == 1
 
 
@@ -98,7 +100,9 @@ def test_rotated_source_is_hidden_upright(tmp_path, odd_inputs):
 
     hook = FaceBlurHook(PrivacyConfig(face_blur="box", margin=0.0, check_every_frame=False), detector=TopHalf(0.5))
     probe = probe_video(str(source))
-    written = materialize_clips(str(source), probe, [Clip("r", "v", 0.0, 1.0, 0, 25, 0)], tmp_path, MaterializeConfig(), DecodeConfig(), [hook])
+    written = materialize_clips(
+        str(source), probe, [Clip("r", "v", 0.0, 1.0, 0, 25, 0)], tmp_path, MaterializeConfig(), DecodeConfig(), [hook]
+    )
     with av.open(str(written["r"])) as container:
         frames = [f.to_ndarray(format="rgb24").astype(float) for f in container.decode(video=0)]
     assert frames[0].shape == (320, 240, 3)
@@ -126,7 +130,9 @@ def test_face_closeup_has_no_detectable_face_after_hiding(tmp_path, checker):
         (lambda frame: frame >= 3 and frame % 2, [1, 1, 1, 2, 1, 2, 1, 2, 1, 2], 4),
     ],
 )
-def test_every_frame_is_checked_once_and_a_detection_frame_only_when_hiding_changed_it(face_on, looks_per_frame, caught):
+def test_every_frame_is_checked_once_and_a_detection_frame_only_when_hiding_changed_it(
+    face_on, looks_per_frame, caught
+):
     """The check after hiding is skipped only where a detection's last look already saw that very frame."""
 
     class Scripted(FaceDetector):

@@ -34,7 +34,9 @@ def joint(retargeter: Retargeter, name: str) -> int:
 
 
 def test_recovers_the_models_own_poses():
-    retargeter = Retargeter(RetargetConfig(continuity_cost=0.0))  # unrelated poses frame after frame: no pull towards the previous one
+    retargeter = Retargeter(
+        RetargetConfig(continuity_cost=0.0)
+    )  # unrelated poses frame after frame: no pull towards the previous one
     humanoid = retargeter.humanoid
     configurations = np.array([random_pose(humanoid, np.random.default_rng(seed)) for seed in range(12)])
     result = retargeter.retarget(pose3d_from_configurations(humanoid, configurations))
@@ -92,12 +94,23 @@ def test_unseen_keypoints_are_not_targets_and_do_not_count(retargeter):
 
 def staged_with(pose3d: dict[str, np.ndarray]) -> StagedClip:
     clip = Clip("v_0000000_0000010", "v", 0.0, 1.0, 0, 10, 0)
-    return StagedClip(clip=clip, video=Video(uri="v.mp4"), mp4=None, width=640, height=360, fps=10.0, files={"pose3d.npz": npz_bytes(pose3d)})
+    return StagedClip(
+        clip=clip,
+        video=Video(uri="v.mp4"),
+        mp4=None,
+        width=640,
+        height=360,
+        fps=10.0,
+        files={"pose3d.npz": npz_bytes(pose3d)},
+    )
 
 
 def test_robot_ready_rule_uses_error_and_coverage(retargeter):
     humanoid = retargeter.humanoid
-    pose3d = lift(pose_npz(*keypoint_tracks(humanoid, smooth_motion(humanoid, np.random.default_rng(5), count=20))), Motion3DConfig()).arrays
+    pose3d = lift(
+        pose_npz(*keypoint_tracks(humanoid, smooth_motion(humanoid, np.random.default_rng(5), count=20))),
+        Motion3DConfig(),
+    ).arrays
     annotator = RetargetAnnotator(RetargetConfig())
     annotator.retargeter = retargeter
     ready = annotator.annotate(staged_with(pose3d))
@@ -143,7 +156,9 @@ def materialise(source: Path, root: Path, viewpoint: str, frames: int = 90) -> t
     video.clips = [clip]
     annotators = [Motion3DAnnotator(Motion3DConfig()), RetargetAnnotator(RetargetConfig())]
     pose = PoseTrackConfig(pose_fps=10)
-    stage = MaterializeStage(MaterializeConfig(max_short_side=360), DecodeConfig(), str(root), privacy=None, pose=pose, annotators=annotators)
+    stage = MaterializeStage(
+        MaterializeConfig(max_short_side=360), DecodeConfig(), str(root), privacy=None, pose=pose, annotators=annotators
+    )
     stage.setup()
     stage.process(video)
     folder = root / "v"
@@ -153,17 +168,25 @@ def materialise(source: Path, root: Path, viewpoint: str, frames: int = 90) -> t
 def test_a_real_clip_end_to_end_through_materialisation(tmp_path, examples_dir):
     """The bundled football clip: keypoint tracks -> 3D motion -> retargeted humanoid, staged beside the mp4; then its preview."""
     meta, folder, clip = materialise(examples_dir / "exo_sam2_football_juggling.mp4", tmp_path, "exo")
-    assert {name: version.split("+")[0] for name, version in meta["annotators"].items()} == {"motion3d": "1", "retarget": "1"}
+    assert {name: version.split("+")[0] for name, version in meta["annotators"].items()} == {
+        "motion3d": "1",
+        "retarget": "1",
+    }
     scores, labels = meta["index"]["scores"], meta["index"]["labels"]
     frames = meta["motion3d"]["frames"]
     assert frames >= 20 and scores["pose3d_frames"] >= 0.8 * frames and scores["valid_frame_coverage"] > 0.6
-    assert scores["retarget_error_mm"] < 15.0 and labels["robot_ready"] is True and meta["retarget"]["robot_ready"] is True
+    assert (
+        scores["retarget_error_mm"] < 15.0 and labels["robot_ready"] is True and meta["retarget"]["robot_ready"] is True
+    )
     motion = np.load(io.BytesIO((folder / f"{clip.clip_id}.pose3d.npz").read_bytes()))
     retarget = np.load(io.BytesIO((folder / f"{clip.clip_id}.retarget.npz").read_bytes()))
     assert str(motion["frame"]) == "camera_level_zup" and motion["body"].shape == (frames, 33, 3)
     valid = retarget["valid"]
     assert valid.sum() == round(scores["valid_frame_coverage"] * frames)
-    assert np.isfinite(retarget["joint_pos"][valid]).all() and retarget["joint_pos"].shape[1] == len(retarget["joint_names"]) == 56
+    assert (
+        np.isfinite(retarget["joint_pos"][valid]).all()
+        and retarget["joint_pos"].shape[1] == len(retarget["joint_names"]) == 56
+    )
     assert np.allclose(np.linalg.norm(retarget["root_quat"][valid], axis=1), 1.0, atol=1e-4)
     # Plausible: the person stands upright, head above pelvis above ankles, a few metres from the camera.
     sites = retarget["sites"][valid]
@@ -179,7 +202,9 @@ def test_a_real_clip_end_to_end_through_materialisation(tmp_path, examples_dir):
     out = tmp_path / "preview.png"
     assert write_preview(files, out, stills=2) == 2
     image = cv2.imread(str(out))
-    assert image.shape[0] == 2 * PANEL and image.shape[1] > 2 * PANEL and image[:, -PANEL:].std() > 5  # two rows, humanoid drawn
+    assert (
+        image.shape[0] == 2 * PANEL and image.shape[1] > 2 * PANEL and image[:, -PANEL:].std() > 5
+    )  # two rows, humanoid drawn
 
 
 @pytest.mark.shared

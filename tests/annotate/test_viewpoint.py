@@ -17,7 +17,10 @@ CONFIG = ViewpointConfig()
 
 def ego_frame(i, frame) -> None:
     """Own hands seen from the eyes: wrists low, forearms running off the bottom edge, left hand left."""
-    frame.hands = [hand((0.3, 0.85 + 0.01 * (i % 2)), (0.1, -1.0), 0.12, "left"), hand((0.7, 0.8), (-0.1, -1.0), 0.12, "right")]
+    frame.hands = [
+        hand((0.3, 0.85 + 0.01 * (i % 2)), (0.1, -1.0), 0.12, "left"),
+        hand((0.7, 0.8), (-0.1, -1.0), 0.12, "right"),
+    ]
 
 
 def overhead_frame(i, frame) -> None:

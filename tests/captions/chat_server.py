@@ -44,8 +44,15 @@ def caption_for(clip_id: str) -> dict:
         "clip_id": clip_id,
         "short": f"A person signs a word ({clip_id}).",
         "detailed": "An adult in a dark shirt faces the camera and signs with both hands at chest height.",
-        "subjects": {"count": 1, "age_group": "adult", "clothing": ["dark shirt"], "body_parts_in_view": ["face", "upper_body", "hands"]},
-        "actions": [{"start_s": 0.2, "end_s": 2.0, "actor": "person", "verb": "signs", "object": None, "hands": "both"}],
+        "subjects": {
+            "count": 1,
+            "age_group": "adult",
+            "clothing": ["dark shirt"],
+            "body_parts_in_view": ["face", "upper_body", "hands"],
+        },
+        "actions": [
+            {"start_s": 0.2, "end_s": 2.0, "actor": "person", "verb": "signs", "object": None, "hands": "both"}
+        ],
         "environment": "an office with a plain wall",
         "camera_motion": "static",
     }

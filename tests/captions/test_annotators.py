@@ -50,7 +50,13 @@ def coffee_video() -> Video:
     video = Video(uri=str(source), video_id="coffee", probe=probe, meta=meta)
     video.scenes = [Scene(0, 0, 287, 0.0, probe.duration_s)]
     labels = {"viewpoint": "exo", "motion_categories": ["manipulation"]}
-    scores = {"viewpoint_confidence": 0.9, "exo_camera_still": 0.95, "camera_shift": 0.004, "motion_manipulation": 0.8, "any_person_fraction": 1.0}
+    scores = {
+        "viewpoint_confidence": 0.9,
+        "exo_camera_still": 0.95,
+        "camera_shift": 0.004,
+        "motion_manipulation": 0.8,
+        "any_person_fraction": 1.0,
+    }
     video.clips = [
         Clip("coffee_0000000_0000120", "coffee", 0.0, 4.004, 0, 120, 0, scores=dict(scores), labels=dict(labels)),
         Clip("coffee_0000150_0000270", "coffee", 5.005, 9.009, 150, 270, 0, scores=dict(scores), labels=dict(labels)),
@@ -62,7 +68,12 @@ def materialise(root: Path, config: CaptionConfig) -> tuple[Path, Video]:
     taxonomy = load_taxonomy()
     annotators = [TaxonomyAnnotator(config, EMBEDDER, taxonomy), CaptionAnnotator(config, EMBEDDER, taxonomy)]
     stage = MaterializeStage(
-        MaterializeConfig(max_short_side=240), DecodeConfig(), str(root), privacy=None, pose=PoseTrackConfig(pose_fps=5), annotators=annotators
+        MaterializeConfig(max_short_side=240),
+        DecodeConfig(),
+        str(root),
+        privacy=None,
+        pose=PoseTrackConfig(pose_fps=5),
+        annotators=annotators,
     )
     stage.setup()
     video = coffee_video()
@@ -86,7 +97,10 @@ def test_template_caption_is_valid_measured_and_narrated(template_run):
     assert caption.backend == "template" and caption.activity_class == "pour:coffee"
     assert caption.camera.viewpoint == "exo" and caption.camera.motion == "static"
     assert caption.subjects.min_count == 1 and caption.subjects.count is None and caption.subjects.age_group is None
-    assert caption.provenance["subjects.age_group"] == "not_measured" and caption.provenance["activity_class"] == "narration:dataset"
+    assert (
+        caption.provenance["subjects.age_group"] == "not_measured"
+        and caption.provenance["activity_class"] == "narration:dataset"
+    )
     assert "hands" in caption.subjects.body_parts_in_view
     assert [(a.verb, a.object, a.provenance) for a in caption.actions] == [("pour", "coffee", "narration:dataset")]
     assert caption.environment == "kitchen" and caption.provenance["environment"].startswith("text:")
@@ -135,14 +149,23 @@ def test_caption_trees_and_action100m_export(template_run, tmp_path):
     assert write_caption_trees(corpus, [video])
     nodes = pq.read_table(corpus / "captions" / "trees.parquet").to_pylist()
     kinds = [n["kind"] for n in nodes]
-    assert kinds.count("video") == 1 and kinds.count("scene") == 1 and kinds.count("clip") == 2 and kinds.count("sub_action") >= 2
+    assert (
+        kinds.count("video") == 1
+        and kinds.count("scene") == 1
+        and kinds.count("clip") == 2
+        and kinds.count("sub_action") >= 2
+    )
     ids = {n["node_id"] for n in nodes}
     assert all(n["parent_id"] in ids for n in nodes if n["level"] > 0)
     assert all(n["level"] == {"video": 0, "scene": 1, "clip": 2, "sub_action": 3}[n["kind"]] for n in nodes)
     result = CliRunner().invoke(main, ["export", "action100m", str(corpus), "-o", str(tmp_path / "a100m.parquet")])
     assert result.exit_code == 0, result.output
     rows = read_action100m(tmp_path / "a100m.parquet")
-    assert len(rows) == 1 and rows[0]["video_uid"] == "coffee" and rows[0]["metadata"]["title"] == "Pouring coffee in my kitchen"
+    assert (
+        len(rows) == 1
+        and rows[0]["video_uid"] == "coffee"
+        and rows[0]["metadata"]["title"] == "Pouring coffee in my kitchen"
+    )
     leaf = next(n for n in rows[0]["nodes"] if n["level"] == 3)
     assert leaf["gpt"]["action"]["brief"] == "pour coffee" and leaf["parent_id"] == video.clips[0].clip_id
     missing = CliRunner().invoke(main, ["export", "action100m", str(tmp_path), "-o", str(tmp_path / "x.parquet")])
@@ -153,7 +176,10 @@ def test_vlm_captions_when_the_server_answers_and_template_with_reason_when_it_i
     server = ChatServer().start()
     try:
         config = CaptionConfig(
-            backend="openai", openai=OpenAIConfig(base_url=server.base_url, model="test-vlm", cache_dir=str(tmp_path / "cache"), frames_per_clip=2)
+            backend="openai",
+            openai=OpenAIConfig(
+                base_url=server.base_url, model="test-vlm", cache_dir=str(tmp_path / "cache"), frames_per_clip=2
+            ),
         )
         folder, video = materialise(tmp_path / "vlm", config)
     finally:
@@ -163,10 +189,19 @@ def test_vlm_captions_when_the_server_answers_and_template_with_reason_when_it_i
         meta = meta_of(folder, clip.clip_id)
         caption = Caption.model_validate(meta["caption"])
         assert caption.backend == "openai:test-vlm" and clip.clip_id in caption.short
-        assert caption.subjects.count == 1 and caption.subjects.age_group == "adult" and caption.provenance["subjects.age_group"] == "openai:test-vlm"
+        assert (
+            caption.subjects.count == 1
+            and caption.subjects.age_group == "adult"
+            and caption.provenance["subjects.age_group"] == "openai:test-vlm"
+        )
         assert caption.camera.viewpoint == "exo" and caption.provenance["camera.viewpoint"] == "measured:viewpoint"
         assert any(item["provenance"] == "vlm:test-vlm" for item in meta["taxonomy"])
-    down = CaptionConfig(backend="openai", openai=OpenAIConfig(base_url="http://127.0.0.1:9/v1", max_retries=1, backoff_s=0.01, cache_dir=str(tmp_path / "c2")))
+    down = CaptionConfig(
+        backend="openai",
+        openai=OpenAIConfig(
+            base_url="http://127.0.0.1:9/v1", max_retries=1, backoff_s=0.01, cache_dir=str(tmp_path / "c2")
+        ),
+    )
     folder, video = materialise(tmp_path / "down", down)
     meta = meta_of(folder, video.clips[0].clip_id)
     caption = Caption.model_validate(meta["caption"])
@@ -180,13 +215,27 @@ def test_without_keypoints_or_people_the_template_says_only_what_was_measured(tm
     config = CaptionConfig()
     taxonomy = load_taxonomy()
     video = Video(uri="x.mp4", video_id="v", meta={"title": "猫が窓の外を見ている"})
-    clip = Clip("v_0000000_0000050", "v", 0.0, 2.0, 0, 50, 0, scores={"any_person_fraction": 0.0, "camera_shift": 0.1}, labels={"viewpoint": "unknown"})
+    clip = Clip(
+        "v_0000000_0000050",
+        "v",
+        0.0,
+        2.0,
+        0,
+        50,
+        0,
+        scores={"any_person_fraction": 0.0, "camera_shift": 0.1},
+        labels={"viewpoint": "unknown"},
+    )
     staged = StagedClip(clip=clip, video=video, mp4=tmp_path / "v.mp4", width=320, height=240, fps=25.0)
     labelled = TaxonomyAnnotator(config, EMBEDDER, taxonomy).annotate(staged)
     assert any("title not used for labels: not English" in e for e in labelled.errors)
-    assert labelled.labels["taxonomy_environment"] == [] and labelled.labels["taxonomy_source_type"] == ["unknown_source"]
+    assert labelled.labels["taxonomy_environment"] == [] and labelled.labels["taxonomy_source_type"] == [
+        "unknown_source"
+    ]
     staged.metadata.update(labelled.metadata)
     caption = Caption.model_validate(CaptionAnnotator(config, EMBEDDER, taxonomy).annotate(staged).metadata["caption"])
     assert caption.subjects.min_count == 0 and caption.subjects.body_parts_in_view == [] and caption.actions == []
-    assert caption.camera.viewpoint == "unknown" and caption.camera.motion == "moving" and caption.activity_class is None
+    assert (
+        caption.camera.viewpoint == "unknown" and caption.camera.motion == "moving" and caption.activity_class is None
+    )
     assert caption.short == "No person is detected; the scene is shown." and caption.environment is None

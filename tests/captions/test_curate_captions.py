@@ -32,7 +32,11 @@ def curate(inputs: Path, out: Path) -> None:
 def corpus(tmp_path_factory, examples_dir) -> Path:
     root = tmp_path_factory.mktemp("curated")
     listing = root / "inputs.jsonl"
-    row = {"uri": str(examples_dir / "exo_intel_asl_sign_again.mkv"), "title": "Sign language lesson: the sign for again", "license": "CC-BY-4.0"}
+    row = {
+        "uri": str(examples_dir / "exo_intel_asl_sign_again.mkv"),
+        "title": "Sign language lesson: the sign for again",
+        "license": "CC-BY-4.0",
+    }
     listing.write_text(json.dumps(row) + "\n")
     out = root / "corpus"
     curate(listing, out)
@@ -42,14 +46,18 @@ def corpus(tmp_path_factory, examples_dir) -> Path:
 def test_clips_get_caption_and_taxonomy_columns_and_json(corpus):
     clips = pq.read_table(corpus / "clips").to_pylist()
     assert clips and all(row["caption_short"] and row["caption_detailed"] for row in clips)
-    assert all(row["taxonomy_viewpoint"] for row in clips) and all(row["taxonomy_metadata_availability"] == ["text_metadata", "title"] for row in clips)
+    assert all(row["taxonomy_viewpoint"] for row in clips) and all(
+        row["taxonomy_metadata_availability"] == ["text_metadata", "title"] for row in clips
+    )
     assert all("gesture_communication" in row["taxonomy_interaction_style"] for row in clips)
     with tarfile.open(next((corpus / "shards").glob("*.tar"))) as tar:
         records = [json.loads(tar.extractfile(m).read()) for m in tar if m.name.endswith(".json")]
     assert len(records) == len(clips)
     for record in records:
         caption = Caption.model_validate(record["caption"])
-        assert caption.backend == "template" and record["taxonomy_version"] == 1 and caption.clip_id == record["clip_id"]
+        assert (
+            caption.backend == "template" and record["taxonomy_version"] == 1 and caption.clip_id == record["clip_id"]
+        )
         assert {item["axis"] for item in record["taxonomy"]} >= {"source_type", "viewpoint", "metadata_availability"}
 
 

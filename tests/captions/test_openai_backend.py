@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from humannet.captions.openai_backend import CaptionBackendError, CaptionRequest, OpenAICaptioner, OpenAIConfig, parse_answer
+from humannet.captions.openai_backend import (
+    CaptionBackendError,
+    CaptionRequest,
+    OpenAICaptioner,
+    OpenAIConfig,
+    parse_answer,
+)
 
 from .chat_server import Behaviour, ChatServer, caption_for
 
@@ -19,12 +25,24 @@ def server():
 
 def request(clip_id: str) -> CaptionRequest:
     return CaptionRequest(
-        clip_id, frames=[b"\xff\xd8fake-jpeg\xff\xd9"] * 2, frame_times=[0.5, 1.5], signals={"viewpoint": "exo"}, narrations=[], duration_s=2.0
+        clip_id,
+        frames=[b"\xff\xd8fake-jpeg\xff\xd9"] * 2,
+        frame_times=[0.5, 1.5],
+        signals={"viewpoint": "exo"},
+        narrations=[],
+        duration_s=2.0,
     )
 
 
 def captioner(server: ChatServer, tmp_path, **settings) -> OpenAICaptioner:
-    values = {"base_url": server.base_url, "model": "test-vlm", "backoff_s": 0.01, "cache_dir": str(tmp_path / "cache"), "timeout_s": 5, **settings}
+    values = {
+        "base_url": server.base_url,
+        "model": "test-vlm",
+        "backoff_s": 0.01,
+        "cache_dir": str(tmp_path / "cache"),
+        "timeout_s": 5,
+        **settings,
+    }
     config = OpenAIConfig(**values)
     return OpenAICaptioner(config)
 
@@ -79,12 +97,18 @@ def test_a_server_that_never_answers_well_gives_a_clear_error(server, tmp_path, 
 
 
 def test_an_endpoint_that_is_down_or_slow_fails_after_its_retries(tmp_path):
-    down = OpenAICaptioner(OpenAIConfig(base_url="http://127.0.0.1:9/v1", max_retries=1, backoff_s=0.01, cache_dir=str(tmp_path)))
+    down = OpenAICaptioner(
+        OpenAIConfig(base_url="http://127.0.0.1:9/v1", max_retries=1, backoff_s=0.01, cache_dir=str(tmp_path))
+    )
     with pytest.raises(CaptionBackendError, match="no answer from"):
         down.caption(request("x"))
     slow_server = ChatServer(behaviours={"slow": Behaviour(delay_s=1.5)}).start()
     try:
-        slow = OpenAICaptioner(OpenAIConfig(base_url=slow_server.base_url, timeout_s=0.3, max_retries=1, backoff_s=0.01, cache_dir=str(tmp_path)))
+        slow = OpenAICaptioner(
+            OpenAIConfig(
+                base_url=slow_server.base_url, timeout_s=0.3, max_retries=1, backoff_s=0.01, cache_dir=str(tmp_path)
+            )
+        )
         with pytest.raises(CaptionBackendError, match="timed out"):
             slow.caption(request("slow"))
     finally:

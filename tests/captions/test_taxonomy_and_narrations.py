@@ -22,7 +22,9 @@ def test_shipped_taxonomy_has_every_axis_deep_environment_and_motion_aligned():
     environment = taxonomy.axis("environment")
     assert environment.depth >= 3 and len(environment.leaves) >= 30
     assert environment.path("kitchen") == ["indoor", "home", "kitchen"]
-    assert {"locomotion", "whole_body", "manipulation", "gesture", "static"} <= set(taxonomy.axis("motion_category").labels)
+    assert {"locomotion", "whole_body", "manipulation", "gesture", "static"} <= set(
+        taxonomy.axis("motion_category").labels
+    )
     assert all(label.description for axis in taxonomy.axes.values() for label in axis.labels.values())
 
 
@@ -32,8 +34,20 @@ def test_shipped_taxonomy_has_every_axis_deep_environment_and_motion_aligned():
         ({"axes": {}}, "integer `version`"),
         ({"version": 1, "axes": {"viewpoint": {"labels": {"ego": {"description": "x"}}}}}, "missing axes"),
         ({"version": 1, "axes": {axis: {"labels": {"Bad Name": {"description": "x"}}} for axis in AXES}}, "snake_case"),
-        ({"version": 1, "axes": {axis: {"labels": {"a": {"description": ""}}} for axis in AXES}}, "non-empty description"),
-        ({"version": 1, "axes": {axis: {"labels": {"a": {"description": "x", "children": {"a": {"description": "y"}}}}} for axis in AXES}}, "appears twice"),
+        (
+            {"version": 1, "axes": {axis: {"labels": {"a": {"description": ""}}} for axis in AXES}},
+            "non-empty description",
+        ),
+        (
+            {
+                "version": 1,
+                "axes": {
+                    axis: {"labels": {"a": {"description": "x", "children": {"a": {"description": "y"}}}}}
+                    for axis in AXES
+                },
+            },
+            "appears twice",
+        ),
     ],
 )
 def test_malformed_taxonomy_is_rejected_with_the_reason(broken, message, tmp_path):
@@ -94,7 +108,9 @@ def test_narrations_are_read_defensively_and_aligned_by_overlap():
     )
     assert [n.text for n in narrations] == ["a", "c", "d"] and len(problems) == 2
     assert [n.text for n, _ in aligned(narrations, 0.0, 2.0)] == ["a"]  # 1 s of a 2 s narration
-    assert [n.text for n, _ in aligned(narrations, 2.5, 10.0)] == ["d"]  # 0.5 s overlap is too little; d is a point inside
+    assert [n.text for n, _ in aligned(narrations, 2.5, 10.0)] == [
+        "d"
+    ]  # 0.5 s overlap is too little; d is a point inside
     assert read_narrations({"narrations": "oops"})[1] == ["narrations: expected a list, got str"]
 
 
@@ -226,5 +242,7 @@ def test_text_labels_pick_a_clear_winner_back_off_to_a_shared_ancestor_and_absta
         return [(a.label, a.path) for a in labeller.label_text(text, "text:title") if a.axis == "environment"]
 
     assert environment("Morning run along the beach") == [("beach", "outdoor/nature/beach")]
-    assert environment("Juggling a football in the park") == [("urban", "outdoor/urban")]  # park, playground, sports field: too close
+    assert environment("Juggling a football in the park") == [
+        ("urban", "outdoor/urban")
+    ]  # park, playground, sports field: too close
     assert environment("hey guys welcome back to the channel, don't forget to subscribe https://example.com") == []

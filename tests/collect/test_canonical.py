@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from humannet.collect.canonical import UnsafeURLError, canonical_id, check_url, file_stem, info_id, normalise_url, path_inside
+from humannet.collect.canonical import (
+    UnsafeURLError,
+    canonical_id,
+    check_url,
+    file_stem,
+    info_id,
+    normalise_url,
+    path_inside,
+)
 
 
 def test_one_video_has_one_id_whatever_the_url_form():
@@ -27,14 +35,34 @@ def test_generic_urls_hash_their_normalised_form():
     assert normalise_url("https://Host.org:443/x?z=1&y=2") == "https://host.org/x?y=2&z=1"
 
 
-@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://host/a.mp4", "javascript:alert(1)", "data:video/mp4;base64,AAAA", "/local/a.mp4", "http://"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file:///etc/passwd",
+        "ftp://host/a.mp4",
+        "javascript:alert(1)",
+        "data:video/mp4;base64,AAAA",
+        "/local/a.mp4",
+        "http://",
+    ],
+)
 def test_only_http_and_https_urls_are_fetched(url):
     with pytest.raises(UnsafeURLError):
         check_url(url)
     assert check_url(" https://example.com/a.mp4 ") == "https://example.com/a.mp4"
 
 
-@pytest.mark.parametrize("video_id", ["url:../../etc/passwd", "x:/absolute/path", "generic:a/b\\c", "youtube:..", "weird:名前 with spaces", "y:" + "a" * 300])
+@pytest.mark.parametrize(
+    "video_id",
+    [
+        "url:../../etc/passwd",
+        "x:/absolute/path",
+        "generic:a/b\\c",
+        "youtube:..",
+        "weird:名前 with spaces",
+        "y:" + "a" * 300,
+    ],
+)
 def test_file_names_never_leave_the_download_folder(tmp_path, video_id):
     stem = file_stem(video_id)
     assert set(stem) <= set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")

@@ -49,7 +49,11 @@ def test_kinetics_csv_becomes_youtube_candidates_with_labelled_segments(tmp_path
     found = by_id(candidates)
     assert set(found) == {"youtube:abcdefghijk", "youtube:zyxwvutsrqp"}
     dough = found["youtube:abcdefghijk"]
-    assert dough.state is State.QUEUED and dough.url == "https://www.youtube.com/watch?v=abcdefghijk" and dough.source == "kinetics"
+    assert (
+        dough.state is State.QUEUED
+        and dough.url == "https://www.youtube.com/watch?v=abcdefghijk"
+        and dough.source == "kinetics"
+    )
     assert dough.meta["labels"] == ["kneading dough", "cutting onions"]
     assert dough.meta["narrations"] == [
         {"start_s": 10.0, "end_s": 20.0, "text": "kneading dough", "source": "dataset"},
@@ -62,9 +66,21 @@ def test_epic_kitchens_narrations_point_at_local_videos(tmp_path, examples_dir):
     root = tmp_path / "EPIC-KITCHENS"
     (root / "P01" / "videos").mkdir(parents=True)
     shutil.copy(examples_dir / "exo_sam2_coffee_pouring.mp4", root / "P01" / "videos" / "P01_01.MP4")
-    row = {"narration_id": "P01_01_0", "participant_id": "P01", "video_id": "P01_01", "narration_timestamp": "00:00:01.089"}
+    row = {
+        "narration_id": "P01_01_0",
+        "participant_id": "P01",
+        "video_id": "P01_01",
+        "narration_timestamp": "00:00:01.089",
+    }
     rows = [
-        {**row, "start_timestamp": "00:00:00.14", "stop_timestamp": "00:00:03.37", "narration": "open door", "verb": "open", "noun": "door"},
+        {
+            **row,
+            "start_timestamp": "00:00:00.14",
+            "stop_timestamp": "00:00:03.37",
+            "narration": "open door",
+            "verb": "open",
+            "noun": "door",
+        },
         {
             **row,
             "narration_id": "P01_01_1",
@@ -74,7 +90,14 @@ def test_epic_kitchens_narrations_point_at_local_videos(tmp_path, examples_dir):
             "verb": "pour",
             "noun": "coffee",
         },
-        {**row, "narration_id": "P01_02_0", "video_id": "P01_02", "start_timestamp": "00:01:00.00", "stop_timestamp": "00:01:02.50", "narration": "take cup"},
+        {
+            **row,
+            "narration_id": "P01_02_0",
+            "video_id": "P01_02",
+            "start_timestamp": "00:01:00.00",
+            "stop_timestamp": "00:01:02.50",
+            "narration": "take cup",
+        },
     ]
     manifest = write_csv(tmp_path / "EPIC_100_train.csv", rows)
     with pytest.raises(ManifestError, match="--root"):
@@ -86,7 +109,10 @@ def test_epic_kitchens_narrations_point_at_local_videos(tmp_path, examples_dir):
     done = next(c for c in candidates if c.state is State.DONE)
     assert done.path == str((root / "P01" / "videos" / "P01_01.MP4").resolve())
     assert done.meta["license"] == "CC-BY-NC-4.0" and done.meta["source"] == "epic-kitchens"
-    assert [(n["start_s"], n["end_s"], n["text"]) for n in done.meta["narrations"]] == [(0.14, 3.37, "open door"), (4.37, 6.17, "pour coffee")]
+    assert [(n["start_s"], n["end_s"], n["text"]) for n in done.meta["narrations"]] == [
+        (0.14, 3.37, "open door"),
+        (4.37, 6.17, "pour coffee"),
+    ]
     assert done.meta["labels"] == ["open", "door", "pour", "coffee"]
 
 
@@ -94,14 +120,22 @@ def test_ego4d_json_metadata_and_narrations(tmp_path, examples_dir):
     root = tmp_path / "full_scale"
     root.mkdir()
     shutil.copy(examples_dir / "exo_intel_asl_sign_again.mkv", root / "uid-1.mp4")
-    narrations = {"uid-1": {"narration_pass_1": {"narrations": [{"timestamp_sec": 1.5, "narration_text": "#C C opens the fridge"}]}}}
+    narrations = {
+        "uid-1": {
+            "narration_pass_1": {"narrations": [{"timestamp_sec": 1.5, "narration_text": "#C C opens the fridge"}]}
+        }
+    }
     manifest = tmp_path / "narration.json"
     manifest.write_text(json.dumps(narrations))
     used, [candidate] = import_manifest(manifest, CONFIG, root=str(root), license="Ego4D license")
     assert used == "ego4d" and candidate.state is State.DONE and candidate.meta["license"] == "Ego4D license"
-    assert candidate.meta["narrations"] == [{"start_s": 1.5, "end_s": 1.5, "text": "#C C opens the fridge", "source": "dataset"}]
+    assert candidate.meta["narrations"] == [
+        {"start_s": 1.5, "end_s": 1.5, "text": "#C C opens the fridge", "source": "dataset"}
+    ]
     metadata = tmp_path / "ego4d.json"
-    metadata.write_text(json.dumps({"videos": [{"video_uid": "uid-1", "duration_sec": 2.6, "scenarios": ["Cooking", "Cleaning"]}]}))
+    metadata.write_text(
+        json.dumps({"videos": [{"video_uid": "uid-1", "duration_sec": 2.6, "scenarios": ["Cooking", "Cleaning"]}]})
+    )
     _, [described] = import_manifest(metadata, CONFIG, root=str(root))
     assert described.meta["labels"] == ["Cooking", "Cleaning"] and described.id == candidate.id
 
@@ -115,10 +149,21 @@ def test_action100m_parquet_nodes_become_narrations(tmp_path):
             ("start", pa.float64()),
             ("end", pa.float64()),
             ("plm_action", pa.string()),
-            ("gpt", pa.struct([("action", pa.struct([("brief", pa.string())])), ("summary", pa.struct([("brief", pa.string())]))])),
+            (
+                "gpt",
+                pa.struct(
+                    [("action", pa.struct([("brief", pa.string())])), ("summary", pa.struct([("brief", pa.string())]))]
+                ),
+            ),
         ]
     )
-    schema = pa.schema([("video_uid", pa.string()), ("metadata", pa.struct([("title", pa.string()), ("description", pa.string())])), ("nodes", pa.list_(node))])
+    schema = pa.schema(
+        [
+            ("video_uid", pa.string()),
+            ("metadata", pa.struct([("title", pa.string()), ("description", pa.string())])),
+            ("nodes", pa.list_(node)),
+        ]
+    )
     rows = [
         {
             "video_uid": "hySSAAw4t24",
@@ -142,7 +187,15 @@ def test_action100m_parquet_nodes_become_narrations(tmp_path):
                     "plm_action": "whisk",
                     "gpt": {"action": {"brief": "whisk the batter"}, "summary": None},
                 },
-                {"node_id": "2", "parent_id": "0", "level": 1, "start": 12.5, "end": 20.0, "plm_action": "pour batter", "gpt": None},
+                {
+                    "node_id": "2",
+                    "parent_id": "0",
+                    "level": 1,
+                    "start": 12.5,
+                    "end": 20.0,
+                    "plm_action": "pour batter",
+                    "gpt": None,
+                },
             ],
         }
     ]
@@ -161,7 +214,13 @@ def test_action100m_parquet_nodes_become_narrations(tmp_path):
 def test_generic_jsonl_refuses_other_schemes_and_names_missing_columns(tmp_path):
     manifest = tmp_path / "mine.jsonl"
     lines = [
-        {"video_url": "https://example.com/a.mp4", "caption": "a person folds a towel", "start": "0:05", "end": "0:09", "licence": "CC-BY-4.0"},
+        {
+            "video_url": "https://example.com/a.mp4",
+            "caption": "a person folds a towel",
+            "start": "0:05",
+            "end": "0:09",
+            "licence": "CC-BY-4.0",
+        },
         {"video_url": "file:///etc/passwd"},
         {"video_url": "ftp://example.com/b.mp4"},
         {"video_url": "s3://bucket/clips/c.mp4", "label": "sweeping"},
@@ -193,9 +252,15 @@ def test_folder_import_needs_a_licence_and_curates_from_the_pool(tmp_path, examp
     [candidate] = folder_candidates(str(folder), "CC-BY-4.0")
     assert candidate.state is State.DONE and candidate.meta == {"license": "CC-BY-4.0", "source": "self-collected"}
     pool_path = tmp_path / "pool.sqlite"
-    refused = subprocess.run([HUMANNET, "collect", "import", str(folder), "--pool", str(pool_path)], capture_output=True, text=True)
+    refused = subprocess.run(
+        [HUMANNET, "collect", "import", str(folder), "--pool", str(pool_path)], capture_output=True, text=True
+    )
     assert refused.returncode == 2 and "--license" in refused.stderr
-    done = subprocess.run([HUMANNET, "collect", "import", str(folder), "--license", "CC-BY-4.0", "--pool", str(pool_path)], capture_output=True, text=True)
+    done = subprocess.run(
+        [HUMANNET, "collect", "import", str(folder), "--license", "CC-BY-4.0", "--pool", str(pool_path)],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     with Pool(pool_path) as pool:
         [row] = pool.rows()
@@ -212,15 +277,32 @@ def test_object_store_folder_import_lists_videos_where_they_are(tmp_path, exampl
         client.upload_file(str(examples_dir / "exo_mmaction2_pool_cleaning_part0.mp4"), "recordings", "lab/day1/a.mp4")
         client.put_object(Bucket="recordings", Key="lab/readme.txt", Body=b"notes")
         pool_path = tmp_path / "pool.sqlite"
-        command = [HUMANNET, "collect", "import", "s3://recordings/lab", "--license", "CC0-1.0", "--pool", str(pool_path)]
-        result = subprocess.run([*command, "--set", f'storage.options={{endpoint_url="{endpoint}"}}'], capture_output=True, text=True)
+        command = [
+            HUMANNET,
+            "collect",
+            "import",
+            "s3://recordings/lab",
+            "--license",
+            "CC0-1.0",
+            "--pool",
+            str(pool_path),
+        ]
+        result = subprocess.run(
+            [*command, "--set", f'storage.options={{endpoint_url="{endpoint}"}}'], capture_output=True, text=True
+        )
         assert result.returncode == 0, result.stderr
         with Pool(pool_path) as pool:
             [row] = pool.rows()
             assert pool.provenance(row.id) == [("folder", "s3://recordings/lab")]
         assert (row.state, row.path, row.meta["license"]) == (State.DONE, "s3://recordings/lab/day1/a.mp4", "CC0-1.0")
         empty = subprocess.run(
-            [*command[:3], "s3://recordings/nothing-here", *command[4:], "--set", f'storage.options={{endpoint_url="{endpoint}"}}'],
+            [
+                *command[:3],
+                "s3://recordings/nothing-here",
+                *command[4:],
+                "--set",
+                f'storage.options={{endpoint_url="{endpoint}"}}',
+            ],
             capture_output=True,
             text=True,
         )

@@ -37,7 +37,9 @@ def flat_entry(video_id: str, title: str, duration: float | None = 120.0, channe
     }
 
 
-def full_info(video_id: str, title: str, license: str | None, height: int, language: str = "en", duration: float = 120.0) -> dict:
+def full_info(
+    video_id: str, title: str, license: str | None, height: int, language: str = "en", duration: float = 120.0
+) -> dict:
     """Full metadata as `yt-dlp -J URL` prints it (the fields humannet reads, plus formats)."""
     return {
         "_type": "video",
@@ -56,7 +58,10 @@ def full_info(video_id: str, title: str, license: str | None, height: int, langu
         "duration": duration,
         "view_count": 1000,
         "language": language,
-        "formats": [{"format_id": "18", "height": min(height, 360), "vcodec": "avc1"}, {"format_id": "22", "height": height, "vcodec": "avc1"}],
+        "formats": [
+            {"format_id": "18", "height": min(height, 360), "vcodec": "avc1"},
+            {"format_id": "22", "height": height, "vcodec": "avc1"},
+        ],
     }
 
 
@@ -78,9 +83,16 @@ def write_recording(path: Path) -> None:
     }
     lines = [
         search,
-        full_info("aaaaaaaaaa1", "Kneading sourdough by hand, POV", "Creative Commons Attribution license (reuse allowed)", 720),
+        full_info(
+            "aaaaaaaaaa1",
+            "Kneading sourdough by hand, POV",
+            "Creative Commons Attribution license (reuse allowed)",
+            720,
+        ),
         full_info("aaaaaaaaaa4", "Kneading brioche dough", None, 1080),
-        full_info("aaaaaaaaaa5", "Kneading rye dough in 240p", "Creative Commons Attribution license (reuse allowed)", 240),
+        full_info(
+            "aaaaaaaaaa5", "Kneading rye dough in 240p", "Creative Commons Attribution license (reuse allowed)", 240
+        ),
     ]
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
 
@@ -121,7 +133,11 @@ def test_search_filters_flat_entries_then_full_metadata_and_records_every_reason
     # full metadata only for the entries that passed the flat filters
     assert sorted(extractor.full) == [f"https://www.youtube.com/watch?v=aaaaaaaaaa{n}" for n in (1, 4, 5)]
     queued = rows["youtube:aaaaaaaaaa1"].meta
-    assert queued["license"].startswith("Creative Commons") and queued["upload_date"] == "2024-01-31" and queued["height"] == 720
+    assert (
+        queued["license"].startswith("Creative Commons")
+        and queued["upload_date"] == "2024-01-31"
+        and queued["height"] == 720
+    )
     assert queued["language"] == "en" and queued["tags"] == ["baking", "bread"] and queued["source"] == "youtube"
     assert provenance == [("query", "knead dough POV")]
     assert summary.queued == 1 and sum(summary.filtered.values()) == 4
@@ -131,20 +147,40 @@ def test_search_command_replays_a_recording_and_reruns_add_nothing(tmp_path):
     recording = tmp_path / "recording.jsonl"
     write_recording(recording)
     pool_path = tmp_path / "pool.sqlite"
-    command = [HUMANNET, "collect", "search", "knead dough POV", "--max-per-query", "5", "--from-json", str(recording), "--pool", str(pool_path)]
+    command = [
+        HUMANNET,
+        "collect",
+        "search",
+        "knead dough POV",
+        "--max-per-query",
+        "5",
+        "--from-json",
+        str(recording),
+        "--pool",
+        str(pool_path),
+    ]
     command += ["--set", 'collect.licenses=["creative commons"]']
     first = subprocess.run(command, capture_output=True, text=True)
     assert first.returncode == 0, first.stderr
     assert "queued for download" in first.stderr
     again = subprocess.run(command, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
-    stats = subprocess.run([HUMANNET, "pool", "stats", "--pool", str(pool_path), "--json"], capture_output=True, text=True)
+    stats = subprocess.run(
+        [HUMANNET, "pool", "stats", "--pool", str(pool_path), "--json"], capture_output=True, text=True
+    )
     counts = json.loads(stats.stdout)
     assert counts["state"] == {"filtered": 4, "queued": 1}
-    assert counts["reason"] == {"filtered: blocklist": 1, "filtered: duration": 1, "filtered: license": 1, "filtered: resolution": 1}
+    assert counts["reason"] == {
+        "filtered: blocklist": 1,
+        "filtered: duration": 1,
+        "filtered: license": 1,
+        "filtered: resolution": 1,
+    }
     assert counts["source"] == {"youtube filtered": 4, "youtube queued": 1}
     missing = subprocess.run(
-        [HUMANNET, "collect", "search", "--queries", str(tmp_path / "none.jsonl"), "--pool", str(pool_path)], capture_output=True, text=True
+        [HUMANNET, "collect", "search", "--queries", str(tmp_path / "none.jsonl"), "--pool", str(pool_path)],
+        capture_output=True,
+        text=True,
     )
     assert missing.returncode == 2 and "cannot read queries" in missing.stderr
 
@@ -156,8 +192,12 @@ def channel_page(title: str, clips: list[str]) -> bytes:
 
 def test_channels_are_crawled_with_yt_dlp_and_the_recording_replays_to_the_same_pool(server, tmp_path):
     clips = ["exo_mmaction2_pool_cleaning_part0.mp4", "exo_intel_asl_sign_again.mkv", "exo_sam2_coffee_pouring.mp4"]
-    server.resources["/channel/cooking.html"] = Resource(channel_page("Cooking channel", clips), content_type="text/html")
-    server.resources["/channel/gameplay.html"] = Resource(channel_page("Minecraft gameplay", clips[2:]), content_type="text/html")
+    server.resources["/channel/cooking.html"] = Resource(
+        channel_page("Cooking channel", clips), content_type="text/html"
+    )
+    server.resources["/channel/gameplay.html"] = Resource(
+        channel_page("Minecraft gameplay", clips[2:]), content_type="text/html"
+    )
     recording = tmp_path / "channels.jsonl"
     live_pool, replay_pool = tmp_path / "live.sqlite", tmp_path / "replay.sqlite"
     urls = [server.url("/channel/cooking.html"), server.url("/channel/gameplay.html"), "file:///etc/passwd"]
@@ -176,7 +216,11 @@ def test_channels_are_crawled_with_yt_dlp_and_the_recording_replays_to_the_same_
         ("exo_sam2_coffee_pouring.mp4", "filtered", "blocklist"),
     ]
     assert all(kind == "channel" for values in provenance.values() for kind, _ in values)
-    replay = subprocess.run([*base[:-2], "collect.min_duration_s=0", "--pool", str(replay_pool), "--from-json", str(recording)], capture_output=True, text=True)
+    replay = subprocess.run(
+        [*base[:-2], "collect.min_duration_s=0", "--pool", str(replay_pool), "--from-json", str(recording)],
+        capture_output=True,
+        text=True,
+    )
     assert replay.returncode == 0, replay.stderr
     with Pool(replay_pool) as pool:
         replayed = sorted((r.id, r.state.value, r.reason) for r in pool.rows())

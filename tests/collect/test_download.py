@@ -25,7 +25,14 @@ def queue(config, *urls: str, ids: list[str] | None = None, meta: dict | None = 
     with Pool(config.pool_path) as pool:
         pool.add(
             [
-                Candidate(id=i, url=u, source="test", state=State.QUEUED, meta=dict(meta or {}), provenance=[("manifest", "test")])
+                Candidate(
+                    id=i,
+                    url=u,
+                    source="test",
+                    state=State.QUEUED,
+                    meta=dict(meta or {}),
+                    provenance=[("manifest", "test")],
+                )
                 for i, u in zip(ids, urls, strict=True)
             ]
         )
@@ -79,7 +86,9 @@ def test_a_server_error_is_retried_with_backoff_until_it_succeeds(server, collec
 
 def test_bad_urls_fail_with_a_reason_and_never_stop_the_run(server, collect_config):
     server.resources["/text.mp4"] = Resource(b"this is not a video\n" * 400, content_type="text/plain")
-    server.resources["/page.html"] = Resource(b"<html><body><p>No video on this page.</p></body></html>", content_type="text/html")
+    server.resources["/page.html"] = Resource(
+        b"<html><body><p>No video on this page.</p></body></html>", content_type="text/html"
+    )
     server.resources["/always-500.mp4"] = Resource(b"", fail_first=100)
     urls = [
         server.url("/text.mp4"),
@@ -99,8 +108,12 @@ def test_bad_urls_fail_with_a_reason_and_never_stop_the_run(server, collect_conf
     assert "HTTP Error 500" in rows[3].reason and rows[3].attempts == collect_config.max_attempts
     assert rows[4].reason.startswith("url: scheme 'file' refused") and rows[4].attempts == 1
     assert len(summary.failures) == 5 and summary.done == 1
-    assert sorted(p.name for p in Path(collect_config.download_dir).iterdir() if "humannet" in p.name) == [file_stem(ids[5]) + ".humannet.json"]
-    assert not any(p.name.startswith(file_stem(ids[0])) for p in Path(collect_config.download_dir).iterdir())  # the non-video was removed
+    assert sorted(p.name for p in Path(collect_config.download_dir).iterdir() if "humannet" in p.name) == [
+        file_stem(ids[5]) + ".humannet.json"
+    ]
+    assert not any(
+        p.name.startswith(file_stem(ids[0])) for p in Path(collect_config.download_dir).iterdir()
+    )  # the non-video was removed
 
 
 def test_subtitles_become_narrations_and_page_metadata_reaches_the_sidecar(server, collect_config):
@@ -132,7 +145,9 @@ def test_size_and_duration_caps(server, collect_config):
     assert not list(Path(small.download_dir).glob(file_stem(video_id) + ".mp*"))
 
 
-def test_a_killed_download_resumes_and_finished_videos_are_not_fetched_again(server, collect_config, tmp_path, examples_dir):
+def test_a_killed_download_resumes_and_finished_videos_are_not_fetched_again(
+    server, collect_config, tmp_path, examples_dir
+):
     ids = queue(collect_config, server.url(CLIP))
     run(collect_config)  # one video finished before the crash
     finished_requests = len(server.requests_for(CLIP))
@@ -157,9 +172,14 @@ def test_a_killed_download_resumes_and_finished_videos_are_not_fetched_again(ser
     slow.bytes_per_s = None
     rerun = subprocess.run(command, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr
-    assert re.search(r"abandoned downloads resumed\s*│\s*1", rerun.stderr) and re.search(r"downloaded\s*│\s*1 ", rerun.stderr), rerun.stderr
+    assert re.search(r"abandoned downloads resumed\s*│\s*1", rerun.stderr) and re.search(
+        r"downloaded\s*│\s*1 ", rerun.stderr
+    ), rerun.stderr
     done = row(collect_config, slow_id)
-    assert done.state is State.DONE and Path(done.path).read_bytes() == (examples_dir / BIG_CLIP.split("/")[-1]).read_bytes()
+    assert (
+        done.state is State.DONE
+        and Path(done.path).read_bytes() == (examples_dir / BIG_CLIP.split("/")[-1]).read_bytes()
+    )
     resumed = [r.range for r in server.requests_for(BIG_CLIP) if r.range]
     assert any(int(r.split("=")[1].split("-")[0]) >= partial_size for r in resumed), (resumed, partial_size)
     assert len(server.requests_for(CLIP)) == finished_requests  # the finished video was not requested again

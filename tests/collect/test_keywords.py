@@ -86,9 +86,17 @@ def small_repository(tmp_path: Path) -> Path:
                         "task_structure": "multi_step_procedural",
                         "places": ["at home"],
                         "swaps": [["onions", "carrots", "shoes"]],
-                        "keywords": ["chop onions", {"text": "knead dough", "interaction_style": "hand_object_manipulation"}],
+                        "keywords": [
+                            "chop onions",
+                            {"text": "knead dough", "interaction_style": "hand_object_manipulation"},
+                        ],
                     },
-                    "dance": {"environment": "public_indoor", "motion_category": "whole_body", "form": "noun", "keywords": ["salsa dance"]},
+                    "dance": {
+                        "environment": "public_indoor",
+                        "motion_category": "whole_body",
+                        "form": "noun",
+                        "keywords": ["salsa dance"],
+                    },
                 },
             }
         )
@@ -100,8 +108,14 @@ def test_templates_expand_with_provenance_and_duplicates_merge(tmp_path):
     repository = load_repository(small_repository(tmp_path))
     config = CollectConfig(neighbours_per_seed=0)
     queries = {q.query: q for q in Expander(repository, config).expand()}
-    assert "how to chop onions" in queries and "chopping onions POV" in queries and "first person kneading dough" in queries
-    assert "salsa dance tutorial" in queries and not any(q.startswith("how to salsa") for q in queries)  # a noun phrase has no "how to"
+    assert (
+        "how to chop onions" in queries
+        and "chopping onions POV" in queries
+        and "first person kneading dough" in queries
+    )
+    assert "salsa dance tutorial" in queries and not any(
+        q.startswith("how to salsa") for q in queries
+    )  # a noun phrase has no "how to"
     assert "chopping onions at home" in queries
     assert queries["kneading dough tutorial"].labels == {
         "environment": "kitchen",
@@ -110,9 +124,13 @@ def test_templates_expand_with_provenance_and_duplicates_merge(tmp_path):
         "task_structure": "multi_step_procedural",
         "domain": "cooking",
     }
-    assert queries["chopping onions POV"].provenance == [{"seed": "chop onions", "method": "viewpoint", "detail": "{phrase} POV"}]
+    assert queries["chopping onions POV"].provenance == [
+        {"seed": "chop onions", "method": "viewpoint", "detail": "{phrase} POV"}
+    ]
     # a second seed producing the same query keeps one query with both provenances
-    repository.keywords.append(repository.keywords[0].__class__(**{**repository.keywords[0].__dict__, "text": "chop onions", "group": "other"}))
+    repository.keywords.append(
+        repository.keywords[0].__class__(**{**repository.keywords[0].__dict__, "text": "chop onions", "group": "other"})
+    )
     merged = {normalise_query(q.query): q for q in Expander(repository, config).expand()}
     assert len(merged["chopping onions pov"].provenance) == 1  # identical provenance is stored once
     assert len(set(merged)) == len(merged)
@@ -120,7 +138,9 @@ def test_templates_expand_with_provenance_and_duplicates_merge(tmp_path):
 
 def test_minilm_keeps_close_variants_and_drops_far_ones(tmp_path):
     repository = load_repository(small_repository(tmp_path))
-    config = CollectConfig(neighbours_per_seed=2, viewpoint_templates=False, instruction_templates=False, context_templates=False)
+    config = CollectConfig(
+        neighbours_per_seed=2, viewpoint_templates=False, instruction_templates=False, context_templates=False
+    )
     queries = Expander(repository, config, embed=minilm_embedder()).expand()
     variants = {q.query: q.provenance[0] for q in queries if q.provenance[0]["method"] in ("object", "synonym")}
     assert set(variants) == {"chop carrots", "slice onions", "dice onions"}
@@ -168,12 +188,22 @@ def test_llm_expansion_through_an_openai_compatible_endpoint(tmp_path):
     chat_server = FakeChatServer()
     try:
         repository = load_repository(small_repository(tmp_path))
-        config = CollectConfig(neighbours_per_seed=0, viewpoint_templates=False, instruction_templates=False, context_templates=False, llm_model="tiny")
+        config = CollectConfig(
+            neighbours_per_seed=0,
+            viewpoint_templates=False,
+            instruction_templates=False,
+            context_templates=False,
+            llm_model="tiny",
+        )
         expander = Expander(repository, config, chat=ChatClient(chat_server.url, "tiny", timeout_s=5, retries=1))
         queries = {q.query: q for q in expander.expand()}
     finally:
         chat_server.httpd.shutdown()
-    assert "onion dicing technique" in queries and queries["onion dicing technique"].provenance[0] == {"seed": "chop onions", "method": "llm", "detail": "tiny"}
+    assert "onion dicing technique" in queries and queries["onion dicing technique"].provenance[0] == {
+        "seed": "chop onions",
+        "method": "llm",
+        "detail": "tiny",
+    }
     assert sum(1 for q in queries if normalise_query(q) == "chopping onions fast") == 1
     assert [seed for seed, _ in expander.errors] == ["salsa dance"] and "HTTP 500" in expander.errors[0][1]
     assert chat_server.requests[0]["model"] == "tiny" and chat_server.requests[0]["messages"][0]["role"] == "system"
@@ -194,7 +224,9 @@ def test_expand_command_writes_queries_with_labels_and_provenance(tmp_path):
     out = tmp_path / "queries.jsonl"
     humannet = str(Path(sys.executable).parent / "humannet")
     result = subprocess.run(
-        [humannet, "collect", "keywords", "expand", "--group", "laundry", "--no-embeddings", "--out", str(out)], capture_output=True, text=True
+        [humannet, "collect", "keywords", "expand", "--group", "laundry", "--no-embeddings", "--out", str(out)],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in out.read_text().splitlines()]
@@ -203,5 +235,9 @@ def test_expand_command_writes_queries_with_labels_and_provenance(tmp_path):
     assert fold["labels"]["environment"] == "laundry_room" and fold["provenance"] == [
         {"seed": "fold a fitted sheet", "method": "instruction", "detail": "how to {base}"}
     ]
-    unknown = subprocess.run([humannet, "collect", "keywords", "expand", "--group", "no_such_group", "--out", str(out)], capture_output=True, text=True)
+    unknown = subprocess.run(
+        [humannet, "collect", "keywords", "expand", "--group", "no_such_group", "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
     assert unknown.returncode == 2 and "no keywords in groups no_such_group" in unknown.stderr

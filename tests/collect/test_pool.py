@@ -10,7 +10,16 @@ from humannet.collect.pool import Candidate, Pool, State, done_videos
 
 
 def _candidates(ids: range, query: str) -> list[Candidate]:
-    return [Candidate(id=f"test:{i}", url=f"https://example.com/{i}.mp4", source="test", state=State.QUEUED, provenance=[("query", query)]) for i in ids]
+    return [
+        Candidate(
+            id=f"test:{i}",
+            url=f"https://example.com/{i}.mp4",
+            source="test",
+            state=State.QUEUED,
+            provenance=[("query", query)],
+        )
+        for i in ids
+    ]
 
 
 def test_adding_is_idempotent_and_provenance_accumulates(tmp_path):

@@ -38,7 +38,9 @@ def _video(name: str, license_text: str | None, clip_seconds: list[float]) -> Vi
     video = Video(uri=f"/in/{name}.mp4", video_id=name, meta={"license": license_text} if license_text else {})
     start = 0.0
     for number, seconds in enumerate(clip_seconds):
-        video.clips.append(Clip(f"{name}_{number:07d}", name, start, start + seconds, number * 100, number * 100 + 100, 0))
+        video.clips.append(
+            Clip(f"{name}_{number:07d}", name, start, start + seconds, number * 100, number * 100 + 100, 0)
+        )
         start += seconds
     return video
 

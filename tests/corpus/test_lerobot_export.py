@@ -37,7 +37,13 @@ INFO_KEYS = {
     "robot_type",
     "splits",
 }
-DEFAULT_FEATURES = {"timestamp": "float32", "frame_index": "int64", "episode_index": "int64", "index": "int64", "task_index": "int64"}
+DEFAULT_FEATURES = {
+    "timestamp": "float32",
+    "frame_index": "int64",
+    "episode_index": "int64",
+    "index": "int64",
+    "task_index": "int64",
+}
 JOINTS = [f"joint_{i}" for i in range(5)]
 
 
@@ -46,7 +52,9 @@ def corpus(tmp_path_factory, examples_dir) -> Path:
     return sample_corpus(tmp_path_factory, examples_dir)
 
 
-def synthetic_retarget(duration: float, valid_from: float, valid_to: float, gap: tuple[float, float] | None = None) -> bytes:
+def synthetic_retarget(
+    duration: float, valid_from: float, valid_to: float, gap: tuple[float, float] | None = None
+) -> bytes:
     """A retarget.npz following the 3D annotation contract, with known trajectories: joint i = sin((i + 1) t)."""
     times = np.arange(0.0, duration, 0.1)
     valid = (times >= valid_from) & (times <= valid_to)
@@ -58,7 +66,9 @@ def synthetic_retarget(duration: float, valid_from: float, valid_to: float, gap:
         buffer,
         times=times,
         root_pos=np.stack([times, np.zeros_like(times), np.full_like(times, 0.9)], axis=1).astype(np.float32),
-        root_quat=np.stack([np.cos(angle / 2), np.zeros_like(times), np.zeros_like(times), np.sin(angle / 2)], axis=1).astype(np.float32),
+        root_quat=np.stack(
+            [np.cos(angle / 2), np.zeros_like(times), np.zeros_like(times), np.sin(angle / 2)], axis=1
+        ).astype(np.float32),
         joint_pos=np.stack([np.sin((i + 1) * times) for i in range(len(JOINTS))], axis=1).astype(np.float32),
         joint_names=np.array(JOINTS),
         valid=valid,
@@ -113,7 +123,11 @@ def validate_layout(root: Path) -> dict:
     assert features["action"] == state and state["dtype"] == "float32" and len(state["names"]) == state["shape"][0]
     video = features[VIDEO_KEY]
     assert video["dtype"] == "video" and video["names"] == ["height", "width", "channels"]
-    assert video["info"]["video.fps"] == info["fps"] and video["shape"] == [video["info"]["video.height"], video["info"]["video.width"], 3]
+    assert video["info"]["video.fps"] == info["fps"] and video["shape"] == [
+        video["info"]["video.height"],
+        video["info"]["video.width"],
+        3,
+    ]
     assert info["splits"] == {"train": f"0:{info['total_episodes']}"}
 
     episodes = pq.read_table(root / "meta" / "episodes" / "chunk-000" / "file-000.parquet").to_pylist()
@@ -127,23 +141,36 @@ def validate_layout(root: Path) -> dict:
     frames_per_video: dict[str, int] = {}
     rows = []
     for episode in episodes:
-        assert episode["length"] == episode["dataset_to_index"] - episode["dataset_from_index"] and len(episode["tasks"]) == 1
+        assert (
+            episode["length"] == episode["dataset_to_index"] - episode["dataset_from_index"]
+            and len(episode["tasks"]) == 1
+        )
         assert episode["tasks"][0] in tasks.index
-        data_path = root / info["data_path"].format(chunk_index=episode["data/chunk_index"], file_index=episode["data/file_index"])
+        data_path = root / info["data_path"].format(
+            chunk_index=episode["data/chunk_index"], file_index=episode["data/file_index"]
+        )
         video_path = info["video_path"].format(
-            video_key=VIDEO_KEY, chunk_index=episode[f"videos/{VIDEO_KEY}/chunk_index"], file_index=episode[f"videos/{VIDEO_KEY}/file_index"]
+            video_key=VIDEO_KEY,
+            chunk_index=episode[f"videos/{VIDEO_KEY}/chunk_index"],
+            file_index=episode[f"videos/{VIDEO_KEY}/file_index"],
         )
         span = episode[f"videos/{VIDEO_KEY}/to_timestamp"] - episode[f"videos/{VIDEO_KEY}/from_timestamp"]
         assert span == pytest.approx(episode["length"] / info["fps"])
-        assert episode[f"videos/{VIDEO_KEY}/from_timestamp"] == pytest.approx(frames_per_video.get(video_path, 0) / info["fps"])
+        assert episode[f"videos/{VIDEO_KEY}/from_timestamp"] == pytest.approx(
+            frames_per_video.get(video_path, 0) / info["fps"]
+        )
         frames_per_video[video_path] = frames_per_video.get(video_path, 0) + episode["length"]
-        assert len(episode[f"stats/{VIDEO_KEY}/mean"]) == 3 and episode["stats/observation.state/count"] == [episode["length"]]
+        assert len(episode[f"stats/{VIDEO_KEY}/mean"]) == 3 and episode["stats/observation.state/count"] == [
+            episode["length"]
+        ]
         table = pq.read_table(data_path)
         mine = table.filter(pa.compute.equal(table["episode_index"], episode["episode_index"])).to_pylist()
         assert [r["frame_index"] for r in mine] == list(range(episode["length"]))
         assert [r["index"] for r in mine] == list(range(episode["dataset_from_index"], episode["dataset_to_index"]))
         assert all(r["task_index"] == tasks.loc[episode["tasks"][0], "task_index"] for r in mine)
-        np.testing.assert_allclose([r["timestamp"] for r in mine], np.arange(episode["length"]) / info["fps"], atol=1e-6)
+        np.testing.assert_allclose(
+            [r["timestamp"] for r in mine], np.arange(episode["length"]) / info["fps"], atol=1e-6
+        )
         rows.extend(mine)
 
     data = pq.read_table(root / "data" / "chunk-000" / "file-000.parquet")
@@ -176,7 +203,16 @@ def test_export_writes_the_lerobot_v3_layout_with_retargeted_state(robot_corpus,
     read = validate_layout(out)
     info, episodes = read["info"], read["episodes"]
     assert info["fps"] == 10 and info["robot_type"] == "synthetic_humanoid"
-    assert info["features"]["observation.state"]["names"] == ["root_x", "root_y", "root_z", "root_qw", "root_qx", "root_qy", "root_qz", *JOINTS]
+    assert info["features"]["observation.state"]["names"] == [
+        "root_x",
+        "root_y",
+        "root_z",
+        "root_qw",
+        "root_qx",
+        "root_qy",
+        "root_qz",
+        *JOINTS,
+    ]
     assert info["features"][VIDEO_KEY]["shape"] == [64, 96, 3]
     sources = json.loads((out / "meta" / "humannet.json").read_text())["episodes"]
     per_clip = {}
@@ -200,7 +236,9 @@ def test_export_writes_the_lerobot_v3_layout_with_retargeted_state(robot_corpus,
         np.testing.assert_array_equal(action[-1], state[-1])
     tasks = pd.read_parquet(out / "meta" / "tasks.parquet")
     captions = pq.read_table(path / "clips").to_pydict()
-    expected_tasks = {c for c, i in zip(captions.get("caption_short", []), captions["clip_id"], strict=True) if i in per_clip and c}
+    expected_tasks = {
+        c for c, i in zip(captions.get("caption_short", []), captions["clip_id"], strict=True) if i in per_clip and c
+    }
     assert expected_tasks <= set(tasks.index)
     assert sum(e["length"] for e in episodes) == info["total_frames"]
 
@@ -208,7 +246,9 @@ def test_export_writes_the_lerobot_v3_layout_with_retargeted_state(robot_corpus,
 def test_export_of_the_real_retargeting_output(corpus, tmp_path):
     """On the corpus as curated (real retarget.npz from the 3D stage): either a valid dataset or a clear refusal."""
     opened = open_corpus(corpus)
-    ready = "robot_ready" in opened.columns("clips") and any(opened.read("clips", ["robot_ready"]).column("robot_ready").to_pylist())
+    ready = "robot_ready" in opened.columns("clips") and any(
+        opened.read("clips", ["robot_ready"]).column("robot_ready").to_pylist()
+    )
     result = CliRunner().invoke(main, ["export", "lerobot", str(corpus), "-o", str(tmp_path / "real")])
     if ready:
         assert result.exit_code == 0, result.output
@@ -222,7 +262,9 @@ def test_no_robot_ready_clip_exports_nothing_with_a_clear_message(robot_corpus, 
     none_ready = tmp_path / "none"
     shutil.copytree(path, none_ready)
     clips = pq.read_table(none_ready / "clips" / "part-00000.parquet")
-    clips = clips.set_column(clips.schema.get_field_index("robot_ready"), "robot_ready", pa.array([False] * clips.num_rows))
+    clips = clips.set_column(
+        clips.schema.get_field_index("robot_ready"), "robot_ready", pa.array([False] * clips.num_rows)
+    )
     pq.write_table(clips, none_ready / "clips" / "part-00000.parquet")
     result = CliRunner().invoke(main, ["export", "lerobot", str(none_ready), "-o", str(tmp_path / "out")])
     assert result.exit_code == 2 and "no clip is robot-ready" in result.output and "nothing exported" in result.output
@@ -232,9 +274,13 @@ def test_no_robot_ready_clip_exports_nothing_with_a_clear_message(robot_corpus, 
     result = CliRunner().invoke(main, ["export", "lerobot", str(none_ready), "-o", str(tmp_path / "out")])
     assert result.exit_code == 2 and "no robot_ready column" in result.output
 
-    result = CliRunner().invoke(main, ["export", "lerobot", str(path), "-o", str(tmp_path / "out"), "--where", "duration_s < 0"])
+    result = CliRunner().invoke(
+        main, ["export", "lerobot", str(path), "-o", str(tmp_path / "out"), "--where", "duration_s < 0"]
+    )
     assert result.exit_code == 2 and "no robot-ready clip matches" in result.output
-    result = CliRunner().invoke(main, ["export", "lerobot", str(path), "-o", str(tmp_path / "out"), "--where", "no_such_column = 1"])
+    result = CliRunner().invoke(
+        main, ["export", "lerobot", str(path), "-o", str(tmp_path / "out"), "--where", "no_such_column = 1"]
+    )
     assert result.exit_code == 2 and "no_such_column" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "out").exists()
 

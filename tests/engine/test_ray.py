@@ -78,7 +78,9 @@ class WhereStage(Stage):
         return video
 
 
-def tagged_stages(config: Config, kill_name: str | None = None, marker: str | None = None, pause_s: float = 0.0) -> list[Stage]:
+def tagged_stages(
+    config: Config, kill_name: str | None = None, marker: str | None = None, pause_s: float = 0.0
+) -> list[Stage]:
     return [*analysis_stages(config), WhereStage(kill_name, marker, pause_s)]
 
 
@@ -92,7 +94,10 @@ def inputs() -> list[Video]:
 
 def index_content(out: Path) -> dict[str, list[dict]]:
     return {
-        name: sorted((without_nan(r) for r in pq.read_table(out / name).to_pylist()), key=lambda r: json.dumps(r, sort_keys=True, default=str))
+        name: sorted(
+            (without_nan(r) for r in pq.read_table(out / name).to_pylist()),
+            key=lambda r: json.dumps(r, sort_keys=True, default=str),
+        )
         for name in INDEX_FILES
     }
 
@@ -191,7 +196,12 @@ def test_two_node_cluster_runs_work_on_both_nodes(two_node_cluster, monkeypatch)
 
 ALL_EXAMPLES = sorted(p.name for p in EXAMPLES.iterdir() if p.suffix in (".mp4", ".mkv"))
 # The node-loss test is about the engine, not the models: the heavy per-clip annotators stay off.
-LIGHT = ["motion3d.enabled=false", "camera_trajectory.enabled=false", "captions.enabled=false", "review.pii.enabled=false"]
+LIGHT = [
+    "motion3d.enabled=false",
+    "camera_trajectory.enabled=false",
+    "captions.enabled=false",
+    "review.pii.enabled=false",
+]
 
 
 def test_worker_node_lost_mid_run_finishes_or_resumes_with_nothing_lost_or_duplicated(two_node_cluster, tmp_path):
@@ -205,13 +215,35 @@ def test_worker_node_lost_mid_run_finishes_or_resumes_with_nothing_lost_or_dupli
     listing = tmp_path / "inputs.txt"
     listing.write_text("".join(f"{EXAMPLES / name}\n" for name in ALL_EXAMPLES))
     out = tmp_path / "corpus"
-    command = [sys.executable, "-m", "humannet.cli", "curate", str(listing), "--out", str(out), "--runner", "ray", "--ray-address", two_node_cluster.address]
+    command = [
+        sys.executable,
+        "-m",
+        "humannet.cli",
+        "curate",
+        str(listing),
+        "--out",
+        str(out),
+        "--runner",
+        "ray",
+        "--ray-address",
+        two_node_cluster.address,
+    ]
     for item in LIGHT:
         command += ["--set", item]
-    driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, env={**os.environ, "RAY_AUTH_MODE": "token"})
+    driver = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        env={**os.environ, "RAY_AUTH_MODE": "token"},
+    )
     try:
         deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and driver.poll() is None and not list((out / "state" / "videos").glob("*.json")):
+        while (
+            time.monotonic() < deadline
+            and driver.poll() is None
+            and not list((out / "state" / "videos").glob("*.json"))
+        ):
             time.sleep(0.1)
         assert driver.poll() is None, "the run ended before the node could be killed"
         two_node_cluster.kill_node(1)

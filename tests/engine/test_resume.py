@@ -51,7 +51,10 @@ def finish(inputs: Path, out: Path) -> float:
 
 def index_content(out: Path) -> dict[str, list[dict]]:
     return {
-        name: sorted((without_nan(r) for r in pq.read_table(out / name).to_pylist()), key=lambda r: json.dumps(r, sort_keys=True, default=str))
+        name: sorted(
+            (without_nan(r) for r in pq.read_table(out / name).to_pylist()),
+            key=lambda r: json.dumps(r, sort_keys=True, default=str),
+        )
         for name in INDEX_FILES
     }
 

@@ -43,7 +43,14 @@ def test_fps_and_size_are_capped_and_rotation_applied(tmp_path, odd_inputs):
     assert len(frames) == 50 and frames[0].shape == (360, 640, 3)
 
     rotated = probe_video(str(odd_inputs["rotated"]))
-    out = materialize_clips(str(odd_inputs["rotated"]), rotated, [Clip("r", "v", 0.0, 1.0, 0, 25, 0)], tmp_path, MaterializeConfig(), DecodeConfig())
+    out = materialize_clips(
+        str(odd_inputs["rotated"]),
+        rotated,
+        [Clip("r", "v", 0.0, 1.0, 0, 25, 0)],
+        tmp_path,
+        MaterializeConfig(),
+        DecodeConfig(),
+    )
     assert _frames(out["r"])[0].shape == (320, 240, 3)
 
 
@@ -70,9 +77,19 @@ def test_x264_params_reach_the_encoder_and_mbtree_off_repeats_the_bytes(tmp_path
     probe = probe_video(str(source))
     config = MaterializeConfig(x264_params="mbtree=0")
     written = [
-        materialize_clips(str(source), probe, [Clip("c", "v", 0.0, 2.0, 0, 60, 0)], tmp_path / str(n), config, DecodeConfig())["c"].read_bytes() for n in range(3)
+        materialize_clips(
+            str(source), probe, [Clip("c", "v", 0.0, 2.0, 0, 60, 0)], tmp_path / str(n), config, DecodeConfig()
+        )["c"].read_bytes()
+        for n in range(3)
     ]
     assert written[0] == written[1] == written[2]
     assert b"mbtree=0" in written[0]  # x264 writes its settings into the stream
-    default = materialize_clips(str(source), probe, [Clip("c", "v", 0.0, 2.0, 0, 60, 0)], tmp_path / "default", MaterializeConfig(), DecodeConfig())["c"]
+    default = materialize_clips(
+        str(source),
+        probe,
+        [Clip("c", "v", 0.0, 2.0, 0, 60, 0)],
+        tmp_path / "default",
+        MaterializeConfig(),
+        DecodeConfig(),
+    )["c"]
     assert b"mbtree=1" in default.read_bytes()

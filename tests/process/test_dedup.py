@@ -310,13 +310,18 @@ def test_shared_clips_have_exactly_the_known_near_duplicate() -> None:
         entries = list(pool.map(entry_for, paths))
     by_name = {Path(e.uri).name: e for e in entries}
     duplicates = resolve_duplicates(entries)
-    assert {Path(k).name: Path(v).name for k, v in duplicates.items()} == {"exo_mmaction2_pool_cleaning_part0.mp4": "exo_mmaction2_pool_cleaning.mp4"}
+    assert {Path(k).name: Path(v).name for k, v in duplicates.items()} == {
+        "exo_mmaction2_pool_cleaning_part0.mp4": "exo_mmaction2_pool_cleaning.mp4"
+    }
     found = match(by_name["exo_mmaction2_pool_cleaning_part0.mp4"], by_name["exo_mmaction2_pool_cleaning.mp4"])
     assert found is not None and found.offset_s == pytest.approx(0.0, abs=0.1) and found.mean_distance <= 2
     # every other pair stays far below the decision: under half the fraction a match needs, at any offset
     loose = DedupConfig(min_matched_fraction=1e-9, min_overlap_s=0.0)
     for a, b in itertools.combinations(entries, 2):
-        if {Path(a.uri).name, Path(b.uri).name} == {"exo_mmaction2_pool_cleaning_part0.mp4", "exo_mmaction2_pool_cleaning.mp4"}:
+        if {Path(a.uri).name, Path(b.uri).name} == {
+            "exo_mmaction2_pool_cleaning_part0.mp4",
+            "exo_mmaction2_pool_cleaning.mp4",
+        }:
             continue
         best = match(a, b, loose)
         assert best is None or best.matched_fraction < CONFIG.min_matched_fraction / 2, (a.uri, b.uri, best)

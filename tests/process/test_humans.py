@@ -84,7 +84,10 @@ def test_person_span_stage_appends_to_the_spans_the_clip_stage_cuts():
         "unusable": [UnusableSpan(0.0, 0.5, "dark")],
     }
     PersonSpanStage(HumanConfig()).process(video)
-    assert [(s.start_s, s.end_s, s.reason) for s in video.frame_results["unusable"]] == [(0.0, 0.5, "dark"), (1.75, 6.0, "no_person")]
+    assert [(s.start_s, s.end_s, s.reason) for s in video.frame_results["unusable"]] == [
+        (0.0, 0.5, "dark"),
+        (1.75, 6.0, "no_person"),
+    ]
 
 
 def clip(start: float, end: float) -> Clip:
@@ -93,10 +96,15 @@ def clip(start: float, end: float) -> Clip:
 
 def test_clip_filter_scores_and_reasons():
     config = HumanConfig()
-    frames = HumanFrames(detections=samples([True] * 10) + [FrameDetections(time_s=5.0 + 0.5 * i, width=640, height=360) for i in range(10)])
+    frames = HumanFrames(
+        detections=samples([True] * 10)
+        + [FrameDetections(time_s=5.0 + 0.5 * i, width=640, height=360) for i in range(10)]
+    )
     scores = people_scores(frames, 0.0, 5.0, config)
     assert scores["hand_fraction"] == 1.0 and scores["person_fraction"] == 0.0 and scores["pose_frames"] == 0.0
-    assert scores["human_motion_score"] == pytest.approx(0.05 * 640 / 0.5 / np.hypot(64, 36), rel=0.01)  # hand sizes per second
+    assert scores["human_motion_score"] == pytest.approx(
+        0.05 * 640 / 0.5 / np.hypot(64, 36), rel=0.01
+    )  # hand sizes per second
     assert people_verdict(scores, config) is None
     empty = people_scores(frames, 5.0, 10.0, config)
     assert people_verdict(empty, config) == "no_person: any_person_fraction=0.000 < 0.5"
@@ -185,11 +193,25 @@ def pipeline() -> Pipeline:
 )
 def test_awkward_videos_without_people_are_dropped_with_reasons_not_failed(tmp_path, pipeline, size, pix_fmt):
     path = tmp_path / "odd.mp4"
-    ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25:duration=4", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", pix_fmt, str(path))
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size={size}:rate=25:duration=4",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        pix_fmt,
+        str(path),
+    )
     video = pipeline.run(Video(uri=str(path), video_id="odd"))
     assert video.status is Status.KEPT and not video.errors
     assert video.clips and not video.kept_clips
-    assert all(c.reason.startswith(("no_person", "too_short", "screen")) for c in video.clips)  # a test pattern is screen-like
+    assert all(
+        c.reason.startswith(("no_person", "too_short", "screen")) for c in video.clips
+    )  # a test pattern is screen-like
 
 
 def test_black_video_is_skipped_not_called_empty(tmp_path):

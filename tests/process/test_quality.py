@@ -52,7 +52,9 @@ def windows(video_id: str, duration: float, bounds: list[float] | None = None) -
         if len(bounds) > 2 and bounds[-1] - bounds[-2] < 1.0:
             bounds.pop(-2)
     return [
-        Clip(clip_id=f"{video_id}_{i}", video_id=video_id, start_s=a, end_s=b, start_frame=0, end_frame=0, scene_index=0)
+        Clip(
+            clip_id=f"{video_id}_{i}", video_id=video_id, start_s=a, end_s=b, start_frame=0, end_frame=0, scene_index=0
+        )
         for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))
     ]
 
@@ -94,10 +96,15 @@ def test_blurred_footage_is_dropped_for_blur(tmp_path: Path) -> None:
 
 def test_still_image_is_dropped_as_static(tmp_path: Path) -> None:
     still = tmp_path / "still.png"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", CAMERA, "-vf", NOISE, "-frames:v", "1", str(still)], check=True)
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", CAMERA, "-vf", NOISE, "-frames:v", "1", str(still)],
+        check=True,
+    )
     path = tmp_path / "static.mp4"
     cmd = ["ffmpeg", "-v", "error", "-y", "-loop", "1", "-i", str(still), "-t", "3", "-r", "25"]
-    subprocess.run([*cmd, "-c:v", "libx264", "-preset", "ultrafast", "-crf", "16", "-pix_fmt", "yuv420p", str(path)], check=True)
+    subprocess.run(
+        [*cmd, "-c:v", "libx264", "-preset", "ultrafast", "-crf", "16", "-pix_fmt", "yuv420p", str(path)], check=True
+    )
     clip = single_clip(path)
     assert clip.scores["motion_score"] < 0.001
     assert clip.reason is not None and clip.reason.startswith("static: motion_score=")
@@ -153,7 +160,10 @@ def test_dropped_clip_is_left_alone_and_short_clip_uses_nearest_analysis_frame(t
 def test_reason_lists_every_failing_filter_primary_first() -> None:
     scorer = ClipScorer(QualityConfig())
     scores = {"dark_fraction": 0.9, "screen_score": 0.95, "blur_score": 0.1, "motion_score": 0.5}
-    assert scorer.verdict(scores) == "screen: screen_score=0.950 > 0.5; dark: dark_fraction=0.900 > 0.5; blur: blur_score=0.100 < 0.4"
+    assert (
+        scorer.verdict(scores)
+        == "screen: screen_score=0.950 > 0.5; dark: dark_fraction=0.900 > 0.5; blur: blur_score=0.100 < 0.4"
+    )
     assert scorer.verdict({"blur_score": 0.8, "motion_score": 0.5}) is None
 
 
@@ -183,7 +193,9 @@ def labels() -> dict:
 @pytest.mark.parametrize("name", ["neg_marimo_screen_recording.mp4", "neg_epic_sounds_text_slide.mp4"])
 def test_shared_screen_and_slide_windows_are_all_dropped_as_screen(name: str) -> None:
     clips = shared_windows(name)
-    assert all(c.status is Status.DROPPED and "screen: screen_score=" in (c.reason or "") for c in clips), [c.reason for c in clips]
+    assert all(c.status is Status.DROPPED and "screen: screen_score=" in (c.reason or "") for c in clips), [
+        c.reason for c in clips
+    ]
 
 
 @pytest.mark.shared
@@ -226,7 +238,10 @@ def spans_of(name: str) -> list[UnusableSpan]:
 @shared
 def test_shared_unusable_spans_cover_the_labelled_events_and_nothing_in_clean_footage() -> None:
     events = {name: clip["events"] for name, clip in labels().items()}
-    for name, kind in (("neg_imageio_cockatoo.mp4", "occlusion"), ("exo_mmaction2_arm_wrestling_blur.mp4", "corruption")):
+    for name, kind in (
+        ("neg_imageio_cockatoo.mp4", "occlusion"),
+        ("exo_mmaction2_arm_wrestling_blur.mp4", "corruption"),
+    ):
         event = next(e for e in events[name] if e["kind"] in ("lens_occluded_dark", "corrupted_frames"))
         found = [s for s in spans_of(name) if s.reason == kind]
         assert found, name

@@ -59,7 +59,9 @@ def render(path: Path, segments: list[Segment]) -> list[float]:
         else:
             transition = "fade" if seg.join == "dissolve" else "fadeblack"
             offset = length - seg.join_s
-            chains.append(f"[{previous}][s{i}]xfade=transition={transition}:duration={seg.join_s}:offset={offset}[{out}]")
+            chains.append(
+                f"[{previous}][s{i}]xfade=transition={transition}:duration={seg.join_s}:offset={offset}[{out}]"
+            )
             if seg.join == "dissolve":
                 expected.append(offset + seg.join_s / 2)
             length += seg.seconds - seg.join_s
@@ -158,7 +160,9 @@ def test_white_flash_is_not_a_cut(tmp_path: Path) -> None:
 def test_brightness_ramp_is_not_a_cut(tmp_path: Path, source: str, amount: float) -> None:
     """An exposure ramp over 0.5 s. (Ramps that clip most of a textured frame to white can still read as a dissolve.)"""
     path = tmp_path / "ramp.mp4"
-    render(path, [Segment(lavfi(source), 4.0, filters=f"eq=brightness='clip((t-1.5)*{2 * amount},0,{amount})':eval=frame")])
+    render(
+        path, [Segment(lavfi(source), 4.0, filters=f"eq=brightness='clip((t-1.5)*{2 * amount},0,{amount})':eval=frame")]
+    )
     assert detect(path).cuts == []
 
 
@@ -177,7 +181,9 @@ def test_hard_cut_to_black_is_a_cut(tmp_path: Path) -> None:
 
 def test_cross_dissolve_is_a_cut(tmp_path: Path) -> None:
     path = tmp_path / "dissolve.mp4"
-    expected = render(path, [Segment(lavfi("testsrc2"), 3.0), Segment(lavfi("mandelbrot"), 3.0, join="dissolve", join_s=1.0)])
+    expected = render(
+        path, [Segment(lavfi("testsrc2"), 3.0), Segment(lavfi("mandelbrot"), 3.0, join="dissolve", join_s=1.0)]
+    )
     video = detect(path)
     assert len(video.cuts) == 1
     assert video.cuts[0].kind == "dissolve"
@@ -186,7 +192,10 @@ def test_cross_dissolve_is_a_cut(tmp_path: Path) -> None:
 
 def test_one_frame_and_empty_videos(tmp_path: Path) -> None:
     path = tmp_path / "one.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=320x180:r=25", "-frames:v", "1", str(path)], check=True)
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=320x180:r=25", "-frames:v", "1", str(path)],
+        check=True,
+    )
     video = detect(path)
     assert video.cuts == []
     assert [(s.start_frame, s.end_frame) for s in video.scenes] == [(0, 1)]
@@ -253,12 +262,16 @@ def test_synthetic_edits_of_shared_clips(tmp_path: Path) -> None:
             clip("exo_sam2_football_juggling.mp4", 1.0, 2.5),
             clip("ego_epic_stove_pot.mp4", 3.5, 3.0),  # contains a fast pan
             clip("exo_sam2_coffee_pouring.mp4", 2.0, 2.5, join="dissolve", join_s=1.0),
-            clip("neg_intel_parking_lot_cars.mp4", 5.0, 3.0, filters="drawbox=t=fill:c=white:enable='between(n,30,31)'"),
+            clip(
+                "neg_intel_parking_lot_cars.mp4", 5.0, 3.0, filters="drawbox=t=fill:c=white:enable='between(n,30,31)'"
+            ),
             clip("exo_pyfeat_face_closeup.mp4", 4.0, 2.5, join="fadeblack", join_s=1.0),
             clip("exo_sam2_kids_jumping_bedroom.mp4", 1.0, 2.5),
         ],
         [
-            clip("static_intel_bottles_hand.mp4", 10.0, 3.0, filters="eq=brightness='clip((t-1)*0.3,0,0.3)':eval=frame"),
+            clip(
+                "static_intel_bottles_hand.mp4", 10.0, 3.0, filters="eq=brightness='clip((t-1)*0.3,0,0.3)':eval=frame"
+            ),
             clip("exo_sam2_blocks_overhead_hands.mp4", 1.0, 2.5, join="dissolve", join_s=1.5),
             clip("ego_epic_cucumber_chopping.mp4", 2.0, 2.5),
             clip("exo_mmaction2_pool_cleaning.mp4", 3.0, 3.0, join="dissolve", join_s=0.6),
@@ -272,7 +285,9 @@ def test_synthetic_edits_of_shared_clips(tmp_path: Path) -> None:
         expected = render(path, segments)
         predicted = [c.time_s for c in detect(path).cuts]
         totals += match_events(predicted, expected)
-        log.info("edit %d: predicted %s expected %s", i, [round(t, 2) for t in predicted], [round(t, 2) for t in expected])
+        log.info(
+            "edit %d: predicted %s expected %s", i, [round(t, 2) for t in predicted], [round(t, 2) for t in expected]
+        )
     precision, recall, f1 = precision_recall_f1(*totals)
     log.info("synthetic edits: P %.3f R %.3f F1 %.3f", precision, recall, f1)
     assert f1 >= 0.8

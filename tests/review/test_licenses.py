@@ -86,7 +86,9 @@ def test_stage_labels_every_clip_and_stamps_the_video():
     video.clips = [Clip("a_0", "a", 0.0, 2.0, 0, 50, 0), Clip("a_1", "a", 2.0, 4.0, 50, 100, 0)]
     LicenseStage().process(video)
     assert video.meta["license_spdx"] == "unknown"
-    assert all(c.labels["license_spdx"] == "unknown" and c.labels["license_issue"].startswith("malformed") for c in video.clips)
+    assert all(
+        c.labels["license_spdx"] == "unknown" and c.labels["license_issue"].startswith("malformed") for c in video.clips
+    )
     assert video.stamps["license"].startswith(LicenseStage.version)
     video.meta["license"] = "CC BY 4.0"  # fixed upstream, applied again: the stale issue goes
     LicenseStage().process(video)

@@ -33,7 +33,9 @@ def reader() -> ScreenTextReader:
 @pytest.fixture(scope="module")
 def card_video(examples_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("pii") / "coffee_card.mp4"
-    return overlay_text(examples_dir / "exo_sam2_coffee_pouring.mp4", out, [FAKE_EMAIL, FAKE_PHONE, FAKE_URL], seconds=5.0)
+    return overlay_text(
+        examples_dir / "exo_sam2_coffee_pouring.mp4", out, [FAKE_EMAIL, FAKE_PHONE, FAKE_URL], seconds=5.0
+    )
 
 
 def test_reader_finds_each_kind_with_boxes_and_no_text(reader):
@@ -50,13 +52,27 @@ def test_reader_finds_each_kind_with_boxes_and_no_text(reader):
 def test_large_text_feeds_the_screen_filter(reader):
     slide = np.full((360, 640, 3), 255, np.uint8)
     for row in range(9):
-        cv2.putText(slide, f"Point {row}: some words across the slide", (10, 34 + 38 * row), cv2.FONT_HERSHEY_SIMPLEX, 0.95, (0, 0, 0), 2, cv2.LINE_AA)
+        cv2.putText(
+            slide,
+            f"Point {row}: some words across the slide",
+            (10, 34 + 38 * row),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.95,
+            (0, 0, 0),
+            2,
+            cv2.LINE_AA,
+        )
     sample = reader.read(slide, time_s=0.0)
     assert sample.text_area > QualityConfig().max_text_area_fraction
     scorer = ClipScorer(QualityConfig())
-    verdict = scorer.verdict({"screen_score": 0.1, "text_area_fraction": sample.text_area, "blur_score": 0.9, "motion_score": 0.5})
+    verdict = scorer.verdict(
+        {"screen_score": 0.1, "text_area_fraction": sample.text_area, "blur_score": 0.9, "motion_score": 0.5}
+    )
     assert verdict is not None and verdict.startswith("screen: text_area_fraction=")
-    assert scorer.verdict({"screen_score": 0.1, "text_area_fraction": 0.05, "blur_score": 0.9, "motion_score": 0.5}) is None
+    assert (
+        scorer.verdict({"screen_score": 0.1, "text_area_fraction": 0.05, "blur_score": 0.9, "motion_score": 0.5})
+        is None
+    )
 
 
 def run_stage(path, config: PiiConfig) -> Video:
@@ -86,10 +102,16 @@ def test_flagged_text_is_hidden_in_written_clips(card_video, reader, tmp_path):
     video = run_stage(card_video, PiiConfig())
     clip = video.kept_clips[0]
     probe = probe_video(str(card_video))
-    written = materialize_clips(str(card_video), probe, [clip], tmp_path, MaterializeConfig(), Config().decode, [TextBlurHook(PiiConfig())])
+    written = materialize_clips(
+        str(card_video), probe, [clip], tmp_path, MaterializeConfig(), Config().decode, [TextBlurHook(PiiConfig())]
+    )
     mp4 = written[clip.clip_id]
     found = set()
-    frames = [f.analysis for f in iter_frames(str(mp4), probe_video(str(mp4)), Config().decode, DecodeStats()) if f.analysis is not None]
+    frames = [
+        f.analysis
+        for f in iter_frames(str(mp4), probe_video(str(mp4)), Config().decode, DecodeStats())
+        if f.analysis is not None
+    ]
     for image in frames[::2]:
         found |= {kind for kind, _ in reader.read(image, 0.0).findings}
     assert found == set()
@@ -100,5 +122,8 @@ def test_flagged_text_is_hidden_in_written_clips(card_video, reader, tmp_path):
 def test_missing_ocr_models_are_recorded_per_clip(card_video, tmp_path):
     video = run_stage(card_video, PiiConfig(model_dir=str(tmp_path)))
     assert video.status is Status.KEPT
-    assert all(c.labels["review_issues"][0].startswith("pii: not reviewed: FileNotFoundError: OCR model not found") for c in video.kept_clips)
+    assert all(
+        c.labels["review_issues"][0].startswith("pii: not reviewed: FileNotFoundError: OCR model not found")
+        for c in video.kept_clips
+    )
     assert all("pii_flags" not in c.labels for c in video.kept_clips)

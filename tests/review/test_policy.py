@@ -55,21 +55,33 @@ def test_review_results_withhold_before_the_licence_is_looked_at():
     policy = POLICIES["research"]
     assert decide(policy, review(quarantine_reason="quarantined: unsafe: x")).reason.startswith("review: quarantined")
     assert decide(policy, review(unsafe_score=0.9)).reason.startswith("review: unsafe_score=0.900")
-    assert decide(policy, review(review_issues=["unsafe: not reviewed: model missing"])).reason.startswith("not_reviewed")
+    assert decide(policy, review(review_issues=["unsafe: not reviewed: model missing"])).reason.startswith(
+        "not_reviewed"
+    )
     assert decide(ReleasePolicy(require_review=False), review(review_issues=["pii: not reviewed"])).decision == RELEASE
 
 
 def test_identifying_text_and_faces():
-    assert decide(POLICIES["research"], review(pii_flags=["email"], pii_hidden=False)).reason.startswith("pii: identifying text on screen not hidden")
+    assert decide(POLICIES["research"], review(pii_flags=["email"], pii_hidden=False)).reason.startswith(
+        "pii: identifying text on screen not hidden"
+    )
     assert decide(POLICIES["research"], review(pii_flags=["email"], pii_hidden=True)).decision == RELEASE
     assert decide(POLICIES["commercial"], review(pii_flags=["email"], pii_hidden=True)).decision == WITHHOLD
     assert decide(POLICIES["research"], review(faces_hidden=False)).reason.startswith("faces")
     # a reference ships no pixels: text and faces do not matter for it
-    assert decide(POLICIES["research"], review("platform-standard", pii_flags=["phone"], faces_hidden=False)).decision == REFERENCE
+    assert (
+        decide(POLICIES["research"], review("platform-standard", pii_flags=["phone"], faces_hidden=False)).decision
+        == REFERENCE
+    )
 
 
 def test_allow_and_deny_lists_override_terms():
-    assert decide(ReleasePolicy(require_commercial_use=True, allow_licenses=["CC-BY-NC-4.0"]), review("CC-BY-NC-4.0")).decision == RELEASE
+    assert (
+        decide(
+            ReleasePolicy(require_commercial_use=True, allow_licenses=["CC-BY-NC-4.0"]), review("CC-BY-NC-4.0")
+        ).decision
+        == RELEASE
+    )
     assert decide(ReleasePolicy(deny_licenses=["CC-BY-4.0"]), review("CC-BY-4.0")).decision == WITHHOLD
     assert decide(ReleasePolicy(allow_share_alike=False), review("CC-BY-SA-4.0")).decision == WITHHOLD
 

@@ -36,11 +36,28 @@ def corpus(examples_dir, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("review_corpus")
     inputs = root / "in"
     inputs.mkdir()
-    card = overlay_text(examples_dir / "exo_sam2_coffee_pouring.mp4", inputs / "card.mp4", [FAKE_EMAIL, FAKE_PHONE, FAKE_URL], seconds=5.0)
-    sidecar(card, license="CC BY 4.0", title="Coffee with a contact card", channel="Test Author", url="https://example.net/watch/card")
+    card = overlay_text(
+        examples_dir / "exo_sam2_coffee_pouring.mp4",
+        inputs / "card.mp4",
+        [FAKE_EMAIL, FAKE_PHONE, FAKE_URL],
+        seconds=5.0,
+    )
+    sidecar(
+        card,
+        license="CC BY 4.0",
+        title="Coffee with a contact card",
+        channel="Test Author",
+        url="https://example.net/watch/card",
+    )
     football = inputs / "football.mp4"
     shutil.copyfile(examples_dir / "exo_sam2_football_juggling.mp4", football)
-    sidecar(football, license="Standard YouTube License", title="Juggling", channel="A Channel", url="https://www.youtube.com/watch?v=abcdefghijk")
+    sidecar(
+        football,
+        license="Standard YouTube License",
+        title="Juggling",
+        channel="A Channel",
+        url="https://www.youtube.com/watch?v=abcdefghijk",
+    )
     asl = inputs / "asl.mkv"
     shutil.copyfile(examples_dir / "exo_intel_asl_sign_again.mkv", asl)
     sidecar(asl, license=42, title="Sign: again")  # malformed licence metadata
@@ -65,7 +82,11 @@ def cli(*args: str) -> str:
 
 def test_review_and_licence_columns(corpus):
     by_name = videos(corpus)
-    assert {name: v["license_spdx"] for name, v in by_name.items()} == {"card": "CC-BY-4.0", "football": "platform-standard", "asl": "unknown"}
+    assert {name: v["license_spdx"] for name, v in by_name.items()} == {
+        "card": "CC-BY-4.0",
+        "football": "platform-standard",
+        "asl": "unknown",
+    }
     assert by_name["asl"]["license"] == "42"  # the malformed value is kept, as text, never fatal
     rows = clips(corpus)
     assert rows and all(r["unsafe_score"] < 0.5 and r["license_spdx"] for r in rows.values())
@@ -80,7 +101,11 @@ def test_review_and_licence_columns(corpus):
 def test_provenance_has_a_declared_row_for_every_index_column(corpus):
     provenance = pq.read_table(corpus / "provenance.parquet").to_pylist()
     covered = {(r["table"], r["column"]) for r in provenance}
-    for table, path in (("videos", "videos.parquet"), ("clips", "clips/part-00000.parquet"), ("dropped_clips", "dropped_clips.parquet")):
+    for table, path in (
+        ("videos", "videos.parquet"),
+        ("clips", "clips/part-00000.parquet"),
+        ("dropped_clips", "dropped_clips.parquet"),
+    ):
         for column in pq.read_schema(corpus / path).names:
             assert (table, column) in covered, (table, column)
     assert [r for r in provenance if r["stage"] == UNDECLARED] == []
@@ -103,7 +128,14 @@ def test_provenance_has_a_declared_row_for_every_index_column(corpus):
 
 def test_every_stage_declares_what_it_fills():
     config = load_config(None, [])
-    silent = {"probe", "signature", "humans", "camera_motion", "unusable", "person_spans"}  # feed later stages, fill no column of their own
+    silent = {
+        "probe",
+        "signature",
+        "humans",
+        "camera_motion",
+        "unusable",
+        "person_spans",
+    }  # feed later stages, fill no column of their own
     for stage in [*analysis_stages(config), *materialize_stages(config, "")]:
         assert stage.produces or stage.produces_video or stage.name in silent, stage.name
 
@@ -131,12 +163,18 @@ def test_release_research(corpus, tmp_path):
     by_name = videos(corpus)
     manifest = {r["clip_id"]: r for r in pq.read_table(out / "release_manifest.parquet").to_pylist()}
     assert set(manifest) == set(clips(corpus))
-    decision_of = {name: {r["decision"] for r in manifest.values() if r["video_id"] == v["video_id"]} for name, v in by_name.items()}
+    decision_of = {
+        name: {r["decision"] for r in manifest.values() if r["video_id"] == v["video_id"]}
+        for name, v in by_name.items()
+    }
     assert decision_of == {"card": {"release"}, "football": {"reference"}, "asl": {"withhold"}}
     assert all(r["reason"] == "license: unknown licence" for r in manifest.values() if r["decision"] == "withhold")
     released = {c for c, r in manifest.items() if r["decision"] == "release"}
     assert all(manifest[c]["faces_hidden"] and manifest[c]["pii_regions_hidden"] > 0 for c in released)
-    assert "by Test Author (https://example.net/watch/card), licensed CC-BY-4.0" in manifest[sorted(released)[0]]["attribution"]
+    assert (
+        "by Test Author (https://example.net/watch/card), licensed CC-BY-4.0"
+        in manifest[sorted(released)[0]]["attribution"]
+    )
     index = pq.read_table(out / "clips" / "part-00000.parquet").to_pylist()
     assert {r["clip_id"] for r in index} == released
     in_shards = set()
@@ -146,12 +184,17 @@ def test_release_research(corpus, tmp_path):
             in_shards |= {n.split(".", 1)[0] for n in names}
             data = json.loads(tar.extractfile(f"{row['clip_id']}.json").read())
             assert "source_uri" not in data and data["source_url"] == "https://example.net/watch/card"
-            assert data["license_terms"]["attribution"] is True and data["attribution"].startswith('"Coffee with a contact card" by Test Author')
+            assert data["license_terms"]["attribution"] is True and data["attribution"].startswith(
+                '"Coffee with a contact card" by Test Author'
+            )
     assert in_shards == released
     references = pq.read_table(out / "references.parquet").to_pylist()
     assert {r["source_url"] for r in references} == {"https://www.youtube.com/watch?v=abcdefghijk"}
     release_videos = pq.read_table(out / "videos.parquet")
-    assert "uri" not in release_videos.column_names and sorted(release_videos["license_spdx"].to_pylist()) == ["CC-BY-4.0", "platform-standard"]
+    assert "uri" not in release_videos.column_names and sorted(release_videos["license_spdx"].to_pylist()) == [
+        "CC-BY-4.0",
+        "platform-standard",
+    ]
     attribution = (out / "ATTRIBUTION.md").read_text()
     assert "Coffee with a contact card" in attribution and "https://creativecommons.org/licenses/by/4.0/" in attribution
     assert "Juggling" in attribution and "Sign: again" not in attribution
@@ -167,8 +210,20 @@ def test_release_commercial_and_a_user_policy(corpus, tmp_path):
     manifest = pq.read_table(tmp_path / "commercial" / "release_manifest.parquet").to_pylist()
     assert {r["decision"] for r in manifest} == {"withhold"}
     reasons = {r["reason"].split(":", 1)[0] for r in manifest}
-    assert reasons == {"pii", "license"}  # the card clips show contact details; the others' licences do not allow commercial use
-    cli("release", str(corpus), "--policy", "lenient", "-o", str(tmp_path / "lenient"), "--set", "review.policies.lenient.allow_unknown=true")
+    assert reasons == {
+        "pii",
+        "license",
+    }  # the card clips show contact details; the others' licences do not allow commercial use
+    cli(
+        "release",
+        str(corpus),
+        "--policy",
+        "lenient",
+        "-o",
+        str(tmp_path / "lenient"),
+        "--set",
+        "review.policies.lenient.allow_unknown=true",
+    )
     lenient = pq.read_table(tmp_path / "lenient" / "release_manifest.parquet").to_pylist()
     assert all(r["decision"] == "release" for r in lenient if r["license_spdx"] == "unknown")
     result = CliRunner().invoke(main, ["release", str(corpus), "--policy", "no_such", "-o", str(tmp_path / "x")])
@@ -196,11 +251,16 @@ def test_rerun_of_one_stage_recomputes_only_its_columns(corpus, tmp_path):
     copy = tmp_path / "corpus"
     shutil.copytree(corpus, copy)
     before_clips = pq.read_table(copy / "clips" / "part-00000.parquet")
-    before_videos, before_shards = digest(copy / "videos.parquet"), {p.name: digest(p) for p in (copy / "shards").glob("*.tar")}
+    before_videos, before_shards = (
+        digest(copy / "videos.parquet"),
+        {p.name: digest(p) for p in (copy / "shards").glob("*.tar")},
+    )
     before_provenance = {(r["table"], r["column"]): r for r in pq.read_table(copy / "provenance.parquet").to_pylist()}
     assert "nothing to rerun" in cli("review", str(copy))
 
-    printed = cli("review", str(copy), "--set", f"review.unsafe.classes={BENIGN}", "--set", "review.unsafe.threshold=0.99")
+    printed = cli(
+        "review", str(copy), "--set", f"review.unsafe.classes={BENIGN}", "--set", "review.unsafe.threshold=0.99"
+    )
     assert printed.startswith("unsafe (") and "up to date, not rerun: license, pii" in printed
     after_clips = pq.read_table(copy / "clips" / "part-00000.parquet")
     assert after_clips["clip_id"].to_pylist() == before_clips["clip_id"].to_pylist()
@@ -213,7 +273,10 @@ def test_rerun_of_one_stage_recomputes_only_its_columns(corpus, tmp_path):
     assert digest(copy / "videos.parquet") == before_videos
     assert {p.name: digest(p) for p in (copy / "shards").glob("*.tar")} == before_shards
     after_provenance = {(r["table"], r["column"]): r for r in pq.read_table(copy / "provenance.parquet").to_pylist()}
-    assert after_provenance[("clips", "unsafe_score")]["config_hash"] != before_provenance[("clips", "unsafe_score")]["config_hash"]
+    assert (
+        after_provenance[("clips", "unsafe_score")]["config_hash"]
+        != before_provenance[("clips", "unsafe_score")]["config_hash"]
+    )
     for key, row in before_provenance.items():
         if not key[1].startswith("unsafe_"):
             assert after_provenance[key] == row, key
@@ -235,13 +298,17 @@ def test_rerun_with_a_missing_model_records_it_per_clip(corpus, tmp_path):
     shutil.copytree(corpus, copy)
     cli("review", str(copy), "--stage", "pii", "--set", f"review.pii.model_dir={tmp_path / 'nowhere'}")
     rows = clips(copy)
-    assert all(any(i.startswith("pii: not reviewed: FileNotFoundError") for i in r["review_issues"]) for r in rows.values())
+    assert all(
+        any(i.startswith("pii: not reviewed: FileNotFoundError") for i in r["review_issues"]) for r in rows.values()
+    )
     errors = pq.read_table(copy / "errors.parquet").to_pylist()
     assert any(e["stage"] == "pii" and e["type"] == "ReviewUnavailable" for e in errors)
     assert audit(copy).review.not_reviewed_clips == len(rows)
     cli("release", str(copy), "--policy", "research", "-o", str(tmp_path / "release"))
     manifest = pq.read_table(tmp_path / "release" / "release_manifest.parquet").to_pylist()
-    assert all(r["decision"] == "withhold" for r in manifest)  # unreviewed clips do not ship (references neither, by the policy's order)
+    assert all(
+        r["decision"] == "withhold" for r in manifest
+    )  # unreviewed clips do not ship (references neither, by the policy's order)
 
 
 def test_rerun_refuses_other_analysis_settings(corpus, tmp_path):
@@ -266,4 +333,6 @@ def test_clip_annotator_columns_have_their_annotator_as_provenance():
         "caption_short": "captions",
         "activity_class": "captions",
     }
-    assert {column: [p.name for p in resolve(column, "clips", candidates)] for column in expected} == {c: [s] for c, s in expected.items()}
+    assert {column: [p.name for p in resolve(column, "clips", candidates)] for column in expected} == {
+        c: [s] for c, s in expected.items()
+    }

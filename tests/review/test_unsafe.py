@@ -22,7 +22,9 @@ BENIGN = ["FEET_EXPOSED", "FEET_COVERED", "FACE_FEMALE", "FACE_MALE"]
 
 def analysis_frames(path, every: int = 2) -> list[np.ndarray]:
     probe = probe_video(str(path))
-    frames = [f.analysis for f in iter_frames(str(path), probe, Config().decode, DecodeStats()) if f.analysis is not None]
+    frames = [
+        f.analysis for f in iter_frames(str(path), probe, Config().decode, DecodeStats()) if f.analysis is not None
+    ]
     return frames[::every]
 
 
@@ -66,7 +68,10 @@ def test_benign_classes_drive_the_plumbing_on_a_real_clip(football):
     dropped = run_stage(football, UnsafeConfig(classes=BENIGN, threshold=0.4, action="drop"))
     assert any(c.reason and c.reason.startswith("unsafe:") for c in dropped.clips)
     flagged = run_stage(football, UnsafeConfig(classes=BENIGN, threshold=0.4, action="flag"))
-    assert all(c.status is Status.KEPT for c in flagged.clips) and max(c.scores["unsafe_score"] for c in flagged.clips) >= 0.4
+    assert (
+        all(c.status is Status.KEPT for c in flagged.clips)
+        and max(c.scores["unsafe_score"] for c in flagged.clips) >= 0.4
+    )
 
 
 def test_default_classes_keep_ordinary_footage(football):
@@ -83,7 +88,10 @@ def test_a_missing_model_is_recorded_per_clip_never_fatal(football, tmp_path):
     video = run_stage(football, UnsafeConfig(model_path=str(tmp_path / "no_such_model.onnx")))
     assert video.status is Status.KEPT and video.clips
     assert all("unsafe_score" not in c.scores for c in video.clips)
-    assert all(any(i.startswith("unsafe: not reviewed: FileNotFoundError") for i in c.labels["review_issues"]) for c in video.clips)
+    assert all(
+        any(i.startswith("unsafe: not reviewed: FileNotFoundError") for i in c.labels["review_issues"])
+        for c in video.clips
+    )
     assert any(e.stage == "unsafe" and e.type == "ReviewUnavailable" for e in video.errors)
 
 
@@ -99,7 +107,9 @@ def test_scorer_handles_any_frame_shape():
     scorer = NudeNetScorer()
     scorer.setup()
     for shape in ((360, 640, 3), (640, 360, 3), (17, 900, 3)):
-        scores = scorer.scores(cv2.GaussianBlur(np.random.default_rng(0).integers(0, 255, shape, dtype=np.uint8), (5, 5), 0))
+        scores = scorer.scores(
+            cv2.GaussianBlur(np.random.default_rng(0).integers(0, 255, shape, dtype=np.uint8), (5, 5), 0)
+        )
         assert scores.shape == (len(scorer.labels),) and np.all((scores >= 0) & (scores <= 1))
 
 

@@ -22,7 +22,16 @@ def draw_card(image: np.ndarray, lines: list[str], top: float = 0.62, scale: flo
     cv2.rectangle(image, (0, y0), (width, min(height, y0 + line_h * len(lines) + 12)), (20, 20, 20), -1)
     for number, text in enumerate(lines):
         y = y0 + line_h * (number + 1)
-        cv2.putText(image, text, (int(0.03 * width), y), cv2.FONT_HERSHEY_SIMPLEX, 0.9 * scale * height / 360, (255, 255, 255), 2, cv2.LINE_AA)
+        cv2.putText(
+            image,
+            text,
+            (int(0.03 * width), y),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.9 * scale * height / 360,
+            (255, 255, 255),
+            2,
+            cv2.LINE_AA,
+        )
 
 
 def overlay_text(source: Path, out: Path, lines: list[str], seconds: float | None = None) -> Path:

@@ -35,9 +35,16 @@ def write_synthetic_corpus(root: Path, clips: list[dict], videos: list[dict]) ->
     pq.write_table(pa.Table.from_pylist(clips), root / "clips" / "part-00000.parquet")
     dropped = [dict(clips[0], clip_id="x_dropped", reason="blur: blur_score=0.100 < 0.2")]
     pq.write_table(pa.Table.from_pylist(dropped), root / "dropped_clips.parquet")
-    errors = pa.table({"uri": pa.array([], pa.string()), "video_id": pa.array([], pa.string()), "stage": pa.array([], pa.string())})
+    errors = pa.table(
+        {"uri": pa.array([], pa.string()), "video_id": pa.array([], pa.string()), "stage": pa.array([], pa.string())}
+    )
     pq.write_table(errors, root / "errors.parquet")
-    manifest = {"format_version": 1, "humannet_version": "test", "config": {"corpus": {"shard_max_clips": 500}}, "counts": {"shards": 0}}
+    manifest = {
+        "format_version": 1,
+        "humannet_version": "test",
+        "config": {"corpus": {"shard_max_clips": 500}},
+        "counts": {"shards": 0},
+    }
     (root / "manifest.json").write_text(json.dumps(manifest))
     return root
 
@@ -53,7 +60,14 @@ def synthetic_index() -> tuple[list[dict], list[dict]]:
     environments = [["indoor", "home", "kitchen"], ["indoor", "home", "bathroom"], ["outdoor"], []]
     for v in range(40):
         video_id = f"v{v:03d}"
-        video = {"video_id": video_id, "uri": f"/videos/{video_id}.mp4", "status": "kept", "reason": None, "duration_s": 600.0, "scenes": 2}
+        video = {
+            "video_id": video_id,
+            "uri": f"/videos/{video_id}.mp4",
+            "status": "kept",
+            "reason": None,
+            "duration_s": 600.0,
+            "scenes": 2,
+        }
         videos.append(video | {"source": f"src{v % 4}"})
         for c in range(10):
             n = v * 10 + c

@@ -58,7 +58,11 @@ def test_joins_across_views_and_nan_becomes_null_in_json(corpus):
 
 
 def test_sql_errors_print_duckdbs_message_and_exit_2(corpus):
-    cases = (("SELECT nope FROM clips", 'Referenced column "nope" not found'), ("SELEC 1", "Parser Error"), ("SELECT * FROM missing_table", "missing_table"))
+    cases = (
+        ("SELECT nope FROM clips", 'Referenced column "nope" not found'),
+        ("SELEC 1", "Parser Error"),
+        ("SELECT * FROM missing_table", "missing_table"),
+    )
     for sql, message in cases:
         result = run("query", str(corpus), sql)
         assert result.exit_code == 2

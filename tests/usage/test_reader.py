@@ -68,7 +68,11 @@ def test_read_member_returns_shard_files_and_none_for_missing_ones(corpus):
 def test_not_a_corpus_gets_one_clear_line(tmp_path, prepare, expected):
     root = tmp_path / "corpus"
     prepare(root)
-    for command in (["stats", str(root)], ["query", str(root), "SELECT 1"], ["report", str(root), "-o", str(tmp_path / "r.html")]):
+    for command in (
+        ["stats", str(root)],
+        ["query", str(root), "SELECT 1"],
+        ["report", str(root), "-o", str(tmp_path / "r.html")],
+    ):
         result = run(*command)
         assert result.exit_code == 2
         assert expected in result.stderr
@@ -94,7 +98,9 @@ def test_ledger_newer_than_the_index_is_read_with_a_warning(corpus, tmp_path):
     template = json.loads(next(ledger.glob("*.json")).read_text())
     template["video"]["uri"] = "/videos/analysed_after_the_index.mp4"
     (ledger / f"{uri_key(template['video']['uri'])}.json").write_text(json.dumps(template))
-    (ledger / f"{uri_key('/videos/other_settings.mp4')}.json").write_text(json.dumps({"analysis_hash": "other", "video": {}}))
+    (ledger / f"{uri_key('/videos/other_settings.mp4')}.json").write_text(
+        json.dumps({"analysis_hash": "other", "video": {}})
+    )
     assert template["analysis_hash"] == fingerprint
     opened = open_corpus(copy)
     assert len(opened.warnings) == 1 and "1 videos were analysed after the index" in opened.warnings[0]
@@ -105,7 +111,12 @@ def test_ledger_newer_than_the_index_is_read_with_a_warning(corpus, tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("version", "expected"), [(0, "not readable by this humannet"), (FORMAT_VERSION + 1, "newer than this humannet reads"), ("x", "not readable")]
+    ("version", "expected"),
+    [
+        (0, "not readable by this humannet"),
+        (FORMAT_VERSION + 1, "newer than this humannet reads"),
+        ("x", "not readable"),
+    ],
 )
 def test_other_format_versions_are_refused(corpus, tmp_path, version, expected):
     copy = copy_corpus(corpus, tmp_path)

@@ -28,7 +28,12 @@ def test_counts_and_hours_agree_with_the_index(corpus, stats):
     clips = pq.read_table(corpus / "clips").to_pylist()
     dropped = pq.read_table(corpus / "dropped_clips.parquet").to_pylist()
     status = Counter(v["status"] for v in videos)
-    assert stats["videos"] == {"inputs": 3, "kept": status["kept"], "dropped": status["dropped"], "failed": status["failed"]}
+    assert stats["videos"] == {
+        "inputs": 3,
+        "kept": status["kept"],
+        "dropped": status["dropped"],
+        "failed": status["failed"],
+    }
     assert status["kept"] == 2 and status["dropped"] == 1
     assert stats["hours_in"] == pytest.approx(sum(v["duration_s"] for v in videos) / 3600)
     assert stats["hours_out"] == pytest.approx(sum(c["duration_s"] for c in clips) / 3600)
@@ -63,7 +68,9 @@ def test_funnel_counts_drop_reasons_by_key(corpus, stats):
     assert "screen" in dropped
     funnel = stats["funnel"]["clips"]
     assert funnel["kept"]["count"] == stats["clips"]
-    assert funnel["candidates_in_kept_videos"]["count"] == stats["clips"] + sum(v["count"] for v in funnel["dropped"].values())
+    assert funnel["candidates_in_kept_videos"]["count"] == stats["clips"] + sum(
+        v["count"] for v in funnel["dropped"].values()
+    )
     assert funnel["spans_of_dropped_videos"]["count"] == 1
 
 
@@ -80,14 +87,36 @@ def test_optional_columns_are_reported_when_present_and_listed_as_absent_otherwi
 
 
 def test_an_index_without_annotation_columns_reports_them_absent(tmp_path):
-    clip = {"clip_id": "v_0000000_0000010", "video_id": "v", "start_s": 0.0, "end_s": 1.0, "duration_s": 1.0, "scene_index": 0, "shard": None}
-    video = {"video_id": "v", "uri": "/v.mp4", "status": "kept", "reason": None, "duration_s": 2.0, "scenes": 1, "source": None}
+    clip = {
+        "clip_id": "v_0000000_0000010",
+        "video_id": "v",
+        "start_s": 0.0,
+        "end_s": 1.0,
+        "duration_s": 1.0,
+        "scene_index": 0,
+        "shard": None,
+    }
+    video = {
+        "video_id": "v",
+        "uri": "/v.mp4",
+        "status": "kept",
+        "reason": None,
+        "duration_s": 2.0,
+        "scenes": 1,
+        "source": None,
+    }
     root = write_synthetic_corpus(tmp_path / "bare", [clip], [video])
     result = CliRunner().invoke(main, ["stats", str(root), "--json"])
     assert result.exit_code == 0, result.output
     stats = json.loads(result.stdout)
     assert stats["clips"] == 1 and stats["labels"] == {} and stats["annotated_frames"] == {}
-    for name in ("clips.pose_frames", "clips.robot_ready", "clips.viewpoint", "clips.motion_categories", "clips.taxonomy_<axis>"):
+    for name in (
+        "clips.pose_frames",
+        "clips.robot_ready",
+        "clips.viewpoint",
+        "clips.motion_categories",
+        "clips.taxonomy_<axis>",
+    ):
         assert name in stats["absent"]
     assert CliRunner().invoke(main, ["stats", str(root)]).exit_code == 0
 
@@ -95,7 +124,14 @@ def test_an_index_without_annotation_columns_reports_them_absent(tmp_path):
 def test_text_output_shows_the_tables(corpus):
     result = CliRunner().invoke(main, ["stats", str(corpus)])
     assert result.exit_code == 0
-    for text in ("source videos", "viewpoint", "motion_categories", "funnel", "dropped: screen", "absent in this corpus"):
+    for text in (
+        "source videos",
+        "viewpoint",
+        "motion_categories",
+        "funnel",
+        "dropped: screen",
+        "absent in this corpus",
+    ):
         assert text in result.stdout
 
 
@@ -105,7 +141,11 @@ def test_robot_ready_taxonomy_and_environment_diversity(synthetic_corpus):
     stats = json.loads(result.stdout)
     assert stats["robot_ready"] == {"segments": 100, "hours": pytest.approx(100 / 60)}
     environment = stats["labels"]["taxonomy_environment"]
-    assert environment["indoor"]["clips"] == 200 and environment["kitchen"]["clips"] == 100 and environment["(none)"]["clips"] == 100
+    assert (
+        environment["indoor"]["clips"] == 200
+        and environment["kitchen"]["clips"] == 100
+        and environment["(none)"]["clips"] == 100
+    )
     diversity = stats["environment"]
     parents = taxonomy_parents("environment")
     leaves = {label for label in parents if label not in set(parents.values())}

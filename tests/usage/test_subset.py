@@ -82,7 +82,23 @@ def test_same_seed_same_clips_and_the_mixture_on_a_real_corpus(corpus, tmp_path)
     picks = []
     for n, seed in enumerate((3, 3, 4)):
         out = tmp_path / f"s{n}"
-        assert run("export", "subset", corpus, "--mixture", mixture, "--seed", seed, "--clips", "2", "--reference", "-o", out).exit_code == 0
+        assert (
+            run(
+                "export",
+                "subset",
+                corpus,
+                "--mixture",
+                mixture,
+                "--seed",
+                seed,
+                "--clips",
+                "2",
+                "--reference",
+                "-o",
+                out,
+            ).exit_code
+            == 0
+        )
         picks.append(clip_ids(out))
     assert picks[0] == picks[1] and len(picks[0]) == 2
 
@@ -101,7 +117,12 @@ def test_weights_are_respected_and_the_seed_decides(synthetic_corpus, tmp_path):
     assert run("export", "subset", synthetic_corpus, "--mixture", mixture, "--clips", "50", "-o", again).exit_code == 0
     assert clip_ids(again) == clip_ids(out)
     other = tmp_path / "c"
-    assert run("export", "subset", synthetic_corpus, "--mixture", mixture, "--clips", "50", "--seed", "8", "-o", other).exit_code == 0
+    assert (
+        run(
+            "export", "subset", synthetic_corpus, "--mixture", mixture, "--clips", "50", "--seed", "8", "-o", other
+        ).exit_code
+        == 0
+    )
     assert clip_ids(other) != clip_ids(out) and len(clip_ids(other)) == 50
 
 
@@ -116,9 +137,16 @@ def test_hours_budget_caps_and_the_first_exhausted_default(synthetic_corpus, tmp
     assert max(Counter(c["video_id"] for c in clips).values()) <= 2
     # no total: the largest one both components fill at 60/40; exo locomotion (67 clips) runs out first
     out = tmp_path / "default"
-    assert run("export", "subset", synthetic_corpus, "--mixture", write(tmp_path, "m.yaml", MIXTURE), "-o", out).exit_code == 0
+    assert (
+        run("export", "subset", synthetic_corpus, "--mixture", write(tmp_path, "m.yaml", MIXTURE), "-o", out).exit_code
+        == 0
+    )
     kinds = Counter((c["viewpoint"], c["motion_categories"][0]) for c in pq.read_table(out / "clips").to_pylist())
-    available = sum(1 for c in pq.read_table(synthetic_corpus / "clips").to_pylist() if c["viewpoint"] == "exo" and c["motion_categories"] == ["locomotion"])
+    available = sum(
+        1
+        for c in pq.read_table(synthetic_corpus / "clips").to_pylist()
+        if c["viewpoint"] == "exo" and c["motion_categories"] == ["locomotion"]
+    )
     assert kinds[("exo", "locomotion")] == available
     assert kinds[("ego", "manipulation")] == pytest.approx(available * 1.5, abs=1)
 
@@ -127,7 +155,11 @@ def test_hours_budget_caps_and_the_first_exhausted_default(synthetic_corpus, tmp
     ("args", "text", "expected"),
     [
         (["--where", "nope > 1"], None, 'Referenced column "nope" not found'),
-        (["--mixture", "MIX"], "components:\n  - {where: 'TRUE', weight: -1}\n", "components.0.weight: Input should be greater than 0"),
+        (
+            ["--mixture", "MIX"],
+            "components:\n  - {where: 'TRUE', weight: -1}\n",
+            "components.0.weight: Input should be greater than 0",
+        ),
         (["--mixture", "MIX"], "components:\n  - {weight: 1}\n", "needs `where` or `match`"),
         (["--mixture", "MIX"], "components:\n  - {match: {no_such_axis: x}, weight: 1}\n", "no column 'no_such_axis'"),
         (["--mixture", "MIX"], "colours: [red]\n", "colours: Extra inputs are not permitted"),
@@ -169,7 +201,10 @@ def test_annotation_tables_keep_the_rows_of_the_chosen_clips_and_their_videos(sy
     out = tmp_path / "out"
     assert run("export", "subset", source, "--where", "clip_id = 'v000_0000000_0000001'", "-o", out).exit_code == 0
     kept = pq.read_table(out / "captions" / "trees.parquet").to_pylist()
-    assert kept == [{"video_id": "v000", "clip_id": None, "level": 0}, {"video_id": "v000", "clip_id": "v000_0000000_0000001", "level": 2}]
+    assert kept == [
+        {"video_id": "v000", "clip_id": None, "level": 0},
+        {"video_id": "v000", "clip_id": "v000_0000000_0000001", "level": 2},
+    ]
     assert pq.read_table(out / "provenance.parquet").to_pylist() == [{"column": "viewpoint", "stage": "viewpoint"}]
 
 
@@ -184,5 +219,7 @@ def test_a_missing_source_shard_is_named_and_nothing_is_left_behind(corpus, tmp_
     assert result.exit_code == 2
     assert "shard named in the clip index is missing" in result.stderr and "Traceback" not in result.output
     assert not (tmp_path / "out").exists()
-    reference = run("export", "subset", source, "--reference", "-o", tmp_path / "ref")  # an index only: nothing to read from the shards
+    reference = run(
+        "export", "subset", source, "--reference", "-o", tmp_path / "ref"
+    )  # an index only: nothing to read from the shards
     assert reference.exit_code == 0 and (tmp_path / "ref" / "manifest.json").exists()

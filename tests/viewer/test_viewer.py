@@ -84,7 +84,11 @@ def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str
 
 
 def _clips(corpus: Path, where: str = "true") -> list[dict]:
-    return duckdb.sql(f"SELECT * FROM '{corpus}/clips/*.parquet' WHERE {where} ORDER BY clip_id").to_arrow_table().to_pylist()
+    return (
+        duckdb.sql(f"SELECT * FROM '{corpus}/clips/*.parquet' WHERE {where} ORDER BY clip_id")
+        .to_arrow_table()
+        .to_pylist()
+    )
 
 
 def test_api_filters_match_duckdb_over_the_index(corpus, viewer):
@@ -101,7 +105,10 @@ def test_api_filters_match_duckdb_over_the_index(corpus, viewer):
     _, _, body = _get(f"{viewer}/api/clips?f.viewpoint={viewpoint}&q=juggling")
     page = json.loads(body)
     assert page["total"] == len(
-        _clips(corpus, f"viewpoint = '{viewpoint}' AND video_id IN (SELECT video_id FROM '{corpus}/videos.parquet' WHERE title ILIKE '%juggling%')")
+        _clips(
+            corpus,
+            f"viewpoint = '{viewpoint}' AND video_id IN (SELECT video_id FROM '{corpus}/videos.parquet' WHERE title ILIKE '%juggling%')",
+        )
     )
     assert page["total"] >= 1 and all(c["media"] == "ok" for c in page["clips"])
     status, _, body = _get(f"{viewer}/api/clips?f.no_such_label=x")
@@ -139,7 +146,9 @@ def test_browser_filters_opens_a_clip_plays_it_and_draws_keypoints(corpus, viewe
     page.goto(viewer)
     all_clips = _clips(corpus)
     page.wait_for_function(f"document.querySelectorAll('.clip-card').length === {len(all_clips)}")
-    page.wait_for_function("Array.from(document.querySelectorAll('.clip-card img')).every(img => img.complete && img.naturalWidth > 0)")
+    page.wait_for_function(
+        "Array.from(document.querySelectorAll('.clip-card img')).every(img => img.complete && img.naturalWidth > 0)"
+    )
 
     if "caption_short" in all_clips[0]:  # text search over captions and titles, as DuckDB counts it
         searched = "caption_short, caption_detailed, activity_class, v.title"
@@ -151,13 +160,17 @@ def test_browser_filters_opens_a_clip_plays_it_and_draws_keypoints(corpus, viewe
             ).fetchall()[0][0]
 
         # the first clip's most selective caption word, so the search visibly narrows the grid when the captions allow it
-        words = {w.strip(".,") for w in (all_clips[0]["caption_short"] or "clip").split() if len(w.strip(".,")) >= 4} or {"clip"}
+        words = {
+            w.strip(".,") for w in (all_clips[0]["caption_short"] or "clip").split() if len(w.strip(".,")) >= 4
+        } or {"clip"}
         word = min(sorted(words), key=lambda w: (matching(w), -len(w)))
         expected_total = matching(word)
         assert expected_total >= 1
         page.fill("#search", word)
         # wait for the search itself to land in the URL (not just a count that may already have been on screen)
-        page.wait_for_function(f"new URLSearchParams(location.hash.split('?')[1] || '').get('q') === {json.dumps(word)}")
+        page.wait_for_function(
+            f"new URLSearchParams(location.hash.split('?')[1] || '').get('q') === {json.dumps(word)}"
+        )
         page.wait_for_function(f"document.querySelector('#result-count').dataset.total === '{expected_total}'")
         page.click("#clear-filters")
         page.wait_for_function("location.hash === '#/' && document.querySelector('#search').value === ''")
@@ -166,7 +179,9 @@ def test_browser_filters_opens_a_clip_plays_it_and_draws_keypoints(corpus, viewe
     label = next(c["motion_categories"][0] for c in all_clips if c["motion_categories"])
     expected = [c["clip_id"] for c in all_clips if label in c["motion_categories"]]
     page.check(f"input[data-facet='motion_categories'][value='{label}']")
-    page.wait_for_function(f"new URLSearchParams(location.hash.split('?')[1]).getAll('f.motion_categories').join() === {json.dumps(label)}")
+    page.wait_for_function(
+        f"new URLSearchParams(location.hash.split('?')[1]).getAll('f.motion_categories').join() === {json.dumps(label)}"
+    )
     page.wait_for_function(f"document.querySelector('#result-count').dataset.total === '{len(expected)}'")
     page.wait_for_function(f"document.querySelectorAll('.clip-card').length === {len(expected)}")
     shown = page.eval_on_selector_all(".clip-card", "cards => cards.map(c => c.dataset.clipId)")
@@ -183,7 +198,9 @@ def test_browser_filters_opens_a_clip_plays_it_and_draws_keypoints(corpus, viewe
     page.evaluate("document.querySelector('#player').play()")
     page.wait_for_function("document.querySelector('#player').currentTime > 0.5", timeout=30_000)
     page.wait_for_function("window.viewerState.framesDrawn >= 3", timeout=30_000)
-    played = page.evaluate("() => { const v = document.querySelector('#player'); v.pause(); return {time: v.currentTime, ready: v.readyState}; }")
+    played = page.evaluate(
+        "() => { const v = document.querySelector('#player'); v.pause(); return {time: v.currentTime, ready: v.readyState}; }"
+    )
     assert played["ready"] >= 2 and played["time"] > 0.5
     # seek to a sample where the body was seen: the overlay must show it there
     seen = page.evaluate(
@@ -211,9 +228,13 @@ def test_browser_filters_opens_a_clip_plays_it_and_draws_keypoints(corpus, viewe
         assert page.locator("#caption-tree li").count() > 0
     page.screenshot(path=str(tmp_path / "clip.png"))
     assert (tmp_path / "clip.png").stat().st_size > 10_000
-    assert page.evaluate("location.hash") == clip_hash and page.is_visible("#clip-view")  # still on the clip: nothing navigated away
+    assert page.evaluate("location.hash") == clip_hash and page.is_visible(
+        "#clip-view"
+    )  # still on the clip: nothing navigated away
     page.click("#back")  # back to the same filtered grid
-    page.wait_for_function(f"location.hash === {json.dumps(grid_hash)} && document.querySelectorAll('.clip-card').length === {len(expected)}")
+    page.wait_for_function(
+        f"location.hash === {json.dumps(grid_hash)} && document.querySelectorAll('.clip-card').length === {len(expected)}"
+    )
     assert page.is_checked(f"input[data-facet='motion_categories'][value='{label}']")
     assert errors == []
     page.close()
@@ -239,7 +260,9 @@ def test_a_search_still_pending_when_a_clip_is_opened_does_not_leave_the_clip(co
     page.wait_for_function("document.querySelector('#player').readyState >= 2")
     page.evaluate("document.querySelector('#player').play()")
     # play well past the search's delay, or stop early if the page navigated away from the clip
-    page.wait_for_function(f"document.querySelector('#player').currentTime > 0.5 || location.hash !== '#/clip/{clip_id}'", timeout=30_000)
+    page.wait_for_function(
+        f"document.querySelector('#player').currentTime > 0.5 || location.hash !== '#/clip/{clip_id}'", timeout=30_000
+    )
     assert page.evaluate("location.hash") == f"#/clip/{clip_id}" and page.is_visible("#back")
     page.click("#back")
     page.wait_for_function(f"document.querySelectorAll('.clip-card').length === {len(_clips(corpus))}")

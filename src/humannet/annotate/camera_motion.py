@@ -27,9 +27,13 @@ from humannet.records import Frame, Video
 
 
 class CameraMotionConfig(BaseModel, extra="forbid"):
-    sample_fps: float = Field(10.0, gt=0, le=60, description="Rate at which frame pairs are compared (pairs/s); enough to resolve head turns.")
+    sample_fps: float = Field(
+        10.0, gt=0, le=60, description="Rate at which frame pairs are compared (pairs/s); enough to resolve head turns."
+    )
     max_corners: int = Field(120, ge=8, le=1000, description="Corners tracked per sampled frame (count).")
-    min_tracked: int = Field(12, ge=4, description="Fewer tracked points than this leaves the sample unmeasured (count).")
+    min_tracked: int = Field(
+        12, ge=4, description="Fewer tracked points than this leaves the sample unmeasured (count)."
+    )
     ransac_px: float = Field(1.0, gt=0, description="RANSAC inlier distance on the small frame (px at ~160 px width).")
 
 
@@ -72,7 +76,9 @@ class CameraMotionAccumulator:
         ok = status.ravel() == 1
         if ok.sum() < self.config.min_tracked:
             return nan
-        matrix, inliers = cv2.estimateAffinePartial2D(corners[ok], moved[ok], method=cv2.RANSAC, ransacReprojThreshold=self.config.ransac_px)
+        matrix, inliers = cv2.estimateAffinePartial2D(
+            corners[ok], moved[ok], method=cv2.RANSAC, ransacReprojThreshold=self.config.ransac_px
+        )
         if matrix is None or inliers is None or inliers.sum() < self.config.min_tracked:
             return nan
         width = before.shape[1]

@@ -28,7 +28,16 @@ from scipy.spatial.transform import Rotation
 
 from humannet.annotate.clip_annotator import ClipAnnotation, ClipAnnotator, StagedClip
 from humannet.annotate.pose_tracks import npz_bytes
-from humannet.annotate.vo import FRAME_STATES, LOST, NO_TEXTURE, ROTATION_ONLY, CameraTrajectoryConfig, Trajectory, VisualOdometry, intrinsics
+from humannet.annotate.vo import (
+    FRAME_STATES,
+    LOST,
+    NO_TEXTURE,
+    ROTATION_ONLY,
+    CameraTrajectoryConfig,
+    Trajectory,
+    VisualOdometry,
+    intrinsics,
+)
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +155,9 @@ def motion_summary(trajectory: Trajectory) -> dict[str, float]:
     if both.any() and steps[both].sum() > 0:
         relative = Rotation.from_matrix(np.einsum("nji,njk->nik", trajectory.rotations[:-1], trajectory.rotations[1:]))
         angular = relative.as_rotvec() / np.maximum(steps, 1e-9)[:, None]  # rad/s in the camera frame
-        summary["camera_rotation_speed_deg_s"] = float(np.degrees(np.linalg.norm(angular[both], axis=1) * steps[both]).sum() / steps[both].sum())
+        summary["camera_rotation_speed_deg_s"] = float(
+            np.degrees(np.linalg.norm(angular[both], axis=1) * steps[both]).sum() / steps[both].sum()
+        )
         rate = np.degrees(angular[both])
         if len(rate) >= 3:
             window = max(3, int(round(SHAKE_WINDOW_S / float(np.median(steps[both])))))
@@ -179,8 +190,14 @@ def failure_reasons(trajectory: Trajectory) -> list[str]:
     return reasons
 
 
-def trajectory_arrays(trajectory: Trajectory, camera: np.ndarray, size: tuple[int, int], config: CameraTrajectoryConfig) -> dict[str, np.ndarray]:
-    quaternions = Rotation.from_matrix(trajectory.rotations).as_quat(scalar_first=True) if len(trajectory.times) else np.zeros((0, 4))
+def trajectory_arrays(
+    trajectory: Trajectory, camera: np.ndarray, size: tuple[int, int], config: CameraTrajectoryConfig
+) -> dict[str, np.ndarray]:
+    quaternions = (
+        Rotation.from_matrix(trajectory.rotations).as_quat(scalar_first=True)
+        if len(trajectory.times)
+        else np.zeros((0, 4))
+    )
     positions = np.where(trajectory.translation_known[:, None], trajectory.positions, np.nan)
     return {
         "format_version": np.array(FORMAT_VERSION, dtype=np.int32),
@@ -200,7 +217,12 @@ def trajectory_arrays(trajectory: Trajectory, camera: np.ndarray, size: tuple[in
 
 class CameraTrajectoryAnnotator(ClipAnnotator):
     name: ClassVar[str] = "camera_trajectory"
-    produces: ClassVar[tuple[str, ...]] = ("camera_translation_speed", "camera_rotation_speed_deg_s", "camera_shakiness", "camera_valid_fraction")
+    produces: ClassVar[tuple[str, ...]] = (
+        "camera_translation_speed",
+        "camera_rotation_speed_deg_s",
+        "camera_shakiness",
+        "camera_valid_fraction",
+    )
     config_sections: ClassVar[tuple[str, ...]] = ("camera_trajectory",)
     version: ClassVar[str] = "1"
 
@@ -225,12 +247,18 @@ class CameraTrajectoryAnnotator(ClipAnnotator):
                 "frames": len(trajectory.times),
                 "keyframes": len(trajectory.keyframes),
                 "segments": trajectory.segments,
-                "translation_valid_fraction": round(float(trajectory.translation_known.mean()), 4) if len(trajectory.times) else 0.0,
+                "translation_valid_fraction": round(float(trajectory.translation_known.mean()), 4)
+                if len(trajectory.times)
+                else 0.0,
                 "hfov_deg": self.config.hfov_deg,
                 "units": "median scene depth",
                 "reasons": reasons,
                 "ms_per_frame": round(1000 * elapsed / max(len(trajectory.times), 1), 2),
             }
         }
-        files = {"camera.npz": npz_bytes(trajectory_arrays(trajectory, camera, size, self.config))} if len(trajectory.times) else {}
+        files = (
+            {"camera.npz": npz_bytes(trajectory_arrays(trajectory, camera, size, self.config))}
+            if len(trajectory.times)
+            else {}
+        )
         return ClipAnnotation(files=files, metadata=metadata, scores=summary, errors=reasons)

@@ -130,8 +130,15 @@ def annotate_clip(staged: StagedClip, annotators: list[ClipAnnotator], timings: 
         index["scores"].update(result.scores)
         index["labels"].update(result.labels)
         errors.extend(f"{annotator.name}: {message}" for message in result.errors)
-    record = {**staged.metadata, "index": index, "annotation_errors": errors, "annotators": annotator_versions(annotators)}
-    atomic_write_bytes(folder / f"{clip_id}.{META_SUFFIX}", json.dumps(record, sort_keys=True, default=_json_default).encode())
+    record = {
+        **staged.metadata,
+        "index": index,
+        "annotation_errors": errors,
+        "annotators": annotator_versions(annotators),
+    }
+    atomic_write_bytes(
+        folder / f"{clip_id}.{META_SUFFIX}", json.dumps(record, sort_keys=True, default=_json_default).encode()
+    )
 
 
 def _json_default(value: Any) -> Any:

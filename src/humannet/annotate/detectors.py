@@ -90,7 +90,9 @@ def import_mediapipe() -> ModuleType:
 
 # MediaPipe's C++ side logs through absl straight to file descriptor 2, from its own threads and
 # whenever a model first runs, past Python's logging and any level setting. These lines are noise.
-_NATIVE_NOISE = re.compile(rb"^([IW]\d{4} |(INFO: )?Created TensorFlow Lite|WARNING: All log messages before absl::InitializeLog)")
+_NATIVE_NOISE = re.compile(
+    rb"^([IW]\d{4} |(INFO: )?Created TensorFlow Lite|WARNING: All log messages before absl::InitializeLog)"
+)
 _stderr_filtered = False
 
 
@@ -128,7 +130,9 @@ class MediaPipeDetector(HumanDetector):
 
     name = "mediapipe-0.10.21"
 
-    def __init__(self, min_confidence: float = 0.5, max_hands: int = 2, min_body_presence: float = 0.9, faces: bool = True) -> None:
+    def __init__(
+        self, min_confidence: float = 0.5, max_hands: int = 2, min_body_presence: float = 0.9, faces: bool = True
+    ) -> None:
         self.min_confidence = min_confidence
         self.max_hands = max_hands
         self.faces = faces  # False: bodies and hands only (keypoint tracks need no faces)
@@ -141,7 +145,9 @@ class MediaPipeDetector(HumanDetector):
         self._mp = import_mediapipe()
         self.reset()
         if self.faces:
-            self._face = self._mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=self.min_confidence)
+            self._face = self._mp.solutions.face_detection.FaceDetection(
+                model_selection=1, min_detection_confidence=self.min_confidence
+            )
 
     def reset(self) -> None:
         mp = self._mp
@@ -154,10 +160,14 @@ class MediaPipeDetector(HumanDetector):
             min_detection_confidence=self.min_confidence,
             min_tracking_confidence=self.min_body_presence,
         )
-        self._hands = mp.solutions.hands.Hands(static_image_mode=False, max_num_hands=self.max_hands, min_detection_confidence=self.min_confidence)
+        self._hands = mp.solutions.hands.Hands(
+            static_image_mode=False, max_num_hands=self.max_hands, min_detection_confidence=self.min_confidence
+        )
 
     def detect(self, bgr: np.ndarray, time_s: float) -> FrameDetections:
-        assert self._pose is not None and self._hands is not None and (self._face is not None or not self.faces), "call setup() first"
+        assert self._pose is not None and self._hands is not None and (self._face is not None or not self.faces), (
+            "call setup() first"
+        )
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         rgb.flags.writeable = False
         height, width = rgb.shape[:2]
@@ -165,11 +175,16 @@ class MediaPipeDetector(HumanDetector):
         pose = self._pose.process(rgb)
         if pose.pose_landmarks is not None:
             image = np.array([(p.x, p.y, p.z, p.visibility) for p in pose.pose_landmarks.landmark], dtype=np.float32)
-            world = np.array([(p.x, p.y, p.z, p.visibility) for p in pose.pose_world_landmarks.landmark], dtype=np.float32)
+            world = np.array(
+                [(p.x, p.y, p.z, p.visibility) for p in pose.pose_world_landmarks.landmark], dtype=np.float32
+            )
             result.body = BodyPose(image=image, world=world)
         hands = self._hands.process(rgb)
         for landmarks, world, label in zip(
-            hands.multi_hand_landmarks or [], hands.multi_hand_world_landmarks or [], hands.multi_handedness or [], strict=False
+            hands.multi_hand_landmarks or [],
+            hands.multi_hand_world_landmarks or [],
+            hands.multi_handedness or [],
+            strict=False,
         ):
             category = label.classification[0]
             # MediaPipe labels hands as if the image were mirrored (selfie view); camera footage is not.
@@ -187,5 +202,7 @@ class MediaPipeDetector(HumanDetector):
         faces = self._face.process(rgb).detections if self._face is not None else None
         for detection in faces or []:
             box = detection.location_data.relative_bounding_box
-            result.faces.append(FaceBox(box=(box.xmin, box.ymin, box.width, box.height), score=float(detection.score[0])))
+            result.faces.append(
+                FaceBox(box=(box.xmin, box.ymin, box.width, box.height), score=float(detection.score[0]))
+            )
         return result

@@ -59,24 +59,35 @@ def load_categories() -> dict:
 
 
 class MotionConfig(BaseModel, extra="forbid"):
-    label_threshold: float = Field(0.5, ge=0, le=1, description="A clip carries every label scoring at least this (0-1).")
+    label_threshold: float = Field(
+        0.5, ge=0, le=1, description="A clip carries every label scoring at least this (0-1)."
+    )
     max_gap_s: float = Field(1.0, gt=0, description="Frame pairs further apart than this are not used for speeds (s).")
-    visibility: float = Field(0.5, ge=0, le=1, description="Pose keypoints count as seen above this MediaPipe visibility (0-1).")
+    visibility: float = Field(
+        0.5, ge=0, le=1, description="Pose keypoints count as seen above this MediaPipe visibility (0-1)."
+    )
     walk_speed: tuple[float, float] = Field(
-        (0.4, 1.2), description="Hip travel ramp for locomotion (torso lengths/s): a slow step seen obliquely to a normal walk (~2.5 side-on)."
+        (0.4, 1.2),
+        description="Hip travel ramp for locomotion (torso lengths/s): a slow step seen obliquely to a normal walk (~2.5 side-on).",
     )
     body_motion: tuple[float, float] = Field(
         (0.4, 1.0),
         description="Leg/hip-bounce motion ramp for whole_body (torso lengths/s): standing jitter (~0.2) to a kick or jump (a torso length in 1 s).",
     )
-    arm_motion: tuple[float, float] = Field((0.3, 1.0), description="Arm motion ramp for gesture (torso lengths/s) relative to the shoulders.")
+    arm_motion: tuple[float, float] = Field(
+        (0.3, 1.0), description="Arm motion ramp for gesture (torso lengths/s) relative to the shoulders."
+    )
     hand_motion: tuple[float, float] = Field(
-        (0.25, 1.0), description="Hand speed ramp (palm lengths/s): detector jitter at 2 fps to deliberate motion (~10 cm/s)."
+        (0.25, 1.0),
+        description="Hand speed ramp (palm lengths/s): detector jitter at 2 fps to deliberate motion (~10 cm/s).",
     )
     still_motion: tuple[float, float] = Field(
-        (0.15, 0.5), description="Body speed ramp (torso lengths/s) above which a clip is not static (hands: `hand_motion`); the lower bound is jitter."
+        (0.15, 0.5),
+        description="Body speed ramp (torso lengths/s) above which a clip is not static (hands: `hand_motion`); the lower bound is jitter.",
     )
-    min_pairs: int = Field(3, ge=1, description="Frame pairs needed before a body speed counts; fewer leaves it unmeasured (count).")
+    min_pairs: int = Field(
+        3, ge=1, description="Frame pairs needed before a body speed counts; fewer leaves it unmeasured (count)."
+    )
     min_frames: int = Field(2, ge=2, description="Frames with a person needed to score a clip at all (count).")
 
 
@@ -137,7 +148,9 @@ def _body_speeds(a: FrameDetections, b: FrameDetections, visibility: float) -> t
 def _seen(frame: FrameDetections, visibility: float) -> np.ndarray:
     """Pose keypoints MediaPipe calls visible and that lie inside the frame."""
     image = frame.body.image
-    return (image[:, 3] > visibility) & (image[:, 0] >= 0) & (image[:, 0] <= 1) & (image[:, 1] >= 0) & (image[:, 1] <= 1)
+    return (
+        (image[:, 3] > visibility) & (image[:, 0] >= 0) & (image[:, 0] <= 1) & (image[:, 1] >= 0) & (image[:, 1] <= 1)
+    )
 
 
 def _hand_speeds(a: FrameDetections, b: FrameDetections) -> list[float]:
@@ -210,12 +223,20 @@ def category_scores(k: Kinematics, config: MotionConfig) -> dict[str, float]:
     # pouring move the hands little, so hands at working height alone reach the label threshold
     # (0.5) and motion raises the score towards 1.
     low = 1.0 if math.isnan(k.hands_high) else 1 - k.hands_high
-    manipulation = min(1.0, 2 * k.hand_fraction) * (0.5 + 0.5 * _ramp(k.hand_speed, config.hand_motion)) * low * (1 - moving_body)
+    manipulation = (
+        min(1.0, 2 * k.hand_fraction) * (0.5 + 0.5 * _ramp(k.hand_speed, config.hand_motion)) * low * (1 - moving_body)
+    )
     measured = [x for x in (k.hip_speed, k.leg_motion, k.arm_motion, k.hand_speed) if not math.isnan(x)]
     body = max((x for x in (k.hip_speed, k.leg_motion, k.arm_motion) if not math.isnan(x)), default=math.nan)
     moving = max(_ramp(body, config.still_motion), _ramp(k.hand_speed, config.hand_motion))
     static = 1 - moving if measured else 0.0
-    return {"locomotion": locomotion, "whole_body": whole_body, "manipulation": manipulation, "gesture": gesture, "static": static}
+    return {
+        "locomotion": locomotion,
+        "whole_body": whole_body,
+        "manipulation": manipulation,
+        "gesture": gesture,
+        "static": static,
+    }
 
 
 class MotionCategoryStage(Stage):
@@ -254,5 +275,7 @@ class MotionCategoryStage(Stage):
             all_scores = category_scores(measure_kinematics(frames, self.config), self.config)
             scores = {name: round(all_scores[name], 4) for name in self.labels}
         clip.scores.update({f"motion_{name}": value for name, value in scores.items()})
-        chosen = sorted((name for name, value in scores.items() if value >= self.config.label_threshold), key=lambda n: -scores[n])
+        chosen = sorted(
+            (name for name, value in scores.items() if value >= self.config.label_threshold), key=lambda n: -scores[n]
+        )
         clip.labels["motion_categories"] = chosen

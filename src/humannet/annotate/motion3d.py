@@ -42,20 +42,34 @@ BODY_BONES: tuple[tuple[int, int], ...] = (
     (24, 26), (26, 28), (28, 30), (28, 32),
     (NECK, 0), (0, 1), (1, 2), (2, 3), (3, 7), (0, 4), (4, 5), (5, 6), (6, 8), (0, 9), (0, 10),
 )  # fmt: skip
-HAND_BONES: tuple[tuple[int, int], ...] = tuple((0 if k % 4 == 1 else k - 1, k) for k in range(1, 21))  # wrist -> each finger's base, then along the finger
+HAND_BONES: tuple[tuple[int, int], ...] = tuple(
+    (0 if k % 4 == 1 else k - 1, k) for k in range(1, 21)
+)  # wrist -> each finger's base, then along the finger
 WRISTS = (15, 16)  # body keypoints of the person's left and right wrist (hand slots 0 and 1)
 
 
 class Motion3DConfig(BaseModel, extra="forbid"):
-    enabled: bool = Field(True, description="Write {clip_id}.pose3d.npz (metric 3D body and hand motion) for each materialised clip.")
-    min_visibility: float = Field(0.5, ge=0.0, le=1.0, description="MediaPipe visibility at or above which a body keypoint counts as seen (0-1).")
+    enabled: bool = Field(
+        True, description="Write {clip_id}.pose3d.npz (metric 3D body and hand motion) for each materialised clip."
+    )
+    min_visibility: float = Field(
+        0.5, ge=0.0, le=1.0, description="MediaPipe visibility at or above which a body keypoint counts as seen (0-1)."
+    )
     translation: Literal["perspective", "none"] = Field(
         "perspective",
         description="Root and lone-hand position: 'perspective' = fit to the image keypoints with an assumed focal length; 'none' = keep hip-centred.",
     )
-    focal_length: float = Field(1.0, gt=0.1, le=10.0, description="Assumed focal length in units of the frame's longer side (1.0 is about 53 degrees across).")
+    focal_length: float = Field(
+        1.0,
+        gt=0.1,
+        le=10.0,
+        description="Assumed focal length in units of the frame's longer side (1.0 is about 53 degrees across).",
+    )
     smoothing_window_s: float = Field(
-        0.5, ge=0.0, le=5.0, description="Savitzky-Golay window (s); 0 turns smoothing off. Shorter valid runs use the longest window that fits."
+        0.5,
+        ge=0.0,
+        le=5.0,
+        description="Savitzky-Golay window (s); 0 turns smoothing off. Shorter valid runs use the longest window that fits.",
     )
     smoothing_order: int = Field(2, ge=1, le=5, description="Savitzky-Golay polynomial order.")
     outlier_m: float = Field(
@@ -65,7 +79,8 @@ class Motion3DConfig(BaseModel, extra="forbid"):
         description="A keypoint farther than this (m) from both neighbouring frames, while they agree, is a spike: replaced and marked unseen.",
     )
     body_in_ego: bool = Field(
-        False, description="Trust body detections in clips labelled ego (the wearer's body is out of view; the body model tends to invent one around the arms)."
+        False,
+        description="Trust body detections in clips labelled ego (the wearer's body is out of view; the body model tends to invent one around the arms).",
     )
 
 
@@ -90,7 +105,9 @@ def to_zup(points: np.ndarray) -> np.ndarray:
     return np.stack([points[..., 0], points[..., 2], -points[..., 1]], axis=-1)
 
 
-def perspective_translation(local: np.ndarray, image_xy: np.ndarray, weights: np.ndarray, size: tuple[int, int], focal: float) -> np.ndarray:
+def perspective_translation(
+    local: np.ndarray, image_xy: np.ndarray, weights: np.ndarray, size: tuple[int, int], focal: float
+) -> np.ndarray:
     """Camera-frame translation t (x right, y down, z forward) with `local + t` projecting onto `image_xy`.
 
     Per frame, a linear least-squares fit: for a point P and its normalised image ray (u, v),
@@ -110,7 +127,10 @@ def perspective_translation(local: np.ndarray, image_xy: np.ndarray, weights: np
             continue
         p, uu, vv, ww = local[row, use], u[row, use], v[row, use], np.sqrt(w[use])
         zeros, ones = np.zeros_like(uu), np.ones_like(uu)
-        a = np.concatenate([np.stack([ones, zeros, -uu], 1), np.stack([zeros, ones, -vv], 1)]) * np.concatenate([ww, ww])[:, None]
+        a = (
+            np.concatenate([np.stack([ones, zeros, -uu], 1), np.stack([zeros, ones, -vv], 1)])
+            * np.concatenate([ww, ww])[:, None]
+        )
         b = np.concatenate([uu * p[:, 2] - p[:, 0], vv * p[:, 2] - p[:, 1]]) * np.concatenate([ww, ww])
         t, *_ = np.linalg.lstsq(a, b, rcond=None)
         if t[2] > 0.1:
@@ -172,7 +192,9 @@ def bone_lengths(points: np.ndarray, bones: tuple[tuple[int, int], ...], weights
     return lengths
 
 
-def enforce_bones(points: np.ndarray, bones: tuple[tuple[int, int], ...], lengths: np.ndarray, neck: bool = False) -> np.ndarray:
+def enforce_bones(
+    points: np.ndarray, bones: tuple[tuple[int, int], ...], lengths: np.ndarray, neck: bool = False
+) -> np.ndarray:
     """Each child moved along its bone direction so the bone has its clip length, from the root outwards."""
     out = points.copy()
     for (parent, child), length in zip(bones, lengths, strict=True):
@@ -180,7 +202,9 @@ def enforce_bones(points: np.ndarray, bones: tuple[tuple[int, int], ...], length
             out[:, NECK] = (out[:, 11] + out[:, 12]) / 2
         direction = points[:, child] - points[:, parent]
         norm = np.linalg.norm(direction, axis=-1, keepdims=True)
-        scale = np.where(np.isfinite(length) & (norm > 1e-9), length / np.maximum(norm, 1e-9), 1.0)  # no length or direction: keep the offset
+        scale = np.where(
+            np.isfinite(length) & (norm > 1e-9), length / np.maximum(norm, 1e-9), 1.0
+        )  # no length or direction: keep the offset
         out[:, child] = out[:, parent] + direction * scale
     return out
 
@@ -193,7 +217,12 @@ def with_virtual(points: np.ndarray) -> np.ndarray:
 
 
 def place_hands(
-    pose: dict[str, np.ndarray], body: np.ndarray, wrist_seen: np.ndarray, config: Motion3DConfig, size: tuple[int, int], window: int
+    pose: dict[str, np.ndarray],
+    body: np.ndarray,
+    wrist_seen: np.ndarray,
+    config: Motion3DConfig,
+    size: tuple[int, int],
+    window: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Hands (T, 2, 21, 3): own shape smoothed and made rigid, then placed at the seen body wrist or by their own perspective fit.
 
@@ -218,7 +247,9 @@ def place_hands(
         anchor = np.where(attached[:, side, None], body[:, WRISTS[side]], np.nan)
         if config.translation == "perspective":
             camera_hand = np.asarray(pose["hand_world"][:, side], dtype=np.float64)
-            t = perspective_translation(camera_hand, hand_image[:, side, :, :2], ok[:, None] * np.ones((1, 21)), size, config.focal_length)
+            t = perspective_translation(
+                camera_hand, hand_image[:, side, :, :2], ok[:, None] * np.ones((1, 21)), size, config.focal_length
+            )
             own = to_zup(t) + hand_world[:, side, 0]  # where its wrist is
             own = smooth(own, ok & np.isfinite(own[:, 0]), window, config.smoothing_order)
             anchor = np.where(attached[:, side, None], anchor, own)
@@ -242,7 +273,9 @@ def lift(pose: dict[str, np.ndarray], config: Motion3DConfig, ego: bool = False)
     image = np.asarray(pose["body_image"], dtype=np.float64)
     found = np.isfinite(world[:, 0, 0]) if count else np.zeros(0, bool)
     if ego and not config.body_in_ego and found.any():
-        notes.append(f"body ignored in {int(found.sum())} frames: the clip is egocentric, the wearer's body is out of view (hands are kept)")
+        notes.append(
+            f"body ignored in {int(found.sum())} frames: the clip is egocentric, the wearer's body is out of view (hands are kept)"
+        )
         found[:] = False
     visible = found[:, None] & (np.nan_to_num(world[..., 3]) >= config.min_visibility)
     local = to_zup(world[..., :3])
@@ -263,7 +296,9 @@ def lift(pose: dict[str, np.ndarray], config: Motion3DConfig, ego: bool = False)
         root = to_zup(root_camera)
         root_known = body_valid & np.isfinite(root[:, 0])
         if (body_valid & ~root_known).any():
-            notes.append(f"root position unknown in {int((body_valid & ~root_known).sum())} frames (perspective fit failed)")
+            notes.append(
+                f"root position unknown in {int((body_valid & ~root_known).sum())} frames (perspective fit failed)"
+            )
         body_valid &= root_known
     else:
         root = np.zeros((count, 3))
@@ -275,15 +310,23 @@ def lift(pose: dict[str, np.ndarray], config: Motion3DConfig, ego: bool = False)
     root = smooth(root, body_valid, window, config.smoothing_order)
     full = with_virtual(local)
     seen = np.concatenate([visible, body_valid[:, None], body_valid[:, None]], axis=1)
-    body_lengths = bone_lengths(full[body_valid], BODY_BONES, seen[body_valid]) if body_valid.any() else np.full(len(BODY_BONES), np.nan)
+    body_lengths = (
+        bone_lengths(full[body_valid], BODY_BONES, seen[body_valid])
+        if body_valid.any()
+        else np.full(len(BODY_BONES), np.nan)
+    )
     full = enforce_bones(full, BODY_BONES, body_lengths, neck=True)
     body = full[:, :33] + root[:, None]
     if found.any() and not body_valid.any():
-        notes.append(f"no valid 3D body: a body was found in {int(found.sum())} of {count} frames but its shoulders and hips were never all seen")
+        notes.append(
+            f"no valid 3D body: a body was found in {int(found.sum())} of {count} frames but its shoulders and hips were never all seen"
+        )
     gaps = [(s, e) for s, e in runs(~body_valid) if s > 0 or e < count]
     if body_valid.any() and gaps:
         spans = ", ".join(f"{times[s]:.1f}-{times[e - 1]:.1f} s" for s, e in gaps[:5])
-        notes.append(f"body not valid in {int((~body_valid).sum())} of {count} frames (left the frame or hidden: {spans})")
+        notes.append(
+            f"body not valid in {int((~body_valid).sum())} of {count} frames (left the frame or hidden: {spans})"
+        )
 
     wrist_seen = body_valid[:, None] & visible[:, list(WRISTS)]
     hands, hand_valid, attached, hand_lengths = place_hands(pose, body, wrist_seen, config, size, window)

@@ -15,7 +15,13 @@ import zipfile
 import numpy as np
 from pydantic import BaseModel, Field
 
-from humannet.annotate.detectors import BODY_KEYPOINTS, HAND_KEYPOINTS, FrameDetections, HumanDetector, MediaPipeDetector
+from humannet.annotate.detectors import (
+    BODY_KEYPOINTS,
+    HAND_KEYPOINTS,
+    FrameDetections,
+    HumanDetector,
+    MediaPipeDetector,
+)
 from humannet.media.cut import ClipExtras, TimedImage
 from humannet.records import Clip
 
@@ -27,8 +33,15 @@ HAND_SLOTS = {"left": 0, "right": 1}  # the person's own hands
 
 class PoseTrackConfig(BaseModel, extra="forbid"):
     enabled: bool = Field(True, description="Write {clip_id}.pose.npz keypoint tracks for each materialised clip.")
-    pose_fps: float = Field(10.0, gt=0, le=120, description="Rate of pose and hand estimation on written frames (frames/s); capped by the clip's rate.")
-    min_confidence: float = Field(0.5, ge=0.05, le=1.0, description="Detection confidence for a body or hand to count (0-1).")
+    pose_fps: float = Field(
+        10.0,
+        gt=0,
+        le=120,
+        description="Rate of pose and hand estimation on written frames (frames/s); capped by the clip's rate.",
+    )
+    min_confidence: float = Field(
+        0.5, ge=0.05, le=1.0, description="Detection confidence for a body or hand to count (0-1)."
+    )
 
 
 def tracks_to_arrays(detections: list[FrameDetections], width: int, height: int) -> dict[str, np.ndarray]:

@@ -40,12 +40,27 @@ class PrivacyConfig(BaseModel, extra="forbid"):
     face_blur: Literal["blur", "pixelate", "box", "off"] = Field(
         "blur", description="How faces are hidden in written clips: Gaussian 'blur', 'pixelate', solid 'box', or 'off'."
     )
-    detect_fps: float = Field(10.0, gt=0, le=60, description="Rate of face detection on written frames (frames/s); boxes are interpolated between.")
-    min_confidence: float = Field(0.3, ge=0.05, le=1.0, description="Face detector confidence above which a face is hidden (0-1); low on purpose.")
-    margin: float = Field(0.3, ge=0, le=2, description="Box growth on each side, as a fraction of the detected box's width and height.")
-    hold_s: float = Field(0.5, ge=0, le=5, description="A face box stays this long after a track's last and before its first detection (s).")
+    detect_fps: float = Field(
+        10.0,
+        gt=0,
+        le=60,
+        description="Rate of face detection on written frames (frames/s); boxes are interpolated between.",
+    )
+    min_confidence: float = Field(
+        0.3, ge=0.05, le=1.0, description="Face detector confidence above which a face is hidden (0-1); low on purpose."
+    )
+    margin: float = Field(
+        0.3, ge=0, le=2, description="Box growth on each side, as a fraction of the detected box's width and height."
+    )
+    hold_s: float = Field(
+        0.5,
+        ge=0,
+        le=5,
+        description="A face box stays this long after a track's last and before its first detection (s).",
+    )
     check_every_frame: bool = Field(
-        True, description="Also run the detector on every written frame after hiding, and hide what it still finds (about 3-5 ms per frame)."
+        True,
+        description="Also run the detector on every written frame after hiding, and hide what it still finds (about 3-5 ms per frame).",
     )
 
 
@@ -123,15 +138,23 @@ def hide_regions(image: np.ndarray, boxes: list[Box], method: str) -> None:
             region[:] = region.reshape(-1, 3).mean(axis=0).astype(np.uint8)
             continue
         cells = max(1, round(max(x1 - x0, y1 - y0) / 8))
-        small = cv2.resize(region, (max(1, (x1 - x0) // cells), max(1, (y1 - y0) // cells)), interpolation=cv2.INTER_AREA)
+        small = cv2.resize(
+            region, (max(1, (x1 - x0) // cells), max(1, (y1 - y0) // cells)), interpolation=cv2.INTER_AREA
+        )
         if method == "blur":  # blurring the small copy costs the same for any face size
             small = cv2.GaussianBlur(small, (0, 0), sigmaX=1.0, borderType=cv2.BORDER_REPLICATE)
-        region[:] = cv2.resize(small, (x1 - x0, y1 - y0), interpolation=cv2.INTER_NEAREST if method == "pixelate" else cv2.INTER_CUBIC)
+        region[:] = cv2.resize(
+            small, (x1 - x0, y1 - y0), interpolation=cv2.INTER_NEAREST if method == "pixelate" else cv2.INTER_CUBIC
+        )
 
 
 def _same_boxes(boxes: list[Box], seen: list[Box] | None) -> bool:
     """Whether a frame hidden with `boxes` is the frame a detection's last look saw with `seen` hidden."""
-    return seen is not None and len(boxes) == len(seen) and all(np.array_equal(a, b) for a, b in zip(boxes, seen, strict=True))
+    return (
+        seen is not None
+        and len(boxes) == len(seen)
+        and all(np.array_equal(a, b) for a, b in zip(boxes, seen, strict=True))
+    )
 
 
 class FaceDetector:
@@ -143,7 +166,9 @@ class FaceDetector:
 
     def setup(self) -> None:
         mp = import_mediapipe()
-        self._face = mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=self.min_confidence)
+        self._face = mp.solutions.face_detection.FaceDetection(
+            model_selection=1, min_detection_confidence=self.min_confidence
+        )
 
     def detect(self, bgr: np.ndarray) -> list[tuple[tuple[float, float, float, float], float]]:
         """Normalised (x, y, width, height) boxes with their confidence."""
@@ -177,7 +202,9 @@ class FaceBlurHook:
         self.pending: deque[TimedImage] = deque()
         self.next_detection = 0.0
         self.detected_until = -np.inf
-        self.already_checked: dict[float, list[Box]] = {}  # detection frames whose last look found no face: the boxes hidden
+        self.already_checked: dict[
+            float, list[Box]
+        ] = {}  # detection frames whose last look found no face: the boxes hidden
         self.detections = 0
         self.frames_hidden = 0
         self.frames_caught_by_check = 0

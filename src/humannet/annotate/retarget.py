@@ -74,24 +74,50 @@ KEYPOINTS: tuple[Keypoint, ...] = (
 )
 NAMES = tuple(k.name for k in KEYPOINTS)
 INDEX = {name: number for number, name in enumerate(NAMES)}
-LEG_BONES = (("left_hip", "left_knee"), ("left_knee", "left_ankle"), ("right_hip", "right_knee"), ("right_knee", "right_ankle"))
+LEG_BONES = (
+    ("left_hip", "left_knee"),
+    ("left_knee", "left_ankle"),
+    ("right_hip", "right_knee"),
+    ("right_knee", "right_ankle"),
+)
 
 
 class RetargetConfig(BaseModel, extra="forbid"):
-    enabled: bool = Field(True, description="Retarget each clip's 3D motion onto the humanoid ({clip_id}.retarget.npz); needs motion3d.")
-    max_iterations: int = Field(8, ge=1, le=100, description="Most inverse-kinematics iterations per frame and start pose.")
-    tolerance_mm: float = Field(0.2, gt=0.0, description="Stop iterating when the mean keypoint error improves by less than this (mm).")
-    rest_cost: float = Field(0.02, ge=0.0, description="Weight of the pull towards the rest pose (keeps joints nothing observes, such as the spine, natural).")
-    damping: float = Field(0.001, ge=0.0, description="Levenberg-Marquardt damping of each IK step (larger = smaller, smoother steps).")
+    enabled: bool = Field(
+        True, description="Retarget each clip's 3D motion onto the humanoid ({clip_id}.retarget.npz); needs motion3d."
+    )
+    max_iterations: int = Field(
+        8, ge=1, le=100, description="Most inverse-kinematics iterations per frame and start pose."
+    )
+    tolerance_mm: float = Field(
+        0.2, gt=0.0, description="Stop iterating when the mean keypoint error improves by less than this (mm)."
+    )
+    rest_cost: float = Field(
+        0.02,
+        ge=0.0,
+        description="Weight of the pull towards the rest pose (keeps joints nothing observes, such as the spine, natural).",
+    )
+    damping: float = Field(
+        0.001, ge=0.0, description="Levenberg-Marquardt damping of each IK step (larger = smaller, smoother steps)."
+    )
     continuity_cost: float = Field(
-        0.05, ge=0.0, description="Weight of the pull towards the previous frame's joint angles (keeps redundant joints, such as arm twist, from jumping)."
+        0.05,
+        ge=0.0,
+        description="Weight of the pull towards the previous frame's joint angles (keeps redundant joints, such as arm twist, from jumping).",
     )
     switch_margin_mm: float = Field(
-        1.0, ge=0.0, description="The solve started from the rest pose replaces the one started from the previous frame only when it is this much better (mm)."
+        1.0,
+        ge=0.0,
+        description="The solve started from the rest pose replaces the one started from the previous frame only when it is this much better (mm).",
     )
-    max_error_mm: float = Field(15.0, gt=0.0, description="robot_ready needs a retargeting error (mean over valid frames) below this (mm).")
+    max_error_mm: float = Field(
+        15.0, gt=0.0, description="robot_ready needs a retargeting error (mean over valid frames) below this (mm)."
+    )
     min_coverage: float = Field(
-        0.6, ge=0.0, le=1.0, description="robot_ready needs valid frames (full body seen) to cover more than this fraction of the clip."
+        0.6,
+        ge=0.0,
+        le=1.0,
+        description="robot_ready needs valid frames (full body seen) to cover more than this fraction of the clip.",
     )
 
 
@@ -111,7 +137,11 @@ class Humanoid:
         self.model = mujoco.MjModel.from_xml_path(str(path))
         self.data = mujoco.MjData(self.model)
         self.site_ids = np.array([self.model.site(f"kp_{name}").id for name in NAMES])
-        self.joint_names = [self.model.joint(j).name for j in range(self.model.njnt) if self.model.jnt_type[j] != mujoco.mjtJoint.mjJNT_FREE]
+        self.joint_names = [
+            self.model.joint(j).name
+            for j in range(self.model.njnt)
+            if self.model.jnt_type[j] != mujoco.mjtJoint.mjJNT_FREE
+        ]
         limited = self.model.jnt_limited.astype(bool)
         rest = self.model.qpos0.copy()
         for j in np.flatnonzero(limited):
@@ -183,7 +213,9 @@ def human_keypoints(pose3d: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarr
             points[:, number] = hands[:, side, index]
             seen[:, number] = attached[:, side]
     seen &= np.isfinite(points[..., 0])
-    for number, keypoint in enumerate(KEYPOINTS[1:], start=1):  # a target is built along its whole chain: every link must be seen
+    for number, keypoint in enumerate(
+        KEYPOINTS[1:], start=1
+    ):  # a target is built along its whole chain: every link must be seen
         parents = ("left_shoulder", "right_shoulder") if keypoint.parent == "neck" else (keypoint.parent,)
         for parent in parents:
             seen[:, number] &= seen[:, INDEX[parent]]
@@ -230,7 +262,9 @@ class Retargeter:
         self._se3 = mink.SE3
         self._solve_ik = mink.solve_ik
 
-    def solve_frame(self, targets: np.ndarray, active: np.ndarray, start: np.ndarray, previous: np.ndarray | None) -> tuple[np.ndarray, float, np.ndarray]:
+    def solve_frame(
+        self, targets: np.ndarray, active: np.ndarray, start: np.ndarray, previous: np.ndarray | None
+    ) -> tuple[np.ndarray, float, np.ndarray]:
         """IK from `start` (pulled towards `previous` when given): (q, mean error in mm over the active keypoints, site positions)."""
         configuration = self.configuration
         configuration.update(start)
@@ -243,7 +277,9 @@ class Retargeter:
             tasks.append(self.tasks[number])
         best_q, best_error = start.copy(), self._error(targets, active)
         for _ in range(self.config.max_iterations):
-            velocity = self._solve_ik(configuration, tasks, 1.0, "daqp", damping=self.config.damping, limits=self.limits)
+            velocity = self._solve_ik(
+                configuration, tasks, 1.0, "daqp", damping=self.config.damping, limits=self.limits
+            )
             configuration.integrate_inplace(velocity, 1.0)
             error = self._error(targets, active)
             improved = best_error - error
@@ -264,8 +300,15 @@ class Retargeter:
         count = len(pose3d["times"])
         body_valid = pose3d["body_valid"].astype(bool)
         notes: list[str] = []
-        lengths = dict(zip(map(tuple, pose3d["body_bones"].tolist()), pose3d["body_bone_lengths"].tolist(), strict=True))
-        human_leg = (lengths.get((23, 25), np.nan) + lengths.get((25, 27), np.nan) + lengths.get((24, 26), np.nan) + lengths.get((26, 28), np.nan)) / 2
+        lengths = dict(
+            zip(map(tuple, pose3d["body_bones"].tolist()), pose3d["body_bone_lengths"].tolist(), strict=True)
+        )
+        human_leg = (
+            lengths.get((23, 25), np.nan)
+            + lengths.get((25, 27), np.nan)
+            + lengths.get((24, 26), np.nan)
+            + lengths.get((26, 28), np.nan)
+        ) / 2
         scale = humanoid.leg_length / human_leg if np.isfinite(human_leg) and human_leg > 0.1 else 1.0
         nq = humanoid.model.nq
         qpos = np.full((count, nq), np.nan)
@@ -306,10 +349,13 @@ class Retargeter:
             notes.append(f"{degenerate} frames with a degenerate body (no hip or spine direction) not solved")
         if not body_valid.any():
             notes.append(
-                "nothing to retarget: no frame with a valid 3D body" + (" (hands only: annotated in pose3d.npz)" if pose3d["hand_valid"].any() else "")
+                "nothing to retarget: no frame with a valid 3D body"
+                + (" (hands only: annotated in pose3d.npz)" if pose3d["hand_valid"].any() else "")
             )
         elif not valid.any():
-            notes.append(f"no frame with the full body seen (solved {int(body_valid.sum())} partial frames, error not measured)")
+            notes.append(
+                f"no frame with the full body seen (solved {int(body_valid.sum())} partial frames, error not measured)"
+            )
         arrays = {
             "format_version": np.array(FORMAT_VERSION, dtype=np.int32),
             "model": np.array(MODEL_NAME),
@@ -347,7 +393,10 @@ class RetargetAnnotator(ClipAnnotator):
 
     def annotate(self, staged: StagedClip) -> ClipAnnotation:
         if "pose3d.npz" not in staged.files:
-            return ClipAnnotation(labels={"robot_ready": False}, errors=["no 3D motion (pose3d.npz) for this clip: motion3d is off or failed"])
+            return ClipAnnotation(
+                labels={"robot_ready": False},
+                errors=["no 3D motion (pose3d.npz) for this clip: motion3d is off or failed"],
+            )
         if self.retargeter is None:
             self.setup()
         result = self.retargeter.retarget(load_npz(staged.files["pose3d.npz"]))

@@ -22,7 +22,22 @@ from humannet.annotate.retarget import headless_gl
 log = logging.getLogger(__name__)
 
 PANEL = 360  # height of each panel (px)
-BODY_EDGES = ((11, 12), (11, 13), (13, 15), (12, 14), (14, 16), (11, 23), (12, 24), (23, 24), (23, 25), (25, 27), (27, 31), (24, 26), (26, 28), (28, 32))
+BODY_EDGES = (
+    (11, 12),
+    (11, 13),
+    (13, 15),
+    (12, 14),
+    (14, 16),
+    (11, 23),
+    (12, 24),
+    (23, 24),
+    (23, 25),
+    (25, 27),
+    (27, 31),
+    (24, 26),
+    (26, 28),
+    (28, 32),
+)
 HAND_EDGES = tuple((0 if k % 4 == 1 else k - 1, k) for k in range(1, 21))
 STICK_EDGES = (
     ("pelvis", "left_hip"), ("pelvis", "right_hip"), ("left_hip", "left_knee"), ("left_knee", "left_ankle"), ("left_ankle", "left_foot"),
@@ -127,13 +142,19 @@ class HumanoidView:
         self.size = size
         model = self.humanoid.model
         sites = retarget["sites"][retarget["solved"]]
-        self.lift = np.array([0.0, 0.0, 0.03 - float(np.nanmin(sites[..., 2])) if len(sites) else 0.0])  # stand on the model's floor (z = 0)
+        self.lift = np.array(
+            [0.0, 0.0, 0.03 - float(np.nanmin(sites[..., 2])) if len(sites) else 0.0]
+        )  # stand on the model's floor (z = 0)
         self.centre = (np.nanmedian(sites[:, 0], axis=0) if len(sites) else np.array([0.0, 3.0, 0.0])) + self.lift
         self.renderer = None
         try:
             self.renderer = mujoco.Renderer(model, size, size)
         except Exception as exc:  # no OpenGL: fall back to a stick figure
-            log.warning("MuJoCo offscreen rendering unavailable (%s: %s); drawing a stick figure instead", type(exc).__name__, exc)
+            log.warning(
+                "MuJoCo offscreen rendering unavailable (%s: %s); drawing a stick figure instead",
+                type(exc).__name__,
+                exc,
+            )
         self.camera = mujoco.MjvCamera()
         self.camera.type = mujoco.mjtCamera.mjCAMERA_FREE
         self.camera.elevation, self.camera.distance = -10.0, 3.2
@@ -144,7 +165,13 @@ class HumanoidView:
         if self.renderer is None:
             return self._stick(row)
         mujoco = self.mujoco
-        q = np.concatenate([self.retarget["root_pos"][row] + self.lift, self.retarget["root_quat"][row], self.retarget["joint_pos"][row]]).astype(np.float64)
+        q = np.concatenate(
+            [
+                self.retarget["root_pos"][row] + self.lift,
+                self.retarget["root_quat"][row],
+                self.retarget["joint_pos"][row],
+            ]
+        ).astype(np.float64)
         data = self.humanoid.data
         data.qpos[:] = q
         mujoco.mj_forward(self.humanoid.model, data)
@@ -158,7 +185,12 @@ class HumanoidView:
                 if seen and scene.ngeom < scene.maxgeom:
                     colour = np.array([0.1, 0.9, 0.2, 0.9], np.float32)
                     mujoco.mjv_initGeom(
-                        scene.geoms[scene.ngeom], mujoco.mjtGeom.mjGEOM_SPHERE, np.array([0.02, 0, 0]), target + self.lift, np.eye(3).ravel(), colour
+                        scene.geoms[scene.ngeom],
+                        mujoco.mjtGeom.mjGEOM_SPHERE,
+                        np.array([0.02, 0, 0]),
+                        target + self.lift,
+                        np.eye(3).ravel(),
+                        colour,
                     )
                     scene.ngeom += 1
             views.append(cv2.cvtColor(self.renderer.render(), cv2.COLOR_RGB2BGR))
@@ -212,7 +244,9 @@ def preview_frames(clip: ClipFiles, rows: list[int] | None = None) -> list[np.nd
             right = view.render(row) if view is not None else _message(PANEL, "not retargeted")
             label = f"t={times[row]:.1f}s"
             if clip.retarget is not None and clip.retarget["solved"][row]:
-                label += f"  err {clip.retarget['error_mm'][row]:.1f} mm" + ("" if clip.retarget["valid"][row] else " (partial body)")
+                label += f"  err {clip.retarget['error_mm'][row]:.1f} mm" + (
+                    "" if clip.retarget["valid"][row] else " (partial body)"
+                )
             cv2.putText(right, label, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
             panels.append(np.concatenate([left, right], axis=1))
     finally:
@@ -227,7 +261,11 @@ def write_preview(clip: ClipFiles, out: Path, stills: int = 4) -> int:
         count = len(clip.pose["times"])
         solved = np.flatnonzero(clip.retarget["solved"]) if clip.retarget is not None else np.arange(count)
         pool = solved if len(solved) else np.arange(count)
-        rows = sorted({int(pool[i]) for i in np.linspace(0, len(pool) - 1, min(stills, len(pool))).round().astype(int)}) if len(pool) else []
+        rows = (
+            sorted({int(pool[i]) for i in np.linspace(0, len(pool) - 1, min(stills, len(pool))).round().astype(int)})
+            if len(pool)
+            else []
+        )
         panels = preview_frames(clip, rows)
         if not panels:
             raise ValueError(f"clip {clip.clip_id} has no keypoint frames to show")

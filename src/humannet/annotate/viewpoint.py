@@ -66,20 +66,55 @@ def human_detections(video: Video) -> list[FrameDetections] | None:
 
 
 class ViewpointConfig(BaseModel, extra="forbid"):
-    context_s: float = Field(30.0, gt=0, description="Evidence is pooled over the clip's shot, at most this long a window centred on the clip (s).")
-    reach_palms: float = Field(4.0, gt=0, description="A forearm 'reaches in' when the frame edge is at most this many palm lengths from the wrist (palms).")
-    near_palm_fraction: float = Field(0.10, gt=0, le=1, description="Palm length (wrist to middle knuckle) at arm's length, as a fraction of the short side.")
-    still_shift: float = Field(0.02, gt=0, description="Median camera shift below which the camera counts as (partly) still (frame widths/s).")
-    full_hand_observations: int = Field(4, ge=1, description="Hand observations in a clip at which the hand cues count fully (count).")
-    body_visibility: float = Field(0.5, ge=0, le=1, description="Pose keypoints count as visible above this MediaPipe visibility (0-1).")
-    weight_bottom_entry: float = Field(2.5, ge=0, description="Log-odds for ego when every forearm reaches in from the bottom (against, when none does).")
-    weight_side_consistency: float = Field(1.0, ge=0, description="Log-odds for ego when every hand is on its own side (against, when all are mirrored).")
-    weight_hands_far: float = Field(1.5, ge=0, description="Log-odds against ego when every hand is far from the camera.")
+    context_s: float = Field(
+        30.0,
+        gt=0,
+        description="Evidence is pooled over the clip's shot, at most this long a window centred on the clip (s).",
+    )
+    reach_palms: float = Field(
+        4.0,
+        gt=0,
+        description="A forearm 'reaches in' when the frame edge is at most this many palm lengths from the wrist (palms).",
+    )
+    near_palm_fraction: float = Field(
+        0.10,
+        gt=0,
+        le=1,
+        description="Palm length (wrist to middle knuckle) at arm's length, as a fraction of the short side.",
+    )
+    still_shift: float = Field(
+        0.02, gt=0, description="Median camera shift below which the camera counts as (partly) still (frame widths/s)."
+    )
+    full_hand_observations: int = Field(
+        4, ge=1, description="Hand observations in a clip at which the hand cues count fully (count)."
+    )
+    body_visibility: float = Field(
+        0.5, ge=0, le=1, description="Pose keypoints count as visible above this MediaPipe visibility (0-1)."
+    )
+    weight_bottom_entry: float = Field(
+        2.5,
+        ge=0,
+        description="Log-odds for ego when every forearm reaches in from the bottom (against, when none does).",
+    )
+    weight_side_consistency: float = Field(
+        1.0, ge=0, description="Log-odds for ego when every hand is on its own side (against, when all are mirrored)."
+    )
+    weight_hands_far: float = Field(
+        1.5, ge=0, description="Log-odds against ego when every hand is far from the camera."
+    )
     weight_face: float = Field(5.0, ge=0, description="Log-odds against ego when a face is seen in every frame.")
-    weight_full_body: float = Field(3.0, ge=0, description="Log-odds against ego when a whole figure is seen in every frame.")
-    weight_body_without_hands: float = Field(1.5, ge=0, description="Log-odds against ego when a body but no hand is seen in every frame.")
-    weight_camera_still: float = Field(2.5, ge=0, description="Log-odds against ego for a camera that does not move at all.")
-    decide_probability: float = Field(0.65, gt=0.5, lt=1, description="p(ego) needed to say ego (1 minus it for exo); between the two: unknown.")
+    weight_full_body: float = Field(
+        3.0, ge=0, description="Log-odds against ego when a whole figure is seen in every frame."
+    )
+    weight_body_without_hands: float = Field(
+        1.5, ge=0, description="Log-odds against ego when a body but no hand is seen in every frame."
+    )
+    weight_camera_still: float = Field(
+        2.5, ge=0, description="Log-odds against ego for a camera that does not move at all."
+    )
+    decide_probability: float = Field(
+        0.65, gt=0.5, lt=1, description="p(ego) needed to say ego (1 minus it for exo); between the two: unknown."
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +133,12 @@ class ViewpointCues:
 
     @property
     def has_evidence(self) -> bool:
-        return self.hand_observations > 0 or self.face_visible > 0 or self.full_body_visible > 0 or self.body_without_hands > 0
+        return (
+            self.hand_observations > 0
+            or self.face_visible > 0
+            or self.full_body_visible > 0
+            or self.body_without_hands > 0
+        )
 
 
 def forearm_reaches_bottom(hand: HandPose, width: int, height: int, reach_palms: float) -> bool:
@@ -131,7 +171,15 @@ def palm_fraction(hand: HandPose, width: int, height: int) -> float:
 
 def _keypoints_in_frame(image: np.ndarray, indices: tuple[int, ...], visibility: float) -> bool:
     points = image[list(indices)]
-    return bool(((points[:, 3] > visibility) & (points[:, 0] >= 0) & (points[:, 0] <= 1) & (points[:, 1] >= 0) & (points[:, 1] <= 1)).all())
+    return bool(
+        (
+            (points[:, 3] > visibility)
+            & (points[:, 0] >= 0)
+            & (points[:, 0] <= 1)
+            & (points[:, 1] >= 0)
+            & (points[:, 1] <= 1)
+        ).all()
+    )
 
 
 def measure_cues(frames: list[FrameDetections], camera_shift: float, config: ViewpointConfig) -> ViewpointCues:
@@ -146,15 +194,25 @@ def measure_cues(frames: list[FrameDetections], camera_shift: float, config: Vie
         faces += bool(frame.faces)
         if frame.body is not None:
             image = frame.body.image
-            full_bodies += all(_keypoints_in_frame(image, part, config.body_visibility) for part in (SHOULDERS, HIPS, KNEES))
+            full_bodies += all(
+                _keypoints_in_frame(image, part, config.body_visibility) for part in (SHOULDERS, HIPS, KNEES)
+            )
             bodies_alone += not frame.hands
     count = max(len(frames), 1)
     nan = math.nan
     median_palm = float(np.median(palms)) if palms else nan
     # Hands far: 1 at half the arm's-length palm size or smaller, 0 at that size or larger.
-    far = float(np.clip((config.near_palm_fraction - median_palm) / (config.near_palm_fraction / 2), 0, 1)) if palms else nan
+    far = (
+        float(np.clip((config.near_palm_fraction - median_palm) / (config.near_palm_fraction / 2), 0, 1))
+        if palms
+        else nan
+    )
     # Camera still: 1 at a tenth of `still_shift` or less, 0 at `still_shift` or more (log scale: shifts span decades).
-    still = float(np.clip(math.log10(config.still_shift / max(camera_shift, 1e-9)), 0, 1)) if math.isfinite(camera_shift) else nan
+    still = (
+        float(np.clip(math.log10(config.still_shift / max(camera_shift, 1e-9)), 0, 1))
+        if math.isfinite(camera_shift)
+        else nan
+    )
     return ViewpointCues(
         hand_observations=len(bottom),
         hand_bottom_entry=float(np.mean(bottom)) if bottom else nan,
@@ -233,7 +291,9 @@ class ViewpointStage(Stage):
         end_s = min(scene[1], middle + self.config.context_s / 2)
         return min(start_s, clip.start_s), max(end_s, clip.end_s)
 
-    def label_clip(self, clip: Clip, detections: list[FrameDetections], camera: CameraMotion | None, start_s: float, end_s: float) -> None:
+    def label_clip(
+        self, clip: Clip, detections: list[FrameDetections], camera: CameraMotion | None, start_s: float, end_s: float
+    ) -> None:
         """Label `clip` from the detections and camera motion in [start_s, end_s)."""
         frames = [d for d in detections if start_s <= d.time_s < end_s]
         shift = camera.median_shift(start_s, end_s) if camera is not None else math.nan

@@ -43,11 +43,26 @@ FRAME_STATES = (OK, ROTATION_ONLY, LOST, NO_TEXTURE, NOT_STARTED)  # index = the
 
 
 class CameraTrajectoryConfig(BaseModel, extra="forbid"):
-    enabled: bool = Field(True, description="Estimate the camera trajectory of ego clips and write {clip_id}.camera.npz.")
-    fps: float = Field(10.0, gt=0, le=60, description="Rate at which frames of the written clip are tracked (frames/s); capped by the clip's rate.")
-    width: int = Field(320, ge=64, le=1920, description="Width frames are scaled to for tracking (px); thresholds in px below are at this width.")
+    enabled: bool = Field(
+        True, description="Estimate the camera trajectory of ego clips and write {clip_id}.camera.npz."
+    )
+    fps: float = Field(
+        10.0,
+        gt=0,
+        le=60,
+        description="Rate at which frames of the written clip are tracked (frames/s); capped by the clip's rate.",
+    )
+    width: int = Field(
+        320,
+        ge=64,
+        le=1920,
+        description="Width frames are scaled to for tracking (px); thresholds in px below are at this width.",
+    )
     hfov_deg: float = Field(
-        90.0, gt=10, lt=170, description="Assumed horizontal field of view (degrees): sets the focal length. Head-mounted cameras are ~80-110."
+        90.0,
+        gt=10,
+        lt=170,
+        description="Assumed horizontal field of view (degrees): sets the focal length. Head-mounted cameras are ~80-110.",
     )
     max_features: int = Field(300, ge=20, le=5000, description="Most points tracked at once (count).")
     min_corner_strength: float = Field(
@@ -55,18 +70,41 @@ class CameraTrajectoryConfig(BaseModel, extra="forbid"):
         ge=0,
         description="Weakest corner tracked: OpenCV cornerMinEigenVal (block 3, Sobel 3) of the 8-bit grey frame; flat colour gives 0, texture 1e-3 and up.",
     )
-    min_tracks: int = Field(30, ge=8, description="Fewest points a frame must share with its keyframe to be related to it (count).")
-    min_inliers: int = Field(25, ge=8, description="Fewest essential-matrix inliers for a keyframe pose to be valid (count).")
-    keyframe_parallax_px: float = Field(
-        4.0, gt=0, description="A new keyframe is taken when the tracked points moved this much beyond what rotation explains (median px)."
+    min_tracks: int = Field(
+        30, ge=8, description="Fewest points a frame must share with its keyframe to be related to it (count)."
     )
-    rotation_only_px: float = Field(1.0, gt=0, description="Below this rotation-compensated parallax (median px) a pair is rotation-only: translation unknown.")
-    keyframe_track_ratio: float = Field(0.6, gt=0, lt=1, description="A keyframe is forced when fewer than this share of its points are still tracked (0-1).")
+    min_inliers: int = Field(
+        25, ge=8, description="Fewest essential-matrix inliers for a keyframe pose to be valid (count)."
+    )
+    keyframe_parallax_px: float = Field(
+        4.0,
+        gt=0,
+        description="A new keyframe is taken when the tracked points moved this much beyond what rotation explains (median px).",
+    )
+    rotation_only_px: float = Field(
+        1.0,
+        gt=0,
+        description="Below this rotation-compensated parallax (median px) a pair is rotation-only: translation unknown.",
+    )
+    keyframe_track_ratio: float = Field(
+        0.6,
+        gt=0,
+        lt=1,
+        description="A keyframe is forced when fewer than this share of its points are still tracked (0-1).",
+    )
     ransac_px: float = Field(1.0, gt=0, description="Inlier threshold of the essential-matrix fit (px).")
-    window_keyframes: int = Field(5, ge=0, le=30, description="Keyframes refined by each windowed bundle adjustment; 0 switches it off (count).")
-    bundle_iterations: int = Field(8, ge=1, le=100, description="Most solver iterations of one windowed bundle adjustment (count).")
-    mask_people: bool = Field(True, description="Ignore points on detected hands and bodies (from pose.npz): they move on their own.")
-    mask_margin: float = Field(0.15, ge=0, le=1, description="Masked boxes are grown by this share of their size on every side (fraction).")
+    window_keyframes: int = Field(
+        5, ge=0, le=30, description="Keyframes refined by each windowed bundle adjustment; 0 switches it off (count)."
+    )
+    bundle_iterations: int = Field(
+        8, ge=1, le=100, description="Most solver iterations of one windowed bundle adjustment (count)."
+    )
+    mask_people: bool = Field(
+        True, description="Ignore points on detected hands and bodies (from pose.npz): they move on their own."
+    )
+    mask_margin: float = Field(
+        0.15, ge=0, le=1, description="Masked boxes are grown by this share of their size on every side (fraction)."
+    )
 
 
 @dataclass
@@ -109,8 +147,12 @@ class _Observation:
 class _Pair:
     rotation: np.ndarray  # keyframe camera -> new camera
     translation: np.ndarray | None  # unit length; None = rotation-only
-    ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # of points triangulated in the keyframe's camera
-    points: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))  # their coordinates in that camera (unit baseline)
+    ids: np.ndarray = field(
+        default_factory=lambda: np.zeros(0, np.int64)
+    )  # of points triangulated in the keyframe's camera
+    points: np.ndarray = field(
+        default_factory=lambda: np.zeros((0, 3))
+    )  # their coordinates in that camera (unit baseline)
 
 
 def intrinsics(width: int, height: int, hfov_deg: float) -> np.ndarray:
@@ -131,7 +173,9 @@ class VisualOdometry:
         self.states: list[str] = []
         self.keyframes: list[_Keyframe] = []
         self.map: dict[int, np.ndarray] = {}  # point id -> world position
-        self.relative: dict[int, tuple[_Keyframe, np.ndarray, np.ndarray | None]] = {}  # frame -> keyframe, rotation and translation from it
+        self.relative: dict[
+            int, tuple[_Keyframe, np.ndarray, np.ndarray | None]
+        ] = {}  # frame -> keyframe, rotation and translation from it
         self.segment = -1
         self.active: _Keyframe | None = None  # last keyframe of the segment being tracked
         self.previous: _Observation | None = None
@@ -169,11 +213,19 @@ class VisualOdometry:
     def _track(self, grey: np.ndarray, mask: np.ndarray | None) -> None:
         """Pyramidal Lucas-Kanade with a forward-backward check; points entering the mask are dropped."""
         start = self.points.reshape(-1, 1, 2)
-        params = {"winSize": (21, 21), "maxLevel": 3, "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03)}
+        params = {
+            "winSize": (21, 21),
+            "maxLevel": 3,
+            "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03),
+        }
         forward, status, _ = cv2.calcOpticalFlowPyrLK(self.grey, grey, start, None, **params)
         backward, status_back, _ = cv2.calcOpticalFlowPyrLK(grey, self.grey, forward, None, **params)
         moved = forward.reshape(-1, 2)
-        good = (status.ravel() == 1) & (status_back.ravel() == 1) & (np.linalg.norm(backward.reshape(-1, 2) - self.points, axis=1) < 0.5)
+        good = (
+            (status.ravel() == 1)
+            & (status_back.ravel() == 1)
+            & (np.linalg.norm(backward.reshape(-1, 2) - self.points, axis=1) < 0.5)
+        )
         height, width = grey.shape
         good &= (moved[:, 0] >= 0) & (moved[:, 0] < width) & (moved[:, 1] >= 0) & (moved[:, 1] < height)
         if mask is not None and good.any():
@@ -204,7 +256,9 @@ class VisualOdometry:
             return
         corners = corners.reshape(-1, 2)
         strength = self._corner_strength(grey)
-        corners = corners[strength[corners[:, 1].astype(int), corners[:, 0].astype(int)] >= self.config.min_corner_strength]
+        corners = corners[
+            strength[corners[:, 1].astype(int), corners[:, 0].astype(int)] >= self.config.min_corner_strength
+        ]
         if not len(corners):
             return
         self.ids = np.concatenate([self.ids, np.arange(self.next_id, self.next_id + len(corners))])
@@ -218,7 +272,9 @@ class VisualOdometry:
         self.segment += 1
         self.map = {}  # points of an earlier segment are in a frame this one is not tied to
         rotation = self.last_rotation.T  # world-to-camera
-        keyframe = _Keyframe(frame, rotation, -rotation @ self.last_centre, self.ids.copy(), self.points.copy(), self.segment)
+        keyframe = _Keyframe(
+            frame, rotation, -rotation @ self.last_centre, self.ids.copy(), self.points.copy(), self.segment
+        )
         self.keyframes.append(keyframe)
         self.active = keyframe
         self.states[frame] = OK
@@ -230,7 +286,13 @@ class VisualOdometry:
         shared, in_key, in_frame = np.intersect1d(keyframe.ids, self.ids, assume_unique=True, return_indices=True)
         lost_tracks = len(shared) < self.config.min_tracks
         # the tracks ran out between two frames: make the previous frame a keyframe, then try again from it
-        if lost_tracks and self.previous is not None and self.previous.frame > keyframe.frame and not last and self._keyframe_from_previous():
+        if (
+            lost_tracks
+            and self.previous is not None
+            and self.previous.frame > keyframe.frame
+            and not last
+            and self._keyframe_from_previous()
+        ):
             self._relate(frame, last)
             return
         if lost_tracks:
@@ -295,9 +357,16 @@ class VisualOdometry:
         shared, in_key, in_prev = np.intersect1d(keyframe.ids, previous.ids, assume_unique=True, return_indices=True)
         if len(shared) < self.config.min_tracks:
             return False
-        key_points, prev_points = keyframe.points[in_key].astype(np.float64), previous.points[in_prev].astype(np.float64)
+        key_points, prev_points = (
+            keyframe.points[in_key].astype(np.float64),
+            previous.points[in_prev].astype(np.float64),
+        )
         rotation, parallax = self._rotation_fit(key_points, prev_points)
-        pair = _Pair(rotation, None) if parallax < self.config.rotation_only_px else self._essential(shared, key_points, prev_points)
+        pair = (
+            _Pair(rotation, None)
+            if parallax < self.config.rotation_only_px
+            else self._essential(shared, key_points, prev_points)
+        )
         if pair is None:
             return False
         self._add_keyframe(previous.frame, pair, previous.ids, previous.points)
@@ -328,11 +397,18 @@ class VisualOdometry:
         """Relative pose from the essential matrix (USAC MAGSAC), and the inliers triangulated with a unit baseline."""
         try:
             essential, inliers = cv2.findEssentialMat(
-                key_points, frame_points, self.camera, method=cv2.USAC_MAGSAC, prob=0.999, threshold=self.config.ransac_px
+                key_points,
+                frame_points,
+                self.camera,
+                method=cv2.USAC_MAGSAC,
+                prob=0.999,
+                threshold=self.config.ransac_px,
             )
             if essential is None or essential.shape[0] < 3:
                 return None
-            count, rotation, translation, inliers = cv2.recoverPose(essential[:3], key_points, frame_points, self.camera, mask=inliers)
+            count, rotation, translation, inliers = cv2.recoverPose(
+                essential[:3], key_points, frame_points, self.camera, mask=inliers
+            )
         except cv2.error:  # degenerate configurations (all points on a line, duplicates)
             return None
         if count < self.config.min_inliers:
@@ -345,7 +421,9 @@ class VisualOdometry:
             return _Pair(rotation, None)
         return _Pair(rotation, translation, ids[keep][good], points[good])
 
-    def _triangulate(self, rotation: np.ndarray, translation: np.ndarray, key_points: np.ndarray, frame_points: np.ndarray) -> np.ndarray:
+    def _triangulate(
+        self, rotation: np.ndarray, translation: np.ndarray, key_points: np.ndarray, frame_points: np.ndarray
+    ) -> np.ndarray:
         first = self.camera @ np.hstack([np.eye(3), np.zeros((3, 1))])
         second = self.camera @ np.hstack([rotation, translation[:, None]])
         homogeneous = cv2.triangulatePoints(first, second, key_points.T, frame_points.T)
@@ -363,7 +441,15 @@ class VisualOdometry:
             for point_id, position in zip(pair.ids, pair.points * scale, strict=True):
                 if int(point_id) not in self.map:
                     self.map[int(point_id)] = keyframe.rotation.T @ (position - keyframe.translation)
-        new = _Keyframe(frame, rotation, translation, ids.copy(), points.copy(), self.segment, rotation_only=pair.translation is None)
+        new = _Keyframe(
+            frame,
+            rotation,
+            translation,
+            ids.copy(),
+            points.copy(),
+            self.segment,
+            rotation_only=pair.translation is None,
+        )
         self.keyframes.append(new)
         self.active = new
         self.states[frame] = ROTATION_ONLY if new.rotation_only else OK
@@ -431,7 +517,10 @@ class VisualOdometry:
         n_fixed, n_free = len(fixed), len(free)
         base = np.array([k.rotation for k in views])  # rotations are refined as small left updates exp(d) @ base
         translations0 = np.array([k.translation for k in views])
-        start = np.concatenate([np.concatenate([np.zeros(3), k.translation]) for k in free] + [np.concatenate([self.map[int(i)] for i in point_ids])])
+        start = np.concatenate(
+            [np.concatenate([np.zeros(3), k.translation]) for k in free]
+            + [np.concatenate([self.map[int(i)] for i in point_ids])]
+        )
         normalised = (np.column_stack([observed, np.ones(len(observed))]) @ self.inverse_camera.T)[:, :2]
         focal = self.focal
 
@@ -470,12 +559,22 @@ class VisualOdometry:
             d_point = np.einsum("nij,njk->nik", d_project, rotations[view_index])  # (n, 2, 3)
             data = np.concatenate([d_pose.ravel(), d_point.ravel()])
             row_index = np.concatenate([np.repeat(rows[moving], 6, axis=1).ravel(), np.repeat(rows, 3, axis=1).ravel()])
-            column_index = np.concatenate([np.tile(pose_columns, (1, 2)).ravel(), np.tile(point_columns, (1, 2)).ravel()])
+            column_index = np.concatenate(
+                [np.tile(pose_columns, (1, 2)).ravel(), np.tile(point_columns, (1, 2)).ravel()]
+            )
             return csr_matrix((data, (row_index, column_index)), shape=(2 * count, len(start)))
 
         try:
             result = least_squares(
-                residuals, start, jac=jacobian, method="trf", loss="huber", f_scale=1.5, max_nfev=self.config.bundle_iterations, x_scale="jac", tr_solver="lsmr"
+                residuals,
+                start,
+                jac=jacobian,
+                method="trf",
+                loss="huber",
+                f_scale=1.5,
+                max_nfev=self.config.bundle_iterations,
+                x_scale="jac",
+                tr_solver="lsmr",
             )
         except (ValueError, np.linalg.LinAlgError) as exc:  # a degenerate window: keep the chained poses
             log.debug("bundle adjustment skipped: %s", exc)
@@ -496,7 +595,12 @@ class VisualOdometry:
 
     def finish(self) -> Trajectory:
         """Relate the last frame, compose every frame's pose from its keyframe's, and normalise the scale."""
-        if self.active is not None and self.times and self.active.frame != len(self.times) - 1 and self.states[-1] == OK:
+        if (
+            self.active is not None
+            and self.times
+            and self.active.frame != len(self.times) - 1
+            and self.states[-1] == OK
+        ):
             self._relate(len(self.times) - 1, last=True)
         count = len(self.times)
         rotations = np.repeat(np.eye(3)[None], count, axis=0)
@@ -526,19 +630,34 @@ class VisualOdometry:
             if shift is not None:
                 positions[frame] = -rotation.T @ (relative @ keyframe.translation + shift)
                 translation_known[frame] = True
-            elif states[frame] == LOST or not translation_known[frame]:  # after the segment's last keyframe: position unknown
+            elif (
+                states[frame] == LOST or not translation_known[frame]
+            ):  # after the segment's last keyframe: position unknown
                 positions[frame] = keyframe.centre
         segment_sizes = Counter(k.segment for k in self.keyframes)
         referenced = {id(k) for k, _, _ in self.relative.values()}
-        for keyframe in self.keyframes:  # a keyframe alone in its segment, with nothing tracked from it, relates to nothing
+        for (
+            keyframe
+        ) in self.keyframes:  # a keyframe alone in its segment, with nothing tracked from it, relates to nothing
             valid[keyframe.frame] = segment_sizes[keyframe.segment] > 1 or id(keyframe) in referenced
         for index in range(count):
             if not valid[index] and states[index] in (OK, ROTATION_ONLY):
-                states[index] = LOST  # tracked after its segment's last keyframe, or a segment that never got a second keyframe
+                states[index] = (
+                    LOST  # tracked after its segment's last keyframe, or a segment that never got a second keyframe
+                )
         depth = self._median_depth()
         if depth > 0:
             positions /= depth
-        return Trajectory(np.array(self.times), rotations, positions, valid, translation_known, states, [k.frame for k in self.keyframes], self.segment + 1)
+        return Trajectory(
+            np.array(self.times),
+            rotations,
+            positions,
+            valid,
+            translation_known,
+            states,
+            [k.frame for k in self.keyframes],
+            self.segment + 1,
+        )
 
     def _median_depth(self) -> float:
         depths = []
@@ -551,7 +670,9 @@ class VisualOdometry:
         return float(np.median(joined)) if len(joined) else 0.0
 
 
-def _well_triangulated(points: np.ndarray, rotation: np.ndarray, translation: np.ndarray, min_angle_deg: float = 0.5) -> np.ndarray:
+def _well_triangulated(
+    points: np.ndarray, rotation: np.ndarray, translation: np.ndarray, min_angle_deg: float = 0.5
+) -> np.ndarray:
     """In front of both cameras and seen under enough parallax to have a usable depth."""
     second = points @ rotation.T + translation
     centre = -rotation.T @ translation

@@ -104,14 +104,23 @@ def action100m_meta(row: dict[str, Any]) -> dict[str, Any]:
             end = float(following) if following is not None else start
         except (TypeError, ValueError):
             end = start
-        narrations.append({"start_s": start, "end_s": max(start, end), "text": " ".join(str(line.get("text", "")).split()), "source": "subtitles"})
+        narrations.append(
+            {
+                "start_s": start,
+                "end_s": max(start, end),
+                "text": " ".join(str(line.get("text", "")).split()),
+                "source": "subtitles",
+            }
+        )
     nodes = row.get("nodes") or []
     parents = {node.get("parent_id") for node in nodes}
     for node in nodes:
         brief = ((node.get("gpt") or {}).get("action") or {}).get("brief")
         if node.get("node_id") in parents or not brief or brief.strip().upper() == NA:
             continue
-        narrations.append({"start_s": float(node["start"]), "end_s": float(node["end"]), "text": brief, "source": "action100m"})
+        narrations.append(
+            {"start_s": float(node["start"]), "end_s": float(node["end"]), "text": brief, "source": "action100m"}
+        )
     meta["narrations"] = sorted(narrations, key=lambda n: (n["start_s"], n["source"]))
     return meta
 
@@ -119,7 +128,11 @@ def action100m_meta(row: dict[str, Any]) -> dict[str, Any]:
 def _transcript(meta: dict[str, Any]) -> list[dict[str, str]]:
     lines = []
     for item in meta.get("narrations") or []:
-        if isinstance(item, dict) and str(item.get("source", "")).lower() in SPEECH_SOURCES and item.get("start_s") is not None:
+        if (
+            isinstance(item, dict)
+            and str(item.get("source", "")).lower() in SPEECH_SOURCES
+            and item.get("start_s") is not None
+        ):
             lines.append({"time": f"{float(item['start_s']):g}", "text": str(item.get("text", ""))})
     return lines
 
@@ -139,7 +152,9 @@ def tree_rows_to_action100m(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]
             "description": meta.get("description"),
             "view_count": meta.get("view_count"),
             "like_count": meta.get("like_count"),
-            "duration": int(round(float(duration))) if duration is not None else (int(round(root["end"])) if root else None),
+            "duration": int(round(float(duration)))
+            if duration is not None
+            else (int(round(root["end"])) if root else None),
             "upload_date": meta.get("upload_date"),
             "transcript": _transcript(meta),
         }
@@ -157,10 +172,18 @@ def tree_rows_to_action100m(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]
                     "plm_caption": None,
                     "llama3_caption": None,
                     "gpt": {
-                        "summary": {"brief": node.get("caption_short") or NA, "detailed": node.get("caption_detailed") or node.get("caption_short") or NA},
+                        "summary": {
+                            "brief": node.get("caption_short") or NA,
+                            "detailed": node.get("caption_detailed") or node.get("caption_short") or NA,
+                        },
                         "action": {
                             "brief": node["action_brief"] if has_action else NA,
-                            "detailed": (node.get("caption_short") if node["kind"] == "sub_action" else node.get("action_brief")) or NA if has_action else NA,
+                            "detailed": (
+                                node.get("caption_short") if node["kind"] == "sub_action" else node.get("action_brief")
+                            )
+                            or NA
+                            if has_action
+                            else NA,
                             "actor": node.get("action_actor") or NA if has_action else NA,
                         },
                     },
@@ -174,7 +197,9 @@ def export_corpus(corpus_dir: str | Path, out: str | Path) -> int:
     """Write a corpus's caption trees as Action100M Parquet; returns the number of videos."""
     trees = Path(corpus_dir) / "captions" / "trees.parquet"
     if not trees.exists():
-        raise Action100MError(f"{corpus_dir}: no captions/trees.parquet (curate with captions.enabled and materialisation on)")
+        raise Action100MError(
+            f"{corpus_dir}: no captions/trees.parquet (curate with captions.enabled and materialisation on)"
+        )
     rows = tree_rows_to_action100m(pq.read_table(trees).to_pylist())
     write_action100m(out, rows)
     return len(rows)

@@ -24,7 +24,16 @@ from humannet.annotate.clip_annotator import ClipAnnotation, ClipAnnotator, Stag
 from humannet.captions.embeddings import TextEmbedder
 from humannet.captions.keypoint_motion import KeypointMotion, KeypointMotionConfig, keypoint_motion
 from humannet.captions.labels import LabelAssignment, index_columns, merge
-from humannet.captions.narrations import ActivityNormaliser, Narration, NarrationProblem, NormalisedAction, aligned, not_latin, read_narrations, vocabulary
+from humannet.captions.narrations import (
+    ActivityNormaliser,
+    Narration,
+    NarrationProblem,
+    NormalisedAction,
+    aligned,
+    not_latin,
+    read_narrations,
+    vocabulary,
+)
 from humannet.captions.openai_backend import CaptionRequest, OpenAICaptioner, OpenAIConfig, clip_signals, sample_frames
 from humannet.captions.schema import Action, Caption, Subjects, VLMCaption
 from humannet.captions.signal_labeller import labels_from_signals, metadata_availability, source_type
@@ -37,18 +46,30 @@ log = logging.getLogger(__name__)
 
 
 class CaptionConfig(BaseModel, extra="forbid"):
-    enabled: bool = Field(True, description="Caption and taxonomy-label every materialised clip (annotators `taxonomy` and `captions`).")
+    enabled: bool = Field(
+        True, description="Caption and taxonomy-label every materialised clip (annotators `taxonomy` and `captions`)."
+    )
     backend: Literal["template", "openai"] = Field(
-        "template", description="Captioner: 'template' (from measured signals and narrations) or 'openai' (a VLM server)."
+        "template",
+        description="Captioner: 'template' (from measured signals and narrations) or 'openai' (a VLM server).",
     )
     openai: OpenAIConfig = Field(OpenAIConfig(), description="The VLM server used with backend 'openai'.")
-    text_labels: TextLabelConfig = Field(TextLabelConfig(), description="Taxonomy labels from source text (MiniLM embeddings).")
-    keypoints: KeypointMotionConfig = Field(KeypointMotionConfig(), description="Sub-actions and body parts from the clip's keypoint tracks.")
+    text_labels: TextLabelConfig = Field(
+        TextLabelConfig(), description="Taxonomy labels from source text (MiniLM embeddings)."
+    )
+    keypoints: KeypointMotionConfig = Field(
+        KeypointMotionConfig(), description="Sub-actions and body parts from the clip's keypoint tracks."
+    )
     narration_similarity: float = Field(
-        0.65, ge=-1, le=1, description="Least MiniLM cosine similarity for a narration word to join a canonical verb or noun class."
+        0.65,
+        ge=-1,
+        le=1,
+        description="Least MiniLM cosine similarity for a narration word to join a canonical verb or noun class.",
     )
     still_shift: float = Field(
-        0.02, gt=0, description="Camera shift below which a caption calls the camera static (frame widths/s), as the viewpoint stage does."
+        0.02,
+        gt=0,
+        description="Camera shift below which a caption calls the camera static (frame widths/s), as the viewpoint stage does.",
     )
 
 
@@ -83,11 +104,15 @@ class TaxonomyAnnotator(ClipAnnotator):
     produces: ClassVar[tuple[str, ...]] = ("taxonomy_*",)
     config_sections: ClassVar[tuple[str, ...]] = ("captions",)
 
-    def __init__(self, config: CaptionConfig, embedder: TextEmbedder | None = None, taxonomy: Taxonomy | None = None) -> None:
+    def __init__(
+        self, config: CaptionConfig, embedder: TextEmbedder | None = None, taxonomy: Taxonomy | None = None
+    ) -> None:
         self.config = config
         self.taxonomy = taxonomy or load_taxonomy()
         self.embedder = embedder or TextEmbedder()
-        labelling = config.model_copy(update={"backend": "template", "openai": OpenAIConfig()})  # the captioner's settings do not change labels
+        labelling = config.model_copy(
+            update={"backend": "template", "openai": OpenAIConfig()}
+        )  # the captioner's settings do not change labels
         self.version = f"1.t{self.taxonomy.version}.v{vocabulary().version}.{_config_hash(labelling)}"
         self.text = TextLabeller(self.taxonomy, self.embedder, config.text_labels)
         self.normaliser = ActivityNormaliser(self.embedder, config.narration_similarity)
@@ -104,7 +129,9 @@ class TaxonomyAnnotator(ClipAnnotator):
         if self.config.text_labels.enabled:
             meta = video.meta
             texts: list[tuple[str, str]] = [
-                (field, meta[field]) for field in ("title", "description") if isinstance(meta.get(field), str) and meta[field].strip()
+                (field, meta[field])
+                for field in ("title", "description")
+                if isinstance(meta.get(field), str) and meta[field].strip()
             ]
             tags = meta.get("tags")
             if isinstance(tags, list) and tags:
@@ -115,7 +142,9 @@ class TaxonomyAnnotator(ClipAnnotator):
                 texts.append(("narrations", ". ".join(untimed)))
             for field, text in texts:
                 if not_latin(text):
-                    problems.append(f"{field} not used for labels: not English (mostly non-Latin letters): {text[:40]!r}")
+                    problems.append(
+                        f"{field} not used for labels: not English (mostly non-Latin letters): {text[:40]!r}"
+                    )
                 else:
                     found += self.text.label_text(text, f"text:{field}")
         self._video_labels = (key, found, problems)
@@ -147,11 +176,17 @@ class CaptionAnnotator(ClipAnnotator):
     produces: ClassVar[tuple[str, ...]] = ("caption_short", "caption_detailed", "activity_class")
     config_sections: ClassVar[tuple[str, ...]] = ("captions",)
 
-    def __init__(self, config: CaptionConfig, embedder: TextEmbedder | None = None, taxonomy: Taxonomy | None = None) -> None:
+    def __init__(
+        self, config: CaptionConfig, embedder: TextEmbedder | None = None, taxonomy: Taxonomy | None = None
+    ) -> None:
         self.config = config
         self.taxonomy = taxonomy or load_taxonomy()
         self.embedder = embedder or TextEmbedder()
-        backend = "template" if config.backend == "template" else f"openai.{_config_hash(config.openai.model_copy(update={'api_key_env': ''}))}"
+        backend = (
+            "template"
+            if config.backend == "template"
+            else f"openai.{_config_hash(config.openai.model_copy(update={'api_key_env': ''}))}"
+        )
         self.version = f"1.t{self.taxonomy.version}.v{vocabulary().version}.{backend}.{_config_hash(config.keypoints)}{_config_hash(config.text_labels)}"
         self.normaliser = ActivityNormaliser(self.embedder, config.narration_similarity)
         self.text = TextLabeller(self.taxonomy, self.embedder, config.text_labels)
@@ -176,20 +211,29 @@ class CaptionAnnotator(ClipAnnotator):
     def _request(self, video: Video, clip: Clip, mp4) -> CaptionRequest:
         frames, times = sample_frames(mp4, self.config.openai.frames_per_clip, self.config.openai.frame_size)
         actions, _ = clip_actions(video, clip, self.normaliser)
-        narrations = [f"{max(0.0, (clip.start_s if a.start_s is None else a.start_s) - clip.start_s):.1f} s: {a.text}" for a in actions]
-        return CaptionRequest(clip.clip_id, frames, times, clip_signals(clip.scores, clip.labels), narrations, clip.duration_s)
+        narrations = [
+            f"{max(0.0, (clip.start_s if a.start_s is None else a.start_s) - clip.start_s):.1f} s: {a.text}"
+            for a in actions
+        ]
+        return CaptionRequest(
+            clip.clip_id, frames, times, clip_signals(clip.scores, clip.labels), narrations, clip.duration_s
+        )
 
     def annotate(self, staged: StagedClip) -> ClipAnnotation:
         clip, video = staged.clip, staged.video
         motion, errors = motion_of(staged, self.config.keypoints)
         actions, _ = clip_actions(video, clip, self.normaliser)  # problems are recorded once, by the taxonomy annotator
         assigned = [LabelAssignment(**item) for item in staged.metadata.get("taxonomy", [])]
-        environment = max((a for a in assigned if a.axis == "environment"), key=lambda a: (a.score, len(a.path)), default=None)
+        environment = max(
+            (a for a in assigned if a.axis == "environment"), key=lambda a: (a.score, len(a.path)), default=None
+        )
         caption = template_caption(TemplateInputs(clip, motion, actions, environment, self.config.still_shift))
         result = ClipAnnotation()
         if self.vlm is not None:
             self._prefetch(staged)
-            future = self._pending.pop(clip.clip_id, None) or self.vlm.submit(partial(self._request, video, clip, staged.mp4), clip.clip_id)
+            future = self._pending.pop(clip.clip_id, None) or self.vlm.submit(
+                partial(self._request, video, clip, staged.mp4), clip.clip_id
+            )
             try:
                 answer: VLMCaption = future.result()
             except Exception as exc:  # any backend failure: keep the template caption and say why
@@ -202,7 +246,9 @@ class CaptionAnnotator(ClipAnnotator):
                 vlm_labels = []
                 for text in (answer.environment, answer.short):
                     if text:
-                        vlm_labels += self.text.label_text(text, self.vlm.name.replace("openai:", "vlm:"), axes=("environment", "interaction_style"))
+                        vlm_labels += self.text.label_text(
+                            text, self.vlm.name.replace("openai:", "vlm:"), axes=("environment", "interaction_style")
+                        )
                 if vlm_labels:
                     merged = merge(assigned + vlm_labels)
                     result.metadata["taxonomy"] = [a.to_dict() for a in merged]
@@ -213,7 +259,13 @@ class CaptionAnnotator(ClipAnnotator):
                             caption.environment = best.label
                             caption.provenance["environment"] = best.provenance
         result.metadata["caption"] = caption.model_dump(mode="json")
-        result.labels.update({"caption_short": caption.short, "caption_detailed": caption.detailed, "activity_class": caption.activity_class or ""})
+        result.labels.update(
+            {
+                "caption_short": caption.short,
+                "caption_detailed": caption.detailed,
+                "activity_class": caption.activity_class or "",
+            }
+        )
         result.errors = errors
         return result
 
@@ -222,7 +274,15 @@ def merge_vlm(template: Caption, answer: VLMCaption, backend: str, normaliser: A
     """The VLM's text, subjects and actions over the template's measured fields; measured
     viewpoint and camera shift stay (the VLM sees a few frames, the pipeline measured the clip)."""
     provenance = dict(template.provenance)
-    for name in ("short", "detailed", "subjects.count", "subjects.age_group", "subjects.clothing", "actions", "environment_text"):
+    for name in (
+        "short",
+        "detailed",
+        "subjects.count",
+        "subjects.age_group",
+        "subjects.clothing",
+        "actions",
+        "environment_text",
+    ):
         provenance[name] = backend
     parts = list(dict.fromkeys([*template.subjects.body_parts_in_view, *answer.subjects.body_parts_in_view]))
     subjects = Subjects(

@@ -30,12 +30,28 @@ BODY_WRISTS = (15, 16)  # left, right
 
 
 class KeypointMotionConfig(BaseModel, extra="forbid"):
-    move_speed: float = Field(0.15, gt=0, description="Wrist speed above which a hand counts as moving (frame short sides per second).")
-    min_pause_s: float = Field(0.4, ge=0, description="Pauses in hand motion shorter than this do not end a sub-action (s).")
+    move_speed: float = Field(
+        0.15, gt=0, description="Wrist speed above which a hand counts as moving (frame short sides per second)."
+    )
+    min_pause_s: float = Field(
+        0.4, ge=0, description="Pauses in hand motion shorter than this do not end a sub-action (s)."
+    )
     min_action_s: float = Field(0.4, gt=0, description="Shortest sub-action kept (s).")
-    split_ratio: float = Field(0.35, gt=0, lt=1, description="A sub-action is split where the speed dips below this fraction of the peaks on both sides.")
-    part_fraction: float = Field(0.2, gt=0, le=1, description="A body part is 'in view' when its keypoints are visible in at least this fraction of samples.")
-    repeat_correlation: float = Field(0.5, gt=0, le=1, description="Autocorrelation of hand speed at which motion counts as repetitive.")
+    split_ratio: float = Field(
+        0.35,
+        gt=0,
+        lt=1,
+        description="A sub-action is split where the speed dips below this fraction of the peaks on both sides.",
+    )
+    part_fraction: float = Field(
+        0.2,
+        gt=0,
+        le=1,
+        description="A body part is 'in view' when its keypoints are visible in at least this fraction of samples.",
+    )
+    repeat_correlation: float = Field(
+        0.5, gt=0, le=1, description="Autocorrelation of hand speed at which motion counts as repetitive."
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +143,9 @@ def segment_sub_actions(times: np.ndarray, speeds: np.ndarray, config: KeypointM
             hands = "both"
         else:
             hands = "left" if means[0] > means[1] else "right"
-        actions.append(SubAction(round(start, 3), round(end, 3), hands, round(float(np.nanmax(combined[first : last + 1])), 4)))
+        actions.append(
+            SubAction(round(start, 3), round(end, 3), hands, round(float(np.nanmax(combined[first : last + 1])), 4))
+        )
     return actions
 
 
@@ -138,7 +156,9 @@ def _split_at_dips(speed: np.ndarray, first: int, last: int, ratio: float) -> li
     inner = int(np.argmin(values[1:-1])) + 1
     left_peak, right_peak = values[:inner].max(), values[inner + 1 :].max()
     if values[inner] < ratio * min(left_peak, right_peak) and inner >= 2 and len(values) - inner - 1 >= 2:
-        return _split_at_dips(speed, first, first + inner - 1, ratio) + _split_at_dips(speed, first + inner + 1, last, ratio)
+        return _split_at_dips(speed, first, first + inner - 1, ratio) + _split_at_dips(
+            speed, first + inner + 1, last, ratio
+        )
     return [(first, last)]
 
 
@@ -159,7 +179,12 @@ def periodicity(times: np.ndarray, speeds: np.ndarray, threshold: float) -> tupl
     full = full / full[0]
     best = None
     for lag in range(max(1, int(0.3 / step)), min(len(full) - 1, int(3.0 / step) + 1)):
-        if full[lag] >= threshold and full[lag] >= full[lag - 1] and full[lag] >= full[lag + 1] and lag * step * 3 <= grid[-1] - grid[0] + step:
+        if (
+            full[lag] >= threshold
+            and full[lag] >= full[lag - 1]
+            and full[lag] >= full[lag + 1]
+            and lag * step * 3 <= grid[-1] - grid[0] + step
+        ):
             best = (lag * step, float(full[lag]))
             break
     return best

@@ -50,7 +50,11 @@ def evaluate_captions(corpus: Path, labels_path: Path, environments: dict[str, s
     (`subjects.min_count` >= 1) vs `people`, environment label vs `environments[file]`; and the share
     of clip captions that validate against the caption schema."""
     labels = json.loads(labels_path.read_text())["clips"]
-    videos = {row["video_id"]: Path(row["uri"]).name for row in pq.read_table(corpus / "videos.parquet").to_pylist() if row["video_id"]}
+    videos = {
+        row["video_id"]: Path(row["uri"]).name
+        for row in pq.read_table(corpus / "videos.parquet").to_pylist()
+        if row["video_id"]
+    }
     per_video: dict[str, list[dict[str, Any]]] = {}
     valid = total = 0
     invalid: list[str] = []
@@ -63,7 +67,9 @@ def evaluate_captions(corpus: Path, labels_path: Path, environments: dict[str, s
         except ValidationError as exc:
             invalid.append(f"{record['clip_id']}: {exc.errors()[0]['msg']}")
             caption = None
-        per_video.setdefault(videos.get(record["video_id"], record["video_id"]), []).append({"record": record, "caption": caption})
+        per_video.setdefault(videos.get(record["video_id"], record["video_id"]), []).append(
+            {"record": record, "caption": caption}
+        )
     view, people, environment = Counter(), Counter(), Counter()
     misses: list[str] = []
     for name, clips in sorted(per_video.items()):
@@ -80,11 +86,18 @@ def evaluate_captions(corpus: Path, labels_path: Path, environments: dict[str, s
         if seen != bool(truth["people"]):
             misses.append(f"{name}: people {truth['people']} -> {seen}")
         if name in environments:
-            labelled = [t["path"].split("/") for c in clips for t in c["record"].get("taxonomy", []) if t["axis"] == "environment"]
+            labelled = [
+                t["path"].split("/")
+                for c in clips
+                for t in c["record"].get("taxonomy", [])
+                if t["axis"] == "environment"
+            ]
             hit = any(environments[name] in path for path in labelled)
             environment["agree" if hit else ("disagree" if labelled else "no label")] += 1
             if not hit:
-                misses.append(f"{name}: environment {environments[name]} -> {sorted({p[-1] for p in labelled}) or 'none'}")
+                misses.append(
+                    f"{name}: environment {environments[name]} -> {sorted({p[-1] for p in labelled}) or 'none'}"
+                )
     return {
         "clips": total,
         "caption_schema_valid": valid,
@@ -100,7 +113,10 @@ def evaluate_captions(corpus: Path, labels_path: Path, environments: dict[str, s
 
 
 def _viewpoint(record: dict[str, Any]) -> str:
-    return next((t["label"] for t in record.get("taxonomy", []) if t["axis"] == "viewpoint" and t["label"] in ("ego", "exo")), "none")
+    return next(
+        (t["label"] for t in record.get("taxonomy", []) if t["axis"] == "viewpoint" and t["label"] in ("ego", "exo")),
+        "none",
+    )
 
 
 def measure_caption_throughput(corpus: Path, config: CaptionConfig | None = None) -> dict[str, Any]:
@@ -129,7 +145,10 @@ def measure_caption_throughput(corpus: Path, config: CaptionConfig | None = None
                 scores=dict(record.get("scores", {})),
                 labels=dict(record.get("labels", {})),
             )
-            video = videos.setdefault(record["video_id"], Video(uri=record["source_uri"], video_id=record["video_id"], meta={"title": record.get("title")}))
+            video = videos.setdefault(
+                record["video_id"],
+                Video(uri=record["source_uri"], video_id=record["video_id"], meta={"title": record.get("title")}),
+            )
             mp4 = Path(scratch) / f"{clip.clip_id}.mp4"
             mp4.write_bytes(members.get("mp4", b""))
             files = {suffix: data for suffix, data in members.items() if suffix not in ("mp4", "json")}

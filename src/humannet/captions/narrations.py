@@ -120,7 +120,24 @@ DETERMINERS = frozenset(
     ]
 )
 QUANTITIES = frozenset(
-    ["piece", "pieces", "slice", "slices", "bit", "bits", "handful", "lot", "lots", "pair", "bunch", "cup_of", "part", "parts", "half", "amount"]
+    [
+        "piece",
+        "pieces",
+        "slice",
+        "slices",
+        "bit",
+        "bits",
+        "handful",
+        "lot",
+        "lots",
+        "pair",
+        "bunch",
+        "cup_of",
+        "part",
+        "parts",
+        "half",
+        "amount",
+    ]
 )
 PREPOSITIONS = frozenset(
     [
@@ -348,7 +365,9 @@ def read_narrations(meta: dict[str, Any]) -> tuple[list[Narration], list[str]]:
         if start is not None and end is not None and end < start:
             problems.append(f"narration {number} {item['text'][:40]!r}: ends before it starts ({start:g} > {end:g} s)")
             continue
-        found.append(Narration(start, end if end is not None else start, item["text"], str(item.get("source") or "dataset")))
+        found.append(
+            Narration(start, end if end is not None else start, item["text"], str(item.get("source") or "dataset"))
+        )
     return found, problems
 
 
@@ -403,7 +422,9 @@ def check_narration(text: str) -> None:
     if len(words) > MAX_WORDS:
         raise NarrationProblem(f"too long for a narration ({len(words)} words > {MAX_WORDS})")
     vocabulary = _vocabulary()
-    if len(words) >= 3 and not any(w in ENGLISH_FUNCTION or w in vocabulary.verb_forms or w in vocabulary.noun_forms for w in words):
+    if len(words) >= 3 and not any(
+        w in ENGLISH_FUNCTION or w in vocabulary.verb_forms or w in vocabulary.noun_forms for w in words
+    ):
         raise NarrationProblem(f"no English word recognised in {stripped[:40]!r}")
 
 
@@ -441,7 +462,13 @@ def lemmatise_verb(word: str, known: frozenset[str] = frozenset()) -> str:
         stem = word[:-3] if word.endswith("ing") else word[:-2]
         if len(stem) > 2 and stem[-1] == stem[-2] and stem[-1] not in "lsfz":
             return stem[:-1]  # cutting -> cut, stopped -> stop
-        if len(stem) > 2 and stem[-1] not in "aeiouy" and stem[-2] in "aeiou" and stem[-3] not in "aeiou" and stem[-1] not in "wxr":
+        if (
+            len(stem) > 2
+            and stem[-1] not in "aeiouy"
+            and stem[-2] in "aeiou"
+            and stem[-3] not in "aeiou"
+            and stem[-1] not in "wxr"
+        ):
             return stem + "e"  # slicing -> slice, placed -> place
     return first
 
@@ -546,7 +573,9 @@ class ActivityNormaliser:
         self.similarity = similarity
         self.vocab = _vocabulary()
 
-    def _match(self, lemma: str, table: dict[str, str], classes: tuple[str, ...], use_embeddings: bool) -> tuple[str, str]:
+    def _match(
+        self, lemma: str, table: dict[str, str], classes: tuple[str, ...], use_embeddings: bool
+    ) -> tuple[str, str]:
         if lemma in classes:
             return lemma, "name"
         if lemma in table:
@@ -574,4 +603,14 @@ class ActivityNormaliser:
         if parsed.noun is not None:
             noun, noun_match = self._match(parsed.noun, self.vocab.noun_of, self.vocab.nouns, use_embeddings=not speech)
             noun_class = self.vocab.noun_class.get(noun)
-        return NormalisedAction(verb, noun, noun_class, verb_match, noun_match, narration.text.strip(), narration.source, narration.start_s, narration.end_s)
+        return NormalisedAction(
+            verb,
+            noun,
+            noun_class,
+            verb_match,
+            noun_match,
+            narration.text.strip(),
+            narration.source,
+            narration.start_s,
+            narration.end_s,
+        )

@@ -44,21 +44,31 @@ SYSTEM_PROMPT = (
 
 
 class OpenAIConfig(BaseModel, extra="forbid"):
-    base_url: str = Field("http://localhost:8000/v1", description="OpenAI-compatible API root (vLLM: http://HOST:8000/v1, Ollama: http://localhost:11434/v1).")
+    base_url: str = Field(
+        "http://localhost:8000/v1",
+        description="OpenAI-compatible API root (vLLM: http://HOST:8000/v1, Ollama: http://localhost:11434/v1).",
+    )
     model: str = Field("Qwen/Qwen2.5-VL-7B-Instruct", description="Model name the server expects.")
-    api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the API key (unset = no Authorization header).")
+    api_key_env: str = Field(
+        "OPENAI_API_KEY", description="Environment variable holding the API key (unset = no Authorization header)."
+    )
     timeout_s: float = Field(120.0, gt=0, description="Time limit for one request (s).")
-    max_retries: int = Field(4, ge=0, le=20, description="Retries after a failed or invalid answer, with exponential backoff.")
+    max_retries: int = Field(
+        4, ge=0, le=20, description="Retries after a failed or invalid answer, with exponential backoff."
+    )
     backoff_s: float = Field(1.0, ge=0, description="First retry delay (s); doubles each retry, capped at 60 s.")
     concurrency: int = Field(4, ge=1, le=256, description="Requests in flight at once per worker.")
     frames_per_clip: int = Field(4, ge=1, le=32, description="Frames sampled evenly from each clip and sent as images.")
     frame_size: int = Field(448, ge=64, le=2048, description="Long side of the sent frames (px).")
     response_format: Literal["json_schema", "json_object", "none"] = Field(
-        "json_schema", description="How JSON is requested: a strict schema, any JSON object, or only by the prompt (servers without response_format)."
+        "json_schema",
+        description="How JSON is requested: a strict schema, any JSON object, or only by the prompt (servers without response_format).",
     )
     max_tokens: int = Field(1024, ge=64, description="Most tokens in an answer.")
     temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature.")
-    cache_dir: str | None = Field(None, description="Answer cache folder; unset = the user cache folder (~/.cache/humannet/captions).")
+    cache_dir: str | None = Field(
+        None, description="Answer cache folder; unset = the user cache folder (~/.cache/humannet/captions)."
+    )
 
 
 class CaptionBackendError(RuntimeError):
@@ -101,7 +111,9 @@ def sample_frames(mp4: Path, count: int, long_side: int) -> tuple[list[bytes], l
         height, width = image.shape[:2]
         scale = min(1.0, long_side / max(height, width))
         if scale < 1.0:
-            image = cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
+            image = cv2.resize(
+                image, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA
+            )
         ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
         if ok:
             frames.append(encoded.tobytes())
@@ -132,14 +144,20 @@ def parse_answer(content: str, clip_id: str) -> VLMCaption:
         return VLMCaption.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise ValueError(f"answer does not match the caption schema: {'.'.join(map(str, first['loc']))}: {first['msg']}") from exc
+        raise ValueError(
+            f"answer does not match the caption schema: {'.'.join(map(str, first['loc']))}: {first['msg']}"
+        ) from exc
 
 
 class OpenAICaptioner:
     def __init__(self, config: OpenAIConfig) -> None:
         self.config = config
         self.cache_root = Path(config.cache_dir).expanduser() if config.cache_dir else _default_cache()
-        model_key = re.sub(r"[^A-Za-z0-9._-]+", "_", config.model)[:60] + "-" + hashlib.sha256(config.model.encode()).hexdigest()[:8]
+        model_key = (
+            re.sub(r"[^A-Za-z0-9._-]+", "_", config.model)[:60]
+            + "-"
+            + hashlib.sha256(config.model.encode()).hexdigest()[:8]
+        )
         self.cache_dir = self.cache_root / model_key / f"prompt-{PROMPT_VERSION}"
         self._pool: ThreadPoolExecutor | None = None
         self.requests_sent = 0
@@ -190,7 +208,12 @@ class OpenAICaptioner:
         }
         content: list[dict[str, Any]] = [{"type": "text", "text": json.dumps(brief)}]
         for frame in request.frames:
-            content.append({"type": "image_url", "image_url": {"url": "data:image/jpeg;base64," + base64.b64encode(frame).decode()}})
+            content.append(
+                {
+                    "type": "image_url",
+                    "image_url": {"url": "data:image/jpeg;base64," + base64.b64encode(frame).decode()},
+                }
+            )
         body: dict[str, Any] = {
             "model": self.config.model,
             "messages": [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": content}],
@@ -198,7 +221,10 @@ class OpenAICaptioner:
             "max_tokens": self.config.max_tokens,
         }
         if response_format == "json_schema":
-            body["response_format"] = {"type": "json_schema", "json_schema": {"name": "clip_caption", "schema": vlm_json_schema()}}
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "clip_caption", "schema": vlm_json_schema()},
+            }
         elif response_format == "json_object":
             body["response_format"] = {"type": "json_object"}
         return body
@@ -255,7 +281,14 @@ def clip_signals(clip_scores: dict[str, float], clip_labels: dict[str, Any]) -> 
     """The measured signals worth telling a VLM (finite numbers, rounded)."""
     keep = ("viewpoint", "motion_categories")
     signals: dict[str, Any] = {key: clip_labels[key] for key in keep if key in clip_labels}
-    for key in ("person_fraction", "hand_fraction", "face_fraction", "human_motion_score", "camera_shift", "viewpoint_confidence"):
+    for key in (
+        "person_fraction",
+        "hand_fraction",
+        "face_fraction",
+        "human_motion_score",
+        "camera_shift",
+        "viewpoint_confidence",
+    ):
         value = clip_scores.get(key)
         if value is not None and np.isfinite(value):
             signals[key] = round(float(value), 4)

@@ -21,23 +21,39 @@ Hands = Literal["left", "right", "both", "none", "unknown"]
 
 
 class Subjects(BaseModel, extra="forbid"):
-    count: int | None = Field(None, ge=0, description="How many people are in view, when a source could count them (a VLM); null when unknown.")
-    min_count: int = Field(0, ge=0, description="At least this many people were detected (the default detector sees one person at a time).")
-    age_group: Literal["child", "adult", "elderly", "mixed"] | None = Field(None, description="Apparent age group; null unless a source reported it.")
-    clothing: list[str] = Field(default_factory=list, description="Visible clothing, as short phrases; empty unless a source reported it.")
-    body_parts_in_view: list[BodyPart] = Field(default_factory=list, description="Body parts seen in the clip (from keypoints or a VLM).")
+    count: int | None = Field(
+        None,
+        ge=0,
+        description="How many people are in view, when a source could count them (a VLM); null when unknown.",
+    )
+    min_count: int = Field(
+        0, ge=0, description="At least this many people were detected (the default detector sees one person at a time)."
+    )
+    age_group: Literal["child", "adult", "elderly", "mixed"] | None = Field(
+        None, description="Apparent age group; null unless a source reported it."
+    )
+    clothing: list[str] = Field(
+        default_factory=list, description="Visible clothing, as short phrases; empty unless a source reported it."
+    )
+    body_parts_in_view: list[BodyPart] = Field(
+        default_factory=list, description="Body parts seen in the clip (from keypoints or a VLM)."
+    )
 
 
 class Action(BaseModel, extra="forbid"):
     start_s: float = Field(ge=0, description="Start, seconds from the clip start.")
     end_s: float = Field(ge=0, description="End, seconds from the clip start.")
     actor: str = Field(description="Who acts: 'camera wearer', 'person', 'person 2', ...")
-    verb: str = Field(description="Canonical verb class (assets/activity_vocabulary.yaml) or the lemma when it has none.")
+    verb: str = Field(
+        description="Canonical verb class (assets/activity_vocabulary.yaml) or the lemma when it has none."
+    )
     object: str | None = Field(None, description="Canonical noun of the acted-on object; null when not known.")
     noun_class: str | None = Field(None, description="Group of the object noun (vegetable, cookware, ...), when known.")
     hands: Hands = Field("unknown", description="Hand(s) used, from hand keypoint motion or a VLM.")
     text: str = Field("", description="The phrase this action was read from or composed into.")
-    provenance: str = Field(description="Where the action came from (narration:<source>, measured:keypoints, vlm:<model>).")
+    provenance: str = Field(
+        description="Where the action came from (narration:<source>, measured:keypoints, vlm:<model>)."
+    )
 
 
 class Camera(BaseModel, extra="forbid"):
@@ -52,14 +68,20 @@ class Caption(BaseModel, extra="forbid"):
     short: str = Field(description="One sentence.")
     detailed: str = Field(description="A few sentences: people, actions in order, camera, place.")
     subjects: Subjects = Subjects()
-    actions: list[Action] = Field(default_factory=list, description="Chronological actions with clip-relative time spans.")
+    actions: list[Action] = Field(
+        default_factory=list, description="Chronological actions with clip-relative time spans."
+    )
     camera: Camera = Camera()
     environment: str | None = Field(None, description="Environment taxonomy label (leaf or coarser), or null.")
-    environment_text: str | None = Field(None, description="Free-text description of the place, when a source gave one.")
+    environment_text: str | None = Field(
+        None, description="Free-text description of the place, when a source gave one."
+    )
     activity_class: str | None = Field(None, description="Canonical `verb:noun` (or `verb`) of the clip's main action.")
     backend: str = Field(description="'template' or 'openai:<model>'.")
     provenance: dict[str, str] = Field(default_factory=dict, description="Field name -> source of that field.")
-    fallback_reason: str | None = Field(None, description="Why the configured backend's caption was not used (template fallback).")
+    fallback_reason: str | None = Field(
+        None, description="Why the configured backend's caption was not used (template fallback)."
+    )
 
 
 class VLMSubjects(BaseModel, extra="forbid"):

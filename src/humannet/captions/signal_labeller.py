@@ -34,11 +34,28 @@ from humannet.captions.taxonomy import Taxonomy
 from humannet.records import Clip
 
 EGO_DATASETS = ("epic", "ego4d", "ego-exo", "egoexo", "egtea", "charades-ego", "hoi4d", "assembly101", "holoassist")
-ACTION_DATASETS = ("kinetics", "howto100m", "action100m", "something-something", "ucf", "hmdb", "ava", "coin", "crosstask", "youcook", "hacs")
+ACTION_DATASETS = (
+    "kinetics",
+    "howto100m",
+    "action100m",
+    "something-something",
+    "ucf",
+    "hmdb",
+    "ava",
+    "coin",
+    "crosstask",
+    "youcook",
+    "hacs",
+)
 PLATFORMS = ("youtube", "youtu.be", "vimeo", "dailymotion", "tiktok", "bilibili", "twitch", "instagram", "platform")
 STOCK = ("pexels", "pixabay", "shutterstock", "stock", "videvo", "mixkit")
 SELF = ("self", "local", "recorded", "in-house", "inhouse", "own")
-INTERACTION_OF_MOTION = {"manipulation": "hand_object_manipulation", "gesture": "gesture_communication", "locomotion": "full_body", "whole_body": "full_body"}
+INTERACTION_OF_MOTION = {
+    "manipulation": "hand_object_manipulation",
+    "gesture": "gesture_communication",
+    "locomotion": "full_body",
+    "whole_body": "full_body",
+}
 
 
 def labels_from_signals(
@@ -54,7 +71,15 @@ def labels_from_signals(
             still = clip.scores.get("exo_camera_still", math.nan)
             static = shift < still_shift
             score = (still if static else 1 - still) if math.isfinite(still) else 0.5
-            found.append(assign(taxonomy, "viewpoint", "static_camera" if static else "moving_camera", score, "measured:camera_shift"))
+            found.append(
+                assign(
+                    taxonomy,
+                    "viewpoint",
+                    "static_camera" if static else "moving_camera",
+                    score,
+                    "measured:camera_shift",
+                )
+            )
     categories = clip.labels.get("motion_categories")
     chosen = categories if isinstance(categories, list) else []
     motion_axis = taxonomy.axis("motion_category")
@@ -63,10 +88,16 @@ def labels_from_signals(
         if name in motion_axis.labels and math.isfinite(score):
             found.append(assign(taxonomy, "motion_category", name, score, f"measured:motion_{name}"))
             if name in INTERACTION_OF_MOTION:
-                found.append(assign(taxonomy, "interaction_style", INTERACTION_OF_MOTION[name], score, f"measured:motion_{name}"))
+                found.append(
+                    assign(taxonomy, "interaction_style", INTERACTION_OF_MOTION[name], score, f"measured:motion_{name}")
+                )
     verbs = {a.verb for a in actions}
     if motion is not None and motion.repetitive and motion.repeat_correlation is not None:
-        found.append(assign(taxonomy, "task_structure", "repetitive", motion.repeat_correlation, "measured:hand_speed_periodicity"))
+        found.append(
+            assign(
+                taxonomy, "task_structure", "repetitive", motion.repeat_correlation, "measured:hand_speed_periodicity"
+            )
+        )
     if len(verbs) >= 3:
         found.append(assign(taxonomy, "task_structure", "multi_step_procedural", 0.8, "rule:narrated_verbs>=3"))
     elif motion is not None and len(motion.sub_actions) == 1 and len(verbs) <= 1:
@@ -113,7 +144,11 @@ def metadata_availability(taxonomy: Taxonomy, meta: dict[str, Any]) -> list[Labe
     tags = meta.get("tags")
     if isinstance(tags, list) and any(isinstance(t, str) and t.strip() for t in tags):
         found.append(assign(taxonomy, "metadata_availability", "tags", 1.0, "metadata:tags"))
-    narrations = [n for n in meta.get("narrations") or [] if isinstance(n, dict) and isinstance(n.get("text"), str) and n["text"].strip()]
+    narrations = [
+        n
+        for n in meta.get("narrations") or []
+        if isinstance(n, dict) and isinstance(n.get("text"), str) and n["text"].strip()
+    ]
     sources = {str(n.get("source") or "dataset").lower() for n in narrations}
     if sources & SPEECH_SOURCES:
         found.append(assign(taxonomy, "metadata_availability", "transcript", 1.0, "metadata:narrations"))

@@ -16,7 +16,15 @@ from typing import Any
 
 import yaml
 
-AXES = ("source_type", "viewpoint", "task_structure", "environment", "interaction_style", "motion_category", "metadata_availability")
+AXES = (
+    "source_type",
+    "viewpoint",
+    "task_structure",
+    "environment",
+    "interaction_style",
+    "motion_category",
+    "metadata_availability",
+)
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -74,7 +82,9 @@ class Taxonomy:
         return axis in self.axes and label in self.axes[axis].labels
 
 
-def _walk(axis: str, entries: Any, parent: str | None, depth: int, out: dict[str, TaxonomyLabel], origin: str) -> tuple[str, ...]:
+def _walk(
+    axis: str, entries: Any, parent: str | None, depth: int, out: dict[str, TaxonomyLabel], origin: str
+) -> tuple[str, ...]:
     if not isinstance(entries, dict) or not entries:
         raise TaxonomyError(f"{origin}: axis {axis}: labels under {parent or 'the axis'} must be a non-empty mapping")
     names = []
@@ -84,7 +94,11 @@ def _walk(axis: str, entries: Any, parent: str | None, depth: int, out: dict[str
             raise TaxonomyError(f"{where}: names are snake_case")
         if name in out:
             raise TaxonomyError(f"{where}: appears twice in the axis")
-        if not isinstance(body, dict) or not isinstance(body.get("description"), str) or not body["description"].strip():
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("description"), str)
+            or not body["description"].strip()
+        ):
             raise TaxonomyError(f"{where}: needs a non-empty description")
         unknown = set(body) - {"description", "children"}
         if unknown:
@@ -131,5 +145,7 @@ def _shipped() -> Taxonomy:
     expected = set(motion["labels"]) | set(motion.get("groups", {}))
     have = set(taxonomy.axis("motion_category").labels)
     if expected != have:
-        raise TaxonomyError(f"assets/taxonomy.yaml: motion_category labels {sorted(have)} differ from motion_categories.yaml {sorted(expected)}")
+        raise TaxonomyError(
+            f"assets/taxonomy.yaml: motion_category labels {sorted(have)} differ from motion_categories.yaml {sorted(expected)}"
+        )
     return taxonomy

@@ -61,7 +61,9 @@ def template_caption(inputs: TemplateInputs) -> Caption:
     provenance["camera.motion"] = "measured:camera_shift" if math.isfinite(shift) else "not_measured"
 
     motion = inputs.motion
-    seen_person = clip.scores.get("any_person_fraction", 0.0) > 0 or (motion is not None and (motion.body_parts or motion.hand_samples))
+    seen_person = clip.scores.get("any_person_fraction", 0.0) > 0 or (
+        motion is not None and (motion.body_parts or motion.hand_samples)
+    )
     body_parts = list(motion.body_parts) if motion is not None else []
     if motion is None:
         if clip.scores.get("face_fraction", 0.0) > 0:
@@ -69,7 +71,9 @@ def template_caption(inputs: TemplateInputs) -> Caption:
         if clip.scores.get("hand_fraction", 0.0) > 0:
             body_parts.append("hands")
     provenance["subjects.min_count"] = "measured:person_detector"
-    provenance["subjects.body_parts_in_view"] = "measured:keypoints" if motion is not None else "measured:person_detector"
+    provenance["subjects.body_parts_in_view"] = (
+        "measured:keypoints" if motion is not None else "measured:person_detector"
+    )
     for name in ("subjects.count", "subjects.age_group", "subjects.clothing"):
         provenance[name] = "not_measured"
     subjects = Subjects(min_count=1 if seen_person else 0, body_parts_in_view=body_parts)
@@ -79,7 +83,11 @@ def template_caption(inputs: TemplateInputs) -> Caption:
     provenance["actions"] = ",".join(sorted({a.provenance for a in actions})) or "not_measured"
     environment = inputs.environment
     provenance["environment"] = environment.provenance if environment else "not_measured"
-    main = max(inputs.actions, key=lambda a: (a.source.lower() not in ("subtitles", "asr", "transcript"), _overlap(a, clip)), default=None)
+    main = max(
+        inputs.actions,
+        key=lambda a: (a.source.lower() not in ("subtitles", "asr", "transcript"), _overlap(a, clip)),
+        default=None,
+    )
     activity_class = main.activity_class if main else None
     provenance["activity_class"] = f"narration:{main.source}" if main else "not_measured"
 
@@ -90,7 +98,9 @@ def template_caption(inputs: TemplateInputs) -> Caption:
         detailed=detailed,
         subjects=subjects,
         actions=actions,
-        camera=Camera(viewpoint=viewpoint, motion=camera_motion, shift=round(shift, 5) if math.isfinite(shift) else None),
+        camera=Camera(
+            viewpoint=viewpoint, motion=camera_motion, shift=round(shift, 5) if math.isfinite(shift) else None
+        ),
         environment=environment.label if environment else None,
         activity_class=activity_class,
         backend="template",
@@ -137,7 +147,9 @@ def _actions(inputs: TemplateInputs, actor: str) -> list[Action]:
     if found:
         return sorted(found, key=lambda a: (a.start_s, a.end_s))
     for stroke in strokes:
-        hand_text = {"both": "both hands", "left": "the left hand", "right": "the right hand"}.get(stroke.hands, "the hands")
+        hand_text = {"both": "both hands", "left": "the left hand", "right": "the right hand"}.get(
+            stroke.hands, "the hands"
+        )
         found.append(
             Action(
                 start_s=stroke.start_s,
@@ -184,7 +196,11 @@ def _texts(
         doing = "is shown"
     place = ""
     if environment is not None:
-        place = f" {PLACE_PHRASES[environment.label]}" if environment.label in PLACE_PHRASES else f" in {_article(environment.label.replace('_', ' '))}"
+        place = (
+            f" {PLACE_PHRASES[environment.label]}"
+            if environment.label in PLACE_PHRASES
+            else f" in {_article(environment.label.replace('_', ' '))}"
+        )
     view_text = {"ego": "seen from a first-person camera", "exo": "seen from a third-person camera"}.get(viewpoint, "")
     camera_text = {"static": "that stays still", "moving": "that moves"}.get(camera_motion, "")
     short = f"{subject} {doing}{place}"
@@ -197,7 +213,11 @@ def _texts(
     if actions:
         steps = [
             f"{a.start_s:.1f}-{a.end_s:.1f} s: {a.text if a.provenance == 'measured:keypoints' else _phrase(a)}"
-            + (f" ({a.hands} hand{'s' if a.hands == 'both' else ''})" if a.hands in ("left", "right", "both") and a.provenance != "measured:keypoints" else "")
+            + (
+                f" ({a.hands} hand{'s' if a.hands == 'both' else ''})"
+                if a.hands in ("left", "right", "both") and a.provenance != "measured:keypoints"
+                else ""
+            )
             for a in actions[:8]
         ]
         sentences.append("Actions: " + "; ".join(steps) + ".")

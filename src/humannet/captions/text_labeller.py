@@ -25,10 +25,21 @@ TEXT_AXES = ("environment", "interaction_style", "task_structure")
 
 
 class TextLabelConfig(BaseModel, extra="forbid"):
-    enabled: bool = Field(True, description="Label clips on the taxonomy from their source text with MiniLM embeddings.")
-    threshold: float = Field(0.3, ge=-1, le=1, description="Least cosine similarity between a text and a label description for the label to be assigned.")
-    margin: float = Field(0.05, ge=0, le=2, description="How much the best label must beat the best label of another branch (cosine).")
-    max_chars: int = Field(300, ge=20, description="Longer texts (descriptions) are cut to their first this many characters.")
+    enabled: bool = Field(
+        True, description="Label clips on the taxonomy from their source text with MiniLM embeddings."
+    )
+    threshold: float = Field(
+        0.3,
+        ge=-1,
+        le=1,
+        description="Least cosine similarity between a text and a label description for the label to be assigned.",
+    )
+    margin: float = Field(
+        0.05, ge=0, le=2, description="How much the best label must beat the best label of another branch (cosine)."
+    )
+    max_chars: int = Field(
+        300, ge=20, description="Longer texts (descriptions) are cut to their first this many characters."
+    )
 
 
 class TextLabeller:

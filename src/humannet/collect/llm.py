@@ -16,7 +16,9 @@ class LLMError(RuntimeError):
 
 
 class ChatClient:
-    def __init__(self, base_url: str, model: str, timeout_s: float = 30.0, api_key_env: str = "OPENAI_API_KEY", retries: int = 2) -> None:
+    def __init__(
+        self, base_url: str, model: str, timeout_s: float = 30.0, api_key_env: str = "OPENAI_API_KEY", retries: int = 2
+    ) -> None:
         self.url = base_url.rstrip("/") + "/chat/completions"
         if not self.url.startswith(("http://", "https://")):
             raise LLMError(f"LLM endpoint {base_url!r} is not an http(s) URL")
@@ -28,7 +30,11 @@ class ChatClient:
     def complete(self, system: str, user: str) -> str:
         """The assistant's text for one system + user prompt."""
         body = json.dumps(
-            {"model": self.model, "temperature": 0.2, "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}]}
+            {
+                "model": self.model,
+                "temperature": 0.2,
+                "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
+            }
         ).encode()
         headers = {"Content-Type": "application/json"}
         if self.api_key:

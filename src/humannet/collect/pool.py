@@ -149,7 +149,17 @@ class Pool:
                 cursor = db.execute(
                     "INSERT INTO videos (id, url, source, state, reason, path, meta, added_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
                     " ON CONFLICT (id) DO NOTHING",
-                    (c.id, c.url, c.source, c.state.value, c.reason, c.path, json.dumps(c.meta, sort_keys=True), now, now),
+                    (
+                        c.id,
+                        c.url,
+                        c.source,
+                        c.state.value,
+                        c.reason,
+                        c.path,
+                        json.dumps(c.meta, sort_keys=True),
+                        now,
+                        now,
+                    ),
                 )
                 added += cursor.rowcount
                 db.executemany(
@@ -176,7 +186,12 @@ class Pool:
         return [_row(r) for r in self._db.execute("SELECT * FROM videos WHERE state = ? ORDER BY id", (state.value,))]
 
     def provenance(self, video_id: str) -> list[tuple[str, str]]:
-        return [(r["kind"], r["value"]) for r in self._db.execute("SELECT kind, value FROM provenance WHERE id = ? ORDER BY kind, value", (video_id,))]
+        return [
+            (r["kind"], r["value"])
+            for r in self._db.execute(
+                "SELECT kind, value FROM provenance WHERE id = ? ORDER BY kind, value", (video_id,)
+            )
+        ]
 
     def resolve(self, video_id: str, state: State, meta: dict[str, Any], reason: str | None = None) -> None:
         """Settle a NEW row once its full metadata is known: queued, or filtered with the reason."""
@@ -200,7 +215,9 @@ class Pool:
         host = socket.gethostname()
         now = time.time()
         stale = []
-        for record in self._db.execute("SELECT id, claimed_by, claimed_at FROM videos WHERE state = ?", (State.DOWNLOADING.value,)):
+        for record in self._db.execute(
+            "SELECT id, claimed_by, claimed_at FROM videos WHERE state = ?", (State.DOWNLOADING.value,)
+        ):
             owner_host, _, pid = (record["claimed_by"] or ":").rpartition(":")
             dead_here = owner_host == host and pid.isdigit() and not _alive(int(pid))
             if dead_here or (record["claimed_at"] or 0) < now - lease_s:
@@ -227,7 +244,9 @@ class Pool:
 
     def next_due(self) -> float | None:
         """When the earliest queued row becomes due (epoch seconds), or None when nothing is queued."""
-        record = self._db.execute("SELECT MIN(next_attempt_at) FROM videos WHERE state = ?", (State.QUEUED.value,)).fetchone()
+        record = self._db.execute(
+            "SELECT MIN(next_attempt_at) FROM videos WHERE state = ?", (State.QUEUED.value,)
+        ).fetchone()
         return record[0]
 
     def finish(self, video_id: str, path: str, meta: dict[str, Any]) -> None:
@@ -277,7 +296,9 @@ def done_videos(path: str | os.PathLike[str]) -> list[tuple[str, dict[str, Any]]
     try:
         db = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True, timeout=60.0)
         try:
-            records = db.execute("SELECT path, meta FROM videos WHERE state = ? AND path IS NOT NULL ORDER BY id", (State.DONE.value,)).fetchall()
+            records = db.execute(
+                "SELECT path, meta FROM videos WHERE state = ? AND path IS NOT NULL ORDER BY id", (State.DONE.value,)
+            ).fetchall()
         finally:
             db.close()
     except sqlite3.DatabaseError as exc:

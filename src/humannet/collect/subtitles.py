@@ -42,7 +42,11 @@ def parse_subtitles(text: str, source: str = "subtitles") -> list[dict[str, obje
         if start is None or end is None or not words:
             continue
         last = narrations[-1] if narrations else None
-        if last and (last["text"] == words or words.startswith(str(last["text"]) + " ")) and start <= float(last["end_s"]) + 0.05:  # type: ignore[arg-type]
+        if (
+            last
+            and (last["text"] == words or words.startswith(str(last["text"]) + " "))
+            and start <= float(last["end_s"]) + 0.05
+        ):  # type: ignore[arg-type]
             last["end_s"], last["text"] = max(end, float(last["end_s"])), words  # type: ignore[arg-type]
             continue
         if last and str(last["text"]).endswith(words):

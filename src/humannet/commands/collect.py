@@ -14,7 +14,9 @@ import click
 
 from humannet.commands.common import EXIT_USAGE
 
-pool_option = click.option("--pool", "pool_path", default=None, help="URL pool database (default: collect.pool_path, collection/pool.sqlite).")
+pool_option = click.option(
+    "--pool", "pool_path", default=None, help="URL pool database (default: collect.pool_path, collection/pool.sqlite)."
+)
 from_json_option = click.option(
     "--from-json",
     "from_json",
@@ -23,15 +25,26 @@ from_json_option = click.option(
     help="Answer from a recording of yt-dlp output (JSON Lines of `yt-dlp -J` dicts) instead of the network.",
 )
 record_option = click.option(
-    "--record", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Append every yt-dlp answer to this recording (replay it with --from-json)."
+    "--record",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Append every yt-dlp answer to this recording (replay it with --from-json).",
 )
 
 
 config_option = click.option(
-    "--config", "config_path", type=click.Path(dir_okay=False), default=None, help="TOML configuration file (see `humannet config show`, section [collect])."
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="TOML configuration file (see `humannet config show`, section [collect]).",
 )
 set_option = click.option(
-    "--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE", help="Override one setting, e.g. --set collect.max_duration_s=600 (repeatable)."
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="SECTION.KEY=VALUE",
+    help="Override one setting, e.g. --set collect.max_duration_s=600 (repeatable).",
 )
 
 
@@ -90,13 +103,30 @@ def keywords() -> None:
 
 
 @keywords.command("expand")
-@click.option("--keywords", "keywords_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="Keyword repository YAML.")
-@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Queries file (default: collect.queries_path).")
+@click.option(
+    "--keywords",
+    "keywords_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Keyword repository YAML.",
+)
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Queries file (default: collect.queries_path).",
+)
 @click.option("--group", "groups", multiple=True, help="Only these keyword groups (repeatable), e.g. --group cooking.")
 @click.option("--no-embeddings", is_flag=True, help="Skip MiniLM synonym and object expansion (faster).")
 @_options
 def keywords_expand(
-    keywords_path: Path | None, out_path: Path | None, groups: tuple[str, ...], no_embeddings: bool, config_path: str | None, overrides: tuple[str, ...]
+    keywords_path: Path | None,
+    out_path: Path | None,
+    groups: tuple[str, ...],
+    no_embeddings: bool,
+    config_path: str | None,
+    overrides: tuple[str, ...],
 ) -> None:
     """Expand the seed keywords into search queries (JSON Lines: query, labels, provenance)."""
     from collections import Counter
@@ -108,18 +138,26 @@ def keywords_expand(
     config = _config(config_path, overrides)
     try:
         repository = load_repository(keywords_path or (Path(config.keywords_path) if config.keywords_path else None))
-        chat = ChatClient(config.llm_endpoint, config.llm_model, config.llm_timeout_s, config.llm_api_key_env) if config.llm_endpoint else None
+        chat = (
+            ChatClient(config.llm_endpoint, config.llm_model, config.llm_timeout_s, config.llm_api_key_env)
+            if config.llm_endpoint
+            else None
+        )
     except (KeywordError, LLMError) as exc:
         _fail(str(exc))
     seeds = [k for k in repository.keywords if not groups or k.group in groups]
     if not seeds:
-        _fail(f"no keywords in groups {', '.join(groups)} (groups: {', '.join(sorted({k.group for k in repository.keywords}))})")
+        _fail(
+            f"no keywords in groups {', '.join(groups)} (groups: {', '.join(sorted({k.group for k in repository.keywords}))})"
+        )
     embed = None if no_embeddings or config.neighbours_per_seed == 0 else minilm_embedder()
     expander = Expander(repository, config, embed=embed, chat=chat)
     from humannet.progress import make_progress
 
     with make_progress(_console()) as progress:
-        task = progress.add_task("LLM expansion" if chat else "expanding", total=len(seeds) if chat else None, detail="")
+        task = progress.add_task(
+            "LLM expansion" if chat else "expanding", total=len(seeds) if chat else None, detail=""
+        )
         queries = expander.expand(seeds, progress=lambda n: progress.update(task, completed=n))
     target = out_path or Path(config.queries_path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -162,7 +200,11 @@ def _discover(config: Any, pool_path: str | None, listings: list, extractor: Any
     with Pool(path) as pool, make_progress(_console()) as progress:
         discovery = Discovery(pool, extractor, config)
         listing_task = progress.add_task("listings", total=len(listings), detail="")
-        discovery.crawl(listings, summary, advance=lambda: progress.update(listing_task, advance=1, detail=f"{summary.entries} entries"))
+        discovery.crawl(
+            listings,
+            summary,
+            advance=lambda: progress.update(listing_task, advance=1, detail=f"{summary.entries} entries"),
+        )
         pending = discovery.pending()
         detail_task = progress.add_task("metadata", total=len(pending), detail="")
         for video_id in pending:
@@ -173,8 +215,19 @@ def _discover(config: Any, pool_path: str | None, listings: list, extractor: Any
 
 @collect.command("search")
 @click.argument("queries", nargs=-1)
-@click.option("--queries", "queries_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Queries file (default: collect.queries_path).")
-@click.option("--max-per-query", type=click.IntRange(min=1), default=None, help="Results per query (default: collect.max_per_query).")
+@click.option(
+    "--queries",
+    "queries_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Queries file (default: collect.queries_path).",
+)
+@click.option(
+    "--max-per-query",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Results per query (default: collect.max_per_query).",
+)
 @click.option("--prefix", default=None, help="yt-dlp search prefix (default: collect.search_prefix, 'ytsearch').")
 @click.option("--limit", "query_limit", type=click.IntRange(min=1), default=None, help="Only the first N queries.")
 @pool_option
@@ -212,7 +265,12 @@ def search(
 
 @collect.command("channels")
 @click.argument("urls", nargs=-1, required=True)
-@click.option("--max-per-channel", type=click.IntRange(min=1), default=None, help="Entries per channel (default: collect.max_per_channel).")
+@click.option(
+    "--max-per-channel",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Entries per channel (default: collect.max_per_channel).",
+)
 @pool_option
 @from_json_option
 @record_option
@@ -231,7 +289,13 @@ def channels(
 
     config = _config(config_path, overrides)
     limit = max_per_channel or config.max_per_channel
-    _discover(config, pool_path, channel_listings(list(urls), limit), _extractor(config, from_json, record, limit), "humannet collect channels")
+    _discover(
+        config,
+        pool_path,
+        channel_listings(list(urls), limit),
+        _extractor(config, from_json, record, limit),
+        "humannet collect channels",
+    )
 
 
 @collect.command("import")
@@ -244,9 +308,20 @@ def channels(
     show_default=True,
     help="Manifest layout; auto recognises the ready-made ones by their columns.",
 )
-@click.option("--root", default=None, help="Where the dataset's videos are (folder or s3://...), for manifests that name videos by id (EPIC, Ego4D).")
-@click.option("--license", "license_", default=None, help="Licence of every video imported (required for a folder; overrides the dataset default).")
-@click.option("--source", default=None, help="Source name recorded for these videos (default: the dataset or manifest name).")
+@click.option(
+    "--root",
+    default=None,
+    help="Where the dataset's videos are (folder or s3://...), for manifests that name videos by id (EPIC, Ego4D).",
+)
+@click.option(
+    "--license",
+    "license_",
+    default=None,
+    help="Licence of every video imported (required for a folder; overrides the dataset default).",
+)
+@click.option(
+    "--source", default=None, help="Source name recorded for these videos (default: the dataset or manifest name)."
+)
 @click.option("--url-column", default=None, help="Column with the URL or path (generic manifests).")
 @click.option("--start-column", default=None, help="Column with a segment start (seconds or HH:MM:SS).")
 @click.option("--end-column", default=None, help="Column with a segment end.")
@@ -282,12 +357,19 @@ def import_(
 
     everything = _full_config(config_path, overrides)
     config = everything.collect
-    is_folder = format_ == "folder" or ("://" in manifest and not Path(manifest.split("?")[0]).suffix) or Path(manifest).is_dir()
+    is_folder = (
+        format_ == "folder"
+        or ("://" in manifest and not Path(manifest.split("?")[0]).suffix)
+        or Path(manifest).is_dir()
+    )
     try:
         if is_folder:
             if not license_:
                 _fail("a folder import needs --license (the licence its owner grants, e.g. CC-BY-4.0)")
-            used, candidates = "folder", folder_candidates(manifest, license_, source or "self-collected", everything.storage.options)
+            used, candidates = (
+                "folder",
+                folder_candidates(manifest, license_, source or "self-collected", everything.storage.options),
+            )
         else:
             columns = Columns(url_column, start_column, end_column, label_column, narration_column)
             used, candidates = import_manifest(Path(manifest), config, format_, root, license_, source, columns)
@@ -311,12 +393,30 @@ def import_(
 
 
 @collect.command("download")
-@click.option("--workers", type=click.IntRange(min=1, max=64), default=None, help="Concurrent downloads (default: collect.workers).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Download folder (default: collect.download_dir).")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1, max=64),
+    default=None,
+    help="Concurrent downloads (default: collect.workers).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Download folder (default: collect.download_dir).",
+)
 @click.option("--retry-failed", is_flag=True, help="Give failed videos a fresh set of attempts first.")
 @pool_option
 @_options
-def download(workers: int | None, out_dir: Path | None, retry_failed: bool, pool_path: str | None, config_path: str | None, overrides: tuple[str, ...]) -> None:
+def download(
+    workers: int | None,
+    out_dir: Path | None,
+    retry_failed: bool,
+    pool_path: str | None,
+    config_path: str | None,
+    overrides: tuple[str, ...],
+) -> None:
     """Download every queued video of the pool, with a NAME.humannet.json metadata sidecar each.
 
     Resumable: kill it at any time and rerun; finished videos are not fetched again and
@@ -339,8 +439,15 @@ def download(workers: int | None, out_dir: Path | None, retry_failed: bool, pool
     downloader = Downloader(path, target, config, workers)
     with make_progress(_console()) as progress:
         task = progress.add_task("downloading", total=total, detail="")
-        summary = downloader.run(on_finished=lambda row, error: progress.update(task, advance=0 if error and row.attempts < config.max_attempts else 1))
-    rows = summary.lines() + [("wall time", f"{time.perf_counter() - started:.1f} s on {downloader.workers} worker(s)"), ("folder", str(target))]
+        summary = downloader.run(
+            on_finished=lambda row, error: progress.update(
+                task, advance=0 if error and row.attempts < config.max_attempts else 1
+            )
+        )
+    rows = summary.lines() + [
+        ("wall time", f"{time.perf_counter() - started:.1f} s on {downloader.workers} worker(s)"),
+        ("folder", str(target)),
+    ]
     _summary(f"humannet collect download: {path}", rows, summary.failures)
 
 

@@ -30,8 +30,21 @@ def stats(corpus: str, as_json: bool) -> None:
 
 @click.command()
 @click.argument("corpus", type=click.Path())
-@click.option("-o", "--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path), help="HTML file to write.")
-@click.option("--thumbnails", type=click.IntRange(min=0), default=8, show_default=True, help="Sample thumbnails per category (0: none).")
+@click.option(
+    "-o",
+    "--out",
+    "out_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="HTML file to write.",
+)
+@click.option(
+    "--thumbnails",
+    type=click.IntRange(min=0),
+    default=8,
+    show_default=True,
+    help="Sample thumbnails per category (0: none).",
+)
 def report(corpus: str, out_path: Path, thumbnails: int) -> None:
     """Write one self-contained HTML report of CORPUS (plots and sample thumbnails; opens offline)."""
     from humannet.report.html import write_report
@@ -43,8 +56,22 @@ def report(corpus: str, out_path: Path, thumbnails: int) -> None:
 @click.command()
 @click.argument("corpus", type=click.Path())
 @click.argument("sql")
-@click.option("--format", "output_format", type=click.Choice(QUERY_FORMATS), default="table", show_default=True, help="Output format.")
-@click.option("-o", "--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write to this file (needed for parquet).")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(QUERY_FORMATS),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "-o",
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to this file (needed for parquet).",
+)
 def query(corpus: str, sql: str, output_format: str, out_path: Path | None) -> None:
     """Run SQL over CORPUS with DuckDB: views videos, clips, dropped_clips, errors and any annotation tables.
 

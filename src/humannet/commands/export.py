@@ -17,7 +17,13 @@ def export() -> None:
 
 @export.command("subset")
 @click.argument("corpus", type=click.Path())
-@click.option("--where", "where", default=None, metavar="SQL", help="Keep only clips matching this DuckDB predicate over `clips` (e.g. \"viewpoint = 'ego'\").")
+@click.option(
+    "--where",
+    "where",
+    default=None,
+    metavar="SQL",
+    help="Keep only clips matching this DuckDB predicate over `clips` (e.g. \"viewpoint = 'ego'\").",
+)
 @click.option(
     "--mixture",
     "mixture_path",
@@ -25,13 +31,38 @@ def export() -> None:
     default=None,
     help="Mixture YAML: weighted components and caps (docs/using-the-corpus.md).",
 )
-@click.option("--seed", type=int, default=None, help="Random seed (default: the mixture's `seed`, else 0); the same seed gives the same clips.")
+@click.option(
+    "--seed",
+    type=int,
+    default=None,
+    help="Random seed (default: the mixture's `seed`, else 0); the same seed gives the same clips.",
+)
 @click.option("--hours", type=click.FloatRange(min=0, min_open=True), default=None, help="Target total clip hours.")
 @click.option("--clips", "clip_count", type=click.IntRange(min=1), default=None, help="Target number of clips.")
-@click.option("--copy/--reference", "copy", default=True, show_default=True, help="Write new shards with the chosen clips, or point at the source shards.")
-@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="New corpus folder (must not exist or be empty).")
+@click.option(
+    "--copy/--reference",
+    "copy",
+    default=True,
+    show_default=True,
+    help="Write new shards with the chosen clips, or point at the source shards.",
+)
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="New corpus folder (must not exist or be empty).",
+)
 def subset(
-    corpus: str, where: str | None, mixture_path: Path | None, seed: int | None, hours: float | None, clip_count: int | None, copy: bool, out_dir: Path
+    corpus: str,
+    where: str | None,
+    mixture_path: Path | None,
+    seed: int | None,
+    hours: float | None,
+    clip_count: int | None,
+    copy: bool,
+    out_dir: Path,
 ) -> None:
     """Write a new corpus with the clips of CORPUS selected by --where and sampled by --mixture.
 
@@ -45,7 +76,9 @@ def subset(
         raise click.UsageError("give --hours or --clips, not both")
     try:
         mixture = load_mixture(mixture_path) if mixture_path else None
-        result = write_subset(source, out_dir, where=where, mixture=mixture, seed=seed, hours=hours, clips=clip_count, copy=copy)
+        result = write_subset(
+            source, out_dir, where=where, mixture=mixture, seed=seed, hours=hours, clips=clip_count, copy=copy
+        )
     except SubsetError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
@@ -54,7 +87,14 @@ def subset(
 
 @export.command("action100m")
 @click.argument("corpus", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("-o", "--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Parquet file to write.")
+@click.option(
+    "-o",
+    "--out",
+    "out_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Parquet file to write.",
+)
 def action100m(corpus: Path, out_path: Path) -> None:
     """Write the caption trees of CORPUS as Action100M-format Parquet (video_uid, metadata, nodes).
 
@@ -74,15 +114,42 @@ def action100m(corpus: Path, out_path: Path) -> None:
 @export.command("lerobot")
 @click.argument("corpus", type=click.Path())
 @click.option(
-    "-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Dataset folder to write (must not exist or be empty)."
+    "-o",
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Dataset folder to write (must not exist or be empty).",
 )
-@click.option("--where", "where", default=None, metavar="SQL", help="Export only robot-ready clips matching this DuckDB predicate over the `clips` view.")
-@click.option("--fps", type=click.IntRange(min=1), default=None, help="Frame rate of the dataset (default: the rate of the retargeted poses).")
-@click.option("--size", default=None, metavar="WxH", help="Video frame size (default: the first episode's size; other clips are scaled to it).")
 @click.option(
-    "--min-seconds", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Shortest stretch of valid retargeted pose that makes an episode."
+    "--where",
+    "where",
+    default=None,
+    metavar="SQL",
+    help="Export only robot-ready clips matching this DuckDB predicate over the `clips` view.",
 )
-def lerobot(corpus: str, out_dir: Path, where: str | None, fps: int | None, size: str | None, min_seconds: float) -> None:
+@click.option(
+    "--fps",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Frame rate of the dataset (default: the rate of the retargeted poses).",
+)
+@click.option(
+    "--size",
+    default=None,
+    metavar="WxH",
+    help="Video frame size (default: the first episode's size; other clips are scaled to it).",
+)
+@click.option(
+    "--min-seconds",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Shortest stretch of valid retargeted pose that makes an episode.",
+)
+def lerobot(
+    corpus: str, out_dir: Path, where: str | None, fps: int | None, size: str | None, min_seconds: float
+) -> None:
     """Write the robot-ready segments of CORPUS as a LeRobotDataset (v3.0 layout).
 
     Retargeted joint trajectories become `observation.state` and `action` (the next state), the

@@ -12,11 +12,24 @@ from humannet.commands.common import EXIT_USAGE
 
 @click.command()
 @click.argument("clip_id")
-@click.option("--corpus", "corpus", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path), help="Corpus folder holding the clip.")
 @click.option(
-    "-o", "--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Output: .mp4 (every keypoint frame) or .png/.jpg (stills)."
+    "--corpus",
+    "corpus",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Corpus folder holding the clip.",
 )
-@click.option("--stills", default=4, show_default=True, type=click.IntRange(1, 32), help="Frames stacked in a .png/.jpg preview.")
+@click.option(
+    "-o",
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Output: .mp4 (every keypoint frame) or .png/.jpg (stills).",
+)
+@click.option(
+    "--stills", default=4, show_default=True, type=click.IntRange(1, 32), help="Frames stacked in a .png/.jpg preview."
+)
 def preview(clip_id: str, corpus: Path, out: Path, stills: int) -> None:
     """Side-by-side preview of CLIP_ID: the video with its keypoints, and the humanoid posed from the retargeted joints."""
     from humannet.annotate.retarget_preview import read_clip, write_preview

@@ -48,10 +48,18 @@ def corpus_config(corpus: Path, config_path: str | None, overrides: tuple[str, .
 
 
 _config_option = click.option(
-    "--config", "config_path", type=click.Path(dir_okay=False), default=None, help="TOML configuration (default: the settings in CORPUS/manifest.json)."
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="TOML configuration (default: the settings in CORPUS/manifest.json).",
 )
 _set_option = click.option(
-    "--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE", help="Override one setting, e.g. --set review.unsafe.threshold=0.4."
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="SECTION.KEY=VALUE",
+    help="Override one setting, e.g. --set review.unsafe.threshold=0.4.",
 )
 
 
@@ -86,8 +94,19 @@ def review(corpus: Path, stages: tuple[str, ...], config_path: str | None, overr
 
 @click.command()
 @click.argument("corpus", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--policy", required=True, help="Release policy name: 'research', 'commercial', or one defined under [review.policies.NAME].")
-@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Release folder (must not exist or be empty).")
+@click.option(
+    "--policy",
+    required=True,
+    help="Release policy name: 'research', 'commercial', or one defined under [review.policies.NAME].",
+)
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Release folder (must not exist or be empty).",
+)
 @_config_option
 @_set_option
 def release(corpus: Path, policy: str, out_dir: Path, config_path: str | None, overrides: tuple[str, ...]) -> None:

@@ -11,8 +11,19 @@ from humannet.commands.common import open_corpus_or_exit
 
 @click.command()
 @click.argument("corpus", type=click.Path())
-@click.option("--port", type=click.IntRange(min=0, max=65535), default=8765, show_default=True, help="Port to listen on (0 picks a free one).")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on; 0.0.0.0 shares the viewer with your network (no login).")
+@click.option(
+    "--port",
+    type=click.IntRange(min=0, max=65535),
+    default=8765,
+    show_default=True,
+    help="Port to listen on (0 picks a free one).",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; 0.0.0.0 shares the viewer with your network (no login).",
+)
 @click.option(
     "--cache-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -29,7 +40,9 @@ def view(corpus: str, port: int, host: str, cache_dir: Path | None) -> None:
 
     opened = open_corpus_or_exit(corpus)
     if opened.store is not None:  # it streams byte ranges of local shard files to the browser
-        raise click.UsageError(f"the viewer reads a corpus from a local folder; copy {corpus} to one first (e.g. `aws s3 sync {corpus} corpus/`)")
+        raise click.UsageError(
+            f"the viewer reads a corpus from a local folder; copy {corpus} to one first (e.g. `aws s3 sync {corpus} corpus/`)"
+        )
     try:
         server = make_server(opened, host=host, port=port, cache_dir=cache_dir)
     except OSError as exc:

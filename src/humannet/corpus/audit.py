@@ -74,8 +74,12 @@ class ReviewAudit:
     faces_hidden_clips: int = 0  # clips with at least one written frame with a face hidden
     faces_blurred_frames: int = 0
     text_hidden_clips: int = 0
-    stage_versions: list[dict[str, Any]] = field(default_factory=list)  # stage, version, config section and hash, columns, videos
-    mixed_stages: list[str] = field(default_factory=list)  # review stages whose columns come from more than one version or setting
+    stage_versions: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # stage, version, config section and hash, columns, videos
+    mixed_stages: list[str] = field(
+        default_factory=list
+    )  # review stages whose columns come from more than one version or setting
 
 
 @dataclass
@@ -109,11 +113,15 @@ class AuditReport:
         header = f"{'license':<24} {'category':<15} {'videos':>7} {'clips':>7} {'clip h':>9}  flag"
         lines = [header, "-" * len(header)]
         for r in self.rows:
-            lines.append(f"{r.license:<24} {r.category:<15} {r.videos:>7} {r.clips:>7} {r.clip_hours:>9.3f}  {'!' if r.flagged else ''}")
+            lines.append(
+                f"{r.license:<24} {r.category:<15} {r.videos:>7} {r.clips:>7} {r.clip_hours:>9.3f}  {'!' if r.flagged else ''}"
+            )
         lines.append("-" * len(header))
         lines.append(f"{'total':<40} {sum(r.videos for r in self.rows):>7} {self.clips:>7} {self.clip_hours:>9.3f}")
         flagged_hours = sum(r.clip_hours for r in self.rows if r.flagged)
-        lines.append(f"flagged (unknown, non-commercial or restricted): {len(self.flagged_clips)} clips, {flagged_hours:.3f} h")
+        lines.append(
+            f"flagged (unknown, non-commercial or restricted): {len(self.flagged_clips)} clips, {flagged_hours:.3f} h"
+        )
         lines += ["", *self._review_lines()]
         return "\n".join(lines)
 
@@ -138,9 +146,13 @@ class AuditReport:
         for s in r.stage_versions:
             videos = "all" if s["videos"] is None else str(s["videos"])
             settings = f"{s['config_section'] or '-'}: {s['config_hash'] or '-'}"
-            lines.append(f"  {s['stage']:<14} {s['stage_version']:<24} {settings}  {s['columns']} columns, {videos} videos")
+            lines.append(
+                f"  {s['stage']:<14} {s['stage_version']:<24} {settings}  {s['columns']} columns, {videos} videos"
+            )
         if r.mixed_stages:
-            lines.append(f"  mixed: {', '.join(r.mixed_stages)} filled videos with different versions or settings; run `humannet review CORPUS`")
+            lines.append(
+                f"  mixed: {', '.join(r.mixed_stages)} filled videos with different versions or settings; run `humannet review CORPUS`"
+            )
         return lines
 
 
@@ -167,7 +179,15 @@ def audit(corpus_dir: str | Path) -> AuditReport:
                 row.spellings.append(raw)
             seen_videos.setdefault((name, category), set()).add(video_id)
             if category in FLAGGED:
-                flagged.append({"clip_id": clip_id, "video_id": video_id, "license_raw": raw, "license": name, "category": category})
+                flagged.append(
+                    {
+                        "clip_id": clip_id,
+                        "video_id": video_id,
+                        "license_raw": raw,
+                        "license": name,
+                        "category": category,
+                    }
+                )
     for key, row in rows.items():
         row.videos = len(seen_videos[key])
         row.spellings.sort()
@@ -237,9 +257,18 @@ def _stage_versions(corpus: Path, result: ReviewAudit) -> None:
         key = (row["stage"], row["stage_version"], row["config_section"], row["config_hash"], row["videos"])
         groups[key].add(f"{row['table']}.{row['column']}")
     stamps: dict[str, set[tuple[str, str]]] = defaultdict(set)
-    for (stage, version, section, digest, videos), columns in sorted(groups.items(), key=lambda item: (item[0][0], item[0][1], item[0][3], item[0][4] or 0)):
+    for (stage, version, section, digest, videos), columns in sorted(
+        groups.items(), key=lambda item: (item[0][0], item[0][1], item[0][3], item[0][4] or 0)
+    ):
         result.stage_versions.append(
-            {"stage": stage, "stage_version": version, "config_section": section, "config_hash": digest, "columns": len(columns), "videos": videos}
+            {
+                "stage": stage,
+                "stage_version": version,
+                "config_section": section,
+                "config_hash": digest,
+                "columns": len(columns),
+                "videos": videos,
+            }
         )
         if videos is not None:
             stamps[stage].add((version, digest))

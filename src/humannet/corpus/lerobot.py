@@ -80,7 +80,9 @@ class ExportResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (clip_id, reason)
 
     def describe(self) -> str:
-        lines = [f"wrote {self.episodes} episode(s), {self.frames} frames at {self.fps} fps, {self.tasks} task(s), robot {self.robot_type!r} to {self.out}"]
+        lines = [
+            f"wrote {self.episodes} episode(s), {self.frames} frames at {self.fps} fps, {self.tasks} task(s), robot {self.robot_type!r} to {self.out}"
+        ]
         lines += [f"skipped {clip_id}: {reason}" for clip_id, reason in self.skipped]
         return "\n".join(lines)
 
@@ -121,7 +123,9 @@ def export_lerobot(
                     writer = _DatasetWriter(partial, rate, size, retarget)
                 episodes = list(_episodes(row, files, retarget, writer, min_seconds))
             except Exception as exc:  # one bad clip is named in the result, never stops the export
-                result.skipped.append((row["clip_id"], str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"))
+                result.skipped.append(
+                    (row["clip_id"], str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}")
+                )
                 continue
             if not episodes:
                 result.skipped.append((row["clip_id"], f"no valid stretch of at least {min_seconds:g} s"))
@@ -129,7 +133,9 @@ def export_lerobot(
                 writer.add(episode)
         if writer is None or writer.episode_index == 0:
             reasons = "; ".join(f"{c}: {r}" for c, r in result.skipped[:5])
-            raise LeRobotExportError(f"{corpus.root}: none of the {len(rows)} robot-ready clip(s) gave an episode ({reasons})")
+            raise LeRobotExportError(
+                f"{corpus.root}: none of the {len(rows)} robot-ready clip(s) gave an episode ({reasons})"
+            )
         writer.finish(corpus)
     except BaseException:
         if writer is not None:
@@ -153,11 +159,19 @@ def _robot_ready_rows(corpus: Corpus, where: str | None) -> list[dict[str, Any]]
         )
     predicate = f" AND ({where})" if where and where.strip() else ""
     try:
-        table = corpus.connect().sql(f"SELECT * FROM clips WHERE robot_ready AND shard IS NOT NULL{predicate} ORDER BY shard, clip_id").to_arrow_table()
+        table = (
+            corpus.connect()
+            .sql(f"SELECT * FROM clips WHERE robot_ready AND shard IS NOT NULL{predicate} ORDER BY shard, clip_id")
+            .to_arrow_table()
+        )
     except duckdb.Error as exc:
         raise LeRobotExportError(f"--where {where!r}: {exc}") from None
     if table.num_rows == 0:
-        why = f"no robot-ready clip matches {where!r}" if predicate else "no clip is robot-ready (robot_ready is false or null on every clip)"
+        why = (
+            f"no robot-ready clip matches {where!r}"
+            if predicate
+            else "no clip is robot-ready (robot_ready is false or null on every clip)"
+        )
         raise LeRobotExportError(f"{corpus.root}: {why}; nothing exported")
     return table.to_pylist()
 
@@ -227,7 +241,12 @@ def resample_state(retarget: dict[str, Any], at: np.ndarray) -> tuple[np.ndarray
     quat_at = resample(times, quat, at).astype(np.float64)
     quat_at /= np.linalg.norm(quat_at, axis=1, keepdims=True).clip(1e-9)
     state = np.concatenate(
-        [resample(times, np.asarray(retarget["root_pos"], np.float64), at), quat_at, resample(times, np.asarray(retarget["joint_pos"], np.float64), at)], axis=1
+        [
+            resample(times, np.asarray(retarget["root_pos"], np.float64), at),
+            quat_at,
+            resample(times, np.asarray(retarget["joint_pos"], np.float64), at),
+        ],
+        axis=1,
     )
     valid = np.asarray(retarget["valid"], dtype=bool)
     right = np.clip(np.searchsorted(times, at, side="right"), 1, len(times) - 1)
@@ -238,9 +257,13 @@ def resample_state(retarget: dict[str, Any], at: np.ndarray) -> tuple[np.ndarray
     return state.astype(np.float32), ok
 
 
-def _episodes(row: dict[str, Any], files: dict[str, bytes], retarget: dict[str, Any], writer: _DatasetWriter, min_seconds: float):
+def _episodes(
+    row: dict[str, Any], files: dict[str, bytes], retarget: dict[str, Any], writer: _DatasetWriter, min_seconds: float
+):
     if retarget["joint_names"] != writer.joint_names:
-        raise ValueError(f"robot {retarget['model']!r} with {len(retarget['joint_names'])} joints differs from the dataset's {writer.robot_type!r}")
+        raise ValueError(
+            f"robot {retarget['model']!r} with {len(retarget['joint_names'])} joints differs from the dataset's {writer.robot_type!r}"
+        )
     times = retarget["times"]
     at = times[0] + np.arange(int(math.floor((times[-1] - times[0]) * writer.fps + 1e-6)) + 1) / writer.fps
     state, ok = resample_state(retarget, at)
@@ -339,11 +362,21 @@ class _DatasetWriter:
                 **video_span,
                 "meta/episodes/chunk_index": 0,
                 "meta/episodes/file_index": 0,
-                **{f"stats/{feature}/{name}": value for feature, values in stats.items() for name, value in values.items()},
+                **{
+                    f"stats/{feature}/{name}": value
+                    for feature, values in stats.items()
+                    for name, value in values.items()
+                },
             }
         )
         self.sources.append(
-            {"episode_index": self.episode_index, "clip_id": episode.clip_id, "video_id": episode.video_id, "clip_start_s": episode.start_s, "length": length}
+            {
+                "episode_index": self.episode_index,
+                "clip_id": episode.clip_id,
+                "video_id": episode.video_id,
+                "clip_start_s": episode.start_s,
+                "length": length,
+            }
         )
         self.episode_index += 1
         self.frame_index += length
@@ -407,7 +440,12 @@ class _DatasetWriter:
             "features": {
                 "observation.state": state_feature,
                 "action": dict(state_feature),
-                VIDEO_KEY: {"dtype": "video", "shape": [height, width, 3], "names": ["height", "width", "channels"], "info": video_info},
+                VIDEO_KEY: {
+                    "dtype": "video",
+                    "shape": [height, width, 3],
+                    "names": ["height", "width", "channels"],
+                    "info": video_info,
+                },
                 **INDEX_FEATURES,
             },
         }
@@ -460,7 +498,9 @@ class _VideoFile:
 
         path.parent.mkdir(parents=True, exist_ok=True)
         self.container = av.open(str(path), "w", format="mp4")
-        self.stream = self.container.add_stream("libx264", rate=Fraction(fps, 1), options={"crf": "23", "preset": "veryfast"})
+        self.stream = self.container.add_stream(
+            "libx264", rate=Fraction(fps, 1), options={"crf": "23", "preset": "veryfast"}
+        )
         self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, "yuv420p"
         self.stream.codec_context.gop_size = 2
         self.stream.codec_context.time_base = Fraction(1, fps)
@@ -546,16 +586,32 @@ def _write_tasks(path: Path, tasks: dict[str, int]) -> None:
     names = list(tasks)
     pandas_meta = {
         "index_columns": ["task"],
-        "column_indexes": [{"name": None, "field_name": None, "pandas_type": "unicode", "numpy_type": "object", "metadata": {"encoding": "UTF-8"}}],
+        "column_indexes": [
+            {
+                "name": None,
+                "field_name": None,
+                "pandas_type": "unicode",
+                "numpy_type": "object",
+                "metadata": {"encoding": "UTF-8"},
+            }
+        ],
         "columns": [
-            {"name": "task_index", "field_name": "task_index", "pandas_type": "int64", "numpy_type": "int64", "metadata": None},
+            {
+                "name": "task_index",
+                "field_name": "task_index",
+                "pandas_type": "int64",
+                "numpy_type": "int64",
+                "metadata": None,
+            },
             {"name": "task", "field_name": "task", "pandas_type": "unicode", "numpy_type": "object", "metadata": None},
         ],
         "attributes": {},
         "creator": {"library": "pyarrow", "version": pa.__version__},
         "pandas_version": "2.2.0",
     }
-    table = pa.table({"task_index": pa.array([tasks[n] for n in names], pa.int64()), "task": pa.array(names, pa.string())})
+    table = pa.table(
+        {"task_index": pa.array([tasks[n] for n in names], pa.int64()), "task": pa.array(names, pa.string())}
+    )
     table = table.replace_schema_metadata({b"pandas": json.dumps(pandas_meta).encode()})
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path)

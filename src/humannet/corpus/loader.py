@@ -39,7 +39,9 @@ from humannet.corpus.reader import Corpus, open_corpus
 
 log = logging.getLogger(__name__)
 
-INDEX_ONLY = frozenset({"clip_id", "video_id", "shard", "start_s", "end_s", "duration_s", "start_frame", "end_frame", "scene_index"})
+INDEX_ONLY = frozenset(
+    {"clip_id", "video_id", "shard", "start_s", "end_s", "duration_s", "start_frame", "end_frame", "scene_index"}
+)
 
 
 class LoaderError(ValueError):
@@ -65,7 +67,11 @@ def select_clips(corpus: Corpus, where: str | None = None, part: int = 0) -> lis
 
     predicate = f"({where})" if where and where.strip() else "true"
     try:
-        table = corpus.connect().sql(f"SELECT * FROM clips WHERE shard IS NOT NULL AND {predicate} ORDER BY shard, clip_id").to_arrow_table()
+        table = (
+            corpus.connect()
+            .sql(f"SELECT * FROM clips WHERE shard IS NOT NULL AND {predicate} ORDER BY shard, clip_id")
+            .to_arrow_table()
+        )
     except duckdb.Error as exc:
         raise LoaderError(f"where {where!r}: {exc}") from None
     return [ClipRef(row["clip_id"], row["shard"], row, part) for row in table.to_pylist()]
@@ -137,7 +143,9 @@ def resample(times: np.ndarray, values: np.ndarray, at: np.ndarray) -> np.ndarra
     weight = weight.reshape(-1, *([1] * (values.ndim - 1)))
     before, after = values[left], values[right]
     with np.errstate(invalid="ignore"):
-        mixed = np.where(weight <= 0.0, before, np.where(weight >= 1.0, after, before * (1.0 - weight) + after * weight))
+        mixed = np.where(
+            weight <= 0.0, before, np.where(weight >= 1.0, after, before * (1.0 - weight) + after * weight)
+        )
     return mixed.astype(np.float32)
 
 
@@ -148,7 +156,10 @@ def keypoints_at(pose_npz: bytes, at: np.ndarray) -> dict[str, np.ndarray]:
         return {
             name: resample(times, np.asarray(data[name], dtype=np.float32), at)
             for name in data.files
-            if name != "times" and data[name].ndim >= 1 and len(data[name]) == len(times) and np.issubdtype(data[name].dtype, np.number)
+            if name != "times"
+            and data[name].ndim >= 1
+            and len(data[name]) == len(times)
+            and np.issubdtype(data[name].dtype, np.number)
         }
 
 
@@ -227,7 +238,9 @@ class ClipLoader:
                 except Exception as exc:  # one bad clip never stops training
                     log.warning("skipping clip %s (%s): %s: %s", clip.clip_id, clip.shard, type(exc).__name__, exc)
 
-    def _open_shard(self, clip: ClipRef, stack: contextlib.ExitStack) -> tuple[tarfile.TarFile | None, dict[str, tarfile.TarInfo]]:
+    def _open_shard(
+        self, clip: ClipRef, stack: contextlib.ExitStack
+    ) -> tuple[tarfile.TarFile | None, dict[str, tarfile.TarInfo]]:
         corpus = self.corpora[clip.part]
         try:
             tar = stack.enter_context(corpus.open_shard_tar(clip.shard))
@@ -236,7 +249,9 @@ class ClipLoader:
             log.warning("skipping shard %s/%s: %s", corpus.location, clip.shard, exc)
             return None, {}
 
-    def _samples(self, clip: ClipRef, tar: tarfile.TarFile, members: dict[str, tarfile.TarInfo]) -> Iterator[dict[str, Any]]:
+    def _samples(
+        self, clip: ClipRef, tar: tarfile.TarFile, members: dict[str, tarfile.TarInfo]
+    ) -> Iterator[dict[str, Any]]:
         def member(suffix: str) -> bytes | None:
             info = members.get(f"{clip.clip_id}.{suffix}")
             handle = tar.extractfile(info) if info else None
@@ -342,16 +357,25 @@ def _dataset_class() -> type:
         """
 
         def __init__(
-            self, corpus: str | Path | Corpus | Sequence[str | Path | Corpus], *, rank: int | None = None, world_size: int | None = None, **options: Any
+            self,
+            corpus: str | Path | Corpus | Sequence[str | Path | Corpus],
+            *,
+            rank: int | None = None,
+            world_size: int | None = None,
+            **options: Any,
         ) -> None:
             super().__init__()
             self.corpora = open_corpora(corpus)
             self.options = options
             distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
             self.rank = rank if rank is not None else (torch.distributed.get_rank() if distributed else 0)
-            self.world_size = world_size if world_size is not None else (torch.distributed.get_world_size() if distributed else 1)
+            self.world_size = (
+                world_size if world_size is not None else (torch.distributed.get_world_size() if distributed else 1)
+            )
             self.epoch = 0
-            ClipLoader(self.corpora, rank=self.rank, world_size=self.world_size, **options)  # check the options and predicate now, not in a worker
+            ClipLoader(
+                self.corpora, rank=self.rank, world_size=self.world_size, **options
+            )  # check the options and predicate now, not in a worker
 
         def set_epoch(self, epoch: int) -> None:
             self.epoch = epoch
@@ -369,7 +393,9 @@ def _dataset_class() -> type:
             loader.set_epoch(self.epoch)
             return iter(loader)
 
-    ClipDataset.__qualname__ = "ClipDataset"  # picklable by name (spawned DataLoader workers), found through __getattr__
+    ClipDataset.__qualname__ = (
+        "ClipDataset"  # picklable by name (spawned DataLoader workers), found through __getattr__
+    )
     return ClipDataset
 
 

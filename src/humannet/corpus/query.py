@@ -68,7 +68,10 @@ def _print_table(relation: duckdb.DuckDBPyRelation, out_path: Path | None) -> No
         with open(out_path, "w") as handle:
             Console(file=handle, width=UNWRAPPED_WIDTH).print(table)
     if len(rows) > TABLE_ROW_LIMIT:
-        print(f"(more than {TABLE_ROW_LIMIT} rows; showing the first {TABLE_ROW_LIMIT}: use --format csv, json or parquet for all)", file=sys.stderr)
+        print(
+            f"(more than {TABLE_ROW_LIMIT} rows; showing the first {TABLE_ROW_LIMIT}: use --format csv, json or parquet for all)",
+            file=sys.stderr,
+        )
 
 
 def _cell(value: Any) -> str:
@@ -82,7 +85,10 @@ def _cell(value: Any) -> str:
 def _json_text(relation: duckdb.DuckDBPyRelation) -> str:
     """A JSON array of row objects, one per line; NaN (unmeasured scores) becomes null so any JSON reader accepts it."""
     names = relation.columns
-    lines = [json.dumps({name: _json_value(value) for name, value in zip(names, row, strict=True)}, default=str) for row in relation.fetchall()]
+    lines = [
+        json.dumps({name: _json_value(value) for name, value in zip(names, row, strict=True)}, default=str)
+        for row in relation.fetchall()
+    ]
     return "[\n" + ",\n".join(lines) + ("\n]\n" if lines else "]\n")
 
 

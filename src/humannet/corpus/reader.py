@@ -65,7 +65,9 @@ class Corpus:
     format_version: int
     tables: dict[str, list[Path]]  # view name -> Parquet files, in name order
     warnings: list[str] = field(default_factory=list)  # readable, but something a user should know
-    store: tuple[Any, str] | None = None  # (fsspec filesystem, corpus path in it) for a corpus on object storage; `root` is then its index mirror
+    store: tuple[Any, str] | None = (
+        None  # (fsspec filesystem, corpus path in it) for a corpus on object storage; `root` is then its index mirror
+    )
     _member_tables: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict, repr=False)
 
     def connect(self, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
@@ -75,7 +77,9 @@ class Corpus:
         con = duckdb.connect(database)
         for name, paths in self.tables.items():
             files = ", ".join(sql_string(str(p)) for p in paths)
-            con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM read_parquet([{files}], union_by_name = true)')
+            con.execute(
+                f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM read_parquet([{files}], union_by_name = true)'
+            )
         return con
 
     def schema(self, table: str) -> pa.Schema:
@@ -142,7 +146,9 @@ class Corpus:
         if shard not in self._member_tables:
             try:
                 with self.open_shard_tar(shard) as tar:
-                    self._member_tables[shard] = {m.name: (m.offset_data, m.size) for m in tar.getmembers() if m.isfile()}
+                    self._member_tables[shard] = {
+                        m.name: (m.offset_data, m.size) for m in tar.getmembers() if m.isfile()
+                    }
             except (tarfile.TarError, OSError):
                 return {}
         return self._member_tables[shard]
@@ -178,7 +184,9 @@ def open_corpus(path: str | Path, storage_options: dict[str, Any] | None = None)
         raise CorpusReadError(_version_message(root, version))
     tables = _find_tables(root)
     if "clips" not in tables:
-        raise CorpusReadError(f"{root}: clips/ holds no Parquet files; the corpus is incomplete (rerun the curate command that wrote it)")
+        raise CorpusReadError(
+            f"{root}: clips/ holds no Parquet files; the corpus is incomplete (rerun the curate command that wrote it)"
+        )
     corpus = Corpus(root=root, manifest=manifest, format_version=version, tables=tables)
     corpus.warnings.extend(_ledger_warnings(corpus))
     return corpus
@@ -202,7 +210,9 @@ def _open_on_store(url: str, options: dict[str, Any] | None) -> Corpus:
             version = info.get("ETag") or info.get("LastModified") or info.get("mtime") or ""
             index[relative] = (remote, f"{info.get('size')}:{version}")
     if "manifest.json" not in index:
-        raise CorpusReadError(f"{url}: not a humannet corpus (no manifest.json); create one with `humannet curate VIDEOS --out {url}`")
+        raise CorpusReadError(
+            f"{url}: not a humannet corpus (no manifest.json); create one with `humannet curate VIDEOS --out {url}`"
+        )
     mirror = scratch_root() / f"read-{hashlib.sha1(url.encode()).hexdigest()[:16]}"
     try:
         _mirror_index(fs, index, mirror)
@@ -221,7 +231,9 @@ def _mirror_index(fs: Any, index: dict[str, tuple[str, str]], mirror: Path) -> N
         stamps = json.loads(stamps_path.read_text())
     except (OSError, json.JSONDecodeError):
         stamps = {}
-    for local in [p for p in mirror.rglob("*") if p.is_file() and not p.name.startswith(".")]:  # dot files: stamps, other readers' downloads
+    for local in [
+        p for p in mirror.rglob("*") if p.is_file() and not p.name.startswith(".")
+    ]:  # dot files: stamps, other readers' downloads
         if local.relative_to(mirror).as_posix() not in index:
             local.unlink(missing_ok=True)  # gone from the store since the last read
     for relative, (remote, stamp) in sorted(index.items()):
@@ -229,7 +241,9 @@ def _mirror_index(fs: Any, index: dict[str, tuple[str, str]], mirror: Path) -> N
         if local.is_file() and stamps.get(relative) == stamp:
             continue
         local.parent.mkdir(parents=True, exist_ok=True)
-        partial = local.with_name(f".{local.name}.{os.getpid()}.part")  # another reader of the same corpus never sees half a file
+        partial = local.with_name(
+            f".{local.name}.{os.getpid()}.part"
+        )  # another reader of the same corpus never sees half a file
         fs.get_file(remote, str(partial))
         os.replace(partial, local)
         stamps[relative] = stamp
@@ -253,7 +267,9 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     try:
         manifest = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CorpusReadError(f"{path}: unreadable manifest ({exc}); rerun the curate command that wrote the corpus to rewrite it") from exc
+        raise CorpusReadError(
+            f"{path}: unreadable manifest ({exc}); rerun the curate command that wrote the corpus to rewrite it"
+        ) from exc
     if not isinstance(manifest, dict):
         raise CorpusReadError(f"{path}: manifest is not a JSON object")
     return manifest
@@ -301,10 +317,14 @@ def _ledger_warnings(corpus: Corpus) -> list[str]:
             current = False
         unindexed += current
     if unindexed:
-        warnings.append(f"{unindexed} videos were analysed after the index was written (a later curate run stopped part-way); rerun it to add them")
+        warnings.append(
+            f"{unindexed} videos were analysed after the index was written (a later curate run stopped part-way); rerun it to add them"
+        )
     shards = sum(1 for _ in (ledger / "shards").glob("*.json")) if (ledger / "shards").is_dir() else 0
     if shards > corpus.counts.get("shards", shards):
-        warnings.append(f"{shards - corpus.counts['shards']} shards were written after the index (a later curate run stopped part-way); rerun it to index them")
+        warnings.append(
+            f"{shards - corpus.counts['shards']} shards were written after the index (a later curate run stopped part-way); rerun it to index them"
+        )
     return warnings
 
 

@@ -18,7 +18,11 @@ from rich.table import Table
 
 from humannet.corpus.reader import Corpus
 
-LABEL_COLUMNS = ("viewpoint", "motion_categories", "activity_class")  # label columns reported when present, besides taxonomy_*
+LABEL_COLUMNS = (
+    "viewpoint",
+    "motion_categories",
+    "activity_class",
+)  # label columns reported when present, besides taxonomy_*
 TAXONOMY_PREFIX = "taxonomy_"
 ENVIRONMENT_AXIS = "environment"  # the taxonomy axis that says where a clip was filmed
 INDEX_FRAME_COLUMNS = {
@@ -27,7 +31,12 @@ INDEX_FRAME_COLUMNS = {
     "pose3d_frames": "frames with a 3D body pose (index column pose3d_frames)",
     "hand3d_frames": "frames with 3D hands (index column hand3d_frames)",
 }
-TRACK_COUNTS = ("pose_frames", "body_frames", "hand_frames", "two_hand_frames")  # `pose` in the clip JSON (keypoint tracks)
+TRACK_COUNTS = (
+    "pose_frames",
+    "body_frames",
+    "hand_frames",
+    "two_hand_frames",
+)  # `pose` in the clip JSON (keypoint tracks)
 NO_LABEL = "(none)"
 
 
@@ -58,7 +67,10 @@ def compute_stats(corpus: Corpus) -> CorpusStats:
     absent: list[str] = []
 
     videos = dict(con.sql("SELECT status, count(*) FROM videos GROUP BY 1").fetchall())
-    video_counts = {"inputs": sum(videos.values()), **{status: videos.get(status, 0) for status in ("kept", "dropped", "failed")}}
+    video_counts = {
+        "inputs": sum(videos.values()),
+        **{status: videos.get(status, 0) for status in ("kept", "dropped", "failed")},
+    }
     hours_in = _scalar(con, "SELECT coalesce(sum(duration_s), 0) / 3600 FROM videos")
     clips, hours_out = con.sql("SELECT count(*), coalesce(sum(duration_s), 0) / 3600 FROM clips").fetchall()[0]
     clips_dropped = int(_scalar(con, "SELECT count(*) FROM dropped_clips")) if "dropped_clips" in corpus.tables else 0
@@ -70,7 +82,9 @@ def compute_stats(corpus: Corpus) -> CorpusStats:
     annotated = {}
     for column, what in INDEX_FRAME_COLUMNS.items():
         if column in clip_columns:
-            frames, with_any = con.sql(f'SELECT coalesce(sum("{column}"), 0), count(*) FILTER (WHERE "{column}" > 0) FROM clips').fetchall()[0]
+            frames, with_any = con.sql(
+                f'SELECT coalesce(sum("{column}"), 0), count(*) FILTER (WHERE "{column}" > 0) FROM clips'
+            ).fetchall()[0]
             annotated[f"index.{column}"] = {"frames": int(frames), "clips": int(with_any), "what": what}
         else:
             absent.append(f"clips.{column}")
@@ -82,14 +96,18 @@ def compute_stats(corpus: Corpus) -> CorpusStats:
 
     robot_ready = None
     if "robot_ready" in clip_columns:
-        segments, hours = con.sql("SELECT count(*), coalesce(sum(duration_s), 0) / 3600 FROM clips WHERE robot_ready").fetchall()[0]
+        segments, hours = con.sql(
+            "SELECT count(*), coalesce(sum(duration_s), 0) / 3600 FROM clips WHERE robot_ready"
+        ).fetchall()[0]
         robot_ready = {"segments": int(segments), "hours": hours}
     else:
         absent.append("clips.robot_ready")
 
     labels = {}
     list_columns = _list_columns(corpus)
-    for column in [c for c in LABEL_COLUMNS if c in clip_columns] + sorted(c for c in clip_columns if c.startswith(TAXONOMY_PREFIX)):
+    for column in [c for c in LABEL_COLUMNS if c in clip_columns] + sorted(
+        c for c in clip_columns if c.startswith(TAXONOMY_PREFIX)
+    ):
         labels[column] = _distribution(con, column, column in list_columns, int(clips))
     absent += [f"clips.{c}" for c in LABEL_COLUMNS if c not in clip_columns]
     if not any(c.startswith(TAXONOMY_PREFIX) for c in clip_columns):
@@ -139,13 +157,23 @@ def funnel(corpus: Corpus, con) -> dict[str, Any]:
         dropped_rows = con.sql(
             f"SELECT {_reason_key('reason')} AS key, count(*), {hours} FROM dropped_clips WHERE {kept_videos} GROUP BY 1 ORDER BY 2 DESC, 1"
         ).fetchall()
-        in_dropped_videos = _count_hours(con, f"SELECT count(*), {hours} FROM dropped_clips WHERE NOT {kept_videos} OR video_id IS NULL")
+        in_dropped_videos = _count_hours(
+            con, f"SELECT count(*), {hours} FROM dropped_clips WHERE NOT {kept_videos} OR video_id IS NULL"
+        )
     kept = _count_hours(con, f"SELECT count(*), {hours} FROM clips")
     dropped = {key: {"count": int(n), "hours": h} for key, n, h in dropped_rows}
-    candidates = {"count": kept["count"] + sum(d["count"] for d in dropped.values()), "hours": kept["hours"] + sum(d["hours"] for d in dropped.values())}
+    candidates = {
+        "count": kept["count"] + sum(d["count"] for d in dropped.values()),
+        "hours": kept["hours"] + sum(d["hours"] for d in dropped.values()),
+    }
     return {
         "videos": video_steps,
-        "clips": {"candidates_in_kept_videos": candidates, "dropped": dropped, "kept": kept, "spans_of_dropped_videos": in_dropped_videos},
+        "clips": {
+            "candidates_in_kept_videos": candidates,
+            "dropped": dropped,
+            "kept": kept,
+            "spans_of_dropped_videos": in_dropped_videos,
+        },
     }
 
 
@@ -179,7 +207,10 @@ def _distribution(con, column: str, is_list: bool, total_clips: int) -> dict[str
     else:
         sql = f"""SELECT coalesce(nullif(CAST("{column}" AS VARCHAR), ''), '{NO_LABEL}'), count(*), coalesce(sum(duration_s), 0) / 3600
                   FROM clips GROUP BY 1 ORDER BY 2 DESC, 1"""
-    return {label: {"clips": int(n), "hours": h, "fraction": n / total_clips if total_clips else 0.0} for label, n, h in con.sql(sql).fetchall()}
+    return {
+        label: {"clips": int(n), "hours": h, "fraction": n / total_clips if total_clips else 0.0}
+        for label, n, h in con.sql(sql).fetchall()
+    }
 
 
 def environment_diversity(con, clip_columns: set[str]) -> dict[str, Any] | None:
@@ -275,7 +306,10 @@ def render_stats(stats: CorpusStats, console: Console) -> None:
     """The statistics as a few rich tables."""
     overview = Table(title=f"corpus {stats.corpus}", show_header=False)
     videos = stats.videos
-    overview.add_row("source videos", f"{videos['inputs']} ({videos['kept']} kept, {videos['dropped']} dropped, {videos['failed']} failed)")
+    overview.add_row(
+        "source videos",
+        f"{videos['inputs']} ({videos['kept']} kept, {videos['dropped']} dropped, {videos['failed']} failed)",
+    )
     overview.add_row("hours in / out", f"{stats.hours_in:.3f} / {stats.hours_out:.3f}")
     overview.add_row("clips", f"{stats.clips} kept, {stats.clips_dropped} dropped spans")
     overview.add_row("scenes", f"{stats.scenes['detected']} detected, {stats.scenes['with_clips']} with kept clips")
@@ -285,8 +319,13 @@ def render_stats(stats: CorpusStats, console: Console) -> None:
         overview.add_row("robot-ready", f"{stats.robot_ready['segments']} segments, {stats.robot_ready['hours']:.3f} h")
     if stats.environment is not None:
         env = stats.environment
-        covered = f"{env['leaf_categories_covered']}" + (f"/{env['leaf_categories_total']}" if env["leaf_categories_total"] else "")
-        overview.add_row("environment diversity", f"{covered} categories on {env['axis']}, normalised entropy {env['normalised_entropy']:.3f}")
+        covered = f"{env['leaf_categories_covered']}" + (
+            f"/{env['leaf_categories_total']}" if env["leaf_categories_total"] else ""
+        )
+        overview.add_row(
+            "environment diversity",
+            f"{covered} categories on {env['axis']}, normalised entropy {env['normalised_entropy']:.3f}",
+        )
     overview.add_row("format version", str(stats.format_version))
     console.print(overview)
 
@@ -307,7 +346,12 @@ def render_stats(stats: CorpusStats, console: Console) -> None:
         for key, row in videos[status].items():
             table.add_row("videos", f"{status}: {key}", f"-{row['count']}", f"-{row['hours']:.3f}")
     table.add_row("videos", "kept", str(videos["kept"]["count"]), f"{videos['kept']['hours']:.3f}")
-    table.add_row("clips", "candidate spans", str(clips["candidates_in_kept_videos"]["count"]), f"{clips['candidates_in_kept_videos']['hours']:.3f}")
+    table.add_row(
+        "clips",
+        "candidate spans",
+        str(clips["candidates_in_kept_videos"]["count"]),
+        f"{clips['candidates_in_kept_videos']['hours']:.3f}",
+    )
     for key, row in clips["dropped"].items():
         table.add_row("clips", f"dropped: {key}", f"-{row['count']}", f"-{row['hours']:.3f}")
     table.add_row("clips", "kept", str(clips["kept"]["count"]), f"{clips['kept']['hours']:.3f}")

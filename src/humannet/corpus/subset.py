@@ -47,7 +47,8 @@ class Component(BaseModel, extra="forbid"):
     name: str | None = Field(None, description="Name shown in the summary (default: component-N).")
     where: str | None = Field(None, description="DuckDB predicate over the `clips` view.")
     match: dict[str, str | bool | list[str]] | None = Field(
-        None, description="Column (or taxonomy axis) -> label or labels; a clip matches when it has any of them on every listed column."
+        None,
+        description="Column (or taxonomy axis) -> label or labels; a clip matches when it has any of them on every listed column.",
     )
     weight: float = Field(..., gt=0, description="Share of the total, relative to the other components.")
 
@@ -61,7 +62,9 @@ class Component(BaseModel, extra="forbid"):
 class Caps(BaseModel, extra="forbid"):
     max_hours_per_video: float | None = Field(None, gt=0, description="Most clip hours taken from one source video.")
     max_clips_per_video: int | None = Field(None, ge=1, description="Most clips taken from one source video.")
-    max_hours_per_source: float | None = Field(None, gt=0, description="Most clip hours taken from one source (videos.source; empty = one unknown source).")
+    max_hours_per_source: float | None = Field(
+        None, gt=0, description="Most clip hours taken from one source (videos.source; empty = one unknown source)."
+    )
     max_clips_per_source: int | None = Field(None, ge=1, description="Most clips taken from one source.")
 
 
@@ -71,7 +74,9 @@ class Total(BaseModel, extra="forbid"):
 
 
 class Mixture(BaseModel, extra="forbid"):
-    components: list[Component] = Field(default_factory=list, description="Weighted parts of the sample; empty = every selected clip, one part.")
+    components: list[Component] = Field(
+        default_factory=list, description="Weighted parts of the sample; empty = every selected clip, one part."
+    )
     caps: Caps = Caps()
     total: Total = Total()
     seed: int | None = Field(None, description="Random seed (the command's --seed wins when given).")
@@ -96,7 +101,9 @@ class SubsetResult:
     hours: float
     copied: bool
     shards: int
-    components: list[dict[str, Any]] = field(default_factory=list)  # name, weight share, target, taken clips/hours, available
+    components: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # name, weight share, target, taken clips/hours, available
     notes: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
@@ -136,7 +143,9 @@ def write_subset(
     candidates = _candidates(con, corpus, where, mixture.components)
     selected, report, notes = _sample(candidates, mixture, total, seed)
     selected_ids = sorted(candidates["clip_id"][i] for i in selected)
-    clip_rows = con.sql("SELECT * FROM clips WHERE clip_id IN (SELECT unnest($ids)) ORDER BY clip_id", params={"ids": selected_ids}).to_arrow_table()
+    clip_rows = con.sql(
+        "SELECT * FROM clips WHERE clip_id IN (SELECT unnest($ids)) ORDER BY clip_id", params={"ids": selected_ids}
+    ).to_arrow_table()
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
         shards = 0
@@ -159,13 +168,25 @@ def write_subset(
         "mode": "copy" if copy else "reference",
         "components": report,
     }
-    atomic_write_bytes(out_dir / "manifest.json", json.dumps(manifest, indent=2).encode())  # last: its presence marks a whole corpus
+    atomic_write_bytes(
+        out_dir / "manifest.json", json.dumps(manifest, indent=2).encode()
+    )  # last: its presence marks a whole corpus
     if clip_rows.num_rows == 0:
         notes.append("no clip matched the predicate and the mixture: the subset is empty")
-    return SubsetResult(out_dir=out_dir, clips=clip_rows.num_rows, hours=hours_out, copied=copy, shards=shards, components=report, notes=notes)
+    return SubsetResult(
+        out_dir=out_dir,
+        clips=clip_rows.num_rows,
+        hours=hours_out,
+        copied=copy,
+        shards=shards,
+        components=report,
+        notes=notes,
+    )
 
 
-def _candidates(con: duckdb.DuckDBPyConnection, corpus: Corpus, where: str | None, components: list[Component]) -> dict[str, list]:
+def _candidates(
+    con: duckdb.DuckDBPyConnection, corpus: Corpus, where: str | None, components: list[Component]
+) -> dict[str, list]:
     """Clips passing `where`, sorted by ID, with their video, source, duration and one membership flag per component."""
     columns = {f.name: f.type for f in corpus.schema("clips")}
     source = "any_value(source)" if "source" in corpus.columns("videos") else "NULL"
@@ -190,7 +211,9 @@ def _component_predicate(component: Component, index: int, columns: dict[str, pa
     for key, wanted in (component.match or {}).items():
         column = key if key in columns else f"taxonomy_{key}"
         if column not in columns:
-            raise SubsetError(f"mixture component {component.name or index + 1}: no column {key!r} (or taxonomy_{key}) in the clip index")
+            raise SubsetError(
+                f"mixture component {component.name or index + 1}: no column {key!r} (or taxonomy_{key}) in the clip index"
+            )
         kind = columns[column]
         if isinstance(wanted, bool):
             parts.append(f'"{column}" = {str(wanted).upper()}')
@@ -203,7 +226,9 @@ def _component_predicate(component: Component, index: int, columns: dict[str, pa
     return " AND ".join(parts)
 
 
-def _sample(candidates: dict[str, list], mixture: Mixture, total: Total, seed: int) -> tuple[list[int], list[dict[str, Any]], list[str]]:
+def _sample(
+    candidates: dict[str, list], mixture: Mixture, total: Total, seed: int
+) -> tuple[list[int], list[dict[str, Any]], list[str]]:
     """Indices of the chosen candidates: components filled in turn, the one furthest below its share first."""
     components = mixture.components or [Component(name="all", where="TRUE", weight=1.0)]
     durations = np.asarray(candidates["duration_s"], dtype=float) / 3600
@@ -262,7 +287,9 @@ def _sample(candidates: dict[str, list], mixture: Mixture, total: Total, seed: i
             }
         )
         if taken[i] < targets[i] * 0.999:
-            notes.append(f"{report[-1]['name']} has {taken[i]:.3f} of its {targets[i]:.3f} {unit}: too few matching clips (or caps reached)")
+            notes.append(
+                f"{report[-1]['name']} has {taken[i]:.3f} of its {targets[i]:.3f} {unit}: too few matching clips (or caps reached)"
+            )
     return chosen, report, notes
 
 
@@ -280,10 +307,19 @@ class _CapTracker:
     def allows(self, i: int) -> bool:
         caps, video, source, hours = self.caps, self.video[i], self.source[i], self.hours[i]
         return not (
-            (caps.max_hours_per_video is not None and self.video_hours.get(video, 0.0) + hours > caps.max_hours_per_video)
+            (
+                caps.max_hours_per_video is not None
+                and self.video_hours.get(video, 0.0) + hours > caps.max_hours_per_video
+            )
             or (caps.max_clips_per_video is not None and self.video_clips.get(video, 0) + 1 > caps.max_clips_per_video)
-            or (caps.max_hours_per_source is not None and self.source_hours.get(source, 0.0) + hours > caps.max_hours_per_source)
-            or (caps.max_clips_per_source is not None and self.source_clips.get(source, 0) + 1 > caps.max_clips_per_source)
+            or (
+                caps.max_hours_per_source is not None
+                and self.source_hours.get(source, 0.0) + hours > caps.max_hours_per_source
+            )
+            or (
+                caps.max_clips_per_source is not None
+                and self.source_clips.get(source, 0) + 1 > caps.max_clips_per_source
+            )
         )
 
     def take(self, i: int) -> None:
@@ -325,7 +361,9 @@ def _copy_shards(corpus: Corpus, clip_rows: pa.Table, out_dir: Path) -> tuple[pa
             _write_copied_shard(out_dir / name, [m for clip_id in group for m in members[clip_id]])
             new_shard.update(dict.fromkeys(group, name))
     column = clip_rows.schema.get_field_index("shard")
-    return clip_rows.set_column(column, "shard", pa.array([new_shard.get(c) for c in clip_ids], pa.string())), len(groups)
+    return clip_rows.set_column(column, "shard", pa.array([new_shard.get(c) for c in clip_ids], pa.string())), len(
+        groups
+    )
 
 
 def _existing_shard(corpus: Corpus, shard: str, stack: contextlib.ExitStack) -> tarfile.TarFile:
@@ -333,7 +371,9 @@ def _existing_shard(corpus: Corpus, shard: str, stack: contextlib.ExitStack) -> 
     try:
         return stack.enter_context(corpus.open_shard_tar(shard))
     except (OSError, tarfile.TarError) as exc:
-        raise SubsetError(f"{corpus.location}/{shard}: shard named in the clip index is missing or unreadable ({exc}); the source is incomplete") from exc
+        raise SubsetError(
+            f"{corpus.location}/{shard}: shard named in the clip index is missing or unreadable ({exc}); the source is incomplete"
+        ) from exc
 
 
 def _write_copied_shard(path: Path, members: list[tuple[tarfile.TarFile, tarfile.TarInfo]]) -> None:
@@ -353,7 +393,9 @@ def _write_copied_shard(path: Path, members: list[tuple[tarfile.TarFile, tarfile
 def _reference_shards(corpus: Corpus, clip_rows: pa.Table) -> pa.Table:
     """Shard paths made absolute, pointing into the source corpus (those shards also hold clips outside the subset)."""
     root = corpus.root.resolve()
-    paths = [None if s is None else str(root / s) if not Path(s).is_absolute() else s for s in clip_rows["shard"].to_pylist()]
+    paths = [
+        None if s is None else str(root / s) if not Path(s).is_absolute() else s for s in clip_rows["shard"].to_pylist()
+    ]
     column = clip_rows.schema.get_field_index("shard")
     return clip_rows.set_column(column, "shard", pa.array(paths, pa.string()))
 
@@ -362,14 +404,27 @@ def _write_index(corpus: Corpus, con: duckdb.DuckDBPyConnection, clip_rows: pa.T
     """The four index tables for the chosen clips, plus every annotation table cut to the chosen clips or videos."""
     clip_ids = clip_rows["clip_id"].to_pylist()
     video_ids = sorted(set(clip_rows["video_id"].to_pylist()))
-    kept_per_video = dict(zip(*np.unique(np.array(clip_rows["video_id"].to_pylist(), dtype=object), return_counts=True), strict=True)) if clip_ids else {}
-    videos = con.sql("SELECT * FROM videos WHERE video_id IN (SELECT unnest($ids)) ORDER BY uri", params={"ids": video_ids}).to_arrow_table()
+    kept_per_video = (
+        dict(
+            zip(*np.unique(np.array(clip_rows["video_id"].to_pylist(), dtype=object), return_counts=True), strict=True)
+        )
+        if clip_ids
+        else {}
+    )
+    videos = con.sql(
+        "SELECT * FROM videos WHERE video_id IN (SELECT unnest($ids)) ORDER BY uri", params={"ids": video_ids}
+    ).to_arrow_table()
     if "clips_kept" in videos.column_names:
-        counts = pa.array([int(kept_per_video.get(v, 0)) for v in videos["video_id"].to_pylist()], videos.schema.field("clips_kept").type)
+        counts = pa.array(
+            [int(kept_per_video.get(v, 0)) for v in videos["video_id"].to_pylist()],
+            videos.schema.field("clips_kept").type,
+        )
         videos = videos.set_column(videos.schema.get_field_index("clips_kept"), "clips_kept", counts)
     write_parquet(out_dir / "videos.parquet", videos)
     write_parquet(out_dir / "clips" / "part-00000.parquet", clip_rows)
-    if "dropped_clips" in corpus.tables:  # the subset drops nothing itself; keep the table, empty, for tools that expect it
+    if (
+        "dropped_clips" in corpus.tables
+    ):  # the subset drops nothing itself; keep the table, empty, for tools that expect it
         write_parquet(out_dir / "dropped_clips.parquet", corpus.schema("dropped_clips").empty_table())
     for name, paths in corpus.tables.items():
         if name in ("videos", "clips", "dropped_clips"):
@@ -399,7 +454,9 @@ def _rows_to_keep(columns: list[str]) -> str | None:
     return in_videos if "video_id" in columns else None
 
 
-def _manifest(corpus: Corpus, out_dir: Path, clip_rows: pa.Table, hours_out: float, shards: int, copy: bool) -> dict[str, Any]:
+def _manifest(
+    corpus: Corpus, out_dir: Path, clip_rows: pa.Table, hours_out: float, shards: int, copy: bool
+) -> dict[str, Any]:
     video_table = pq.read_table(out_dir / "videos.parquet", columns=["duration_s"])
     durations = [d or 0.0 for d in video_table["duration_s"].to_pylist()]
     return {

@@ -132,7 +132,14 @@ def clip_table(clips: list[Clip], with_reason: bool) -> pa.Table:
     label_types = {}
     for clip in clips:
         for name, value in clip.labels.items():
-            label_types.setdefault(name, pa.list_(pa.string()) if isinstance(value, list) else pa.bool_() if isinstance(value, bool) else pa.string())
+            label_types.setdefault(
+                name,
+                pa.list_(pa.string())
+                if isinstance(value, list)
+                else pa.bool_()
+                if isinstance(value, bool)
+                else pa.string(),
+            )
     fields = list(CLIP_BASE_FIELDS) + [(name, pa.float64()) for name in score_names]
     fields += [(name, label_types[name]) for name in sorted(label_types)]
     if with_reason:
@@ -161,12 +168,18 @@ def clip_table(clips: list[Clip], with_reason: bool) -> pa.Table:
 def write_index(corpus_dir: Path, videos: list[Video]) -> None:
     """videos.parquet, clips/part-00000.parquet, dropped_clips.parquet and errors.parquet."""
     ordered = sorted(videos, key=lambda v: v.uri)
-    write_parquet(corpus_dir / "videos.parquet", pa.Table.from_pylist([video_row(v) for v in ordered], schema=VIDEO_SCHEMA))
+    write_parquet(
+        corpus_dir / "videos.parquet", pa.Table.from_pylist([video_row(v) for v in ordered], schema=VIDEO_SCHEMA)
+    )
     kept = [c for v in ordered if v.status is Status.KEPT for c in v.kept_clips]
     dropped = [c for v in ordered for c in v.clips if c.status is not Status.KEPT or v.status is not Status.KEPT]
     write_parquet(corpus_dir / "clips" / "part-00000.parquet", clip_table(kept, with_reason=False))
     write_parquet(corpus_dir / "dropped_clips.parquet", clip_table(dropped, with_reason=True))
-    errors = [{"uri": v.uri, "video_id": v.video_id, "stage": e.stage, "type": e.type, "message": e.message} for v in ordered for e in v.errors]
+    errors = [
+        {"uri": v.uri, "video_id": v.video_id, "stage": e.stage, "type": e.type, "message": e.message}
+        for v in ordered
+        for e in v.errors
+    ]
     write_parquet(corpus_dir / "errors.parquet", pa.Table.from_pylist(errors, schema=ERROR_SCHEMA))
 
 

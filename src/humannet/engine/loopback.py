@@ -71,7 +71,9 @@ class LoopbackCluster:
 
 
 def _start(command: list[str], env: dict[str, str], cluster: LoopbackCluster) -> None:
-    process = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        command, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     cluster.groups.append(process.pid)  # the node's daemons keep this process group
     output, _ = process.communicate(timeout=120)
     if process.returncode != 0:
@@ -79,7 +81,9 @@ def _start(command: list[str], env: dict[str, str], cluster: LoopbackCluster) ->
 
 
 @contextlib.contextmanager
-def loopback_cluster(nodes: int = 2, cpus_per_node: int = 1, memory_gb: float = 3.0, object_store_mb: int = 300) -> Iterator[LoopbackCluster]:
+def loopback_cluster(
+    nodes: int = 2, cpus_per_node: int = 1, memory_gb: float = 3.0, object_store_mb: int = 300
+) -> Iterator[LoopbackCluster]:
     """Start `nodes` Ray nodes on 127.0.X.2, 127.0.X.3, ...; stopped when the block ends, however it ends."""
     env = {**os.environ, "RAY_AUTH_MODE": "token"}
     temp_dir = tempfile.mkdtemp(prefix="hnray", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
@@ -89,7 +93,15 @@ def loopback_cluster(nodes: int = 2, cpus_per_node: int = 1, memory_gb: float = 
     cluster = LoopbackCluster(address=f"{ips[0]}:{port}", node_ips=ips)
     sizes = (cpus_per_node, int(memory_gb * 1e9), object_store_mb * 10**6)
     try:
-        head = [RAY, "start", "--head", f"--port={port}", "--include-dashboard=false", f"--dashboard-port={free_port(ips[0])}", f"--temp-dir={temp_dir}"]
+        head = [
+            RAY,
+            "start",
+            "--head",
+            f"--port={port}",
+            "--include-dashboard=false",
+            f"--dashboard-port={free_port(ips[0])}",
+            f"--temp-dir={temp_dir}",
+        ]
         _start([*head, *node_options(ips[0], *sizes)], env, cluster)
         for ip in ips[1:]:
             _start([RAY, "start", f"--address={cluster.address}", *node_options(ip, *sizes)], env, cluster)

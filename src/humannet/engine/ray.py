@@ -159,7 +159,11 @@ class RayRunner(Runner):
         """Connect or start Ray; True when this runner started it (and so must stop it)."""
         if ray.is_initialized():
             return False
-        common: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING, "configure_logging": False}
+        common: dict[str, Any] = {
+            "include_dashboard": False,
+            "logging_level": logging.WARNING,
+            "configure_logging": False,
+        }
         if self.address:
             ray.init(address=self.address, **common)
         else:
@@ -177,7 +181,14 @@ class RayRunner(Runner):
         todo = inputs
         for attempt in range(2):
             size = size_actors(needs(spec), ray.cluster_resources(), self.workers if not self.address else 0)
-            log.info("ray pass %d: %d videos, %d actors x %.2f CPU, %.2f GPU", attempt + 1, len(todo), size.actors, size.num_cpus, size.num_gpus)
+            log.info(
+                "ray pass %d: %d videos, %d actors x %.2f CPU, %.2f GPU",
+                attempt + 1,
+                len(todo),
+                size.actors,
+                size.num_cpus,
+                size.num_gpus,
+            )
             # First pass: each actor holds `queue` videos so it never idles while Ray Data hands it the next.
             # Later passes hold the videos of workers that died, one per actor, so only a video that
             # kills its worker on its own is blamed.
@@ -191,7 +202,9 @@ class RayRunner(Runner):
             video.fail("worker", "worker process died while processing this video", type_="WorkerDied")
             yield video
 
-    def _pass(self, ray: Any, spec: PipelineSpec, videos: list[Video], size: ActorSize, queue: int, finished: set[str]) -> Iterator[Video]:
+    def _pass(
+        self, ray: Any, spec: PipelineSpec, videos: list[Video], size: ActorSize, queue: int, finished: set[str]
+    ) -> Iterator[Video]:
         from ray.data import ActorPoolStrategy, DataContext
 
         context = DataContext.get_current()
@@ -201,7 +214,9 @@ class RayRunner(Runner):
         context.enable_progress_bars = False  # the caller shows its own progress
         options.preserve_order = False  # yield each video when it is done
         try:
-            dataset = ray.data.from_items([{"uri": v.uri, "video": encode(v)} for v in videos], override_num_blocks=len(videos))
+            dataset = ray.data.from_items(
+                [{"uri": v.uri, "video": encode(v)} for v in videos], override_num_blocks=len(videos)
+            )
             with warnings.catch_warnings():
                 # Ray 2.60 has no named parameter for actor restarts and task retries yet; the
                 # keyword form still works and is deprecated (removal announced for 2.64).

@@ -63,7 +63,9 @@ class Ledger:
             videos[video.uri] = video
         return videos, stale
 
-    def commit_shard(self, name: str, clip_ids: list[str], uris: list[str], write_fingerprint: str | None = None) -> None:
+    def commit_shard(
+        self, name: str, clip_ids: list[str], uris: list[str], write_fingerprint: str | None = None
+    ) -> None:
         """`write_fingerprint`: the clip settings the shard was written with (curate.write_fingerprint)."""
         record = {"shard": name, "clips": clip_ids, "uris": uris, "write_fingerprint": write_fingerprint}
         self._write(self.shards_dir / f"{name}.json", json.dumps(record).encode())

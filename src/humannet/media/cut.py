@@ -33,14 +33,28 @@ from humannet.records import Clip, Probe
 
 
 class MaterializeConfig(BaseModel, extra="forbid"):
-    enabled: bool = Field(True, description="Write clip files into the shards; false keeps spans only (same as --no-materialize).")
-    fps: float = Field(
-        30.0, ge=0, le=240, description="Highest frame rate of written clips (constant rate); faster sources are thinned, slower kept. 0 = source rate."
+    enabled: bool = Field(
+        True, description="Write clip files into the shards; false keeps spans only (same as --no-materialize)."
     )
-    max_short_side: int = Field(720, ge=16, le=4320, description="Largest short side of written clips (px); larger sources are scaled down, aspect kept.")
-    crf: int = Field(23, ge=0, le=51, description="libx264 constant rate factor (lower = better quality, bigger files).")
+    fps: float = Field(
+        30.0,
+        ge=0,
+        le=240,
+        description="Highest frame rate of written clips (constant rate); faster sources are thinned, slower kept. 0 = source rate.",
+    )
+    max_short_side: int = Field(
+        720,
+        ge=16,
+        le=4320,
+        description="Largest short side of written clips (px); larger sources are scaled down, aspect kept.",
+    )
+    crf: int = Field(
+        23, ge=0, le=51, description="libx264 constant rate factor (lower = better quality, bigger files)."
+    )
     preset: str = Field(
-        "veryfast", pattern="^(ultrafast|superfast|veryfast|faster|fast|medium|slow|slower|veryslow)$", description="libx264 speed/size preset."
+        "veryfast",
+        pattern="^(ultrafast|superfast|veryfast|faster|fast|medium|slow|slower|veryslow)$",
+        description="libx264 speed/size preset.",
     )
     threads: int = Field(1, ge=1, le=64, description="Encoder threads per worker; 1 is fastest when workers = cores.")
     x264_params: str = Field(
@@ -71,8 +85,12 @@ def output_geometry(probe: Probe, config: MaterializeConfig) -> OutputGeometry:
 class ClipExtras:
     """What frame hooks add to a clip besides its pixels."""
 
-    files: dict[str, bytes] = field(default_factory=dict)  # written beside the mp4 as `{clip_id}.{key}`, e.g. "pose.npz"
-    metadata: dict[str, Any] = field(default_factory=dict)  # written as `{clip_id}.meta.json`, merged into the clip's JSON
+    files: dict[str, bytes] = field(
+        default_factory=dict
+    )  # written beside the mp4 as `{clip_id}.{key}`, e.g. "pose.npz"
+    metadata: dict[str, Any] = field(
+        default_factory=dict
+    )  # written as `{clip_id}.meta.json`, merged into the clip's JSON
 
 
 TimedImage = tuple[float, np.ndarray]
@@ -109,7 +127,13 @@ class _ClipWriter:
     """
 
     def __init__(
-        self, path: Path, clip: Clip, geometry: OutputGeometry, config: MaterializeConfig, hooks: Sequence[FrameHook], timings: dict[str, float]
+        self,
+        path: Path,
+        clip: Clip,
+        geometry: OutputGeometry,
+        config: MaterializeConfig,
+        hooks: Sequence[FrameHook],
+        timings: dict[str, float],
     ) -> None:
         self.timings = timings  # seconds per step, shared by the clips of a video
         self.final_path = path
@@ -119,7 +143,11 @@ class _ClipWriter:
         self.stream = self.container.add_stream("libx264", rate=geometry.rate)
         self.stream.width, self.stream.height = geometry.width, geometry.height
         self.stream.pix_fmt = "yuv420p"
-        self.stream.options = {"crf": str(config.crf), "preset": config.preset, **({"x264-params": config.x264_params} if config.x264_params else {})}
+        self.stream.options = {
+            "crf": str(config.crf),
+            "preset": config.preset,
+            **({"x264-params": config.x264_params} if config.x264_params else {}),
+        }
         self.stream.codec_context.thread_count = config.threads
         self.geometry = geometry
         self.period = 1.0 / float(geometry.rate)
@@ -142,8 +170,13 @@ class _ClipWriter:
             return
         with self._spending("convert"):
             if rotation:
-                frame = av.VideoFrame.from_ndarray(rotate_upright(frame.to_ndarray(format="rgb24"), rotation), format="rgb24")
-            self.held = (t, frame.reformat(width=self.geometry.width, height=self.geometry.height, format="yuv420p", threads=1))
+                frame = av.VideoFrame.from_ndarray(
+                    rotate_upright(frame.to_ndarray(format="rgb24"), rotation), format="rgb24"
+                )
+            self.held = (
+                t,
+                frame.reformat(width=self.geometry.width, height=self.geometry.height, format="yuv420p", threads=1),
+            )
 
     def _emit_until(self, limit_s: float) -> None:
         """Place the held frame in every slot before `limit_s`."""
@@ -155,7 +188,9 @@ class _ClipWriter:
             return
         if self.hooks:
             self.slot_counts.append(count)
-            self._encode_images(self._through_hooks([(self.placed * self.period, self._upright_image(self.held[1]))], 0))
+            self._encode_images(
+                self._through_hooks([(self.placed * self.period, self._upright_image(self.held[1]))], 0)
+            )
         else:
             self._encode(self.held[1], count)
         self.placed += count
@@ -174,7 +209,9 @@ class _ClipWriter:
         if self.rotation % 180:
             width, height = height, width
         with self._spending("convert"):
-            return rotate_upright(frame.reformat(width=width, height=height, format="bgr24", threads=1).to_ndarray(), self.rotation)
+            return rotate_upright(
+                frame.reformat(width=width, height=height, format="bgr24", threads=1).to_ndarray(), self.rotation
+            )
 
     def _through_hooks(self, items: list[TimedImage], first: int) -> list[TimedImage]:
         for hook in self.hooks[first:]:
@@ -185,7 +222,9 @@ class _ClipWriter:
     def _encode_images(self, items: list[TimedImage]) -> None:
         for _, image in items:
             with self._spending("convert"):
-                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24").reformat(format="yuv420p", threads=1)
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24").reformat(
+                    format="yuv420p", threads=1
+                )
             self._encode(frame, self.slot_counts.popleft())
 
     def _encode(self, frame: av.VideoFrame, count: int) -> None:
@@ -221,7 +260,10 @@ class _ClipWriter:
         for key, data in sorted(extras.files.items()):
             atomic_write_bytes(self.final_path.with_name(f"{self.clip.clip_id}.{key}"), data)
         if extras.metadata:
-            atomic_write_bytes(self.final_path.with_name(f"{self.clip.clip_id}.meta.json"), json.dumps(extras.metadata, sort_keys=True).encode())
+            atomic_write_bytes(
+                self.final_path.with_name(f"{self.clip.clip_id}.meta.json"),
+                json.dumps(extras.metadata, sort_keys=True).encode(),
+            )
         os.replace(self.temp_path, self.final_path)
 
     def abort(self) -> None:
@@ -283,7 +325,9 @@ def materialize_clips(
     return written
 
 
-def _timed(frames: Iterator[tuple[float, av.VideoFrame]], spent: defaultdict[str, float]) -> Iterator[tuple[float, av.VideoFrame]]:
+def _timed(
+    frames: Iterator[tuple[float, av.VideoFrame]], spent: defaultdict[str, float]
+) -> Iterator[tuple[float, av.VideoFrame]]:
     """The frames, adding the time spent decoding each to `spent["decode"]`."""
     while True:
         started = time.perf_counter()

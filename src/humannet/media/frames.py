@@ -24,10 +24,24 @@ log = logging.getLogger(__name__)
 
 
 class DecodeConfig(BaseModel, extra="forbid"):
-    small_width: int = Field(160, ge=32, le=1024, description="Width of the full-rate frames used for cuts, motion and signatures (px).")
-    analysis_fps: float = Field(2.0, gt=0, le=60, description="Rate at which larger frames are sampled for quality and people stages (frames/s).")
-    analysis_max_side: int = Field(640, ge=64, le=4096, description="Longest side of the analysis frames (px); smaller videos are not upscaled.")
-    threads: int = Field(1, ge=0, le=64, description="FFmpeg decoder threads per worker (0 = FFmpeg decides). One per worker is fastest when workers = cores.")
+    small_width: int = Field(
+        160, ge=32, le=1024, description="Width of the full-rate frames used for cuts, motion and signatures (px)."
+    )
+    analysis_fps: float = Field(
+        2.0,
+        gt=0,
+        le=60,
+        description="Rate at which larger frames are sampled for quality and people stages (frames/s).",
+    )
+    analysis_max_side: int = Field(
+        640, ge=64, le=4096, description="Longest side of the analysis frames (px); smaller videos are not upscaled."
+    )
+    threads: int = Field(
+        1,
+        ge=0,
+        le=64,
+        description="FFmpeg decoder threads per worker (0 = FFmpeg decides). One per worker is fastest when workers = cores.",
+    )
     max_decode_errors: int = Field(200, ge=0, description="Give up on a video after this many undecodable packets.")
 
 
@@ -74,7 +88,9 @@ def iter_decoded(path: str, config: DecodeConfig, stats: DecodeStats) -> Iterato
                 if packet.pts is not None and packet.time_base is not None:
                     stats.error_times.append(float(packet.pts * packet.time_base) - (origin or 0.0))
                 if stats.decode_errors > config.max_decode_errors:
-                    raise TooManyDecodeErrors(f"more than {config.max_decode_errors} undecodable packets ({exc})") from exc
+                    raise TooManyDecodeErrors(
+                        f"more than {config.max_decode_errors} undecodable packets ({exc})"
+                    ) from exc
                 continue
             for frame in decoded:
                 t = frame.time if frame.time is not None else stats.frames / fps
@@ -99,10 +115,14 @@ def iter_frames(path: str, probe: Probe, config: DecodeConfig, stats: DecodeStat
     period = 1.0 / config.analysis_fps
     next_analysis = 0.0
     for t, frame in iter_decoded(path, config, stats):
-        small = frame.reformat(width=small_w, height=small_h, format="bgr24", interpolation="FAST_BILINEAR", threads=1).to_ndarray()
+        small = frame.reformat(
+            width=small_w, height=small_h, format="bgr24", interpolation="FAST_BILINEAR", threads=1
+        ).to_ndarray()
         analysis = None
         if t + 1e-6 >= next_analysis:
-            analysis = frame.reformat(width=big_w, height=big_h, format="bgr24", interpolation="AREA", threads=1).to_ndarray()
+            analysis = frame.reformat(
+                width=big_w, height=big_h, format="bgr24", interpolation="AREA", threads=1
+            ).to_ndarray()
             analysis = rotate_upright(analysis, probe.rotation)
             while next_analysis <= t + 1e-6:
                 next_analysis += period

@@ -23,7 +23,9 @@ from humannet.records import Clip, Status, Video
 
 class ClipConfig(BaseModel, extra="forbid"):
     min_s: float = Field(2.0, gt=0, description="Shortest clip kept (s); shorter scenes are dropped as too_short.")
-    target_s: float = Field(5.0, gt=0, description="Preferred clip length (s); scenes are split into equal pieces near this length.")
+    target_s: float = Field(
+        5.0, gt=0, description="Preferred clip length (s); scenes are split into equal pieces near this length."
+    )
     max_s: float = Field(10.0, gt=0, description="Longest clip (s).")
 
     @model_validator(mode="after")
@@ -48,8 +50,20 @@ class ClipStage(Stage):
 
     name: ClassVar[str] = "clips"
     version: ClassVar[str] = "1"
-    produces: ClassVar[tuple[str, ...]] = ("clip_id", "video_id", "start_s", "end_s", "duration_s", "start_frame", "end_frame", "scene_index")
-    config_sections: ClassVar[tuple[str, ...]] = ("clips", "quality")  # quality: the unusable runs cut out before clipping
+    produces: ClassVar[tuple[str, ...]] = (
+        "clip_id",
+        "video_id",
+        "start_s",
+        "end_s",
+        "duration_s",
+        "start_frame",
+        "end_frame",
+        "scene_index",
+    )
+    config_sections: ClassVar[tuple[str, ...]] = (
+        "clips",
+        "quality",
+    )  # quality: the unusable runs cut out before clipping
 
     def __init__(self, config: ClipConfig) -> None:
         self.config = config
@@ -59,13 +73,22 @@ class ClipStage(Stage):
         end_time: float = video.frame_results["end_time"]
         unusable: list[UnusableSpan] = video.frame_results.get(UnusableSpanStage.name, [])
         # Unusable spans as frame ranges: first frame at or after the start, up to the first at or after the end.
-        excluded = [(int(np.searchsorted(times, span.start_s - 1e-6)), int(np.searchsorted(times, span.end_s - 1e-6)), span.reason) for span in unusable]
+        excluded = [
+            (
+                int(np.searchsorted(times, span.start_s - 1e-6)),
+                int(np.searchsorted(times, span.end_s - 1e-6)),
+                span.reason,
+            )
+            for span in unusable
+        ]
         assert video.video_id is not None
 
         def span(start: int, end: int, scene_index: int) -> Clip:
             start_s = float(times[start])
             end_s = float(times[end]) if end < len(times) else end_time
-            return Clip(Clip.make_id(video.video_id, start, end), video.video_id, start_s, end_s, start, end, scene_index)
+            return Clip(
+                Clip.make_id(video.video_id, start, end), video.video_id, start_s, end_s, start, end, scene_index
+            )
 
         clips = []
         for scene in video.scenes:

@@ -44,16 +44,46 @@ _OFFSET_BIAS = 1 << (_SLOT_BITS + 1)
 
 class DedupConfig(BaseModel, extra="forbid"):
     enabled: bool = Field(True, description="Compute signatures and drop exact and near-duplicate videos.")
-    samples_per_second: float = Field(4.0, gt=0, le=30, description="Rate at which frames are hashed for the signature (samples/s).")
-    min_frame_std: float = Field(6.0, ge=0, description="Frames whose grey 32x32 thumbnail varies less than this are uninformative, skipped (grey levels).")
-    hamming_threshold: int = Field(16, ge=0, le=32, description="Largest Hamming distance at which two sampled frames show the same picture (bits of 64).")
-    min_matched_fraction: float = Field(0.7, gt=0, le=1, description="Share of the shorter video's informative samples that must match (0-1).")
-    min_overlap_s: float = Field(1.0, ge=0, description="Matched content a near-duplicate needs: matched samples / samples_per_second (s).")
-    lsh_bands: int = Field(4, ge=1, le=16, description="Bands the 64-bit hash is split into for the index; one shared band value is a hit.")
-    lsh_permutations: int = Field(2, ge=1, le=8, description="Bit orders the bands are cut from; more tables find noisier copies (tables).")
-    lsh_min_votes: int = Field(2, ge=1, description="Fewest query samples that must hit a stored video at one time offset before it is aligned.")
-    lsh_min_vote_fraction: float = Field(0.1, ge=0, le=1, description="Also needed: this share of the shorter video's samples hitting at one offset (0-1).")
-    max_offset_candidates: int = Field(16, ge=1, description="Time offsets, most voted first, that alignment checks per pair.")
+    samples_per_second: float = Field(
+        4.0, gt=0, le=30, description="Rate at which frames are hashed for the signature (samples/s)."
+    )
+    min_frame_std: float = Field(
+        6.0,
+        ge=0,
+        description="Frames whose grey 32x32 thumbnail varies less than this are uninformative, skipped (grey levels).",
+    )
+    hamming_threshold: int = Field(
+        16,
+        ge=0,
+        le=32,
+        description="Largest Hamming distance at which two sampled frames show the same picture (bits of 64).",
+    )
+    min_matched_fraction: float = Field(
+        0.7, gt=0, le=1, description="Share of the shorter video's informative samples that must match (0-1)."
+    )
+    min_overlap_s: float = Field(
+        1.0, ge=0, description="Matched content a near-duplicate needs: matched samples / samples_per_second (s)."
+    )
+    lsh_bands: int = Field(
+        4, ge=1, le=16, description="Bands the 64-bit hash is split into for the index; one shared band value is a hit."
+    )
+    lsh_permutations: int = Field(
+        2, ge=1, le=8, description="Bit orders the bands are cut from; more tables find noisier copies (tables)."
+    )
+    lsh_min_votes: int = Field(
+        2,
+        ge=1,
+        description="Fewest query samples that must hit a stored video at one time offset before it is aligned.",
+    )
+    lsh_min_vote_fraction: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="Also needed: this share of the shorter video's samples hitting at one offset (0-1).",
+    )
+    max_offset_candidates: int = Field(
+        16, ge=1, description="Time offsets, most voted first, that alignment checks per pair."
+    )
 
     @field_validator("lsh_bands")
     @classmethod
@@ -151,7 +181,11 @@ class SignatureStage(FrameStage):
         video.signature = list(signature.hashes)
         video.signature_times = list(signature.times)
         if signature.samples and not signature.hashes:
-            log.info("%s: no informative frame in %d samples; only exact duplicates can be found", video.uri, signature.samples)
+            log.info(
+                "%s: no informative frame in %d samples; only exact duplicates can be found",
+                video.uri,
+                signature.samples,
+            )
         return video
 
 
@@ -179,7 +213,9 @@ def _span(times: np.ndarray) -> float:
     return float(times[-1] - times[0]) if len(times) else 0.0
 
 
-def _offset_votes(short_h: np.ndarray, short_t: np.ndarray, long_h: np.ndarray, long_t: np.ndarray, config: DedupConfig) -> list[float]:
+def _offset_votes(
+    short_h: np.ndarray, short_t: np.ndarray, long_h: np.ndarray, long_t: np.ndarray, config: DedupConfig
+) -> list[float]:
     """Time offsets proposed by sample pairs within the threshold, most voted first."""
     probes = np.linspace(0, len(short_h) - 1, min(len(short_h), 64)).round().astype(int)
     probes = np.unique(probes)
@@ -196,7 +232,9 @@ def _offset_votes(short_h: np.ndarray, short_t: np.ndarray, long_h: np.ndarray, 
     return [float(b) * grid for b in bins[order]]
 
 
-def _score_offset(short_h: np.ndarray, short_t: np.ndarray, long_h: np.ndarray, long_t: np.ndarray, offset: float, period: float) -> np.ndarray:
+def _score_offset(
+    short_h: np.ndarray, short_t: np.ndarray, long_h: np.ndarray, long_t: np.ndarray, offset: float, period: float
+) -> np.ndarray:
     """Per short sample: smallest distance to a long sample within one period of its aligned time (65 if none)."""
     aligned = short_t + offset
     best = np.full(len(short_h), HASH_BITS + 1, dtype=np.int64)
@@ -212,7 +250,13 @@ def _score_offset(short_h: np.ndarray, short_t: np.ndarray, long_h: np.ndarray, 
     return best
 
 
-def match_signatures(a_hashes: Sequence[int], a_times: Sequence[float], b_hashes: Sequence[int], b_times: Sequence[float], config: DedupConfig) -> Match | None:
+def match_signatures(
+    a_hashes: Sequence[int],
+    a_times: Sequence[float],
+    b_hashes: Sequence[int],
+    b_times: Sequence[float],
+    config: DedupConfig,
+) -> Match | None:
     """Whether the shorter signature is (mostly) contained in the longer one at some time offset.
 
     Offsets are proposed by pairs of samples within `hamming_threshold`; each is checked by
@@ -242,9 +286,16 @@ def match_signatures(a_hashes: Sequence[int], a_times: Sequence[float], b_hashes
             matched_samples=count,
             swapped=swapped,
         )
-        if best is None or (candidate.matched_samples, -candidate.mean_distance) > (best.matched_samples, -best.mean_distance):
+        if best is None or (candidate.matched_samples, -candidate.mean_distance) > (
+            best.matched_samples,
+            -best.mean_distance,
+        ):
             best = candidate
-    if best is None or best.matched_fraction < config.min_matched_fraction or best.overlap_s + 1e-9 < config.min_overlap_s:
+    if (
+        best is None
+        or best.matched_fraction < config.min_matched_fraction
+        or best.overlap_s + 1e-9 < config.min_overlap_s
+    ):
         return None
     return best
 
@@ -329,7 +380,9 @@ class DuplicateIndex:
 
     def _slots(self, times: Sequence[float]) -> np.ndarray:
         """Sample times on the sampling grid (non-negative ints), which is also the grid offsets are voted on."""
-        return np.clip(np.round(np.asarray(times, dtype=np.float64) * self.config.samples_per_second), 0, _SLOT_MASK).astype(np.int64)
+        return np.clip(
+            np.round(np.asarray(times, dtype=np.float64) * self.config.samples_per_second), 0, _SLOT_MASK
+        ).astype(np.int64)
 
     def add(self, entry: DedupEntry) -> None:
         position = len(self.entries)
@@ -380,7 +433,9 @@ class DuplicateIndex:
         positions = bins >> _OFFSET_BITS
         stored_counts = np.asarray(self._informative, dtype=np.int64)[positions]
         shorter = np.minimum(stored_counts, len(entry.signature))
-        needed = np.minimum(np.maximum(self.config.lsh_min_votes, np.ceil(self.config.lsh_min_vote_fraction * shorter)), shorter)
+        needed = np.minimum(
+            np.maximum(self.config.lsh_min_votes, np.ceil(self.config.lsh_min_vote_fraction * shorter)), shorter
+        )
         return sorted({int(p) for p in positions[votes >= needed]})
 
     def find(self, entry: DedupEntry) -> list[tuple[DedupEntry, Match | None]]:
@@ -391,13 +446,17 @@ class DuplicateIndex:
             if position in exact:
                 continue
             other = self.entries[position]
-            match = match_signatures(entry.signature, entry.signature_times, other.signature, other.signature_times, self.config)
+            match = match_signatures(
+                entry.signature, entry.signature_times, other.signature, other.signature_times, self.config
+            )
             if match is not None:
                 found.append((other, match))
         return found
 
 
-def resolve_duplicates(entries: Iterable[DedupEntry], existing: Iterable[DedupEntry] = (), config: DedupConfig | None = None) -> dict[str, str]:
+def resolve_duplicates(
+    entries: Iterable[DedupEntry], existing: Iterable[DedupEntry] = (), config: DedupConfig | None = None
+) -> dict[str, str]:
     """Map the uri of every duplicate input to the uri of the copy that is kept.
 
     Entries of `existing` (already in the corpus) are always kept. New entries are visited
@@ -432,7 +491,9 @@ def resolve_duplicates(entries: Iterable[DedupEntry], existing: Iterable[DedupEn
     return duplicates
 
 
-def drop_duplicates(videos: Sequence[Video], existing_uris: Collection[str] = (), config: DedupConfig | None = None) -> int:
+def drop_duplicates(
+    videos: Sequence[Video], existing_uris: Collection[str] = (), config: DedupConfig | None = None
+) -> int:
     """Mark each video that duplicates another as dropped (`exact_duplicate` / `near_duplicate`), with `duplicate_of`.
 
     Videos whose uri is in `existing_uris` (already in the corpus's shards) are always kept.

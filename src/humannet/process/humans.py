@@ -36,20 +36,43 @@ log = logging.getLogger(__name__)
 class HumanConfig(BaseModel, extra="forbid"):
     """Detection rate and the thresholds of the content filter (config section `humans`)."""
 
-    enabled: bool = Field(True, description="Detect people, hands and faces; false skips every human-centric stage (content filter, viewpoint, motion).")
-    detect_fps: float = Field(
-        2.0, gt=0, le=60, description="Rate at which analysis frames are run through the detector (frames/s); capped by decode.analysis_fps."
+    enabled: bool = Field(
+        True,
+        description="Detect people, hands and faces; false skips every human-centric stage (content filter, viewpoint, motion).",
     )
-    min_confidence: float = Field(0.5, ge=0, le=1, description="Detector confidence needed to report a body, hand or face (0-1).")
+    detect_fps: float = Field(
+        2.0,
+        gt=0,
+        le=60,
+        description="Rate at which analysis frames are run through the detector (frames/s); capped by decode.analysis_fps.",
+    )
+    min_confidence: float = Field(
+        0.5, ge=0, le=1, description="Detector confidence needed to report a body, hand or face (0-1)."
+    )
     max_hands: int = Field(2, ge=1, le=8, description="Most hands reported per frame (count).")
     min_body_presence: float = Field(
-        0.9, ge=0, le=1, description="Pose landmark model's person-presence score needed to report a body (0-1); lower values admit bodies seen in clutter."
+        0.9,
+        ge=0,
+        le=1,
+        description="Pose landmark model's person-presence score needed to report a body (0-1); lower values admit bodies seen in clutter.",
     )
     blank_level: int = Field(
-        26, ge=0, le=255, description="A frame is blank when blank_fraction of its pixels are at or below this grey level, or at or above 255 minus it (0-255)."
+        26,
+        ge=0,
+        le=255,
+        description="A frame is blank when blank_fraction of its pixels are at or below this grey level, or at or above 255 minus it (0-255).",
     )
-    blank_fraction: float = Field(0.98, gt=0, le=1, description="Fraction of black or blown-out pixels that makes a frame blank (ffmpeg blackdetect's 0.98).")
-    min_detail: float = Field(3.0, ge=0, description="A frame whose grey-level standard deviation is below this is flat and skipped (grey levels).")
+    blank_fraction: float = Field(
+        0.98,
+        gt=0,
+        le=1,
+        description="Fraction of black or blown-out pixels that makes a frame blank (ffmpeg blackdetect's 0.98).",
+    )
+    min_detail: float = Field(
+        3.0,
+        ge=0,
+        description="A frame whose grey-level standard deviation is below this is flat and skipped (grey levels).",
+    )
     spans_enabled: bool = Field(True, description="Cut runs with nobody in them out of scenes before clipping.")
     min_absent_s: float = Field(
         2.0,
@@ -58,7 +81,10 @@ class HumanConfig(BaseModel, extra="forbid"):
     )
     filter_enabled: bool = Field(True, description="Drop clips without people, or with people who do not move.")
     min_any_person_fraction: float = Field(
-        0.5, ge=0, le=1, description="Drop a clip when fewer of its samples than this show a body, a hand or a face (fraction)."
+        0.5,
+        ge=0,
+        le=1,
+        description="Drop a clip when fewer of its samples than this show a body, a hand or a face (fraction).",
     )
     min_human_motion: float = Field(
         0.035,
@@ -71,7 +97,9 @@ class HumanConfig(BaseModel, extra="forbid"):
         le=5,
         description="Samples this far apart are compared for human motion (s): keypoint jitter does not grow with the lag, steady movement does.",
     )
-    min_keypoint_visibility: float = Field(0.5, ge=0, le=1, description="Body keypoints below this visibility are ignored for motion (0-1).")
+    min_keypoint_visibility: float = Field(
+        0.5, ge=0, le=1, description="Body keypoints below this visibility are ignored for motion (0-1)."
+    )
 
 
 @dataclass(slots=True)
@@ -133,7 +161,9 @@ class HumanStage(FrameStage):
     def __init__(self, config: HumanConfig | None = None, detector: HumanDetector | None = None) -> None:
         self.config = config or HumanConfig()
         self.detector = detector or MediaPipeDetector(
-            min_confidence=self.config.min_confidence, max_hands=self.config.max_hands, min_body_presence=self.config.min_body_presence
+            min_confidence=self.config.min_confidence,
+            max_hands=self.config.max_hands,
+            min_body_presence=self.config.min_body_presence,
         )
         self._ready = False
 
@@ -150,7 +180,12 @@ class HumanStage(FrameStage):
     def process(self, video: Video) -> Video:
         frames = video.frame_results.get(self.name)
         if frames is not None:
-            log.debug("%s: %d frames detected, %d skipped as blank", video.uri, len(frames.detections), len(frames.skipped_times))
+            log.debug(
+                "%s: %d frames detected, %d skipped as blank",
+                video.uri,
+                len(frames.detections),
+                len(frames.skipped_times),
+            )
         return video
 
 
@@ -185,7 +220,12 @@ def merge_spans(existing: list[UnusableSpan], added: list[UnusableSpan]) -> list
     for span in added:
         pieces = [(span.start_s, span.end_s)]
         for other in merged:
-            pieces = [part for a, b in pieces for part in ((a, min(b, other.start_s)), (max(a, other.end_s), b)) if part[1] - part[0] > 1e-6]
+            pieces = [
+                part
+                for a, b in pieces
+                for part in ((a, min(b, other.start_s)), (max(a, other.end_s), b))
+                if part[1] - part[0] > 1e-6
+            ]
         merged += [UnusableSpan(a, b, span.reason) for a, b in pieces]
         merged.sort(key=lambda s: s.start_s)
     return merged
@@ -205,7 +245,9 @@ class PersonSpanStage(Stage):
         if not self.config.spans_enabled or frames is None:
             return video
         spans = absent_spans(frames.detections, video.frame_results["frame_times"], self.config)
-        video.frame_results[UnusableSpanStage.name] = merge_spans(video.frame_results.get(UnusableSpanStage.name, []), spans)
+        video.frame_results[UnusableSpanStage.name] = merge_spans(
+            video.frame_results.get(UnusableSpanStage.name, []), spans
+        )
         return video
 
 
@@ -239,12 +281,24 @@ def pair_motion(a: FrameDetections, b: FrameDetections, min_visibility: float) -
     dt = b.time_s - a.time_s
     speeds = []
     if a.body is not None and b.body is not None:
-        visible = _BODY_MOTION_POINTS[(a.body.image[_BODY_MOTION_POINTS, 3] >= min_visibility) & (b.body.image[_BODY_MOTION_POINTS, 3] >= min_visibility)]
+        visible = _BODY_MOTION_POINTS[
+            (a.body.image[_BODY_MOTION_POINTS, 3] >= min_visibility)
+            & (b.body.image[_BODY_MOTION_POINTS, 3] >= min_visibility)
+        ]
         if len(visible) >= 3:
             # Measured against the whole body the model infers (parts beyond the border included): a few visible
             # keypoints close together (feet at the top of a frame) would make their jitter look like motion.
-            scale = (_extent(_pixels(a.body.image, a.width, a.height)) + _extent(_pixels(b.body.image, b.width, b.height))) / 2
-            speeds.append(_speed(_pixels(a.body.image[visible], a.width, a.height), _pixels(b.body.image[visible], b.width, b.height), dt, scale))
+            scale = (
+                _extent(_pixels(a.body.image, a.width, a.height)) + _extent(_pixels(b.body.image, b.width, b.height))
+            ) / 2
+            speeds.append(
+                _speed(
+                    _pixels(a.body.image[visible], a.width, a.height),
+                    _pixels(b.body.image[visible], b.width, b.height),
+                    dt,
+                    scale,
+                )
+            )
     for hand in b.hands:
         candidates = [h for h in a.hands if h.handedness == hand.handedness] or a.hands
         if candidates:
@@ -314,7 +368,14 @@ class PeopleFilterStage(Stage):
 
     name: ClassVar[str] = "people"
     version: ClassVar[str] = "1"
-    produces: ClassVar[tuple[str, ...]] = ("person_fraction", "hand_fraction", "face_fraction", "any_person_fraction", "human_motion_score", "pose_frames")
+    produces: ClassVar[tuple[str, ...]] = (
+        "person_fraction",
+        "hand_fraction",
+        "face_fraction",
+        "any_person_fraction",
+        "human_motion_score",
+        "pose_frames",
+    )
     config_sections: ClassVar[tuple[str, ...]] = ("humans",)
 
     def __init__(self, config: HumanConfig | None = None) -> None:

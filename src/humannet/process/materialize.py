@@ -54,7 +54,9 @@ class MaterializeStage(Stage):
         self.storage = storage or StorageConfig()
         self.hooks: list[PoseTrackHook | FaceBlurHook | TextBlurHook] = []
         if pose is not None and pose.enabled:
-            self.hooks.append(PoseTrackHook(pose))  # first: keypoints are measured on the frames before faces are hidden
+            self.hooks.append(
+                PoseTrackHook(pose)
+            )  # first: keypoints are measured on the frames before faces are hidden
         if privacy is not None and privacy.face_blur != "off":
             self.hooks.append(FaceBlurHook(privacy))
         if text_blur is not None and text_blur.enabled and text_blur.blur != "off":
@@ -69,7 +71,9 @@ class MaterializeStage(Stage):
 
     def process(self, video: Video) -> Video:
         assert video.probe is not None and video.video_id is not None
-        with staging_folder(self.staging_root, video.video_id, self.storage.options, scratch_root(self.storage)) as out_dir:
+        with staging_folder(
+            self.staging_root, video.video_id, self.storage.options, scratch_root(self.storage)
+        ) as out_dir:
             self._stage(video, out_dir)
         return video
 
@@ -86,6 +90,13 @@ class MaterializeStage(Stage):
         for clip in video.kept_clips:
             mp4 = out_dir / f"{clip.clip_id}.mp4"
             if mp4.exists() and needs_annotation(mp4, clip.clip_id, self.annotators):
-                staged = StagedClip(clip=clip, video=video, mp4=mp4, width=geometry.width, height=geometry.height, fps=float(geometry.rate))
+                staged = StagedClip(
+                    clip=clip,
+                    video=video,
+                    mp4=mp4,
+                    width=geometry.width,
+                    height=geometry.height,
+                    fps=float(geometry.rate),
+                )
                 annotate_clip(staged, self.annotators, steps)
         video.timings.update({f"annotate.{name}": seconds for name, seconds in steps.items()})

@@ -66,7 +66,9 @@ class QualityConfig(BaseModel, extra="forbid"):
         le=1,
         description="Drop when the clip's median fraction of pixels in the few most frequent exact colours exceeds this.",
     )
-    screen_top_colours: int = Field(4, ge=1, le=64, description="How many most frequent exact colours make up the screen score (count).")
+    screen_top_colours: int = Field(
+        4, ge=1, le=64, description="How many most frequent exact colours make up the screen score (count)."
+    )
     max_text_area_fraction: float = Field(
         0.3,
         ge=0,
@@ -74,9 +76,16 @@ class QualityConfig(BaseModel, extra="forbid"):
         description="Also drop as screen when the clip's median share of the frame covered by text (review.pii's OCR, when on) exceeds this.",
     )
     dark_enabled: bool = Field(True, description="Drop clips that are mostly black or nearly black frames.")
-    dark_level: int = Field(26, ge=0, le=255, description="Pixels at or below this grey level count as black (0-255; ffmpeg blackdetect's 0.10).")
+    dark_level: int = Field(
+        26,
+        ge=0,
+        le=255,
+        description="Pixels at or below this grey level count as black (0-255; ffmpeg blackdetect's 0.10).",
+    )
     bright_enabled: bool = Field(True, description="Drop clips that are mostly blown-out frames.")
-    bright_level: int = Field(245, ge=0, le=255, description="Pixels at or above this grey level count as blown out (0-255).")
+    bright_level: int = Field(
+        245, ge=0, le=255, description="Pixels at or above this grey level count as blown out (0-255)."
+    )
     black_pixel_fraction: float = Field(
         0.98,
         gt=0,
@@ -85,10 +94,19 @@ class QualityConfig(BaseModel, extra="forbid"):
     )
     occlusion_enabled: bool = Field(True, description="Drop clips where something covers most of the lens.")
     occlusion_cell_fraction: float = Field(
-        0.25, gt=0, le=1, description="A frame is occluded when at least this fraction of its grid cells is dark and detail-free."
+        0.25,
+        gt=0,
+        le=1,
+        description="A frame is occluded when at least this fraction of its grid cells is dark and detail-free.",
     )
-    occlusion_dark_level: float = Field(64.0, ge=0, le=255, description="A cell is dark below this mean grey level (0-255).")
-    occlusion_detail_level: float = Field(24.0, ge=0, description="A cell is detail-free below this mean Sobel magnitude (|gx|+|gy|, grey levels at 320 px).")
+    occlusion_dark_level: float = Field(
+        64.0, ge=0, le=255, description="A cell is dark below this mean grey level (0-255)."
+    )
+    occlusion_detail_level: float = Field(
+        24.0,
+        ge=0,
+        description="A cell is detail-free below this mean Sobel magnitude (|gx|+|gy|, grey levels at 320 px).",
+    )
     occlusion_max_sharpness: float = Field(
         0.55,
         ge=0,
@@ -102,7 +120,12 @@ class QualityConfig(BaseModel, extra="forbid"):
         le=1,
         description="Drop when the clip's motion score (fraction of pixels that change, see motion_percentile) is below this.",
     )
-    motion_percentile: float = Field(90.0, ge=0, le=100, description="Percentile of the per-frame changed fraction taken as the clip's motion score (%).")
+    motion_percentile: float = Field(
+        90.0,
+        ge=0,
+        le=100,
+        description="Percentile of the per-frame changed fraction taken as the clip's motion score (%).",
+    )
     motion_lag_s: float = Field(
         0.2,
         gt=0,
@@ -115,7 +138,9 @@ class QualityConfig(BaseModel, extra="forbid"):
         le=255,
         description="A pixel has changed above this many grey levels of difference (global brightness shift removed).",
     )
-    corruption_enabled: bool = Field(True, description="Drop clips whose moving footage is interrupted by frozen (stalled or concealed) frames.")
+    corruption_enabled: bool = Field(
+        True, description="Drop clips whose moving footage is interrupted by frozen (stalled or concealed) frames."
+    )
     freeze_level: float = Field(
         0.25,
         ge=0,
@@ -128,7 +153,12 @@ class QualityConfig(BaseModel, extra="forbid"):
         le=1,
         description="A frozen run is a stall when the median changed fraction in the stall_context_s before it is at least this.",
     )
-    stall_context_s: float = Field(0.5, gt=0, le=5, description="How much footage before a frozen run is looked at to tell a stall from a still scene (s).")
+    stall_context_s: float = Field(
+        0.5,
+        gt=0,
+        le=5,
+        description="How much footage before a frozen run is looked at to tell a stall from a still scene (s).",
+    )
     min_unusable_s: float = Field(
         0.3,
         ge=0,
@@ -136,7 +166,9 @@ class QualityConfig(BaseModel, extra="forbid"):
         description="Runs of dark, blown-out, occluded or stalled frames at least this long are cut out of scenes before clipping (s).",
     )
     blur_enabled: bool = Field(True, description="Drop soft clips.")
-    min_blur_score: float = Field(0.4, ge=0, le=1, description="Drop when the clip's median sharpness (1 - Crete blur, at 320 px) is below this.")
+    min_blur_score: float = Field(
+        0.4, ge=0, le=1, description="Drop when the clip's median sharpness (1 - Crete blur, at 320 px) is below this."
+    )
 
 
 @dataclass(slots=True)
@@ -229,7 +261,9 @@ class QualityAccumulator:
         image = frame.analysis
         h, w = image.shape[:2]
         scale = _SHARPNESS_SIDE / max(h, w)
-        grey = cv2.resize(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        grey = cv2.resize(
+            cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA
+        )
         sharpness = crete_sharpness(grey)
         gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0)
         gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1)
@@ -299,7 +333,9 @@ class ClipScorer:
         c = self.config
         self.checks = [
             _Check("screen", "screen_score", ">", c.max_screen_score, c.screen_enabled),
-            _Check("screen", "text_area_fraction", ">", c.max_text_area_fraction, c.screen_enabled),  # set by the pii stage before this one
+            _Check(
+                "screen", "text_area_fraction", ">", c.max_text_area_fraction, c.screen_enabled
+            ),  # set by the pii stage before this one
             _Check("dark", "dark_fraction", ">", c.max_bad_fraction, c.dark_enabled),
             _Check("bright", "bright_fraction", ">", c.max_bad_fraction, c.bright_enabled),
             _Check("occlusion", "occlusion_fraction", ">", c.max_bad_fraction, c.occlusion_enabled),
@@ -363,7 +399,9 @@ def unusable_spans(frames: QualityFrames, config: QualityConfig) -> list[Unusabl
         return []
     nearest = _nearest(frames.analysis_times, times)
     screen_like = frames.screen[nearest] > c.max_screen_score if nearest.size else np.zeros(times.size, dtype=bool)
-    occluded_at = _in_pairs((frames.occlusion >= c.occlusion_cell_fraction) & (frames.sharpness < c.occlusion_max_sharpness))
+    occluded_at = _in_pairs(
+        (frames.occlusion >= c.occlusion_cell_fraction) & (frames.sharpness < c.occlusion_max_sharpness)
+    )
     occluded = occluded_at[nearest] if nearest.size else np.zeros(times.size, dtype=bool)
     screen_at = _in_pairs(frames.screen > c.max_screen_score)
     screen = screen_at[nearest] if nearest.size else np.zeros(times.size, dtype=bool)

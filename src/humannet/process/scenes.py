@@ -54,9 +54,15 @@ class SceneConfig(BaseModel, extra="forbid"):
         le=1,
         description="Change score (0-1) between consecutive frames needed for a hard cut, and between the windows around it.",
     )
-    adaptive_ratio: float = Field(3.0, ge=1, description="A hard cut's change must exceed this multiple of the mean change around it (ratio).")
-    adaptive_window_s: float = Field(0.5, gt=0, description="Half-width of the window giving the local level of change (s).")
-    persistence_window_s: float = Field(0.3, gt=0, description="Length of the windows before and after a boundary whose median content is compared (s).")
+    adaptive_ratio: float = Field(
+        3.0, ge=1, description="A hard cut's change must exceed this multiple of the mean change around it (ratio)."
+    )
+    adaptive_window_s: float = Field(
+        0.5, gt=0, description="Half-width of the window giving the local level of change (s)."
+    )
+    persistence_window_s: float = Field(
+        0.3, gt=0, description="Length of the windows before and after a boundary whose median content is compared (s)."
+    )
     persistence_ratio: float = Field(
         2.0,
         ge=1,
@@ -77,7 +83,9 @@ class SceneConfig(BaseModel, extra="forbid"):
         [0.25, 0.5, 1.0],
         description="Half-lengths of the windows tested for cross-dissolves; covers dissolves up to twice the largest (s).",
     )
-    dissolve_threshold: float = Field(0.3, ge=0, le=1, description="Change score (0-1) between the two ends of a dissolve.")
+    dissolve_threshold: float = Field(
+        0.3, ge=0, le=1, description="Change score (0-1) between the two ends of a dissolve."
+    )
     blend_residual_max: float = Field(
         0.2,
         ge=0,
@@ -89,7 +97,11 @@ class SceneConfig(BaseModel, extra="forbid"):
         le=1,
         description="Smallest correlation between time and the fitted blend weight inside a dissolve (steady progress).",
     )
-    blank_std: float = Field(4.0, ge=0, description="Grey-level standard deviation (0-255) under which a frame counts as blank (uniform, e.g. black).")
+    blank_std: float = Field(
+        4.0,
+        ge=0,
+        description="Grey-level standard deviation (0-255) under which a frame counts as blank (uniform, e.g. black).",
+    )
     min_scene_s: float = Field(0.5, ge=0, description="Cuts closer than this keep only the strongest (s).")
 
 
@@ -157,7 +169,11 @@ def change_score(a: FrameFeatures, b: FrameFeatures, tone_invariant: bool = Fals
     if a.blank or b.blank:
         structure = 0.0 if a.blank and b.blank else 1.0
     else:
-        similarity = float(_unit(_ranks(a.grey.ravel())) @ _unit(_ranks(b.grey.ravel()))) if tone_invariant else float(a.shape @ b.shape)
+        similarity = (
+            float(_unit(_ranks(a.grey.ravel())) @ _unit(_ranks(b.grey.ravel())))
+            if tone_invariant
+            else float(a.shape @ b.shape)
+        )
         structure = min(1.0, max(0.0, 1.0 - similarity))
     colour = 0.5 * float(np.abs(a.hist - b.hist).sum())
     return float(np.sqrt(structure * colour))
@@ -203,7 +219,9 @@ class SceneAccumulator:
         self.features: deque[FrameFeatures] = deque(maxlen=size)
         self.times: deque[float] = deque(maxlen=size)
         self.steps: deque[float] = deque(maxlen=size)  # change score from the previous frame
-        self.spans: dict[int, deque[float]] = {w: deque(maxlen=size) for w in self.scales}  # change across 2w frames, by centre
+        self.spans: dict[int, deque[float]] = {
+            w: deque(maxlen=size) for w in self.scales
+        }  # change across 2w frames, by centre
         self.candidates: list[_Transition] = []
         self.count = 0
         self.next_judged = 1  # frame 0 cannot start a cut
@@ -285,7 +303,11 @@ class SceneAccumulator:
 
     def _median(self, start: int, stop: int) -> FrameFeatures:
         window = self._window(start, stop)
-        return FrameFeatures.median_of(window, self.config.blank_std) if window else self._f(min(max(start, self.first), self.count - 1))
+        return (
+            FrameFeatures.median_of(window, self.config.blank_std)
+            if window
+            else self._f(min(max(start, self.first), self.count - 1))
+        )
 
     def _reverts(self, after: FrameFeatures, c: int, change: float) -> bool:
         """True when the content after c was already on screen within the revert horizon before c."""
@@ -300,7 +322,9 @@ class SceneAccumulator:
         span = spans[c + w - self.first]  # spans is indexed by the frame that completed it
         if span < cfg.dissolve_threshold:
             return None
-        neighbourhood = [spans[i - self.first] for i in range(c + w - (w + 1) // 2, min(c + w + (w + 1) // 2 + 1, self.count))]
+        neighbourhood = [
+            spans[i - self.first] for i in range(c + w - (w + 1) // 2, min(c + w + (w + 1) // 2 + 1, self.count))
+        ]
         if span < max(neighbourhood):
             return None
         if self._steps(c - w + 1, c + w + 1).max() >= cfg.hard_threshold:

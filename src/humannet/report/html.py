@@ -57,14 +57,19 @@ def write_report(corpus: Corpus, out_path: Path, thumbnails_per_category: int = 
     figures = _Figures()
     sections = [
         Section("Overview", _overview(stats)),
-        Section("Funnel: where input was lost", figures.add(_funnel_figure(stats)) + figures.add(_drop_reasons_figure(stats))),
+        Section(
+            "Funnel: where input was lost",
+            figures.add(_funnel_figure(stats)) + figures.add(_drop_reasons_figure(stats)),
+        ),
         Section("Durations", figures.add(_duration_figure(con))),
         Section("Viewpoint and motion", _label_splits(stats, figures)),
         Section("Taxonomy", _taxonomy(stats, con, figures)),
         Section("Quality scores", _quality(corpus, con, figures)),
     ]
     if thumbnails_per_category:
-        sections.append(Section("Samples per category", _thumbnail_grid(corpus, con, stats, thumbnails_per_category, seed)))
+        sections.append(
+            Section("Samples per category", _thumbnail_grid(corpus, con, stats, thumbnails_per_category, seed))
+        )
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(_page(corpus, sections), encoding="utf-8")
 
@@ -80,22 +85,39 @@ class _Figures:
             return ""
         figure.update_layout(template="plotly_white", margin={"l": 50, "r": 20, "t": 50, "b": 40})
         self.count += 1
-        return to_html(figure, full_html=False, include_plotlyjs=self.count == 1, config={"displaylogo": False}, default_width="100%")
+        return to_html(
+            figure,
+            full_html=False,
+            include_plotlyjs=self.count == 1,
+            config={"displaylogo": False},
+            default_width="100%",
+        )
 
 
 def _overview(stats: CorpusStats) -> str:
     rows = [
-        ("source videos", f"{stats.videos['inputs']} ({stats.videos['kept']} kept, {stats.videos['dropped']} dropped, {stats.videos['failed']} failed)"),
+        (
+            "source videos",
+            f"{stats.videos['inputs']} ({stats.videos['kept']} kept, {stats.videos['dropped']} dropped, {stats.videos['failed']} failed)",
+        ),
         ("hours in / out", f"{stats.hours_in:.3f} / {stats.hours_out:.3f}"),
         ("clips", f"{stats.clips} kept, {stats.clips_dropped} dropped spans"),
         ("scenes", f"{stats.scenes['detected']} detected, {stats.scenes['with_clips']} with kept clips"),
     ]
-    rows += [(name, f"{row['frames']} frames in {row['clips']} clips ({row['what']})") for name, row in stats.annotated_frames.items()]
+    rows += [
+        (name, f"{row['frames']} frames in {row['clips']} clips ({row['what']})")
+        for name, row in stats.annotated_frames.items()
+    ]
     if stats.robot_ready is not None:
         rows.append(("robot-ready", f"{stats.robot_ready['segments']} segments, {stats.robot_ready['hours']:.3f} h"))
     if stats.environment is not None:
         env = stats.environment
-        rows.append(("environment diversity", f"{env['leaf_categories_covered']} leaf categories, normalised entropy {env['normalised_entropy']:.3f}"))
+        rows.append(
+            (
+                "environment diversity",
+                f"{env['leaf_categories_covered']} leaf categories, normalised entropy {env['normalised_entropy']:.3f}",
+            )
+        )
     table = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
     absent = f"<p class='note'>Not in this corpus: {html.escape(', '.join(stats.absent))}</p>" if stats.absent else ""
     return f"<table class='overview'>{table}</table>{absent}"
@@ -109,14 +131,21 @@ def _funnel_figure(stats: CorpusStats) -> go.Figure:
         ("candidate spans", clips["candidates_in_kept_videos"]["hours"]),
         ("kept clips", clips["kept"]["hours"]),
     ]
-    figure = go.Figure(go.Funnel(y=[s[0] for s in steps], x=[s[1] for s in steps], texttemplate="%{value:.3f} h (%{percentInitial:.0%})"))
+    figure = go.Figure(
+        go.Funnel(
+            y=[s[0] for s in steps], x=[s[1] for s in steps], texttemplate="%{value:.3f} h (%{percentInitial:.0%})"
+        )
+    )
     figure.update_layout(title="Hours at each step", height=PLOT_HEIGHT)
     return figure
 
 
 def _drop_reasons_figure(stats: CorpusStats) -> go.Figure | None:
     bars = []
-    for stage, rows in (("videos failed", stats.funnel["videos"]["failed"]), ("videos dropped", stats.funnel["videos"]["dropped"])):
+    for stage, rows in (
+        ("videos failed", stats.funnel["videos"]["failed"]),
+        ("videos dropped", stats.funnel["videos"]["dropped"]),
+    ):
         bars += [(stage, key, row["count"]) for key, row in rows.items()]
     bars += [("clips dropped", key, row["count"]) for key, row in stats.funnel["clips"]["dropped"].items()]
     if not bars:
@@ -125,7 +154,11 @@ def _drop_reasons_figure(stats: CorpusStats) -> go.Figure | None:
     for stage in dict.fromkeys(b[0] for b in bars):
         mine = [b for b in bars if b[0] == stage]
         figure.add_bar(name=stage, x=[b[2] for b in mine], y=[f"{stage}: {b[1]}" for b in mine], orientation="h")
-    figure.update_layout(title="Drop reasons per stage (count)", height=max(PLOT_HEIGHT, 28 * len(bars) + 120), yaxis={"autorange": "reversed"})
+    figure.update_layout(
+        title="Drop reasons per stage (count)",
+        height=max(PLOT_HEIGHT, 28 * len(bars) + 120),
+        yaxis={"autorange": "reversed"},
+    )
     return figure
 
 
@@ -147,8 +180,12 @@ def _label_splits(stats: CorpusStats, figures: _Figures) -> str:
             parts.append(f"<p class='note'>No {column} column in this corpus.</p>")
             continue
         labels = list(distribution)
-        figure = make_subplots(rows=1, cols=2, specs=[[{"type": "domain"}, {"type": "xy"}]], subplot_titles=("share of clips", "hours"))
-        figure.add_pie(labels=labels, values=[distribution[k]["clips"] for k in labels], row=1, col=1, hole=0.4, sort=False)
+        figure = make_subplots(
+            rows=1, cols=2, specs=[[{"type": "domain"}, {"type": "xy"}]], subplot_titles=("share of clips", "hours")
+        )
+        figure.add_pie(
+            labels=labels, values=[distribution[k]["clips"] for k in labels], row=1, col=1, hole=0.4, sort=False
+        )
         figure.add_bar(x=labels, y=[distribution[k]["hours"] for k in labels], row=1, col=2, showlegend=False)
         figure.update_layout(title=column, height=PLOT_HEIGHT)
         parts.append(figures.add(figure))
@@ -164,7 +201,10 @@ def _taxonomy(stats: CorpusStats, con, figures: _Figures) -> str:
         labels = [k for k in distribution if k != NO_LABEL] + ([NO_LABEL] if NO_LABEL in distribution else [])
         hours = [f"{distribution[k]['hours']:.3f} h" for k in labels]
         figure = go.Figure(go.Bar(x=[distribution[k]["clips"] for k in labels], y=labels, orientation="h", text=hours))
-        figure.update_layout(title=f"{column} (clips; a clip counts under its label and every ancestor)", height=max(260, 24 * len(labels) + 120))
+        figure.update_layout(
+            title=f"{column} (clips; a clip counts under its label and every ancestor)",
+            height=max(260, 24 * len(labels) + 120),
+        )
         figure.update_yaxes(autorange="reversed")
         parts.append(figures.add(figure))
         parts.append(figures.add(_taxonomy_sunburst(con, column)))
@@ -208,13 +248,31 @@ def _quality(corpus: Corpus, con, figures: _Figures) -> str:
     for i, name in enumerate(scores):
         row, col = i // cols + 1, i % cols + 1
         values = [v for (v,) in con.sql(f'SELECT "{name}" FROM clips WHERE isfinite("{name}")').fetchall()]
-        figure.add_histogram(x=values, name="kept clips", legendgroup="kept", showlegend=i == 0, marker_color="#1f77b4", opacity=0.75, row=row, col=col)
+        figure.add_histogram(
+            x=values,
+            name="kept clips",
+            legendgroup="kept",
+            showlegend=i == 0,
+            marker_color="#1f77b4",
+            opacity=0.75,
+            row=row,
+            col=col,
+        )
         if name in dropped:
             values = [v for (v,) in con.sql(f'SELECT "{name}" FROM dropped_clips WHERE isfinite("{name}")').fetchall()]
             figure.add_histogram(
-                x=values, name="dropped spans", legendgroup="dropped", showlegend=i == 0, marker_color="#d62728", opacity=0.6, row=row, col=col
+                x=values,
+                name="dropped spans",
+                legendgroup="dropped",
+                showlegend=i == 0,
+                marker_color="#d62728",
+                opacity=0.6,
+                row=row,
+                col=col,
             )
-    figure.update_layout(title="Score distributions: kept clips and dropped spans", barmode="overlay", height=220 * rows + 120)
+    figure.update_layout(
+        title="Score distributions: kept clips and dropped spans", barmode="overlay", height=220 * rows + 120
+    )
     return figures.add(figure)
 
 
@@ -252,9 +310,15 @@ def _thumbnail_grid(corpus: Corpus, con, stats: CorpusStats, per_category: int, 
         cells = []
         for clip_id, _, duration, text in rows:
             image = thumbs.get(clip_id)
-            picture = f"<img src='data:image/jpeg;base64,{image}' alt='{html.escape(clip_id)}'>" if image else "<div class='missing'>no frame</div>"
+            picture = (
+                f"<img src='data:image/jpeg;base64,{image}' alt='{html.escape(clip_id)}'>"
+                if image
+                else "<div class='missing'>no frame</div>"
+            )
             words = f"<br><i>{html.escape(text)}</i>" if text else ""
-            cells.append(f"<figure>{picture}<figcaption>{html.escape(clip_id)}<br>{duration:.1f} s{words}</figcaption></figure>")
+            cells.append(
+                f"<figure>{picture}<figcaption>{html.escape(clip_id)}<br>{duration:.1f} s{words}</figcaption></figure>"
+            )
         heading = f"{html.escape(column)} = {html.escape(label)}" if column else html.escape(label)
         body = "".join(cells) or "<p class='note'>no materialised clips</p>"
         blocks.append(f"<h3>{heading}</h3><div class='grid'>{body}</div>")

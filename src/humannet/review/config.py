@@ -10,8 +10,12 @@ from humannet.review.unsafe import UnsafeConfig
 
 
 class ReviewConfig(BaseModel, extra="forbid"):
-    unsafe: UnsafeConfig = Field(UnsafeConfig(), description="Unsafe-content review of sampled analysis frames (NudeNet); see docs/release.md.")
-    pii: PiiConfig = Field(PiiConfig(), description="Identifying text on screen (RapidOCR + patterns), and its hiding in written clips.")
+    unsafe: UnsafeConfig = Field(
+        UnsafeConfig(), description="Unsafe-content review of sampled analysis frames (NudeNet); see docs/release.md."
+    )
+    pii: PiiConfig = Field(
+        PiiConfig(), description="Identifying text on screen (RapidOCR + patterns), and its hiding in written clips."
+    )
     policies: dict[str, ReleasePolicy] = Field(
         default_factory=builtin_policies,
         description="Release policies by name (`humannet release --policy NAME`); 'research' and 'commercial' are built in, more as [review.policies.NAME].",

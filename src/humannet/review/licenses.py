@@ -72,7 +72,9 @@ class LicenseTable:
         self.digest = hashlib.sha256(source_text.encode()).hexdigest()[:12]  # changes whenever the file does
         self.licenses: dict[str, LicenseInfo] = {}
         for license_id, entry in data["licenses"].items():
-            self.licenses[license_id] = LicenseInfo(license_id, entry["name"], entry.get("url"), LicenseTerms(**entry["terms"]))
+            self.licenses[license_id] = LicenseInfo(
+                license_id, entry["name"], entry.get("url"), LicenseTerms(**entry["terms"])
+            )
         cc = data["creative_commons"]
         self.cc_versions: list[str] = list(cc["versions"])
         self.cc_default_version: str = cc["default_version"]
@@ -93,7 +95,12 @@ class LicenseTable:
         terms = dict(self.cc_base)
         for element in elements[1:]:
             terms.update(self.cc_elements[element])
-        words = {"BY": "Attribution", "NC": "NonCommercial", "SA": "ShareAlike", "ND": "NoDerivatives" if version == "4.0" else "NoDerivs"}
+        words = {
+            "BY": "Attribution",
+            "NC": "NonCommercial",
+            "SA": "ShareAlike",
+            "ND": "NoDerivatives" if version == "4.0" else "NoDerivs",
+        }
         name = f"Creative Commons {'-'.join(words[e] for e in elements)} {version}"
         url = self.cc_url.format(elements="-".join(elements).lower(), version=version)
         self.licenses[license_id] = LicenseInfo(license_id, name, url, LicenseTerms(**terms))
@@ -119,7 +126,9 @@ class LicenseTable:
             found = {self.normalize(text).id for text in texts} - {UNKNOWN}
             if len(found) == 1:
                 return Normalized(self.get(found.pop()))
-            return Normalized(self.get(UNKNOWN), f"malformed: {len(value)} licence values that do not agree ({_short(value)})")
+            return Normalized(
+                self.get(UNKNOWN), f"malformed: {len(value)} licence values that do not agree ({_short(value)})"
+            )
         if not isinstance(value, str):
             return Normalized(self.get(UNKNOWN), f"malformed: a {type(value).__name__}, not text ({_short(value)})")
         return self._normalize_text(value)
@@ -147,7 +156,10 @@ class LicenseTable:
         no_derivatives = bool(re.search(r"\bnd\b|no ?deriv", words))
         share_alike = bool(re.search(r"\bsa\b|share ?alike", words))
         if no_derivatives and share_alike:
-            return Normalized(self.get(UNKNOWN), f"malformed: Creative Commons licence with both ShareAlike and NoDerivatives ({_short(original)})")
+            return Normalized(
+                self.get(UNKNOWN),
+                f"malformed: Creative Commons licence with both ShareAlike and NoDerivatives ({_short(original)})",
+            )
         if no_derivatives:
             elements.append("ND")
         elif share_alike:

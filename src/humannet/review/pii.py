@@ -34,24 +34,58 @@ from humannet.review.stamps import stamp
 
 log = logging.getLogger(__name__)
 
-MODEL_FILES = {"det": "ch_PP-OCRv4_det_infer.onnx", "rec": "ch_PP-OCRv4_rec_infer.onnx", "cls": "ch_ppocr_mobile_v2.0_cls_infer.onnx"}
+MODEL_FILES = {
+    "det": "ch_PP-OCRv4_det_infer.onnx",
+    "rec": "ch_PP-OCRv4_rec_infer.onnx",
+    "cls": "ch_ppocr_mobile_v2.0_cls_infer.onnx",
+}
 
 
 class PiiConfig(BaseModel, extra="forbid"):
-    enabled: bool = Field(True, description="Read on-screen text (RapidOCR, bundled, offline) on sparse samples; flag e-mail, phone, URL and plate-like text.")
-    sample_fps: float = Field(0.5, gt=0, le=60, description="Frames per second read (taken from the analysis frames); OCR costs ~0.1-0.3 s a frame.")
-    kinds: list[Literal["email", "phone", "url", "plate"]] = Field(default_factory=lambda: list(KINDS), description="Kinds of identifying text to flag.")
-    min_text_confidence: float = Field(0.5, ge=0, le=1, description="Recognised lines below this OCR confidence are ignored (0-1).")
-    max_lines: int = Field(30, ge=1, le=1000, description="Most text lines recognised per frame, tallest first (a screen recording shows hundreds).")
-    det_max_side: int = Field(640, ge=160, le=2048, description="Text detection works at this longest side (px); larger finds smaller text, slower.")
+    enabled: bool = Field(
+        True,
+        description="Read on-screen text (RapidOCR, bundled, offline) on sparse samples; flag e-mail, phone, URL and plate-like text.",
+    )
+    sample_fps: float = Field(
+        0.5,
+        gt=0,
+        le=60,
+        description="Frames per second read (taken from the analysis frames); OCR costs ~0.1-0.3 s a frame.",
+    )
+    kinds: list[Literal["email", "phone", "url", "plate"]] = Field(
+        default_factory=lambda: list(KINDS), description="Kinds of identifying text to flag."
+    )
+    min_text_confidence: float = Field(
+        0.5, ge=0, le=1, description="Recognised lines below this OCR confidence are ignored (0-1)."
+    )
+    max_lines: int = Field(
+        30,
+        ge=1,
+        le=1000,
+        description="Most text lines recognised per frame, tallest first (a screen recording shows hundreds).",
+    )
+    det_max_side: int = Field(
+        640,
+        ge=160,
+        le=2048,
+        description="Text detection works at this longest side (px); larger finds smaller text, slower.",
+    )
     blur: Literal["blur", "pixelate", "box", "off"] = Field(
-        "blur", description="How flagged text regions are hidden in written clips ('off' = flag only); see review.pii.blur_hold_s."
+        "blur",
+        description="How flagged text regions are hidden in written clips ('off' = flag only); see review.pii.blur_hold_s.",
     )
-    blur_margin: float = Field(0.15, ge=0, le=2, description="Growth of each flagged text box on each side, as a fraction of its height.")
+    blur_margin: float = Field(
+        0.15, ge=0, le=2, description="Growth of each flagged text box on each side, as a fraction of its height."
+    )
     blur_hold_s: float = Field(
-        2.0, ge=0, le=30, description="A flagged box is hidden from this long before to this long after the sample it was read on (s); >= 1/sample_fps."
+        2.0,
+        ge=0,
+        le=30,
+        description="A flagged box is hidden from this long before to this long after the sample it was read on (s); >= 1/sample_fps.",
     )
-    model_dir: str | None = Field(None, description=f"Folder with the OCR models ({', '.join(MODEL_FILES.values())}); unset = rapidocr's own.")
+    model_dir: str | None = Field(
+        None, description=f"Folder with the OCR models ({', '.join(MODEL_FILES.values())}); unset = rapidocr's own."
+    )
 
 
 @dataclass(slots=True)
@@ -81,7 +115,12 @@ class ScreenTextReader:
                     raise FileNotFoundError(f"OCR model not found: {path}")
                 paths[f"{part}_model_path"] = str(path)
         self._ocr = RapidOCR(
-            intra_op_num_threads=1, inter_op_num_threads=1, det_limit_side_len=self.config.det_max_side, det_limit_type="max", print_verbose=False, **paths
+            intra_op_num_threads=1,
+            inter_op_num_threads=1,
+            det_limit_side_len=self.config.det_max_side,
+            det_limit_type="max",
+            print_verbose=False,
+            **paths,
         )
 
     def read(self, bgr: np.ndarray, time_s: float) -> TextSample:
@@ -186,7 +225,9 @@ class ScreenTextStage(FrameStage):
             set_review_issue(clip, self.name, "not reviewed: no sampled frame in the clip")
             return
         set_review_issue(clip, self.name, None)
-        findings = [{"kind": kind, "time_s": round(s.time_s, 3), "box": box} for s in chosen for kind, box in s.findings]
+        findings = [
+            {"kind": kind, "time_s": round(s.time_s, 3), "box": box} for s in chosen for kind, box in s.findings
+        ]
         clip.labels["pii_flags"] = sorted({f["kind"] for f in findings})
         clip.scores["pii_findings"] = float(len(findings))
         clip.scores["text_area_fraction"] = round(float(np.median([s.text_area for s in chosen])), 4)

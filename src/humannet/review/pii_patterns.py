@@ -44,7 +44,9 @@ def _has_phone(text: str) -> bool:
             continue
         if _DATE_OR_TIME.match(candidate.replace(" ", "")):
             continue
-        if re.fullmatch(r"[1-9][\d.,]*", candidate):  # one plain number (a score, a count); a national number starts with 0
+        if re.fullmatch(
+            r"[1-9][\d.,]*", candidate
+        ):  # one plain number (a score, a count); a national number starts with 0
             continue
         return True
     return False

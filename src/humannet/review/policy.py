@@ -29,17 +29,30 @@ RELEASE, REFERENCE, WITHHOLD = "release", "reference", "withhold"
 
 class ReleasePolicy(BaseModel, extra="forbid"):
     description: str = Field("", description="What this policy is for (printed in the release summary).")
-    require_commercial_use: bool = Field(False, description="Withhold clips whose licence does not allow commercial use.")
-    allow_share_alike: bool = Field(True, description="Accept share-alike licences (the release then carries their terms).")
-    allow_unknown: bool = Field(False, description="Ship clips with an `unknown` licence (missing or unrecognised licence text).")
-    reference_when_not_redistributable: bool = Field(
-        True, description="Clips whose licence forbids redistribution or adaptations are listed as references (source URL + span) instead of withheld."
+    require_commercial_use: bool = Field(
+        False, description="Withhold clips whose licence does not allow commercial use."
     )
-    allow_licenses: list[str] = Field(default_factory=list, description="Licence IDs always accepted, whatever their terms (e.g. one you hold a waiver for).")
+    allow_share_alike: bool = Field(
+        True, description="Accept share-alike licences (the release then carries their terms)."
+    )
+    allow_unknown: bool = Field(
+        False, description="Ship clips with an `unknown` licence (missing or unrecognised licence text)."
+    )
+    reference_when_not_redistributable: bool = Field(
+        True,
+        description="Clips whose licence forbids redistribution or adaptations are listed as references (source URL + span) instead of withheld.",
+    )
+    allow_licenses: list[str] = Field(
+        default_factory=list,
+        description="Licence IDs always accepted, whatever their terms (e.g. one you hold a waiver for).",
+    )
     deny_licenses: list[str] = Field(default_factory=list, description="Licence IDs always withheld.")
-    max_unsafe_score: float = Field(0.5, ge=0, le=1, description="Withhold clips whose unsafe_score is above this (0-1).")
+    max_unsafe_score: float = Field(
+        0.5, ge=0, le=1, description="Withhold clips whose unsafe_score is above this (0-1)."
+    )
     pii: Literal["withhold", "allow_if_hidden", "allow"] = Field(
-        "allow_if_hidden", description="Clips with identifying text: 'withhold', 'allow_if_hidden' (only when the flagged regions were hidden), 'allow'."
+        "allow_if_hidden",
+        description="Clips with identifying text: 'withhold', 'allow_if_hidden' (only when the flagged regions were hidden), 'allow'.",
     )
     require_faces_hidden: bool = Field(True, description="Withhold clips written without face hiding.")
     require_review: bool = Field(True, description="Withhold clips a review stage (unsafe, pii) could not check.")
@@ -113,7 +126,11 @@ def decide_license(policy: ReleasePolicy, license: LicenseInfo) -> Decision:
     if terms.share_alike and not policy.allow_share_alike:
         return Decision(WITHHOLD, f"license: {license.id} is share-alike")
     if not terms.redistribution or not terms.derivatives:
-        why = "does not allow redistribution" if not terms.redistribution else "does not allow adaptations (clips are cut and re-encoded)"
+        why = (
+            "does not allow redistribution"
+            if not terms.redistribution
+            else "does not allow adaptations (clips are cut and re-encoded)"
+        )
         if policy.reference_when_not_redistributable:
             return Decision(REFERENCE, f"license: {license.id} {why}")
         return Decision(WITHHOLD, f"license: {license.id} {why}")

@@ -32,7 +32,11 @@ if TYPE_CHECKING:
 
 PROVENANCE_FILE = "provenance.parquet"
 UNDECLARED = "undeclared"
-INDEX_TABLES = {"videos": "videos.parquet", "clips": "clips/part-00000.parquet", "dropped_clips": "dropped_clips.parquet"}
+INDEX_TABLES = {
+    "videos": "videos.parquet",
+    "clips": "clips/part-00000.parquet",
+    "dropped_clips": "dropped_clips.parquet",
+}
 
 PROVENANCE_SCHEMA = pa.schema(
     [
@@ -71,7 +75,13 @@ class Producer:
 
 
 RUN_STEPS = (
-    Producer("inputs", __version__, (), (), ("uri", "license", "title", "source", "source_url", "channel", "upload_date", "language")),
+    Producer(
+        "inputs",
+        __version__,
+        (),
+        (),
+        ("uri", "license", "title", "source", "source_url", "channel", "upload_date", "language"),
+    ),
     Producer("decode", __version__, ("decode",), (), ("frames_decoded", "decode_errors")),
     Producer("dedup", __version__, ("dedup",), (), ("duplicate_of",)),
     Producer("curate", __version__, (), ("reason",), ("status", "reason", "clips_kept", "clips_dropped")),
@@ -99,7 +109,9 @@ def resolve(column: str, table: str, candidates: list[Producer]) -> list[Produce
     exact = [p for p, names in declared if column in names]
     if exact:
         return exact
-    return [p for p, names in declared if any(fnmatch.fnmatchcase(column, n) for n in names if any(ch in n for ch in "*?["))][:1]
+    return [
+        p for p, names in declared if any(fnmatch.fnmatchcase(column, n) for n in names if any(ch in n for ch in "*?["))
+    ][:1]
 
 
 def provenance_rows(tables: dict[str, list[str]], config: Config, videos: list[Video]) -> list[dict[str, Any]]:
@@ -121,7 +133,9 @@ def provenance_rows(tables: dict[str, list[str]], config: Config, videos: list[V
     return rows
 
 
-def _rows_for(table: str, column: str, producer: Producer, config: Config, stamped: Counter[str] | None) -> list[dict[str, Any]]:
+def _rows_for(
+    table: str, column: str, producer: Producer, config: Config, stamped: Counter[str] | None
+) -> list[dict[str, Any]]:
     sections = ",".join(producer.config_sections)
     base = {"table": table, "column": column, "stage": producer.name, "config_section": sections}
     if producer.rerunnable and stamped:
@@ -137,6 +151,10 @@ def write_provenance(corpus_dir: Path, config: Config, videos: list[Video]) -> N
     """`provenance.parquet` for the index files present in `corpus_dir`."""
     from humannet.corpus.writer import write_parquet
 
-    tables = {table: pq.read_schema(corpus_dir / path).names for table, path in INDEX_TABLES.items() if (corpus_dir / path).exists()}
+    tables = {
+        table: pq.read_schema(corpus_dir / path).names
+        for table, path in INDEX_TABLES.items()
+        if (corpus_dir / path).exists()
+    }
     rows = provenance_rows(tables, config, videos)
     write_parquet(corpus_dir / PROVENANCE_FILE, pa.Table.from_pylist(rows, schema=PROVENANCE_SCHEMA))

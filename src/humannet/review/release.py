@@ -175,11 +175,15 @@ def read_clip_jsons(corpus_dir: Path, shards: set[str]) -> dict[str, dict[str, A
 def _candidates(corpus_dir: Path, policy: ReleasePolicy) -> list[Candidate]:
     manifest_path = corpus_dir / "manifest.json"
     if not manifest_path.exists() or not (corpus_dir / "state" / "videos").is_dir():
-        raise ReleaseError(f"{corpus_dir}: not a finished humannet corpus (no manifest.json or state/); run `humannet curate` first")
+        raise ReleaseError(
+            f"{corpus_dir}: not a finished humannet corpus (no manifest.json or state/); run `humannet curate` first"
+        )
     manifest = json.loads(manifest_path.read_text())
     ledger = Ledger(corpus_dir)
     videos, _ = ledger.load_videos(manifest["analysis_fingerprint"])
-    shard_of = {clip_id: f"shards/{name}.tar" for name, record in ledger.load_shards().items() for clip_id in record["clips"]}
+    shard_of = {
+        clip_id: f"shards/{name}.tar" for name, record in ledger.load_shards().items() for clip_id in record["clips"]
+    }
     clip_jsons = read_clip_jsons(corpus_dir, set(shard_of.values()))
     out = []
     for video in sorted(videos.values(), key=lambda v: v.video_id or ""):
@@ -188,7 +192,9 @@ def _candidates(corpus_dir: Path, policy: ReleasePolicy) -> list[Candidate]:
         spdx = video.meta.get("license_spdx")
         license = license_table().get(spdx) if spdx else normalize_license(video.meta.get("license")).license
         for clip in sorted(video.clips, key=lambda c: c.clip_id):
-            review_dropped = clip.status is not Status.KEPT and (clip.reason or "").split(":", 1)[0] in REVIEW_REASON_KEYS
+            review_dropped = (
+                clip.status is not Status.KEPT and (clip.reason or "").split(":", 1)[0] in REVIEW_REASON_KEYS
+            )
             if video.status is not Status.KEPT and not review_dropped:
                 continue
             if clip.status is not Status.KEPT and not review_dropped:
@@ -212,7 +218,9 @@ def _candidates(corpus_dir: Path, policy: ReleasePolicy) -> list[Candidate]:
 def write_release(corpus_dir: Path, out_dir: Path, config: Config, policy_name: str) -> ReleaseReport:
     if policy_name not in config.review.policies:
         known = ", ".join(sorted(config.review.policies))
-        raise ReleaseError(f"no release policy {policy_name!r} (configured: {known}); add one as [review.policies.{policy_name}]")
+        raise ReleaseError(
+            f"no release policy {policy_name!r} (configured: {known}); add one as [review.policies.{policy_name}]"
+        )
     policy = config.review.policies[policy_name]
     if out_dir.exists() and any(out_dir.iterdir()):
         raise ReleaseError(f"{out_dir} exists and is not empty; write a release to a new folder")
@@ -225,7 +233,10 @@ def write_release(corpus_dir: Path, out_dir: Path, config: Config, policy_name: 
     _write_clip_index(corpus_dir, out_dir, new_shard)
     _write_references(out_dir, [c for c in candidates if c.decision.decision == REFERENCE])
     _write_videos(corpus_dir, out_dir, candidates)
-    write_parquet(out_dir / "release_manifest.parquet", pa.Table.from_pylist([_manifest_row(c) for c in candidates], schema=MANIFEST_SCHEMA))
+    write_parquet(
+        out_dir / "release_manifest.parquet",
+        pa.Table.from_pylist([_manifest_row(c) for c in candidates], schema=MANIFEST_SCHEMA),
+    )
     atomic_write_bytes(out_dir / "ATTRIBUTION.md", attribution_markdown(candidates, policy_name).encode())
     if (corpus_dir / PROVENANCE_FILE).exists():
         shutil.copyfile(corpus_dir / PROVENANCE_FILE, out_dir / PROVENANCE_FILE)
@@ -309,7 +320,11 @@ def _write_shards(corpus_dir: Path, out_dir: Path, released: list[Candidate], co
                 mp4 = [f for f in files if f[0].endswith(".mp4")]
                 for member_name, data in mp4:
                     _add_member(tar, member_name, data)
-                _add_member(tar, f"{c.clip.clip_id}.json", json.dumps(released_clip_json(c), sort_keys=True, default=str).encode())
+                _add_member(
+                    tar,
+                    f"{c.clip.clip_id}.json",
+                    json.dumps(released_clip_json(c), sort_keys=True, default=str).encode(),
+                )
                 for member_name, data in sorted(f for f in files if not f[0].endswith(".mp4")):
                     _add_member(tar, member_name, data)
                 new_shard[c.clip.clip_id] = name
@@ -366,7 +381,10 @@ def _write_videos(corpus_dir: Path, out_dir: Path, candidates: list[Candidate]) 
     table = table.filter(pc.is_in(table["video_id"], value_set=pa.array(sorted(shipped), type=pa.string())))
     ids = table["video_id"].to_pylist()
     table = table.drop_columns([name for name in ("uri",) if name in table.column_names])  # local paths stay in the lab
-    for name, values in (("source_url", [source_url(shipped[i]) for i in ids]), ("author", [author_of(shipped[i]) for i in ids])):
+    for name, values in (
+        ("source_url", [source_url(shipped[i]) for i in ids]),
+        ("author", [author_of(shipped[i]) for i in ids]),
+    ):
         if name in table.column_names:  # the corpus may already carry it from the collection sidecar
             table = table.drop_columns([name])
         table = table.append_column(name, pa.array(values, type=pa.string()))
@@ -393,7 +411,13 @@ def attribution_markdown(candidates: list[Candidate], policy_name: str) -> str:
         video, license = group[0].video, group[0].license
         licence_text = f"[{license.id}]({license.url})" if license.url else license.id
         kinds = ", ".join(sorted({c.decision.decision for c in group}))
-        cells = [video_id, _cell(title_of(video)), _cell(author_of(video) or "not recorded"), _cell(source_url(video) or "not recorded"), licence_text]
+        cells = [
+            video_id,
+            _cell(title_of(video)),
+            _cell(author_of(video) or "not recorded"),
+            _cell(source_url(video) or "not recorded"),
+            licence_text,
+        ]
         lines.append("| " + " | ".join([*cells, str(len(group)), kinds]) + " |")
     if not by_video:
         lines.append("| (no video shipped) | | | | | | |")
@@ -404,11 +428,15 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def release_summary(candidates: list[Candidate], policy_name: str, policy: ReleasePolicy, corpus_dir: Path) -> dict[str, Any]:
+def release_summary(
+    candidates: list[Candidate], policy_name: str, policy: ReleasePolicy, corpus_dir: Path
+) -> dict[str, Any]:
     def tally(items: list[Candidate]) -> dict[str, Any]:
         return {"clips": len(items), "hours": round(sum(c.clip.duration_s for c in items) / 3600, 6)}
 
-    decisions = {name: tally([c for c in candidates if c.decision.decision == name]) for name in (RELEASE, REFERENCE, WITHHOLD)}
+    decisions = {
+        name: tally([c for c in candidates if c.decision.decision == name]) for name in (RELEASE, REFERENCE, WITHHOLD)
+    }
     reasons: dict[str, list[Candidate]] = defaultdict(list)
     for c in candidates:
         if c.decision.decision != RELEASE:
@@ -416,7 +444,9 @@ def release_summary(candidates: list[Candidate], policy_name: str, policy: Relea
     licences: dict[str, Counter[str]] = defaultdict(Counter)
     for c in candidates:
         licences[c.license.id][c.decision.decision] += 1
-    details = Counter(f"{c.decision.decision}: {c.decision.reason}" for c in candidates if c.decision.decision != RELEASE)
+    details = Counter(
+        f"{c.decision.decision}: {c.decision.reason}" for c in candidates if c.decision.decision != RELEASE
+    )
     return {
         "policy": policy_name,
         "policy_settings": policy.model_dump(mode="json"),

@@ -85,7 +85,9 @@ def rerun_review(corpus_dir: Path, config: Config, names: list[str] | None = Non
 
     ledger = Ledger(corpus_dir)
     if not (corpus_dir / "state" / "videos").is_dir():
-        raise ReviewError(f"{corpus_dir}: no curation ledger (state/videos); review works on a corpus written by `humannet curate`")
+        raise ReviewError(
+            f"{corpus_dir}: no curation ledger (state/videos); review works on a corpus written by `humannet curate`"
+        )
     fingerprint = analysis_fingerprint(config)
     done, stale = ledger.load_videos(fingerprint)
     if stale:
@@ -97,10 +99,16 @@ def rerun_review(corpus_dir: Path, config: Config, names: list[str] | None = Non
     if names:
         unknown = [n for n in names if n not in available]
         if unknown:
-            raise ReviewError(f"unknown or disabled review stage(s): {', '.join(unknown)} (enabled: {', '.join(available)})")
+            raise ReviewError(
+                f"unknown or disabled review stage(s): {', '.join(unknown)} (enabled: {', '.join(available)})"
+            )
         chosen = [available[n] for n in names]
     else:
-        chosen = [s for s in available.values() if any(v.stamps.get(s.name) != current_stamp(s) for v in done.values() if v.status is Status.KEPT)]
+        chosen = [
+            s
+            for s in available.values()
+            if any(v.stamps.get(s.name) != current_stamp(s) for v in done.values() if v.status is Status.KEPT)
+        ]
     videos = [done[uri] for uri in sorted(done)]
     shards = ledger.load_shards()
     shard_of = {clip_id: f"shards/{name}.tar" for name, record in shards.items() for clip_id in record["clips"]}
@@ -120,11 +128,17 @@ def rerun_review(corpus_dir: Path, config: Config, names: list[str] | None = Non
                     stage.process(video)
                 except Exception as exc:  # one video's failure is recorded on it, the rerun goes on
                     log.debug("review rerun of %s failed on %s", stage.name, video.uri, exc_info=True)
-                    video.errors.append(ItemError(stage=stage.name, type=type(exc).__name__, message=f"review rerun: {exc}"))
+                    video.errors.append(
+                        ItemError(stage=stage.name, type=type(exc).__name__, message=f"review rerun: {exc}")
+                    )
                 run.videos += 1
                 run.clips += sum(1 for c in video.clips if before[c.clip_id] is Status.KEPT)
                 for clip in video.clips:
-                    if before[clip.clip_id] is Status.KEPT and clip.status is not Status.KEPT and (clip.reason or "").find(f"{stage.name}:") >= 0:
+                    if (
+                        before[clip.clip_id] is Status.KEPT
+                        and clip.status is not Status.KEPT
+                        and (clip.reason or "").find(f"{stage.name}:") >= 0
+                    ):
                         run.newly_dropped[(clip.reason or "").split(":", 1)[0]] += 1
                     if any(issue.startswith(f"{stage.name}:") for issue in clip.labels.get("review_issues", [])):
                         run.not_reviewed += 1
@@ -135,7 +149,9 @@ def rerun_review(corpus_dir: Path, config: Config, names: list[str] | None = Non
     return ReviewRun(runs, sorted(set(available) - {s.name for s in chosen}))
 
 
-def _feed_frames(video: Video, stages: list[FrameStage], reader: _ShardReader, shard_of: dict[str, str], config: Config) -> None:
+def _feed_frames(
+    video: Video, stages: list[FrameStage], reader: _ShardReader, shard_of: dict[str, str], config: Config
+) -> None:
     """The written clips of one video, sampled as the analysis pass samples its source, into each stage's accumulator."""
     accumulators = [stage.accumulator(video) for stage in stages]
     for clip in sorted(video.kept_clips, key=lambda c: c.start_s):
@@ -146,11 +162,22 @@ def _feed_frames(video: Video, stages: list[FrameStage], reader: _ShardReader, s
             with reader.extract(shard, f"{clip.clip_id}.mp4") as path:
                 probe = probe_video(str(path))
                 for frame in iter_frames(str(path), probe, config.decode, DecodeStats()):
-                    shifted = type(frame)(index=frame.index, time_s=clip.start_s + frame.time_s, small=frame.small, analysis=frame.analysis)
+                    shifted = type(frame)(
+                        index=frame.index,
+                        time_s=clip.start_s + frame.time_s,
+                        small=frame.small,
+                        analysis=frame.analysis,
+                    )
                     for accumulator in accumulators:
                         accumulator.add(shifted)
         except Exception as exc:  # an unreadable clip file: recorded, the clip counts as not reviewed
-            video.errors.append(ItemError(stage="review", type=type(exc).__name__, message=f"{clip.clip_id}: cannot read the written clip: {exc}"))
+            video.errors.append(
+                ItemError(
+                    stage="review",
+                    type=type(exc).__name__,
+                    message=f"{clip.clip_id}: cannot read the written clip: {exc}",
+                )
+            )
     for stage, accumulator in zip(stages, accumulators, strict=True):
         video.frame_results[stage.name] = accumulator.finish()
 

@@ -19,7 +19,10 @@ def config_hash(sections: dict[str, Any]) -> str:
     """Hash of named config sections (dotted names -> dumped settings); '' when a stage reads none."""
     if not sections:
         return ""
-    data = {name: value.model_dump(mode="json") if isinstance(value, BaseModel) else value for name, value in sections.items()}
+    data = {
+        name: value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+        for name, value in sections.items()
+    }
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -54,4 +54,8 @@ class TextBlurHook:
     def end_clip(self) -> ClipExtras:
         if not self.regions:
             return ClipExtras()
-        return ClipExtras(metadata={"pii_hidden": {"method": self.config.blur, "regions": len(self.regions), "frames": self.frames_hidden}})
+        return ClipExtras(
+            metadata={
+                "pii_hidden": {"method": self.config.blur, "regions": len(self.regions), "frames": self.frames_hidden}
+            }
+        )

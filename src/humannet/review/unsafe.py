@@ -40,26 +40,50 @@ from humannet.review.stamps import stamp
 
 log = logging.getLogger(__name__)
 
-EXPLICIT_CLASSES = ["FEMALE_BREAST_EXPOSED", "FEMALE_GENITALIA_EXPOSED", "MALE_GENITALIA_EXPOSED", "BUTTOCKS_EXPOSED", "ANUS_EXPOSED"]
+EXPLICIT_CLASSES = [
+    "FEMALE_BREAST_EXPOSED",
+    "FEMALE_GENITALIA_EXPOSED",
+    "MALE_GENITALIA_EXPOSED",
+    "BUTTOCKS_EXPOSED",
+    "ANUS_EXPOSED",
+]
 INPUT_SIDE = 320  # the bundled model's input size
 
 
 class UnsafeConfig(BaseModel, extra="forbid"):
-    enabled: bool = Field(True, description="Run the unsafe-content detector (NudeNet YOLOv8n, bundled, offline) on sampled analysis frames.")
-    sample_fps: float = Field(1.0, gt=0, le=60, description="Frames per second checked (taken from the analysis frames, so at most decode.analysis_fps).")
+    enabled: bool = Field(
+        True,
+        description="Run the unsafe-content detector (NudeNet YOLOv8n, bundled, offline) on sampled analysis frames.",
+    )
+    sample_fps: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="Frames per second checked (taken from the analysis frames, so at most decode.analysis_fps).",
+    )
     classes: list[str] = Field(
         default_factory=lambda: list(EXPLICIT_CLASSES),
         description="Detector classes that count as unsafe (NudeNet names, e.g. FEMALE_BREAST_EXPOSED); their maximum is the clip's unsafe_score.",
     )
-    threshold: float = Field(0.5, gt=0, le=1, description="A clip whose unsafe_score reaches this is handled by `action` (detector confidence, 0-1).")
+    threshold: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="A clip whose unsafe_score reaches this is handled by `action` (detector confidence, 0-1).",
+    )
     min_consecutive: int = Field(
-        2, ge=1, le=10, description="Samples in a row a class must hold a score on for it to count in unsafe_score (1 = any single sample)."
+        2,
+        ge=1,
+        le=10,
+        description="Samples in a row a class must hold a score on for it to count in unsafe_score (1 = any single sample).",
     )
     action: Literal["quarantine", "drop", "flag"] = Field(
         "quarantine",
         description="Clips at the threshold: 'quarantine' (out of the shards, listed for review), 'drop' (like any filter), 'flag' (kept; the policy decides).",
     )
-    model_path: str | None = Field(None, description="ONNX model file; unset = the 320n model inside the nudenet package.")
+    model_path: str | None = Field(
+        None, description="ONNX model file; unset = the 320n model inside the nudenet package."
+    )
 
 
 def nudenet_labels() -> list[str]:
@@ -201,7 +225,11 @@ class UnsafeContentStage(FrameStage):
         score = round(float(held[best_class]), 4)
         clip.scores["unsafe_score"] = score
         top = self.config.classes[best_class]
-        clip.details[self.name] = {"top_class": top, "score": score, "time_s": round(float(samples.times[inside[start[best_class]]]), 3)}
+        clip.details[self.name] = {
+            "top_class": top,
+            "score": score,
+            "time_s": round(float(samples.times[inside[start[best_class]]]), 3),
+        }
         if score >= self.config.threshold and self.config.action != "flag":
             reason = f"unsafe: unsafe_score={score:.3f} >= {self.config.threshold:g} ({top})"
             clip.status = Status.DROPPED

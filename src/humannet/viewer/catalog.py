@@ -17,9 +17,33 @@ import pyarrow as pa
 from humannet.corpus.reader import Corpus
 from humannet.viewer.media import json_safe
 
-NOT_FILTERS = frozenset({"clip_id", "video_id", "shard", "reason", "caption_short", "caption_detailed", "start_s", "end_s", "start_frame", "end_frame"})
+NOT_FILTERS = frozenset(
+    {
+        "clip_id",
+        "video_id",
+        "shard",
+        "reason",
+        "caption_short",
+        "caption_detailed",
+        "start_s",
+        "end_s",
+        "start_frame",
+        "end_frame",
+    }
+)
 TEXT_COLUMNS = ("caption_short", "caption_detailed", "activity_class")  # clip columns searched by text, when present
-CARD_COLUMNS = ("clip_id", "video_id", "start_s", "end_s", "duration_s", "shard", "viewpoint", "motion_categories", "caption_short", "activity_class")
+CARD_COLUMNS = (
+    "clip_id",
+    "video_id",
+    "start_s",
+    "end_s",
+    "duration_s",
+    "shard",
+    "viewpoint",
+    "motion_categories",
+    "caption_short",
+    "activity_class",
+)
 MAX_FACET_VALUES = 60
 MAX_PAGE = 200
 
@@ -46,7 +70,10 @@ class Filters:
             elif key.startswith("s."):
                 low, _, high = values[-1].partition(",")
                 try:
-                    filters.scores[key[2:]] = (float(low) if low.strip() else None, float(high) if high.strip() else None)
+                    filters.scores[key[2:]] = (
+                        float(low) if low.strip() else None,
+                        float(high) if high.strip() else None,
+                    )
                 except ValueError:
                     raise QueryError(f"{key}: expected MIN,MAX numbers, got {values[-1]!r}") from None
             elif key == "q":
@@ -85,7 +112,22 @@ class Catalog:
 
     def _source_videos_sql(self) -> str:
         """One row per video_id (a kept copy first): where the clip came from."""
-        wanted = [c for c in ("uri", "title", "source", "license", "license_spdx", "url", "duration_s", "width", "height", "fps") if c in self.video_columns]
+        wanted = [
+            c
+            for c in (
+                "uri",
+                "title",
+                "source",
+                "license",
+                "license_spdx",
+                "url",
+                "duration_s",
+                "width",
+                "height",
+                "fps",
+            )
+            if c in self.video_columns
+        ]
         prefer = "status <> 'kept'" if "status" in self.video_columns else "0"
         picks = ", ".join(f'arg_min("{c}", {prefer}) AS "{c}"' for c in wanted)
         return f"SELECT video_id, {picks} FROM videos WHERE video_id IS NOT NULL GROUP BY video_id"
@@ -103,14 +145,25 @@ class Catalog:
                 f"SELECT value, count(*) AS n FROM {values} WHERE value IS NOT NULL GROUP BY value ORDER BY n DESC, value LIMIT {MAX_FACET_VALUES}"
             )
             if rows.num_rows:
-                labels.append({"column": name, "values": [{"value": v, "count": n} for v, n in zip(*rows.to_pydict().values(), strict=True)]})
+                labels.append(
+                    {
+                        "column": name,
+                        "values": [{"value": v, "count": n} for v, n in zip(*rows.to_pydict().values(), strict=True)],
+                    }
+                )
         scores = []
         for name in self.score_columns:
-            low, high = self._sql(f'SELECT min("{name}") AS low, max("{name}") AS high FROM clips WHERE NOT isnan("{name}")').to_pylist()[0].values()
+            low, high = (
+                self._sql(f'SELECT min("{name}") AS low, max("{name}") AS high FROM clips WHERE NOT isnan("{name}")')
+                .to_pylist()[0]
+                .values()
+            )
             if low is not None:
                 scores.append({"column": name, "min": low, "max": high})
         total = self._sql("SELECT count(*) AS n FROM clips").to_pylist()[0]["n"]
-        return json_safe({"clips": total, "labels": labels, "scores": scores, "text_columns": self.text_columns + ["title"]})
+        return json_safe(
+            {"clips": total, "labels": labels, "scores": scores, "text_columns": self.text_columns + ["title"]}
+        )
 
     def _where(self, filters: Filters) -> tuple[str, list[Any]]:
         clauses: list[str] = []
@@ -149,7 +202,9 @@ class Catalog:
         title = ", v.title" if "title" in self.video_columns else ""
         base = f"FROM clips c LEFT JOIN source_videos v USING (video_id){where}"
         total = self._sql(f"SELECT count(*) AS n {base}", params).to_pylist()[0]["n"]
-        page = self._sql(f"SELECT {columns}{title} {base} ORDER BY c.clip_id LIMIT {filters.limit} OFFSET {filters.offset}", params)
+        page = self._sql(
+            f"SELECT {columns}{title} {base} ORDER BY c.clip_id LIMIT {filters.limit} OFFSET {filters.offset}", params
+        )
         cards = page.to_pylist()
         for card in cards:
             card["media"] = self._media_state(card.get("shard"))
@@ -177,7 +232,9 @@ class Catalog:
             "video": video_row,
             "source": _source_link(video_row, stored, row),
             "labels": self._labels(row, stored),
-            "scores": [{"name": n, "value": row[n]} for n in self.types if n in self.score_columns and n != "duration_s"],
+            "scores": [
+                {"name": n, "value": row[n]} for n in self.types if n in self.score_columns and n != "duration_s"
+            ],
             "caption": stored.get("caption"),
             "caption_nodes": self._caption_nodes(row["video_id"]),
             "metadata": {k: v for k, v in stored.items() if k not in ("scores", "labels", "caption", "taxonomy")},
@@ -194,12 +251,19 @@ class Catalog:
             if isinstance(entry, dict):
                 taxonomy_columns.add(f"taxonomy_{entry.get('axis')}")
                 labels.append(
-                    {"name": f"taxonomy_{entry.get('axis')}", "value": entry.get("label"), "score": entry.get("score"), "provenance": entry.get("provenance")}
+                    {
+                        "name": f"taxonomy_{entry.get('axis')}",
+                        "value": entry.get("label"),
+                        "score": entry.get("score"),
+                        "provenance": entry.get("provenance"),
+                    }
                 )
         for name in self.label_columns:
             if name in taxonomy_columns or row.get(name) is None:
                 continue
-            labels.append({"name": name, "value": row[name], "score": None, "provenance": provenance.get(name, "clip index")})
+            labels.append(
+                {"name": name, "value": row[name], "score": None, "provenance": provenance.get(name, "clip index")}
+            )
         return labels
 
     def _column_provenance(self) -> dict[str, Any]:
@@ -231,7 +295,14 @@ def _source_link(video: dict[str, Any], stored: dict[str, Any], row: dict[str, A
     url = video.get("url") or stored.get("url")
     uri = video.get("uri") or stored.get("source_uri")
     href = url or (uri if isinstance(uri, str) and uri.startswith(("http://", "https://")) else None)
-    return {"url": href, "uri": uri, "start_s": row.get("start_s"), "end_s": row.get("end_s"), "title": video.get("title"), "license": video.get("license")}
+    return {
+        "url": href,
+        "uri": uri,
+        "start_s": row.get("start_s"),
+        "end_s": row.get("end_s"),
+        "title": video.get("title"),
+        "license": video.get("license"),
+    }
 
 
 def load_clip_json(data: bytes | None) -> dict[str, Any] | None:

@@ -145,7 +145,9 @@ class ViewerHandler(BaseHTTPRequestHandler):
         try:
             wanted = parse_range(self.headers.get("Range"), span.size)
         except ValueError:
-            self._send(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE, b"", "video/mp4", {"Content-Range": f"bytes */{span.size}"})
+            self._send(
+                HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE, b"", "video/mp4", {"Content-Range": f"bytes */{span.size}"}
+            )
             return
         first, last = wanted if wanted else (0, span.size - 1)
         length = last - first + 1
@@ -174,7 +176,13 @@ class ViewerHandler(BaseHTTPRequestHandler):
             self._error(HTTPStatus.NOT_FOUND, f"no such file: {name}")
             return
         kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        self._send(HTTPStatus.OK, b"" if head else path.read_bytes(), kind, {"Cache-Control": "no-cache"}, length=path.stat().st_size)
+        self._send(
+            HTTPStatus.OK,
+            b"" if head else path.read_bytes(),
+            kind,
+            {"Cache-Control": "no-cache"},
+            length=path.stat().st_size,
+        )
 
     def _json(self, payload: Any, status: HTTPStatus = HTTPStatus.OK) -> None:
         body = json.dumps(payload, allow_nan=False, default=str).encode()
@@ -184,7 +192,14 @@ class ViewerHandler(BaseHTTPRequestHandler):
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self._json({"error": message, "status": status.value}, status)
 
-    def _send(self, status: HTTPStatus, body: bytes, kind: str, headers: dict[str, str] | None = None, length: int | None = None) -> None:
+    def _send(
+        self,
+        status: HTTPStatus,
+        body: bytes,
+        kind: str,
+        headers: dict[str, str] | None = None,
+        length: int | None = None,
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body) if length is None else length))
@@ -195,7 +210,9 @@ class ViewerHandler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
 
-def make_server(corpus: Corpus, host: str = "127.0.0.1", port: int = 8765, cache_dir: Path | None = None) -> ThreadingHTTPServer:
+def make_server(
+    corpus: Corpus, host: str = "127.0.0.1", port: int = 8765, cache_dir: Path | None = None
+) -> ThreadingHTTPServer:
     """A ready server (not yet serving); port 0 picks a free port (see `server.server_address`)."""
     import hashlib
     import tempfile
