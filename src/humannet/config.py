@@ -7,7 +7,6 @@ validation failures into messages that name the offending key.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tomllib
@@ -81,14 +80,6 @@ class Config(BaseModel, extra="forbid"):
     collect: CollectConfig = CollectConfig()
     storage: StorageConfig = StorageConfig()
     review: ReviewConfig = ReviewConfig()
-
-    def analysis_hash(self) -> str:
-        """Hash of every setting that changes analysis results: a change invalidates the resume ledger."""
-        data = self.model_dump(include=ANALYSIS_SECTIONS)
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
-
-
-ANALYSIS_SECTIONS = {"decode", "scenes", "clips", "quality", "dedup", "humans", "camera_motion", "viewpoint", "motion"}
 
 
 class ConfigError(ValueError):

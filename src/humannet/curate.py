@@ -11,50 +11,29 @@ The run has four phases, each resumable on its own:
 from __future__ import annotations
 
 import copy
-import functools
-import hashlib
 import json
 import logging
 import shutil
 import time
-from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
 from rich.console import Console
 
 from humannet import __version__
-from humannet.annotate.camera_motion import CameraMotionStage
-from humannet.annotate.camera_trajectory import CameraTrajectoryAnnotator
-from humannet.annotate.clip_annotator import ClipAnnotator, annotator_versions, read_staged_meta
-from humannet.annotate.motion import MotionCategoryStage
-from humannet.annotate.motion3d import Motion3DAnnotator
-from humannet.annotate.retarget import RetargetAnnotator
-from humannet.annotate.viewpoint import ViewpointStage
-from humannet.captions.annotators import caption_annotators
+from humannet.annotate.clip_annotator import read_staged_meta
 from humannet.captions.tree import TREES_FILE, remember_caption, write_caption_trees
 from humannet.config import Config
+from humannet.corpus.provenance import write_provenance
 from humannet.corpus.reader import FORMAT_VERSION
 from humannet.corpus.writer import write_index, write_shard
-from humannet.engine.pipeline import PipelineSpec
+from humannet.engine.progress import RunSummary, make_progress
 from humannet.engine.runner import Runner
-from humannet.engine.stage import Stage
 from humannet.engine.state import Ledger, atomic_write_bytes
 from humannet.inputs import resolve_inputs
-from humannet.process.clips import ClipStage
-from humannet.process.dedup import SignatureStage, drop_duplicates
-from humannet.process.humans import HumanStage, PeopleFilterStage, PersonSpanStage
-from humannet.process.materialize import MaterializeStage
-from humannet.process.probe import ProbeStage
-from humannet.process.quality import QualityStage
-from humannet.process.scenes import SceneStage
-from humannet.process.unusable import UnusableSpanStage
-from humannet.progress import RunSummary, make_progress, reason_key
-from humannet.records import ItemError, Status, Video
-from humannet.review.licenses import LicenseStage
-from humannet.review.pii import ScreenTextStage
-from humannet.review.provenance import write_provenance
-from humannet.review.unsafe import UnsafeContentStage
+from humannet.process.dedup import drop_duplicates
+from humannet.records import ItemError, Status, Video, settle_clips
+from humannet.stages import analysis_fingerprint, analysis_pipeline, materialize_pipeline, producers, write_fingerprint
 from humannet.storage import RemoteCorpus, is_remote, scratch_root
 
 log = logging.getLogger(__name__)
@@ -74,83 +53,6 @@ class CorpusError(RuntimeError):
     """The output folder holds a corpus this run cannot safely extend."""
 
 
-def analysis_stages(config: Config) -> list[Stage]:
-    """The analysis chain, in order; FrameStages share the one decode pass wherever they stand."""
-    humans = config.humans.enabled
-    stages: list[Stage | None] = [
-        ProbeStage(),
-        SceneStage(config.scenes),
-        SignatureStage(config.dedup),
-        HumanStage(config.humans) if humans else None,
-        CameraMotionStage(config.camera_motion) if humans else None,
-        UnusableSpanStage(config.quality),
-        PersonSpanStage(config.humans) if humans else None,
-        ClipStage(config.clips),
-        UnsafeContentStage(config.review.unsafe) if config.review.unsafe.enabled else None,
-        ScreenTextStage(config.review.pii)
-        if config.review.pii.enabled
-        else None,  # before quality: its text area feeds the screen filter
-        QualityStage(config.quality),
-        PeopleFilterStage(config.humans) if humans else None,
-        ViewpointStage(config.viewpoint) if humans else None,
-        MotionCategoryStage(config.motion) if humans else None,
-        LicenseStage(),
-    ]
-    return [stage for stage in stages if stage is not None]
-
-
-def clip_annotators(config: Config) -> list[ClipAnnotator]:
-    """Per-clip annotation after encoding, in order (later annotators see earlier outputs)."""
-    annotators: list[ClipAnnotator | None] = [
-        Motion3DAnnotator(config.motion3d) if config.motion3d.enabled and config.pose_tracks.enabled else None,
-        RetargetAnnotator(config.retarget)
-        if config.retarget.enabled and config.motion3d.enabled and config.pose_tracks.enabled
-        else None,
-        CameraTrajectoryAnnotator(config.camera_trajectory) if config.camera_trajectory.enabled else None,
-    ]
-    return [annotator for annotator in annotators if annotator is not None] + caption_annotators(
-        config.captions
-    )  # last: they read the others' outputs
-
-
-def materialize_stages(config: Config, staging_root: str) -> list[Stage]:
-    return [
-        MaterializeStage(
-            config.materialize,
-            config.decode,
-            staging_root,
-            privacy=config.privacy,
-            pose=config.pose_tracks,
-            annotators=clip_annotators(config),
-            storage=config.storage,
-            text_blur=config.review.pii,
-        )
-    ]
-
-
-def analysis_fingerprint(config: Config) -> str:
-    """Settings and stage versions that analysis results depend on."""
-    versions = {
-        stage.name: stage.version for stage in analysis_stages(config) if not stage.rerunnable
-    }  # review stages stamp videos instead
-    text = json.dumps({"config": config.analysis_hash(), "stages": versions}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def write_fingerprint(config: Config) -> str:
-    """Settings and versions that written clips depend on: encoding, frame hooks and every clip annotator."""
-    pii = config.review.pii
-    settings = {
-        "stage": MaterializeStage.version,
-        "materialize": config.materialize.model_dump(mode="json", exclude={"enabled"}),
-        "privacy": config.privacy.model_dump(mode="json"),
-        "pose_tracks": config.pose_tracks.model_dump(mode="json"),
-        "text_blur": {"enabled": pii.enabled, "blur": pii.blur, "margin": pii.blur_margin, "hold_s": pii.blur_hold_s},
-        "annotators": annotator_versions(clip_annotators(config)),
-    }
-    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
-
-
 def lost_with_its_worker(video: Video) -> bool:
     """A video whose worker died under it (a crash, the OOM killer, a lost node) is retried by the next run.
 
@@ -158,19 +60,6 @@ def lost_with_its_worker(video: Video) -> bool:
     kills every worker it meets costs each rerun `run.worker_retries` attempts.
     """
     return video.status is Status.FAILED and bool(video.errors) and video.errors[-1].type == "WorkerDied"
-
-
-def settle_clips(video: Video) -> None:
-    """A video whose clips were all dropped is itself dropped, with the main reason."""
-    if video.status is not Status.KEPT or video.kept_clips:
-        return
-    if not video.clips:
-        video.drop("no_clips: no scene long enough to cut a clip")
-        return
-    reasons = Counter(reason_key(c.reason) for c in video.clips)
-    main, _ = reasons.most_common(1)[0]
-    detail = ", ".join(f"{key} {n}" for key, n in reasons.most_common())
-    video.drop(f"{main}: all {len(video.clips)} clips dropped ({detail})")
 
 
 class Curator:
@@ -240,7 +129,7 @@ class Curator:
             for clip in video.clips:
                 clip.shard = shard_of.get(clip.clip_id)
         write_index(self.out_dir, list(everything.values()))
-        write_provenance(self.out_dir, self.config, list(everything.values()))
+        write_provenance(self.out_dir, producers(self.config), list(everything.values()))
         if write_caption_trees(self.out_dir, list(everything.values())):
             self._publish(TREES_FILE)
         for name in INDEX_FILES:
@@ -260,11 +149,7 @@ class Curator:
             (self.out_dir / name).unlink(missing_ok=True)
 
     def _analyse(self, todo: list[Video], done: dict[str, Video], summary: RunSummary) -> None:
-        spec = PipelineSpec(
-            build=functools.partial(analysis_stages, self.config),
-            decode=self.config.decode,
-            storage=self.config.storage,
-        )
+        spec = analysis_pipeline(self.config)
         fingerprint = analysis_fingerprint(self.config)
         clips = 0
         hours = 0.0
@@ -290,11 +175,7 @@ class Curator:
             if v.status is Status.KEPT and any(c.clip_id not in sharded_clips for c in v.kept_clips)
         ]
         staging = f"{self.out.rstrip('/')}/state/staging" if self.remote else str(self.ledger.staging_dir)
-        spec = PipelineSpec(
-            build=functools.partial(materialize_stages, self.config, staging),
-            decode=self.config.decode,
-            storage=self.config.storage,
-        )
+        spec = materialize_pipeline(self.config, staging)
         with make_progress(self.console) as progress:
             task = progress.add_task("writing clips", total=len(pending), detail="")
             for video in self.runner.map(spec, _without_clips_in(pending, sharded_clips)):

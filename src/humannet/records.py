@@ -8,11 +8,15 @@ plain data that pickles (process pools, Ray) and serialises to JSON (the resume 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
+from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel
 
 
 class Status(StrEnum):
@@ -197,3 +201,48 @@ class Video:
         video.clips = [Clip(**{**c, "status": Status(c["status"])}) for c in data["clips"]]
         video.errors = [ItemError(**e) for e in data["errors"]]
         return video
+
+
+def fingerprint(value: Any, length: int = 16) -> str:
+    """A short stable hash of settings and versions (pydantic models as their JSON form).
+
+    Every key that tells finished work from stale work is one of these: unit stamps, the
+    analysis and write fingerprints, provenance's config hashes.
+    """
+    text = json.dumps(value, sort_keys=True, default=_settings_json)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def _settings_json(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    raise TypeError(f"cannot fingerprint {type(value).__name__}")
+
+
+def declared_settings(config: Any, sections: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """The settings at each dotted path of the config tree (`review.pii` -> config.review.pii)."""
+    settings = {}
+    for dotted in sections:
+        node = config
+        for part in dotted.split("."):
+            node = getattr(node, part)
+        settings[dotted] = node
+    return settings
+
+
+def reason_key(reason: str | None) -> str:
+    """The part of a reason before its details: 'quality.blur: blur_score=0.1 < 0.2' -> 'quality.blur'."""
+    return (reason or "unknown").split(":", 1)[0].strip()
+
+
+def settle_clips(video: Video) -> None:
+    """A video whose clips were all dropped is itself dropped, with the main reason."""
+    if video.status is not Status.KEPT or video.kept_clips:
+        return
+    if not video.clips:
+        video.drop("no_clips: no scene long enough to cut a clip")
+        return
+    reasons = Counter(reason_key(c.reason) for c in video.clips)
+    main, _ = reasons.most_common(1)[0]
+    detail = ", ".join(f"{key} {n}" for key, n in reasons.most_common())
+    video.drop(f"{main}: all {len(video.clips)} clips dropped ({detail})")

@@ -16,7 +16,7 @@ from humannet.annotate.clip_annotator import StagedClip
 from humannet.annotate.pose_tracks import PoseTrackConfig, npz_bytes, tracks_to_arrays
 from humannet.annotate.vo import CameraTrajectoryConfig
 from humannet.config import Config
-from humannet.curate import clip_annotators
+from humannet.stages import clip_annotators
 from humannet.media.cut import MaterializeConfig
 from humannet.media.frames import DecodeConfig
 from humannet.media.probe import probe_video

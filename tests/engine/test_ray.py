@@ -6,6 +6,7 @@ The cluster tests start two Ray nodes with `ray start` on two loopback addresses
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -23,7 +24,7 @@ import pytest
 from rich.console import Console
 
 from humannet.config import Config, load_config
-from humannet.curate import Curator, analysis_stages
+from humannet.curate import Curator
 from humannet.engine.local import LocalRunner
 from humannet.engine.loopback import LoopbackCluster, loopback_cluster
 from humannet.engine.pipeline import PipelineSpec
@@ -31,6 +32,7 @@ from humannet.engine.ray import RayRunner, size_actors
 from humannet.engine.stage import Resources, Stage
 from humannet.inputs import resolve_inputs
 from humannet.records import Status, Video
+from humannet.stages import analysis_pipeline, analysis_stages
 from tests.test_curate import without_nan
 
 pytest.importorskip("ray", reason="needs the ray extra: pip install 'ray[data]==2.60.0'")
@@ -85,7 +87,7 @@ def tagged_stages(
 
 
 def spec_for(config: Config, **where) -> PipelineSpec:
-    return PipelineSpec(build=functools.partial(tagged_stages, config, **where), decode=config.decode)
+    return dataclasses.replace(analysis_pipeline(config), build=functools.partial(tagged_stages, config, **where))
 
 
 def inputs() -> list[Video]:

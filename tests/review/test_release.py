@@ -16,10 +16,11 @@ from rich.console import Console
 from humannet.cli import main
 from humannet.config import load_config
 from humannet.corpus.audit import audit
-from humannet.curate import Curator, analysis_stages, materialize_stages
+from humannet.corpus.provenance import UNDECLARED
+from humannet.curate import Curator
 from humannet.engine.local import LocalRunner
-from humannet.review.provenance import UNDECLARED
-from humannet.review.stamps import config_hash
+from humannet.records import fingerprint
+from humannet.stages import analysis_stages, materialize_stages
 from tests.review.text_video import FAKE_EMAIL, FAKE_PHONE, FAKE_URL, overlay_text
 
 # Fast settings: no keypoint tracks, so none of the clip annotators that build on them (3D, captions) run.
@@ -118,7 +119,7 @@ def test_provenance_has_a_declared_row_for_every_index_column(corpus):
             "stage": "unsafe",
             "stage_version": "1",
             "config_section": "review.unsafe",
-            "config_hash": config_hash({"review.unsafe": config.review.unsafe}),
+            "config_hash": fingerprint({"review.unsafe": config.review.unsafe}),
             "videos": 3,
         }
     ]
@@ -320,7 +321,8 @@ def test_rerun_refuses_other_analysis_settings(corpus, tmp_path):
 
 def test_clip_annotator_columns_have_their_annotator_as_provenance():
     """The default corpus's per-clip annotators (3D, retargeting, camera, taxonomy, captions) own their columns."""
-    from humannet.review.provenance import producers, resolve
+    from humannet.corpus.provenance import resolve
+    from humannet.stages import producers
 
     candidates = producers(load_config())
     expected = {

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import cv2
 import numpy as np
@@ -99,6 +100,7 @@ class CameraMotionStage(FrameStage):
 
     name = "camera_motion"
     version = "1"
+    config_sections: ClassVar[tuple[str, ...]] = ("camera_motion",)
     resources = Resources(cpus=0.1, memory_gb=0.1)
 
     def __init__(self, config: CameraMotionConfig | None = None) -> None:

@@ -224,6 +224,8 @@ class CameraTrajectoryAnnotator(ClipAnnotator):
         "camera_valid_fraction",
     )
     config_sections: ClassVar[tuple[str, ...]] = ("camera_trajectory",)
+    reads_if_present: ClassVar[tuple[str, ...]] = ("pose.npz",)  # masks the person's own motion
+    writes: ClassVar[tuple[str, ...]] = ("camera.npz", "metadata.camera_trajectory")
     version: ClassVar[str] = "1"
 
     def __init__(self, config: CameraTrajectoryConfig) -> None:

@@ -7,24 +7,22 @@ annotator sees what earlier ones produced. Their outputs are staged beside the m
 index columns are carried into the ledger when the clip is packed into a shard.
 
 A clip counts as annotated when its staged `meta.json` names every configured annotator at its
-current version and settings, so a run killed between encoding and annotating resumes with
-annotation only.
+current stamp (version and settings, `PipelineUnit.stamp`), so a run killed between encoding and
+annotating resumes with annotation only.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
 import traceback
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-from pydantic import BaseModel
-
+from humannet.engine.stage import PipelineUnit
 from humannet.engine.state import atomic_write_bytes
 from humannet.records import Clip, Video
 
@@ -43,6 +41,7 @@ class StagedClip:
     width: int
     height: int
     fps: float
+    stamps: dict[str, str] = field(default_factory=dict)  # every configured annotator's current stamp, by name
     files: dict[str, bytes] = field(default_factory=dict)  # side files by suffix ("pose.npz", ...)
     metadata: dict[str, Any] = field(default_factory=dict)  # merged into the clip's JSON in the shard
 
@@ -58,30 +57,11 @@ class ClipAnnotation:
     errors: list[str] = field(default_factory=list)  # why something could not be annotated (recorded, never raised)
 
 
-class ClipAnnotator(ABC):
-    name: ClassVar[str]
-    version: ClassVar[str]  # bump when the output changes: staged clips are annotated again
-    # Provenance (review/provenance.py): the index columns this annotator fills (fnmatch patterns) and the
-    # config sections it reads; columns no producer declares are listed as `undeclared` in provenance.parquet.
-    produces: ClassVar[tuple[str, ...]] = ()
-    config_sections: ClassVar[tuple[str, ...]] = ()
-
-    def setup(self) -> None:  # noqa: B027 - an optional hook, not an abstract one
-        """Load models once per worker."""
+class ClipAnnotator(PipelineUnit):
+    """A unit that works on a staged clip; `reads`/`writes` name staged files (`pose.npz`) and `metadata.<key>`."""
 
     @abstractmethod
     def annotate(self, staged: StagedClip) -> ClipAnnotation: ...
-
-
-def annotator_versions(annotators: list[ClipAnnotator]) -> dict[str, str]:
-    """Name -> version and settings hash: a new version or changed settings annotate staged clips again."""
-    return {a.name: f"{a.version}+{settings_hash(a)}" for a in annotators}
-
-
-def settings_hash(annotator: ClipAnnotator) -> str:
-    config = getattr(annotator, "config", None)
-    text = config.model_dump_json() if isinstance(config, BaseModel) else ""
-    return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 def read_staged_meta(mp4: Path, clip_id: str) -> dict[str, Any]:
@@ -89,14 +69,20 @@ def read_staged_meta(mp4: Path, clip_id: str) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def needs_annotation(mp4: Path, clip_id: str, annotators: list[ClipAnnotator]) -> bool:
-    return bool(annotators) and read_staged_meta(mp4, clip_id).get("annotators") != annotator_versions(annotators)
+def needs_annotation(mp4: Path, clip_id: str, stamps: dict[str, str]) -> bool:
+    """`stamps`: each configured annotator's current stamp, by name."""
+    return bool(stamps) and read_staged_meta(mp4, clip_id).get("annotators") != stamps
 
 
-def annotate_clip(staged: StagedClip, annotators: list[ClipAnnotator], timings: dict[str, float] | None = None) -> None:
+def annotate_clip(
+    staged: StagedClip,
+    annotators: list[ClipAnnotator],
+    stamps: dict[str, str],
+    timings: dict[str, float] | None = None,
+) -> None:
     """Run every annotator on one staged clip, then rewrite its `meta.json` (last, atomically).
 
-    The meta file gains `annotators` (name -> version), `index` (scores and labels for the
+    The meta file gains `annotators` (name -> stamp), `index` (scores and labels for the
     clip index) and `annotation_errors`. An annotator that raises is recorded and skipped.
     `timings`, if given, gains the seconds each annotator spent, by name.
     """
@@ -134,7 +120,7 @@ def annotate_clip(staged: StagedClip, annotators: list[ClipAnnotator], timings: 
         **staged.metadata,
         "index": index,
         "annotation_errors": errors,
-        "annotators": annotator_versions(annotators),
+        "annotators": stamps,
     }
     atomic_write_bytes(
         folder / f"{clip_id}.{META_SUFFIX}", json.dumps(record, sort_keys=True, default=_json_default).encode()

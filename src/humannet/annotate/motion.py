@@ -246,6 +246,7 @@ class MotionCategoryStage(Stage):
     version: ClassVar[str] = "1"
     produces: ClassVar[tuple[str, ...]] = ("motion_categories", "motion_*")
     config_sections: ClassVar[tuple[str, ...]] = ("motion", "humans")
+    reads: ClassVar[tuple[str, ...]] = ("clips", "frame_results.humans")
     resources: ClassVar[Resources] = Resources(cpus=0.1, memory_gb=0.1)
 
     def __init__(self, config: MotionConfig | None = None) -> None:

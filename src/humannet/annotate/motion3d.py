@@ -368,6 +368,8 @@ class Motion3DAnnotator(ClipAnnotator):
     name: ClassVar[str] = "motion3d"
     produces: ClassVar[tuple[str, ...]] = ("pose3d_frames", "hand3d_frames", "valid_frame_coverage")
     config_sections: ClassVar[tuple[str, ...]] = ("pose_tracks", "motion3d")
+    reads: ClassVar[tuple[str, ...]] = ("pose.npz",)
+    writes: ClassVar[tuple[str, ...]] = ("pose3d.npz", "metadata.motion3d")
     version: ClassVar[str] = "1"
 
     def __init__(self, config: Motion3DConfig) -> None:

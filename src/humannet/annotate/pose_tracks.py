@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import logging
 import zipfile
+from typing import ClassVar
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -22,6 +23,7 @@ from humannet.annotate.detectors import (
     HumanDetector,
     MediaPipeDetector,
 )
+from humannet.engine.stage import EncodeHook
 from humannet.media.cut import ClipExtras, TimedImage
 from humannet.records import Clip
 
@@ -95,10 +97,14 @@ def pose_summary(arrays: dict[str, np.ndarray]) -> dict[str, int]:
     }
 
 
-class PoseTrackHook:
-    """A materialisation `FrameHook` that samples keypoints; it passes every frame on unchanged."""
+class PoseTrackHook(EncodeHook):
+    """An encode hook that samples keypoints; it passes every frame on unchanged."""
 
-    name = "keypoints"
+    name: ClassVar[str] = "pose_tracks"
+    version: ClassVar[str] = "1"
+    step: ClassVar[str] = "keypoints"
+    config_sections: ClassVar[tuple[str, ...]] = ("pose_tracks",)
+    writes: ClassVar[tuple[str, ...]] = ("pose.npz", "metadata.pose")
 
     def __init__(self, config: PoseTrackConfig, detector: HumanDetector | None = None) -> None:
         self.config = config

@@ -20,13 +20,14 @@ from __future__ import annotations
 import logging
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 import cv2
 import numpy as np
 from pydantic import BaseModel, Field
 
 from humannet.annotate.detectors import import_mediapipe
+from humannet.engine.stage import EncodeHook
 from humannet.media.cut import ClipExtras, TimedImage
 from humannet.records import Clip
 
@@ -183,10 +184,14 @@ class FaceDetector:
         return out
 
 
-class FaceBlurHook:
-    """A materialisation `FrameHook` that hides faces; it holds frames back by up to `hold_s` plus one detection period."""
+class FaceBlurHook(EncodeHook):
+    """An encode hook that hides faces; it holds frames back by up to `hold_s` plus one detection period."""
 
-    name = "face_hiding"
+    name: ClassVar[str] = "privacy"
+    version: ClassVar[str] = "1"
+    step: ClassVar[str] = "face_hiding"
+    config_sections: ClassVar[tuple[str, ...]] = ("privacy",)
+    writes: ClassVar[tuple[str, ...]] = ("metadata.privacy",)
 
     def __init__(self, config: PrivacyConfig, detector: FaceDetector | None = None) -> None:
         self.config = config

@@ -382,6 +382,8 @@ class RetargetAnnotator(ClipAnnotator):
     name: ClassVar[str] = "retarget"
     produces: ClassVar[tuple[str, ...]] = ("retarget_error_mm", "robot_ready")
     config_sections: ClassVar[tuple[str, ...]] = ("motion3d", "retarget")
+    reads: ClassVar[tuple[str, ...]] = ("pose3d.npz",)
+    writes: ClassVar[tuple[str, ...]] = ("retarget.npz", "metadata.retarget")
     version: ClassVar[str] = "1"
 
     def __init__(self, config: RetargetConfig) -> None:

@@ -264,6 +264,8 @@ class ViewpointStage(Stage):
     version: ClassVar[str] = "1"
     produces: ClassVar[tuple[str, ...]] = ("viewpoint", "viewpoint_*", "ego_*", "exo_*", "camera_shift")
     config_sections: ClassVar[tuple[str, ...]] = ("viewpoint", "camera_motion", "humans")
+    reads: ClassVar[tuple[str, ...]] = ("clips", "scenes", "frame_results.humans")
+    reads_if_present: ClassVar[tuple[str, ...]] = ("frame_results.camera_motion",)
     resources: ClassVar[Resources] = Resources(cpus=0.1, memory_gb=0.1)
 
     def __init__(self, config: ViewpointConfig | None = None) -> None:

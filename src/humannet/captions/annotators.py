@@ -11,8 +11,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from concurrent.futures import Future
 from functools import partial
@@ -73,10 +71,6 @@ class CaptionConfig(BaseModel, extra="forbid"):
     )
 
 
-def _config_hash(config: BaseModel) -> str:
-    return hashlib.sha256(json.dumps(config.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:8]
-
-
 def clip_actions(video: Video, clip: Clip, normaliser: ActivityNormaliser) -> tuple[list[NormalisedAction], list[str]]:
     """The clip's aligned narrations, normalised; unusable ones are reported, not raised."""
     narrations, problems = read_narrations(video.meta)
@@ -103,6 +97,8 @@ class TaxonomyAnnotator(ClipAnnotator):
     name: ClassVar[str] = "taxonomy"
     produces: ClassVar[tuple[str, ...]] = ("taxonomy_*",)
     config_sections: ClassVar[tuple[str, ...]] = ("captions",)
+    reads_if_present: ClassVar[tuple[str, ...]] = ("pose.npz",)
+    writes: ClassVar[tuple[str, ...]] = ("metadata.taxonomy",)
 
     def __init__(
         self, config: CaptionConfig, embedder: TextEmbedder | None = None, taxonomy: Taxonomy | None = None
@@ -110,10 +106,7 @@ class TaxonomyAnnotator(ClipAnnotator):
         self.config = config
         self.taxonomy = taxonomy or load_taxonomy()
         self.embedder = embedder or TextEmbedder()
-        labelling = config.model_copy(
-            update={"backend": "template", "openai": OpenAIConfig()}
-        )  # the captioner's settings do not change labels
-        self.version = f"1.t{self.taxonomy.version}.v{vocabulary().version}.{_config_hash(labelling)}"
+        self.version = f"1.t{self.taxonomy.version}.v{vocabulary().version}"  # the label data's own versions
         self.text = TextLabeller(self.taxonomy, self.embedder, config.text_labels)
         self.normaliser = ActivityNormaliser(self.embedder, config.narration_similarity)
         self._video_labels: tuple[str, list[LabelAssignment], list[str]] | None = None
@@ -175,6 +168,8 @@ class CaptionAnnotator(ClipAnnotator):
     name: ClassVar[str] = "captions"
     produces: ClassVar[tuple[str, ...]] = ("caption_short", "caption_detailed", "activity_class")
     config_sections: ClassVar[tuple[str, ...]] = ("captions",)
+    reads_if_present: ClassVar[tuple[str, ...]] = ("pose.npz", "metadata.taxonomy")
+    writes: ClassVar[tuple[str, ...]] = ("metadata.caption",)
 
     def __init__(
         self, config: CaptionConfig, embedder: TextEmbedder | None = None, taxonomy: Taxonomy | None = None
@@ -182,12 +177,7 @@ class CaptionAnnotator(ClipAnnotator):
         self.config = config
         self.taxonomy = taxonomy or load_taxonomy()
         self.embedder = embedder or TextEmbedder()
-        backend = (
-            "template"
-            if config.backend == "template"
-            else f"openai.{_config_hash(config.openai.model_copy(update={'api_key_env': ''}))}"
-        )
-        self.version = f"1.t{self.taxonomy.version}.v{vocabulary().version}.{backend}.{_config_hash(config.keypoints)}{_config_hash(config.text_labels)}"
+        self.version = f"1.t{self.taxonomy.version}.v{vocabulary().version}"  # the label data's own versions
         self.normaliser = ActivityNormaliser(self.embedder, config.narration_similarity)
         self.text = TextLabeller(self.taxonomy, self.embedder, config.text_labels)
         self.vlm = OpenAICaptioner(config.openai) if config.backend == "openai" else None
@@ -204,7 +194,7 @@ class CaptionAnnotator(ClipAnnotator):
         self._pending_video = video.video_id or video.uri
         for clip in video.kept_clips:
             mp4 = staged.mp4.parent / f"{clip.clip_id}.mp4"
-            done = read_staged_meta(mp4, clip.clip_id).get("annotators", {}).get(self.name) == self.version
+            done = read_staged_meta(mp4, clip.clip_id).get("annotators") == staged.stamps
             if mp4.exists() and not done:
                 self._pending[clip.clip_id] = self.vlm.submit(partial(self._request, video, clip, mp4), clip.clip_id)
 

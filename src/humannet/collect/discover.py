@@ -20,7 +20,7 @@ from humannet.collect.filters import final_rejection, rejection
 from humannet.collect.metadata import normalise_info, source_name
 from humannet.collect.pool import Candidate, Pool, State
 from humannet.collect.settings import CollectConfig
-from humannet.progress import reason_key
+from humannet.records import reason_key
 
 log = logging.getLogger(__name__)
 _NESTED_DEPTH = 2  # a channel's tabs are playlists of playlists

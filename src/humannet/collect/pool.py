@@ -267,7 +267,7 @@ class Pool:
 
     def counts(self) -> dict[str, Counter[str]]:
         """Counts by state, by source (and state) and by reason of filtered and failed rows."""
-        from humannet.progress import reason_key
+        from humannet.records import reason_key
 
         by_state: Counter[str] = Counter()
         by_source: Counter[str] = Counter()

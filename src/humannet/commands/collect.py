@@ -152,7 +152,7 @@ def keywords_expand(
         )
     embed = None if no_embeddings or config.neighbours_per_seed == 0 else minilm_embedder()
     expander = Expander(repository, config, embed=embed, chat=chat)
-    from humannet.progress import make_progress
+    from humannet.engine.progress import make_progress
 
     with make_progress(_console()) as progress:
         task = progress.add_task(
@@ -193,7 +193,7 @@ def _extractor(config: Any, from_json: Path | None, record: Path | None, playlis
 def _discover(config: Any, pool_path: str | None, listings: list, extractor: Any, title: str) -> None:
     from humannet.collect.discover import Discovery, DiscoverySummary
     from humannet.collect.pool import Pool
-    from humannet.progress import make_progress
+    from humannet.engine.progress import make_progress
 
     summary = DiscoverySummary()
     path = Path(pool_path or config.pool_path)
@@ -426,7 +426,7 @@ def download(
 
     from humannet.collect.download import Downloader
     from humannet.collect.pool import Pool, State
-    from humannet.progress import make_progress
+    from humannet.engine.progress import make_progress
 
     config = _config(config_path, overrides)
     path = Path(pool_path or config.pool_path)

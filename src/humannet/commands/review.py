@@ -82,10 +82,11 @@ def review(corpus: Path, stages: tuple[str, ...], config_path: str | None, overr
     stay as they are.
     """
     from humannet.review.rerun import ReviewError, rerun_review
+    from humannet.stages import review_plan
 
     config = corpus_config(corpus, config_path, overrides)
     try:
-        run = rerun_review(corpus, config, list(stages) or None)
+        run = rerun_review(corpus, config, review_plan(config), list(stages) or None)
     except ReviewError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USAGE)

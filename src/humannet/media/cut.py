@@ -6,7 +6,7 @@ keyframe rounding. Clips of one video never overlap, so one encoder is open at a
 Files are written under a temporary name and renamed, so a killed run leaves no half file.
 Per-frame work that needs the written pixels (face blurring, keypoint tracks) plugs in as
 `FrameHook`s: they see each written frame once, upright and at the output size. The time
-spent in each step (decoding, conversion, each hook, encoding) is added up per hook name,
+spent in each step (decoding, conversion, each hook, encoding) is added up per hook step,
 so the throughput benchmark can say where a worker's time goes.
 """
 
@@ -105,7 +105,7 @@ class FrameHook(Protocol):
     set up once per worker by the caller, so this module stays free of them.
     """
 
-    name: str  # the step's name in the timings
+    step: str  # the hook's name in the timings
 
     def begin_clip(self, clip: Clip, width: int, height: int) -> None: ...
 
@@ -215,7 +215,7 @@ class _ClipWriter:
 
     def _through_hooks(self, items: list[TimedImage], first: int) -> list[TimedImage]:
         for hook in self.hooks[first:]:
-            with self._spending(hook.name):
+            with self._spending(hook.step):
                 items = [out for time_s, image in items for out in hook.process(time_s, image)]
         return items
 
@@ -246,7 +246,7 @@ class _ClipWriter:
         if self.held is not None:
             self._emit_until(max(self.clip.end_s - self.clip.start_s, self.held[0] + self.period / 2))
         for number, hook in enumerate(self.hooks):
-            with self._spending(hook.name):
+            with self._spending(hook.step):
                 flushed = hook.flush()
             self._encode_images(self._through_hooks(flushed, number + 1))
         self._drain()

@@ -64,6 +64,9 @@ class ClipStage(Stage):
         "clips",
         "quality",
     )  # quality: the unusable runs cut out before clipping
+    reads: ClassVar[tuple[str, ...]] = ("video_id", "scenes", "frame_times", "end_time")
+    reads_if_present: ClassVar[tuple[str, ...]] = ("frame_results.unusable",)
+    writes: ClassVar[tuple[str, ...]] = ("clips",)
 
     def __init__(self, config: ClipConfig) -> None:
         self.config = config

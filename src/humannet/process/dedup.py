@@ -169,6 +169,8 @@ class SignatureStage(FrameStage):
 
     name: ClassVar[str] = "signature"
     version: ClassVar[str] = "1"
+    config_sections: ClassVar[tuple[str, ...]] = ("dedup",)
+    writes: ClassVar[tuple[str, ...]] = ("signature", "signature_times")
 
     def __init__(self, config: DedupConfig) -> None:
         self.config = config

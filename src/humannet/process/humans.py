@@ -155,6 +155,7 @@ class HumanStage(FrameStage):
 
     name: ClassVar[str] = "humans"
     version: ClassVar[str] = "1"
+    config_sections: ClassVar[tuple[str, ...]] = ("humans",)
     wants_analysis_frames: ClassVar[bool] = True
     resources: ClassVar[Resources] = Resources(cpus=1.0, memory_gb=1.5)  # three neural models per worker
 
@@ -236,6 +237,10 @@ class PersonSpanStage(Stage):
 
     name: ClassVar[str] = "person_spans"
     version: ClassVar[str] = "1"
+    config_sections: ClassVar[tuple[str, ...]] = ("humans",)
+    reads: ClassVar[tuple[str, ...]] = ("frame_results.humans", "frame_times")
+    reads_if_present: ClassVar[tuple[str, ...]] = ("frame_results.unusable",)  # adds to those spans
+    writes: ClassVar[tuple[str, ...]] = ("frame_results.unusable",)
 
     def __init__(self, config: HumanConfig | None = None) -> None:
         self.config = config or HumanConfig()
@@ -377,6 +382,7 @@ class PeopleFilterStage(Stage):
         "pose_frames",
     )
     config_sections: ClassVar[tuple[str, ...]] = ("humans",)
+    reads: ClassVar[tuple[str, ...]] = ("clips", "frame_results.humans")
 
     def __init__(self, config: HumanConfig | None = None) -> None:
         self.config = config or HumanConfig()

@@ -1,10 +1,11 @@
 """The stage that encodes a video's kept clips; run after deduplication, not in the analysis pass.
 
 Work that needs every written frame (keypoint tracks, face hiding) runs inside the same
-decode pass as `FrameHook`s; work on a finished clip (3D motion, captions) runs after it as
-`ClipAnnotator`s. Models of both load once per worker in `setup`. The seconds each step
-took (`materialize.decode`, `materialize.keypoints`, `annotate.retarget`, ...) are added to the
-video's `timings`, which the ledger keeps for the throughput benchmark.
+decode pass as `EncodeHook`s; work on a finished clip (3D motion, captions) runs after it as
+`ClipAnnotator`s; the catalogue (`humannet/stages.py`) says which, in which order. Models of
+both load once per worker in `setup`. The seconds each step took (`materialize.decode`,
+`materialize.keypoints`, `annotate.retarget`, ...) are added to the video's `timings`, which the
+ledger keeps for the throughput benchmark.
 """
 
 from __future__ import annotations
@@ -13,61 +14,50 @@ from pathlib import Path
 from typing import ClassVar
 
 from humannet.annotate.clip_annotator import ClipAnnotator, StagedClip, annotate_clip, needs_annotation
-from humannet.annotate.pose_tracks import PoseTrackConfig, PoseTrackHook
-from humannet.annotate.privacy import FaceBlurHook, PrivacyConfig
-from humannet.engine.stage import Stage
+from humannet.engine.stage import EncodeHook, Stage
 from humannet.media.cut import FrameHook, MaterializeConfig, materialize_clips, output_geometry
 from humannet.media.frames import DecodeConfig
 from humannet.records import Video
-from humannet.review.pii import PiiConfig
-from humannet.review.text_blur import TextBlurHook
 from humannet.storage import StorageConfig, scratch_root, staging_folder
 
 
 class MaterializeStage(Stage):
     """Writes the kept clips of one video into its staging folder (skipping files already there).
 
-    Beside each `{clip_id}.mp4`: `{clip_id}.pose.npz` when pose tracks are on, and
-    `{clip_id}.meta.json` (privacy and pose summaries for the clip's JSON) when any hook ran,
-    and the annotators' files. Without `privacy` or `pose` settings those hooks are off.
+    Beside each `{clip_id}.mp4`: the encode hooks' files (`{clip_id}.pose.npz`, ...) and
+    `{clip_id}.meta.json` (the hooks' summaries for the clip's JSON), and the annotators' files.
+    `annotator_stamps` are the annotators' current stamps (`PipelineUnit.stamp`), by name: a staged
+    clip whose `meta.json` names other stamps is annotated again.
     """
 
     name: ClassVar[str] = "materialize"
     version: ClassVar[str] = "2"
+    reads: ClassVar[tuple[str, ...]] = ("probe", "video_id", "clips")
     produces: ClassVar[tuple[str, ...]] = ("shard",)
-    config_sections: ClassVar[tuple[str, ...]] = ("materialize", "privacy", "pose_tracks", "review.pii", "corpus")
+    # the clip files depend on the encode hooks' settings too (face hiding, text hiding)
+    config_sections: ClassVar[tuple[str, ...]] = ("materialize", "decode", "privacy", "pose_tracks", "review.pii", "corpus")
 
     def __init__(
         self,
         config: MaterializeConfig,
         decode: DecodeConfig,
         staging_root: str,
-        privacy: PrivacyConfig | None = None,
-        pose: PoseTrackConfig | None = None,
+        hooks: list[EncodeHook] | None = None,
         annotators: list[ClipAnnotator] | None = None,
+        annotator_stamps: dict[str, str] | None = None,
         storage: StorageConfig | None = None,
-        text_blur: PiiConfig | None = None,
     ) -> None:
         self.config = config
         self.decode = decode
         self.staging_root = staging_root  # a folder, or a store URL for a remote corpus
         self.storage = storage or StorageConfig()
-        self.hooks: list[PoseTrackHook | FaceBlurHook | TextBlurHook] = []
-        if pose is not None and pose.enabled:
-            self.hooks.append(
-                PoseTrackHook(pose)
-            )  # first: keypoints are measured on the frames before faces are hidden
-        if privacy is not None and privacy.face_blur != "off":
-            self.hooks.append(FaceBlurHook(privacy))
-        if text_blur is not None and text_blur.enabled and text_blur.blur != "off":
-            self.hooks.append(TextBlurHook(text_blur))  # identifying text the analysis read (review/pii.py)
+        self.hooks = list(hooks or [])
         self.annotators = list(annotators or [])
+        self.annotator_stamps = dict(annotator_stamps or {})
 
     def setup(self) -> None:
-        for hook in self.hooks:
-            hook.setup()
-        for annotator in self.annotators:
-            annotator.setup()
+        for unit in (*self.hooks, *self.annotators):
+            unit.setup()
 
     def process(self, video: Video) -> Video:
         assert video.probe is not None and video.video_id is not None
@@ -89,7 +79,7 @@ class MaterializeStage(Stage):
         steps = {}
         for clip in video.kept_clips:
             mp4 = out_dir / f"{clip.clip_id}.mp4"
-            if mp4.exists() and needs_annotation(mp4, clip.clip_id, self.annotators):
+            if mp4.exists() and needs_annotation(mp4, clip.clip_id, self.annotator_stamps):
                 staged = StagedClip(
                     clip=clip,
                     video=video,
@@ -97,6 +87,7 @@ class MaterializeStage(Stage):
                     width=geometry.width,
                     height=geometry.height,
                     fps=float(geometry.rate),
+                    stamps=self.annotator_stamps,
                 )
-                annotate_clip(staged, self.annotators, steps)
+                annotate_clip(staged, self.annotators, self.annotator_stamps, steps)
         video.timings.update({f"annotate.{name}": seconds for name, seconds in steps.items()})

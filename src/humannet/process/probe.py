@@ -25,6 +25,8 @@ class ProbeStage(Stage):
 
     name: ClassVar[str] = "probe"
     version: ClassVar[str] = "1"
+    reads: ClassVar[tuple[str, ...]] = ("uri",)
+    writes: ClassVar[tuple[str, ...]] = ("probe", "video_id", "sha256")
     produces_video: ClassVar[tuple[str, ...]] = (
         "video_id",
         "sha256",

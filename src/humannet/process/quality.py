@@ -476,6 +476,8 @@ class QualityStage(FrameStage):
         "frozen_fraction",
     )
     config_sections: ClassVar[tuple[str, ...]] = ("quality", "decode")
+    reads: ClassVar[tuple[str, ...]] = ("clips",)
+    reads_if_present: ClassVar[tuple[str, ...]] = ("text_area_fraction",)  # the screen filter's text cue (review.pii)
     wants_analysis_frames = True
 
     def __init__(self, config: QualityConfig | None = None) -> None:

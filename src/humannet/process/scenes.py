@@ -385,6 +385,8 @@ class SceneStage(FrameStage):
     version = "1"
     produces_video: ClassVar[tuple[str, ...]] = ("cut_times", "scenes")
     config_sections: ClassVar[tuple[str, ...]] = ("scenes", "decode")
+    reads: ClassVar[tuple[str, ...]] = ("probe",)
+    writes: ClassVar[tuple[str, ...]] = ("cuts", "scenes")
     resources = Resources(cpus=1.0, memory_gb=0.2)
 
     def __init__(self, config: SceneConfig | None = None):

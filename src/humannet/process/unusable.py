@@ -23,6 +23,9 @@ class UnusableSpanStage(Stage):
 
     name: ClassVar[str] = "unusable"
     version: ClassVar[str] = "1"
+    config_sections: ClassVar[tuple[str, ...]] = ("quality",)
+    reads: ClassVar[tuple[str, ...]] = ("frame_results.quality",)
+    writes: ClassVar[tuple[str, ...]] = ("frame_results.unusable",)
 
     def __init__(self, config: QualityConfig) -> None:
         self.config = config

@@ -26,7 +26,6 @@ import yaml
 
 from humannet.engine.stage import Stage
 from humannet.records import Video
-from humannet.review.stamps import stamp
 
 UNKNOWN = "unknown"
 TERMS = ("commercial_use", "derivatives", "share_alike", "attribution", "redistribution")
@@ -208,12 +207,11 @@ class LicenseStage(Stage):
     version: ClassVar[str] = f"1+table{license_table().version}.{license_table().digest}"
     produces: ClassVar[tuple[str, ...]] = ("license_spdx", "license_issue")
     produces_video: ClassVar[tuple[str, ...]] = ("license_spdx",)
-    config_sections: ClassVar[tuple[str, ...]] = ()
+    reads: ClassVar[tuple[str, ...]] = ("meta", "clips")
     rerunnable: ClassVar[bool] = True
 
     def process(self, video: Video) -> Video:
         apply_license(video)
-        video.stamps[self.name] = stamp(self.version, {})
         return video
 
 

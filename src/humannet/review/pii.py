@@ -30,7 +30,6 @@ from humannet.engine.stage import FrameStage
 from humannet.records import Clip, Frame, ItemError, Video
 from humannet.review.pii_patterns import KINDS, find_pii
 from humannet.review.sampling import NoFrames, SampleClock, samples_for_clip, set_review_issue
-from humannet.review.stamps import stamp
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +181,7 @@ class ScreenTextStage(FrameStage):
     wants_analysis_frames: ClassVar[bool] = True
     produces: ClassVar[tuple[str, ...]] = ("pii_flags", "pii_findings", "text_area_fraction", "review_issues")
     config_sections: ClassVar[tuple[str, ...]] = ("review.pii",)
+    reads: ClassVar[tuple[str, ...]] = ("clips",)
     rerunnable: ClassVar[bool] = True
 
     def __init__(self, config: PiiConfig) -> None:
@@ -203,7 +203,6 @@ class ScreenTextStage(FrameStage):
 
     def process(self, video: Video) -> Video:
         result = video.frame_results.get(self.name)
-        video.stamps[self.name] = stamp(self.version, {"review.pii": self.config})
         if result is None:
             message = self.unavailable or "no frames were sampled"
             video.errors.append(ItemError(stage=self.name, type="ReviewUnavailable", message=message))

@@ -40,7 +40,7 @@ from humannet.engine.state import Ledger, atomic_write_bytes
 from humannet.records import Clip, Status, Video
 from humannet.review.licenses import LicenseInfo, license_table, normalize_license
 from humannet.review.policy import REFERENCE, RELEASE, WITHHOLD, ClipReview, Decision, ReleasePolicy, decide
-from humannet.review.provenance import PROVENANCE_FILE
+from humannet.corpus.provenance import PROVENANCE_FILE
 
 REVIEW_REASON_KEYS = ("unsafe", "quarantined")  # clips dropped by the review, still listed in the manifest
 

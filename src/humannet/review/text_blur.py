@@ -10,18 +10,31 @@ runs here: the hook costs a blur per box per frame.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from humannet.annotate.privacy import hide_regions
+from humannet.engine.stage import EncodeHook
 from humannet.media.cut import ClipExtras, TimedImage
 from humannet.records import Clip
 from humannet.review.pii import PiiConfig, ScreenTextStage
 
 
-class TextBlurHook:
+class TextBlurHook(EncodeHook):
     """Hides each finding's box on the written frames within `blur_hold_s` of the time it was read."""
 
-    name = "text_hiding"
+    name: ClassVar[str] = "text_blur"
+    version: ClassVar[str] = "1"
+    step: ClassVar[str] = "text_hiding"
+    # the blurring settings of the on-screen text review, not its detection settings
+    config_sections: ClassVar[tuple[str, ...]] = (
+        "review.pii.enabled",
+        "review.pii.blur",
+        "review.pii.blur_margin",
+        "review.pii.blur_hold_s",
+    )
+    writes: ClassVar[tuple[str, ...]] = ("metadata.pii_hidden",)
 
     def __init__(self, config: PiiConfig) -> None:
         self.config = config

@@ -36,7 +36,6 @@ from pydantic import BaseModel, Field
 from humannet.engine.stage import FrameStage
 from humannet.records import Clip, Frame, ItemError, Status, Video
 from humannet.review.sampling import NoFrames, SampleClock, samples_for_clip, set_review_issue
-from humannet.review.stamps import stamp
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +167,7 @@ class UnsafeContentStage(FrameStage):
     wants_analysis_frames: ClassVar[bool] = True
     produces: ClassVar[tuple[str, ...]] = ("unsafe_*", "review_issues")
     config_sections: ClassVar[tuple[str, ...]] = ("review.unsafe",)
+    reads: ClassVar[tuple[str, ...]] = ("clips",)
     rerunnable: ClassVar[bool] = True
 
     def __init__(self, config: UnsafeConfig) -> None:
@@ -192,7 +192,6 @@ class UnsafeContentStage(FrameStage):
 
     def process(self, video: Video) -> Video:
         samples: UnsafeSamples | None = video.frame_results.get(self.name)
-        video.stamps[self.name] = stamp(self.version, {"review.unsafe": self.config})
         if samples is None:
             message = self.unavailable or "no frames were sampled"
             video.errors.append(ItemError(stage=self.name, type="ReviewUnavailable", message=message))

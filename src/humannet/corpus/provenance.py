@@ -3,7 +3,8 @@
 Stages declare what they fill (`Stage.produces` for the clip index, `produces_video` for
 videos.parquet, both fnmatch patterns) and which config sections they read (`config_sections`).
 A few columns come from the run itself rather than a stage (the input list, the decoder,
-deduplication, the curator's bookkeeping); they are declared here. `provenance.parquet` is
+deduplication, the curator's bookkeeping); they are `RunStep`s in the catalogue (`stages.py`),
+which hands every producer over. `provenance.parquet` is
 written beside the index each time it is, from the columns actually present, so a column no
 stage declares shows up as `undeclared` instead of silently lacking a row.
 
@@ -18,17 +19,14 @@ import fnmatch
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from humannet import __version__
-from humannet.records import Video
-from humannet.review.stamps import config_hash, split_stamp
-
-if TYPE_CHECKING:
-    from humannet.config import Config
+from humannet.corpus.writer import write_parquet
+from humannet.records import Video, declared_settings, fingerprint
 
 PROVENANCE_FILE = "provenance.parquet"
 UNDECLARED = "undeclared"
@@ -45,62 +43,49 @@ PROVENANCE_SCHEMA = pa.schema(
         ("stage", pa.string()),
         ("stage_version", pa.string()),
         ("config_section", pa.string()),  # comma-separated dotted section names, '' when none
-        ("config_hash", pa.string()),  # hash of those sections' settings (review/stamps.py), '' when none
+        ("config_hash", pa.string()),  # hash of those sections' settings (records.fingerprint), '' when none
         ("videos", pa.int64()),  # videos whose values come from this version and hash (rerunnable stages); null = all
     ]
 )
 
 
 @dataclass(frozen=True)
+class RunStep:
+    """A step of the run itself that fills columns (the input list, the decoder, deduplication)."""
+
+    name: str
+    version: str = __version__
+    config_sections: tuple[str, ...] = ()
+    produces: tuple[str, ...] = ()
+    produces_video: tuple[str, ...] = ()
+    rerunnable: bool = False
+
+
+@dataclass(frozen=True)
 class Producer:
-    """Anything that fills index columns: a stage, an annotator, or a step of the run itself."""
+    """Anything that fills index columns, with the hash of the settings it read."""
 
     name: str
     version: str
     config_sections: tuple[str, ...]
+    config_hash: str  # '' when it reads no settings
     produces: tuple[str, ...]
     produces_video: tuple[str, ...]
     rerunnable: bool = False
 
     @classmethod
-    def of(cls, unit: Any) -> Producer:
+    def of(cls, unit: Any, config: Any) -> Producer:
+        """From a pipeline unit or a `RunStep`, with `config` the settings tree it was built from."""
+        settings = declared_settings(config, unit.config_sections)
         return cls(
             name=unit.name,
             version=str(unit.version),
-            config_sections=tuple(getattr(unit, "config_sections", ())),
-            produces=tuple(getattr(unit, "produces", ())),
-            produces_video=tuple(getattr(unit, "produces_video", ())),
-            rerunnable=bool(getattr(unit, "rerunnable", False)),
+            config_sections=tuple(unit.config_sections),
+            config_hash=fingerprint(settings) if settings else "",
+            produces=tuple(unit.produces),
+            produces_video=tuple(unit.produces_video),
+            rerunnable=bool(unit.rerunnable),
         )
-
-
-RUN_STEPS = (
-    Producer(
-        "inputs",
-        __version__,
-        (),
-        (),
-        ("uri", "license", "title", "source", "source_url", "channel", "upload_date", "language"),
-    ),
-    Producer("decode", __version__, ("decode",), (), ("frames_decoded", "decode_errors")),
-    Producer("dedup", __version__, ("dedup",), (), ("duplicate_of",)),
-    Producer("curate", __version__, (), ("reason",), ("status", "reason", "clips_kept", "clips_dropped")),
-)
-
-
-def producers(config: Config) -> list[Producer]:
-    """Every producer of a corpus built with `config`, in pipeline order."""
-    from humannet.curate import analysis_stages, clip_annotators, materialize_stages
-
-    units: list[Any] = [*analysis_stages(config), *materialize_stages(config, ""), *clip_annotators(config)]
-    return [Producer.of(unit) for unit in units] + list(RUN_STEPS)
-
-
-def section_value(config: Config, dotted: str) -> Any:
-    node: Any = config
-    for part in dotted.split("."):
-        node = getattr(node, part)
-    return node
 
 
 def resolve(column: str, table: str, candidates: list[Producer]) -> list[Producer]:
@@ -114,9 +99,10 @@ def resolve(column: str, table: str, candidates: list[Producer]) -> list[Produce
     ][:1]
 
 
-def provenance_rows(tables: dict[str, list[str]], config: Config, videos: list[Video]) -> list[dict[str, Any]]:
-    """Rows for the given columns of each table."""
-    candidates = producers(config)
+def provenance_rows(
+    tables: dict[str, list[str]], candidates: list[Producer], videos: list[Video]
+) -> list[dict[str, Any]]:
+    """Rows for the given columns of each table; `candidates` are the producers (`stages.producers`)."""
     stamps: dict[str, Counter[str]] = {}
     for video in videos:
         for name, text in video.stamps.items():
@@ -129,32 +115,27 @@ def provenance_rows(tables: dict[str, list[str]], config: Config, videos: list[V
                 blank = {"stage_version": "", "config_section": "", "config_hash": "", "videos": None}
                 rows.append({"table": table, "column": column, "stage": UNDECLARED, **blank})
             for producer in found:
-                rows += _rows_for(table, column, producer, config, stamps.get(producer.name))
+                rows += _rows_for(table, column, producer, stamps.get(producer.name))
     return rows
 
 
-def _rows_for(
-    table: str, column: str, producer: Producer, config: Config, stamped: Counter[str] | None
-) -> list[dict[str, Any]]:
+def _rows_for(table: str, column: str, producer: Producer, stamped: Counter[str] | None) -> list[dict[str, Any]]:
     sections = ",".join(producer.config_sections)
     base = {"table": table, "column": column, "stage": producer.name, "config_section": sections}
     if producer.rerunnable and stamped:
         return [
             {**base, "stage_version": version, "config_hash": digest, "videos": count}
-            for version, digest, count in sorted((*split_stamp(text), count) for text, count in stamped.items())
+            for version, digest, count in sorted((*text.rpartition(":")[::2], count) for text, count in stamped.items())
         ]
-    digest = config_hash({s: section_value(config, s) for s in producer.config_sections})
-    return [{**base, "stage_version": producer.version, "config_hash": digest, "videos": None}]
+    return [{**base, "stage_version": producer.version, "config_hash": producer.config_hash, "videos": None}]
 
 
-def write_provenance(corpus_dir: Path, config: Config, videos: list[Video]) -> None:
+def write_provenance(corpus_dir: Path, candidates: list[Producer], videos: list[Video]) -> None:
     """`provenance.parquet` for the index files present in `corpus_dir`."""
-    from humannet.corpus.writer import write_parquet
-
     tables = {
         table: pq.read_schema(corpus_dir / path).names
         for table, path in INDEX_TABLES.items()
         if (corpus_dir / path).exists()
     }
-    rows = provenance_rows(tables, config, videos)
+    rows = provenance_rows(tables, candidates, videos)
     write_parquet(corpus_dir / PROVENANCE_FILE, pa.Table.from_pylist(rows, schema=PROVENANCE_SCHEMA))

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from humannet.records import Status, Video
+from humannet.records import Status, Video, reason_key
 
 
 def make_progress(console: Console) -> Progress:
@@ -25,11 +25,6 @@ def make_progress(console: Console) -> Progress:
         transient=False,
         disable=not console.is_terminal,
     )
-
-
-def reason_key(reason: str | None) -> str:
-    """The part of a reason before its details: 'quality.blur: blur_score=0.1 < 0.2' -> 'quality.blur'."""
-    return (reason or "unknown").split(":", 1)[0].strip()
 
 
 @dataclass
