@@ -9,7 +9,7 @@ its actors. Each runner runs two workloads, the videos once and `--copies` times
 under other names, so every copy is analysed); the extra video seconds over the extra net time
 is the runner's steady-state ("marginal") throughput, free of fixed start-up costs, and the
 fixed cost is what is left. `--nodes` then starts loopback Ray clusters of one and two nodes
-(one CPU each, `humannet.engine.loopback`) and runs the copied workload on each.
+(one CPU each, `benchmarks/loopback_cluster.py`) and runs the copied workload on each.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             f"Ray / local steady-state throughput at {args.workers} workers: {marginal['ray'] / marginal['local']:.2f} (target >= 0.85)"
         )
         if args.nodes:
-            from humannet.engine.loopback import loopback_cluster
+            from benchmarks.loopback_cluster import loopback_cluster
 
             throughput = {}
             for nodes in (1, 2):
