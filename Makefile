@@ -23,7 +23,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
-	# PySceneDetect is the benchmark's reference; --no-deps keeps its GUI OpenCV off the headless one.
+	# PySceneDetect is the cut-detection reference of the throughput benchmark (benchmarks/) and its tests, not a
+	# humannet dependency; --no-deps keeps its GUI OpenCV off the headless one (its own dependencies: the bench extra).
 	$(BIN)/pip install -q --no-deps scenedetect==0.7.2
 	# MediaPipe 0.10.21 ships its models in the wheel; --no-deps for the reasons in pyproject.toml.
 	$(BIN)/pip install -q --no-deps mediapipe==0.10.21
@@ -40,7 +41,7 @@ test: test-system-deps $(STAMP)
 	$(BIN)/pytest -n 2 -q
 
 bench: install
-	$(BIN)/humannet bench ../shared/data/videos --long-video --repeat 3
+	$(BIN)/python -m benchmarks throughput ../shared/data/videos --long-video --repeat 3
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

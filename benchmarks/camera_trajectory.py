@@ -1,6 +1,6 @@
 """Accuracy and speed of the camera-trajectory VO on rendered videos with a known camera path.
 
-python benchmarks/camera_trajectory.py [--seconds 6] [--json out.json] [--set key=value ...]
+python -m benchmarks camera_trajectory [--seconds 6] [--json out.json] [--set key=value ...]
 
 Each case is rendered once (benchmarks/synthetic_scene.py: a textured room, ray-cast in numpy,
 320x240, 30 fps, H.264 like a written clip), then tracked with the default settings of
@@ -30,12 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.synthetic_scene import SyntheticVideo, render_video
+from benchmarks.trajectory_error import ate_relative, rotation_error_deg
 from humannet.annotate.camera_trajectory import failure_reasons, motion_summary, run_odometry
 from humannet.annotate.vo import CameraTrajectoryConfig, Trajectory
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synthetic_scene import SyntheticVideo, render_video  # noqa: E402
-from trajectory_error import ate_relative, rotation_error_deg  # noqa: E402
 
 CASES = {  # name -> (path kind, render options, use the occluder's box as a mask)
     "walk": ("walk", {}, False),
@@ -124,7 +122,7 @@ def _shake(name: str, result: dict[str, object]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks camera_trajectory", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=6.0, help="length of each rendered clip (s)")
     parser.add_argument("--json", dest="json_path", type=Path, default=None, help="also write the results as JSON here")
     parser.add_argument(
@@ -155,7 +153,3 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """Review stages on a folder of videos: unsafe-content scores, on-screen text findings, and their cost per frame.
 
-python benchmarks/review.py VIDEOS [--set review.pii.sample_fps=0.5 ...] [--json out.json]
+python -m benchmarks review VIDEOS [--set review.pii.sample_fps=0.5 ...] [--json out.json]
 
 Each video is decoded once as the analysis pass decodes it (analysis frames at decode.analysis_fps)
 and fed to the unsafe-content detector and the OCR reader at their configured sampling rates.
@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from humannet.review.unsafe import NudeNetScorer, UnsafeAccumulator, sustained
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks review", description=__doc__.splitlines()[0])
     parser.add_argument("videos", type=Path)
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
     parser.add_argument("--json", dest="json_path", type=Path, default=None)
@@ -99,7 +98,3 @@ def main(argv: list[str] | None = None) -> int:
     if args.json_path:
         args.json_path.write_text(json.dumps(rows, indent=2))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

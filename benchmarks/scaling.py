@@ -1,6 +1,6 @@
 """Throughput of the local runner against Ray on one machine, and of one Ray node against two.
 
-python benchmarks/scaling.py VIDEOS [--workers 2] [--copies 4] [--nodes] [--set SECTION.KEY=VALUE ...]
+python -m benchmarks scaling VIDEOS [--workers 2] [--copies 4] [--nodes] [--set SECTION.KEY=VALUE ...]
 
 Every measurement is a fresh `humannet curate --no-materialize` in its own folder (wall time of
 the whole command), then the same command again on the finished corpus, which resumes and
@@ -9,7 +9,7 @@ its actors. Each runner runs two workloads, the videos once and `--copies` times
 under other names, so every copy is analysed); the extra video seconds over the extra net time
 is the runner's steady-state ("marginal") throughput, free of fixed start-up costs, and the
 fixed cost is what is left. `--nodes` then starts loopback Ray clusters of one and two nodes
-(one CPU each, `humannet.engine.loopback`) and runs the copied workload on each.
+(one CPU each, `benchmarks/loopback_cluster.py`) and runs the copied workload on each.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from humannet.bench import list_files
+from benchmarks.throughput import list_files
 
 
 def curate(videos: Path, out: Path, runner: list[str], overrides: list[str]) -> float:
@@ -69,7 +69,7 @@ def copied(videos: list[Path], copies: int, folder: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks scaling", description=__doc__.splitlines()[0])
     parser.add_argument("videos", type=Path)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--copies", type=int, default=4, help="size of the larger workload, in copies of VIDEOS")
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             f"Ray / local steady-state throughput at {args.workers} workers: {marginal['ray'] / marginal['local']:.2f} (target >= 0.85)"
         )
         if args.nodes:
-            from humannet.engine.loopback import loopback_cluster
+            from benchmarks.loopback_cluster import loopback_cluster
 
             throughput = {}
             for nodes in (1, 2):
@@ -115,7 +115,3 @@ def main(argv: list[str] | None = None) -> int:
                 f"two nodes / one node: {throughput[2] / throughput[1]:.2f} (ideal 2.00; both nodes share this machine's {os.cpu_count()} cores)"
             )
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

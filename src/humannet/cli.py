@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from pathlib import Path
 
 import click
 from rich.console import Console
@@ -128,74 +127,6 @@ def curate(
         console.print(f"[red]error:[/red] {exc}")
         sys.exit(EXIT_USAGE)
     summary.render(console)
-
-
-@main.command()
-@click.argument("videos", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option(
-    "--labels",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="Cut labels JSON for accuracy (default: VIDEOS/labels.json when present).",
-)
-@click.option(
-    "--long-video", is_flag=True, help="Also measure speed and peak memory on a generated 10-minute 1080p video."
-)
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Also write the full report as JSON here.",
-)
-@click.option(
-    "--keep",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Keep the corpora the benchmark writes in this folder (default: a temporary folder, removed).",
-)
-@click.option(
-    "--repeat",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Run each timed measurement N times and keep the fastest (steadier on a busy machine).",
-)
-@config_option
-@set_option
-def bench(
-    videos: Path,
-    labels: Path | None,
-    long_video: bool,
-    json_path: Path | None,
-    keep: Path | None,
-    repeat: int,
-    config_path: str | None,
-    overrides: tuple[str, ...],
-) -> None:
-    """Measure speed, memory and cut accuracy on VIDEOS against FFmpeg decode and PySceneDetect.
-
-    Every measurement runs on one core; docs/benchmarks.md explains each number.
-    """
-    from humannet.bench import BenchError, BenchOptions, format_report, run_benchmark
-
-    _load(config_path, overrides)  # report a configuration mistake before minutes of measuring
-    options = BenchOptions(
-        videos=videos,
-        labels=labels,
-        long_video=long_video,
-        keep=keep,
-        repeat=repeat,
-        config_path=Path(config_path) if config_path else None,
-        overrides=overrides,
-    )
-    try:
-        report = run_benchmark(options)
-    except BenchError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(format_report(report))
-    if json_path is not None:
-        json_path.write_text(report.to_json())
 
 
 @main.command()

@@ -182,7 +182,7 @@ class Curator:
                 original = videos[video.uri]
                 if video.status is not Status.KEPT:
                     original.status, original.reason, original.errors = video.status, video.reason, video.errors
-                # the write phase's step timings, for `humannet bench`; committed with the video's packed clips
+                # the write phase's step timings, for the throughput benchmark; committed with the video's packed clips
                 original.timings.update(
                     {step: seconds for step, seconds in video.timings.items() if step.startswith(WRITE_STEPS)}
                 )

@@ -1,7 +1,7 @@
 """`RayRunner`: the local runner's corpus, a real two-node cluster on loopback, and dead workers.
 
 The cluster tests start two Ray nodes with `ray start` on two loopback addresses
-(`humannet.engine.loopback`), and kill exactly those nodes when the test ends however it ends.
+(`benchmarks/loopback_cluster.py`), and kill exactly those nodes when the test ends however it ends.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ import pyarrow.parquet as pq
 import pytest
 from rich.console import Console
 
+from benchmarks.loopback_cluster import LoopbackCluster, loopback_cluster
 from humannet.config import Config, load_config
 from humannet.curate import Curator
 from humannet.engine.local import LocalRunner
-from humannet.engine.loopback import LoopbackCluster, loopback_cluster
 from humannet.engine.pipeline import PipelineSpec
 from humannet.engine.ray import RayRunner, size_actors
 from humannet.engine.stage import Resources, Stage

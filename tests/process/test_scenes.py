@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from humannet.evaluation import load_cut_labels, match_events, precision_recall_f1
+from benchmarks.cut_scoring import load_cut_labels, match_events, precision_recall_f1
 from humannet.media.frames import DecodeConfig, iter_frames
 from humannet.media.probe import probe_video
 from humannet.process.scenes import SceneAccumulator, SceneConfig, SceneStage

@@ -1,6 +1,6 @@
 import json
 
-from humannet.accuracy import evaluate, format_accuracy, majority_viewpoint
+from benchmarks.accuracy import evaluate, format_accuracy, majority_viewpoint
 from humannet.corpus.writer import write_index
 from humannet.records import Clip, Cut, Probe, Status, Video
 

@@ -1,5 +1,5 @@
 """Measurements on a finished corpus: caption-schema validity and taxonomy agreement with hand
-labels (benchmarks/accuracy.py), and the default captioner's cost per clip (the throughput benchmark).
+labels (the accuracy benchmark), and the default captioner's cost per clip (the throughput benchmark).
 
 Both read only the corpus: the clip index and the clip JSONs and keypoint tracks in the shards.
 """

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from humannet.bench import BenchOptions, format_report, run_benchmark, score_cuts
+from benchmarks.throughput import BenchOptions, format_report, run_benchmark, score_cuts
 from tests.conftest import ffmpeg, make_video
 
 
