@@ -13,15 +13,15 @@ from benchmarks.synthetic_scene import SyntheticVideo, render_video
 from benchmarks.trajectory_error import ate_relative, rotation_error_deg, umeyama
 from humannet.annotate.camera_trajectory import CameraTrajectoryAnnotator, boxes_mask, people_boxes, run_odometry
 from humannet.annotate.clip_annotator import StagedClip
-from humannet.annotate.pose_tracks import PoseTrackConfig, npz_bytes, tracks_to_arrays
+from humannet.annotate.pose_tracks import PoseTrackConfig, PoseTrackHook, npz_bytes, tracks_to_arrays
 from humannet.annotate.vo import CameraTrajectoryConfig
 from humannet.config import Config
-from humannet.stages import clip_annotators
 from humannet.media.cut import MaterializeConfig
 from humannet.media.frames import DecodeConfig
 from humannet.media.probe import probe_video
 from humannet.process.materialize import MaterializeStage
 from humannet.records import Clip, Video
+from humannet.stages import clip_annotators, stamps
 from tests.annotate.synthetic_people import hand
 from tests.conftest import ffmpeg
 
@@ -187,16 +187,16 @@ def test_real_ego_clip_through_materialisation_has_mostly_valid_frames(shared_vi
         MaterializeConfig(max_short_side=360),
         DecodeConfig(),
         str(tmp_path),
-        privacy=None,
-        pose=PoseTrackConfig(pose_fps=5),
-        annotators=[CameraTrajectoryAnnotator(CameraTrajectoryConfig())],
+        hooks=[PoseTrackHook(PoseTrackConfig(pose_fps=5))],
+        annotators=[annotator := CameraTrajectoryAnnotator(CameraTrajectoryConfig())],
+        annotator_stamps=stamps([annotator], Config()),
     )
     stage.setup()
     stage.process(video)
     folder = tmp_path / "ego"
     meta = json.loads((folder / f"{clip.clip_id}.meta.json").read_text())
     arrays = np.load(folder / f"{clip.clip_id}.camera.npz")
-    assert {name: version.split("+")[0] for name, version in meta["annotators"].items()} == {"camera_trajectory": "1"}
+    assert {name: version.split(":")[0] for name, version in meta["annotators"].items()} == {"camera_trajectory": "1"}
     assert arrays["valid"].mean() > 0.5, meta["camera_trajectory"]
     assert meta["index"]["scores"]["camera_valid_fraction"] == pytest.approx(float(arrays["valid"].mean()))
     assert meta["camera_trajectory"]["frames"] == len(arrays["times"]) >= 50

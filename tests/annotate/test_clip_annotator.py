@@ -6,6 +6,7 @@ import io
 import json
 import tarfile
 from pathlib import Path
+from types import SimpleNamespace
 from typing import ClassVar
 
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 from pydantic import BaseModel
 
 from humannet.annotate.clip_annotator import ClipAnnotation, ClipAnnotator, StagedClip
-from humannet.annotate.pose_tracks import PoseTrackConfig
+from humannet.annotate.pose_tracks import PoseTrackConfig, PoseTrackHook
 from humannet.corpus.writer import clip_table, write_shard
 from humannet.media.cut import MaterializeConfig
 from humannet.media.frames import DecodeConfig
@@ -72,14 +73,15 @@ def make_video() -> Video:
     return video
 
 
-def run_stage(root: Path, annotators: list[ClipAnnotator]) -> Path:
+def run_stage(root: Path, annotators: list[ClipAnnotator], settings: object = None) -> Path:
+    """The write stage with keypoint tracks and `annotators`, stamped from the `settings` tree they declare."""
     stage = MaterializeStage(
         MaterializeConfig(max_short_side=240),
         DecodeConfig(),
         str(root),
-        privacy=None,
-        pose=PoseTrackConfig(pose_fps=5),
+        hooks=[PoseTrackHook(PoseTrackConfig(pose_fps=5))],
         annotators=annotators,
+        annotator_stamps={annotator.name: annotator.stamp(settings) for annotator in annotators},
     )
     stage.setup()
     stage.process(make_video())
@@ -96,7 +98,7 @@ def test_annotators_run_in_order_and_stage_their_outputs(staged_folder):
     folder, counter = staged_folder
     meta = json.loads((folder / "asl_0000000_0000078.meta.json").read_text())
     assert counter.calls == 1
-    assert {name: version.split("+")[0] for name, version in meta["annotators"].items()} == {
+    assert {name: stamp.split(":")[0] for name, stamp in meta["annotators"].items()} == {
         "body_counter": "1",
         "later": "1",
         "broken": "1",
@@ -127,7 +129,7 @@ def test_rerun_skips_annotated_clips_and_a_new_version_annotates_without_reencod
     run_stage(tmp_path, [newer])
     assert newer.calls == 1 and mp4.stat().st_mtime_ns == encoded_at
     assert json.loads((folder / "asl_0000000_0000078.meta.json").read_text())["annotators"]["body_counter"].startswith(
-        "2+"
+        "2:"
     )
 
 
@@ -157,16 +159,14 @@ class Threshold(BaseModel):
 
 
 class ConfiguredCounter(BodyCounter):
-    def __init__(self, config: Threshold) -> None:
-        super().__init__()
-        self.config = config
+    config_sections: ClassVar[tuple[str, ...]] = ("threshold",)
 
 
 def test_changed_settings_annotate_staged_clips_again(tmp_path):
-    first = ConfiguredCounter(Threshold(minimum=1))
-    run_stage(tmp_path, [first])
-    same = ConfiguredCounter(Threshold(minimum=1))
-    run_stage(tmp_path, [same])
-    changed = ConfiguredCounter(Threshold(minimum=2))
-    run_stage(tmp_path, [changed])
+    first = ConfiguredCounter()
+    run_stage(tmp_path, [first], SimpleNamespace(threshold=Threshold(minimum=1)))
+    same = ConfiguredCounter()
+    run_stage(tmp_path, [same], SimpleNamespace(threshold=Threshold(minimum=1)))
+    changed = ConfiguredCounter()
+    run_stage(tmp_path, [changed], SimpleNamespace(threshold=Threshold(minimum=2)))
     assert (first.calls, same.calls, changed.calls) == (1, 0, 1)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from humannet.annotate.pose_tracks import FORMAT_VERSION, PoseTrackConfig, PoseTrackHook, pose_summary
-from humannet.annotate.privacy import PrivacyConfig
+from humannet.annotate.privacy import FaceBlurHook, PrivacyConfig
 from humannet.corpus.writer import write_shard
 from humannet.media.cut import MaterializeConfig
 from humannet.media.frames import DecodeConfig
@@ -34,8 +34,7 @@ def staged(tmp_path_factory) -> tuple[Video, Path]:
         MaterializeConfig(max_short_side=360),
         DecodeConfig(),
         str(root),
-        privacy=PrivacyConfig(),
-        pose=PoseTrackConfig(pose_fps=10),
+        hooks=[PoseTrackHook(PoseTrackConfig(pose_fps=10)), FaceBlurHook(PrivacyConfig())],
     )
     stage.setup()
     stage.process(video)

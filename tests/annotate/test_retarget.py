@@ -12,14 +12,16 @@ import pytest
 
 from humannet.annotate.clip_annotator import StagedClip
 from humannet.annotate.motion3d import Motion3DAnnotator, Motion3DConfig, lift, load_npz
-from humannet.annotate.pose_tracks import PoseTrackConfig, npz_bytes
+from humannet.annotate.pose_tracks import PoseTrackConfig, PoseTrackHook, npz_bytes
 from humannet.annotate.retarget import INDEX, RetargetAnnotator, RetargetConfig, Retargeter
 from humannet.annotate.retarget_preview import PANEL, ClipFiles, write_preview
+from humannet.config import Config
 from humannet.media.cut import MaterializeConfig
 from humannet.media.frames import DecodeConfig
 from humannet.media.probe import probe_video
 from humannet.process.materialize import MaterializeStage
 from humannet.records import Clip, Video
+from humannet.stages import stamps
 
 from .synthetic_motion import keypoint_tracks, pose3d_from_configurations, pose_npz, random_pose, smooth_motion
 
@@ -157,7 +159,12 @@ def materialise(source: Path, root: Path, viewpoint: str, frames: int = 90) -> t
     annotators = [Motion3DAnnotator(Motion3DConfig()), RetargetAnnotator(RetargetConfig())]
     pose = PoseTrackConfig(pose_fps=10)
     stage = MaterializeStage(
-        MaterializeConfig(max_short_side=360), DecodeConfig(), str(root), privacy=None, pose=pose, annotators=annotators
+        MaterializeConfig(max_short_side=360),
+        DecodeConfig(),
+        str(root),
+        hooks=[PoseTrackHook(pose)],
+        annotators=annotators,
+        annotator_stamps=stamps(annotators, Config()),
     )
     stage.setup()
     stage.process(video)
@@ -168,7 +175,7 @@ def materialise(source: Path, root: Path, viewpoint: str, frames: int = 90) -> t
 def test_a_real_clip_end_to_end_through_materialisation(tmp_path, examples_dir):
     """The bundled football clip: keypoint tracks -> 3D motion -> retargeted humanoid, staged beside the mp4; then its preview."""
     meta, folder, clip = materialise(examples_dir / "exo_sam2_football_juggling.mp4", tmp_path, "exo")
-    assert {name: version.split("+")[0] for name, version in meta["annotators"].items()} == {
+    assert {name: version.split(":")[0] for name, version in meta["annotators"].items()} == {
         "motion3d": "1",
         "retarget": "1",
     }

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from humannet.annotate.clip_annotator import StagedClip
-from humannet.annotate.pose_tracks import PoseTrackConfig
+from humannet.annotate.pose_tracks import PoseTrackConfig, PoseTrackHook
 from humannet.captions.action100m import read_action100m
 from humannet.captions.annotators import CaptionAnnotator, CaptionConfig, TaxonomyAnnotator
 from humannet.captions.embeddings import TextEmbedder
@@ -20,11 +20,13 @@ from humannet.captions.schema import Caption
 from humannet.captions.taxonomy import load_taxonomy
 from humannet.captions.tree import remember_caption, write_caption_trees
 from humannet.cli import main
+from humannet.config import Config
 from humannet.media.cut import MaterializeConfig
 from humannet.media.frames import DecodeConfig
 from humannet.media.probe import probe_video
 from humannet.process.materialize import MaterializeStage
 from humannet.records import Clip, Scene, Video
+from humannet.stages import stamps
 
 from .chat_server import ChatServer
 
@@ -71,9 +73,9 @@ def materialise(root: Path, config: CaptionConfig) -> tuple[Path, Video]:
         MaterializeConfig(max_short_side=240),
         DecodeConfig(),
         str(root),
-        privacy=None,
-        pose=PoseTrackConfig(pose_fps=5),
+        hooks=[PoseTrackHook(PoseTrackConfig(pose_fps=5))],
         annotators=annotators,
+        annotator_stamps=stamps(annotators, Config()),
     )
     stage.setup()
     video = coffee_video()
