@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 from pydantic import BaseModel, Field
-from scipy.optimize import least_squares
+from scipy.optimize import OptimizeResult, least_squares
 from scipy.sparse import csr_matrix
 from scipy.spatial.transform import Rotation
 
@@ -481,111 +481,39 @@ class VisualOdometry:
     # -- refinement -------------------------------------------------------------------------
 
     def _bundle_adjust(self) -> None:
-        """Refine the last keyframes of this segment and the points they see; earlier keyframes that see those points stay fixed."""
+        """Refine the last keyframes of this segment and the points they see, so chaining's drift does not build up."""
         own = [k for k in self.keyframes if k.segment == self.segment]
         if len(own) < 3:
             return
+        window = _observations_in_window(*self._window_keyframes(own), self.map)
+        if window is None:
+            return
+        problem = _BundleProblem(window, self.inverse_camera, self.focal)
+        result = problem.solve(
+            problem.pack(window.free, [self.map[int(i)] for i in window.point_ids]), self.config.bundle_iterations
+        )
+        if result is None:
+            return
+        rotations, translations, points = problem.unpack(result.x)
+        for keyframe, rotation, translation in zip(
+            window.free, rotations[problem.n_fixed :], translations[problem.n_fixed :], strict=True
+        ):
+            keyframe.rotation, keyframe.translation = rotation, translation
+        self._keep_consistent_points(window, points, np.linalg.norm(result.fun.reshape(-1, 2), axis=1))
+
+    def _window_keyframes(self, own: list[_Keyframe]) -> tuple[list[_Keyframe], list[_Keyframe]]:
+        """The last `window_keyframes` of the segment's keyframes to refine, and the two before them, held fixed so
+        the window stays tied to the trajectory before it."""
         window = self.config.window_keyframes
         if len(own) > window:
-            fixed, free = own[-window - 2 : -window], own[-window:]
-        else:
-            fixed, free = own[:2], own[2:]
-        views = fixed + free
-        rows, obs_view, obs_point, obs_xy = {}, [], [], []
-        for view, keyframe in enumerate(views):
-            for point_id, xy in zip(keyframe.ids, keyframe.points, strict=True):
-                position = self.map.get(int(point_id))
-                if position is None:
-                    continue
-                rows.setdefault(int(point_id), len(rows))
-                obs_view.append(view)
-                obs_point.append(rows[int(point_id)])
-                obs_xy.append(xy)
-        if not rows or not free:
-            return
-        view_index, point_index = np.array(obs_view), np.array(obs_point)
-        counts = np.bincount(point_index, minlength=len(rows))
-        keep = counts[point_index] >= 2
-        view_index, point_index, observed = view_index[keep], point_index[keep], np.array(obs_xy, np.float64)[keep]
-        used = np.unique(point_index)
-        if len(used) < 10:
-            return
-        remap = -np.ones(len(rows), np.int64)
-        remap[used] = np.arange(len(used))
-        point_index = remap[point_index]
-        point_ids = np.array(list(rows))[used]
-        n_fixed, n_free = len(fixed), len(free)
-        base = np.array([k.rotation for k in views])  # rotations are refined as small left updates exp(d) @ base
-        translations0 = np.array([k.translation for k in views])
-        start = np.concatenate(
-            [np.concatenate([np.zeros(3), k.translation]) for k in free]
-            + [np.concatenate([self.map[int(i)] for i in point_ids])]
-        )
-        normalised = (np.column_stack([observed, np.ones(len(observed))]) @ self.inverse_camera.T)[:, :2]
-        focal = self.focal
+            return own[-window - 2 : -window], own[-window:]
+        return own[:2], own[2:]
 
-        def unpack(params: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            poses = params[: 6 * n_free].reshape(n_free, 6)
-            rotations = base.copy()
-            rotations[n_fixed:] = Rotation.from_rotvec(poses[:, :3]).as_matrix() @ base[n_fixed:]
-            translations = translations0.copy()
-            translations[n_fixed:] = poses[:, 3:]
-            return rotations, translations, params[6 * n_free :].reshape(-1, 3)
-
-        def project(params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            rotations, translations, points = unpack(params)
-            rotated = np.einsum("nij,nj->ni", rotations[view_index], points[point_index])
-            return rotated, rotated + translations[view_index]
-
-        def residuals(params: np.ndarray) -> np.ndarray:
-            _, in_camera = project(params)
-            return (focal * (in_camera[:, :2] / np.maximum(in_camera[:, 2:], 1e-6) - normalised)).ravel()
-
-        count = len(observed)
-        moving = view_index >= n_fixed
-        pose_columns = 6 * (view_index[moving] - n_fixed)[:, None] + np.arange(6)
-        point_columns = 6 * n_free + 3 * point_index[:, None] + np.arange(3)
-        rows = np.arange(2 * count).reshape(count, 2)
-
-        def jacobian(params: np.ndarray) -> csr_matrix:
-            rotations, _, _ = unpack(params)
-            rotated, in_camera = project(params)
-            z = np.maximum(in_camera[:, 2], 1e-6)
-            d_project = np.zeros((count, 2, 3))  # d residual / d camera point
-            d_project[:, 0, 0] = d_project[:, 1, 1] = focal / z
-            d_project[:, :, 2] = -focal * in_camera[:, :2] / z[:, None] ** 2
-            d_rotation = -np.einsum("nij,njk->nik", d_project, _skew(rotated))  # left update of the rotation
-            d_pose = np.concatenate([d_rotation, d_project], axis=2)[moving]  # (m, 2, 6)
-            d_point = np.einsum("nij,njk->nik", d_project, rotations[view_index])  # (n, 2, 3)
-            data = np.concatenate([d_pose.ravel(), d_point.ravel()])
-            row_index = np.concatenate([np.repeat(rows[moving], 6, axis=1).ravel(), np.repeat(rows, 3, axis=1).ravel()])
-            column_index = np.concatenate(
-                [np.tile(pose_columns, (1, 2)).ravel(), np.tile(point_columns, (1, 2)).ravel()]
-            )
-            return csr_matrix((data, (row_index, column_index)), shape=(2 * count, len(start)))
-
-        try:
-            result = least_squares(
-                residuals,
-                start,
-                jac=jacobian,
-                method="trf",
-                loss="huber",
-                f_scale=1.5,
-                max_nfev=self.config.bundle_iterations,
-                x_scale="jac",
-                tr_solver="lsmr",
-            )
-        except (ValueError, np.linalg.LinAlgError) as exc:  # a degenerate window: keep the chained poses
-            log.debug("bundle adjustment skipped: %s", exc)
-            return
-        rotations, translations, points = unpack(result.x)
-        for keyframe, rotation, translation in zip(free, rotations[n_fixed:], translations[n_fixed:], strict=True):
-            keyframe.rotation, keyframe.translation = rotation, translation
-        errors = np.linalg.norm(result.fun.reshape(-1, 2), axis=1)
-        worst = np.zeros(len(point_ids))
-        np.maximum.at(worst, point_index, errors)
-        for point_id, position, error in zip(point_ids, points, worst, strict=True):
+    def _keep_consistent_points(self, window: _BundleWindow, points: np.ndarray, errors: np.ndarray) -> None:
+        """Store the refined points; drop those a keyframe still sees far from where they project (outlier tracks)."""
+        worst = np.zeros(len(window.point_ids))
+        np.maximum.at(worst, window.point_index, errors)
+        for point_id, position, error in zip(window.point_ids, points, worst, strict=True):
             if error > 4 * self.config.ransac_px:
                 self.map.pop(int(point_id), None)  # an outlier track (a moving object, a bad match)
             else:
@@ -668,6 +596,138 @@ class VisualOdometry:
                 depths.append(depth[depth > 0])
         joined = np.concatenate(depths) if depths else np.zeros(0)
         return float(np.median(joined)) if len(joined) else 0.0
+
+
+@dataclass
+class _BundleWindow:
+    """What one windowed bundle adjustment works on: keyframes and their observations of mapped points."""
+
+    fixed: list[_Keyframe]  # held as they are: they pin the window to the trajectory before it
+    free: list[_Keyframe]  # refined
+    point_ids: np.ndarray  # (p,) map ids of the refined points
+    view_index: np.ndarray  # (n,) per observation: its keyframe, an index into fixed + free
+    point_index: np.ndarray  # (n,) per observation: its point, an index into point_ids
+    observed: np.ndarray  # (n, 2) per observation: where the keyframe saw the point (px)
+
+
+def _observations_in_window(
+    fixed: list[_Keyframe], free: list[_Keyframe], mapped: dict[int, np.ndarray]
+) -> _BundleWindow | None:
+    """Where the window's keyframes saw the mapped points that at least two of them see (a point seen once constrains
+    nothing); None when nothing is free or fewer than 10 such points remain."""
+    point_rows: dict[int, int] = {}  # map point id -> its row among the points seen in the window
+    obs_view, obs_point, obs_xy = [], [], []
+    for view, keyframe in enumerate(fixed + free):
+        for point_id, xy in zip(keyframe.ids, keyframe.points, strict=True):
+            position = mapped.get(int(point_id))
+            if position is None:
+                continue
+            point_rows.setdefault(int(point_id), len(point_rows))
+            obs_view.append(view)
+            obs_point.append(point_rows[int(point_id)])
+            obs_xy.append(xy)
+    if not point_rows or not free:
+        return None
+    view_index, point_index = np.array(obs_view), np.array(obs_point)
+    counts = np.bincount(point_index, minlength=len(point_rows))
+    keep = counts[point_index] >= 2
+    view_index, point_index, observed = view_index[keep], point_index[keep], np.array(obs_xy, np.float64)[keep]
+    used = np.unique(point_index)
+    if len(used) < 10:
+        return None
+    remap = -np.ones(len(point_rows), np.int64)
+    remap[used] = np.arange(len(used))
+    return _BundleWindow(fixed, free, np.array(list(point_rows))[used], view_index, remap[point_index], observed)
+
+
+class _BundleProblem:
+    """The window's reprojection error as a function of one parameter vector, and its analytic sparse Jacobian.
+
+    Parameters: per free keyframe a rotation vector `d` and a translation (the rotation is
+    refined as a small left update `exp(d) @ chained rotation`, so the start is `d = 0`), then
+    every point's world position.
+    """
+
+    def __init__(self, window: _BundleWindow, inverse_camera: np.ndarray, focal: float) -> None:
+        views = window.fixed + window.free
+        self.n_fixed, self.n_free = len(window.fixed), len(window.free)
+        self.base = np.array([k.rotation for k in views])
+        self.translations0 = np.array([k.translation for k in views])
+        self.view_index, self.point_index = window.view_index, window.point_index
+        self.normalised = (np.column_stack([window.observed, np.ones(len(window.observed))]) @ inverse_camera.T)[:, :2]
+        self.focal = focal
+        self.size = 6 * self.n_free + 3 * len(window.point_ids)
+        count = len(window.observed)
+        self.moving = self.view_index >= self.n_fixed  # observations by a free keyframe
+        self.pose_columns = 6 * (self.view_index[self.moving] - self.n_fixed)[:, None] + np.arange(6)
+        self.point_columns = 6 * self.n_free + 3 * self.point_index[:, None] + np.arange(3)
+        self.residual_rows = np.arange(2 * count).reshape(count, 2)
+
+    def pack(self, free: list[_Keyframe], positions: list[np.ndarray]) -> np.ndarray:
+        """The start: no rotation update and the chained translation per free keyframe, then the mapped positions."""
+        return np.concatenate(
+            [np.concatenate([np.zeros(3), k.translation]) for k in free] + [np.concatenate(positions)]
+        )
+
+    def unpack(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """World-to-camera rotations and translations of every window keyframe, and the point positions."""
+        poses = params[: 6 * self.n_free].reshape(self.n_free, 6)
+        rotations = self.base.copy()
+        rotations[self.n_fixed :] = Rotation.from_rotvec(poses[:, :3]).as_matrix() @ self.base[self.n_fixed :]
+        translations = self.translations0.copy()
+        translations[self.n_fixed :] = poses[:, 3:]
+        return rotations, translations, params[6 * self.n_free :].reshape(-1, 3)
+
+    def project(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per observation: the point rotated into its keyframe's axes, and its position in that camera."""
+        rotations, translations, points = self.unpack(params)
+        rotated = np.einsum("nij,nj->ni", rotations[self.view_index], points[self.point_index])
+        return rotated, rotated + translations[self.view_index]
+
+    def residuals(self, params: np.ndarray) -> np.ndarray:
+        """Reprojection errors (px, x and y per observation)."""
+        _, in_camera = self.project(params)
+        return (self.focal * (in_camera[:, :2] / np.maximum(in_camera[:, 2:], 1e-6) - self.normalised)).ravel()
+
+    def jacobian(self, params: np.ndarray) -> csr_matrix:
+        """d residuals / d params: each observation depends on its keyframe's 6 pose parameters and its point's 3."""
+        rotations, _, _ = self.unpack(params)
+        rotated, in_camera = self.project(params)
+        focal, count = self.focal, len(in_camera)
+        z = np.maximum(in_camera[:, 2], 1e-6)
+        d_project = np.zeros((count, 2, 3))  # d residual / d camera point
+        d_project[:, 0, 0] = d_project[:, 1, 1] = focal / z
+        d_project[:, :, 2] = -focal * in_camera[:, :2] / z[:, None] ** 2
+        d_rotation = -np.einsum("nij,njk->nik", d_project, _skew(rotated))  # left update of the rotation
+        d_pose = np.concatenate([d_rotation, d_project], axis=2)[self.moving]  # (m, 2, 6)
+        d_point = np.einsum("nij,njk->nik", d_project, rotations[self.view_index])  # (n, 2, 3)
+        data = np.concatenate([d_pose.ravel(), d_point.ravel()])
+        rows = self.residual_rows
+        row_index = np.concatenate(
+            [np.repeat(rows[self.moving], 6, axis=1).ravel(), np.repeat(rows, 3, axis=1).ravel()]
+        )
+        column_index = np.concatenate(
+            [np.tile(self.pose_columns, (1, 2)).ravel(), np.tile(self.point_columns, (1, 2)).ravel()]
+        )
+        return csr_matrix((data, (row_index, column_index)), shape=(2 * count, self.size))
+
+    def solve(self, start: np.ndarray, iterations: int) -> OptimizeResult | None:
+        """Robust (Huber) trust-region least squares from `start`; None for a degenerate window: chained poses stay."""
+        try:
+            return least_squares(
+                self.residuals,
+                start,
+                jac=self.jacobian,
+                method="trf",
+                loss="huber",
+                f_scale=1.5,
+                max_nfev=iterations,
+                x_scale="jac",
+                tr_solver="lsmr",
+            )
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            log.debug("bundle adjustment skipped: %s", exc)
+            return None
 
 
 def _well_triangulated(
