@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from humannet.annotate.camera_trajectory import failure_reasons, motion_summary, run_odometry
-from humannet.annotate.vo import CameraTrajectoryConfig, Trajectory
+from humannet.annotate.camera_trajectory import CameraTrajectoryConfig, failure_reasons, motion_summary, run_odometry
+from humannet.annotate.vo import Trajectory
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic_scene import SyntheticVideo, render_video  # noqa: E402

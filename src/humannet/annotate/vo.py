@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, Field
 from scipy.optimize import OptimizeResult, least_squares
 from scipy.sparse import csr_matrix
 from scipy.spatial.transform import Rotation
@@ -42,69 +41,21 @@ OK, ROTATION_ONLY, LOST, NO_TEXTURE, NOT_STARTED = "ok", "rotation_only", "lost"
 FRAME_STATES = (OK, ROTATION_ONLY, LOST, NO_TEXTURE, NOT_STARTED)  # index = the state code stored per frame
 
 
-class CameraTrajectoryConfig(BaseModel, extra="forbid"):
-    enabled: bool = Field(
-        True, description="Estimate the camera trajectory of ego clips and write {clip_id}.camera.npz."
-    )
-    fps: float = Field(
-        10.0,
-        gt=0,
-        le=60,
-        description="Rate at which frames of the written clip are tracked (frames/s); capped by the clip's rate.",
-    )
-    width: int = Field(
-        320,
-        ge=64,
-        le=1920,
-        description="Width frames are scaled to for tracking (px); thresholds in px below are at this width.",
-    )
-    hfov_deg: float = Field(
-        90.0,
-        gt=10,
-        lt=170,
-        description="Assumed horizontal field of view (degrees): sets the focal length. Head-mounted cameras are ~80-110.",
-    )
-    max_features: int = Field(300, ge=20, le=5000, description="Most points tracked at once (count).")
-    min_corner_strength: float = Field(
-        3e-4,
-        ge=0,
-        description="Weakest corner tracked: OpenCV cornerMinEigenVal (block 3, Sobel 3) of the 8-bit grey frame; flat colour gives 0, texture 1e-3 and up.",
-    )
-    min_tracks: int = Field(
-        30, ge=8, description="Fewest points a frame must share with its keyframe to be related to it (count)."
-    )
-    min_inliers: int = Field(
-        25, ge=8, description="Fewest essential-matrix inliers for a keyframe pose to be valid (count)."
-    )
-    keyframe_parallax_px: float = Field(
-        4.0,
-        gt=0,
-        description="A new keyframe is taken when the tracked points moved this much beyond what rotation explains (median px).",
-    )
-    rotation_only_px: float = Field(
-        1.0,
-        gt=0,
-        description="Below this rotation-compensated parallax (median px) a pair is rotation-only: translation unknown.",
-    )
-    keyframe_track_ratio: float = Field(
-        0.6,
-        gt=0,
-        lt=1,
-        description="A keyframe is forced when fewer than this share of its points are still tracked (0-1).",
-    )
-    ransac_px: float = Field(1.0, gt=0, description="Inlier threshold of the essential-matrix fit (px).")
-    window_keyframes: int = Field(
-        5, ge=0, le=30, description="Keyframes refined by each windowed bundle adjustment; 0 switches it off (count)."
-    )
-    bundle_iterations: int = Field(
-        8, ge=1, le=100, description="Most solver iterations of one windowed bundle adjustment (count)."
-    )
-    mask_people: bool = Field(
-        True, description="Ignore points on detected hands and bodies (from pose.npz): they move on their own."
-    )
-    mask_margin: float = Field(
-        0.15, ge=0, le=1, description="Masked boxes are grown by this share of their size on every side (fraction)."
-    )
+@dataclass(frozen=True)
+class OdometrySettings:
+    """The thresholds the odometry reads, as plain values: `CameraTrajectoryConfig.odometry()` makes them from the
+    `[camera_trajectory]` section, where each one is explained."""
+
+    max_features: int
+    min_corner_strength: float
+    min_tracks: int
+    min_inliers: int
+    keyframe_parallax_px: float
+    rotation_only_px: float
+    keyframe_track_ratio: float
+    ransac_px: float
+    window_keyframes: int  # 0 switches bundle adjustment off
+    bundle_iterations: int
 
 
 @dataclass
@@ -164,8 +115,8 @@ def intrinsics(width: int, height: int, hfov_deg: float) -> np.ndarray:
 class VisualOdometry:
     """Feed frames in time order with `add`, then `finish` for the trajectory."""
 
-    def __init__(self, config: CameraTrajectoryConfig, camera: np.ndarray) -> None:
-        self.config = config
+    def __init__(self, settings: OdometrySettings, camera: np.ndarray) -> None:
+        self.settings = settings
         self.camera = camera
         self.focal = float(camera[0, 0])
         self.inverse_camera = np.linalg.inv(camera)
@@ -199,14 +150,14 @@ class VisualOdometry:
         self.grey = grey
         if self.active is None:
             self._detect(grey, mask)
-            if len(self.ids) >= self.config.min_tracks:
+            if len(self.ids) >= self.settings.min_tracks:
                 self._start_segment(frame)
             else:
                 self.states[frame] = NO_TEXTURE if self.segment < 0 or self._few_corners(grey, mask) else LOST
             self.previous = _Observation(frame, self.ids.copy(), self.points.copy())
             return
         self._relate(frame, last=False)
-        if len(self.ids) < 0.5 * self.config.max_features:
+        if len(self.ids) < 0.5 * self.settings.max_features:
             self._detect(grey, mask)
         self.previous = _Observation(frame, self.ids.copy(), self.points.copy())
 
@@ -240,12 +191,12 @@ class VisualOdometry:
         strength = self._corner_strength(grey)
         if mask is not None:
             strength = strength * (mask > 0)
-        return int((strength >= self.config.min_corner_strength).sum()) < self.config.min_tracks
+        return int((strength >= self.settings.min_corner_strength).sum()) < self.settings.min_tracks
 
     def _detect(self, grey: np.ndarray, mask: np.ndarray | None) -> None:
         """Top the tracked points up to `max_features` with strong corners away from the existing ones and the mask."""
-        wanted = self.config.max_features - len(self.ids)
-        if wanted < self.config.max_features * 0.1:
+        wanted = self.settings.max_features - len(self.ids)
+        if wanted < self.settings.max_features * 0.1:
             return
         spacing = max(4, int(grey.shape[1] / 40))
         allowed = np.full(grey.shape, 255, np.uint8) if mask is None else mask.copy()
@@ -257,7 +208,7 @@ class VisualOdometry:
         corners = corners.reshape(-1, 2)
         strength = self._corner_strength(grey)
         corners = corners[
-            strength[corners[:, 1].astype(int), corners[:, 0].astype(int)] >= self.config.min_corner_strength
+            strength[corners[:, 1].astype(int), corners[:, 0].astype(int)] >= self.settings.min_corner_strength
         ]
         if not len(corners):
             return
@@ -284,7 +235,7 @@ class VisualOdometry:
         keyframe = self.active
         assert keyframe is not None
         shared, in_key, in_frame = np.intersect1d(keyframe.ids, self.ids, assume_unique=True, return_indices=True)
-        lost_tracks = len(shared) < self.config.min_tracks
+        lost_tracks = len(shared) < self.settings.min_tracks
         # the tracks ran out between two frames: make the previous frame a keyframe, then try again from it
         if (
             lost_tracks
@@ -298,14 +249,14 @@ class VisualOdometry:
         if lost_tracks:
             self._lose(frame)
             return
-        forced = last or len(shared) < self.config.keyframe_track_ratio * len(keyframe.ids)
+        forced = last or len(shared) < self.settings.keyframe_track_ratio * len(keyframe.ids)
         key_points = keyframe.points[in_key].astype(np.float64)
         frame_points = self.points[in_frame].astype(np.float64)
         rotation, parallax = self._rotation_fit(key_points, frame_points)
-        if parallax < self.config.keyframe_parallax_px and not forced:
+        if parallax < self.settings.keyframe_parallax_px and not forced:
             self._place(frame, keyframe, rotation)
             return
-        if parallax < self.config.rotation_only_px:
+        if parallax < self.settings.rotation_only_px:
             pair = _Pair(rotation, None)
         else:
             pair = self._essential(shared, key_points, frame_points)
@@ -323,7 +274,7 @@ class VisualOdometry:
         self.states[frame] = OK
         self.relative[frame] = (keyframe, rotation, None)
         mapped = [(i, self.map[int(point_id)]) for i, point_id in enumerate(self.ids) if int(point_id) in self.map]
-        if len(mapped) < self.config.min_inliers:
+        if len(mapped) < self.settings.min_inliers:
             return
         image = self.points[[i for i, _ in mapped]].astype(np.float64)
         world = np.array([position for _, position in mapped])
@@ -339,12 +290,12 @@ class VisualOdometry:
                 tvec.reshape(3, 1).copy(),
                 useExtrinsicGuess=True,
                 iterationsCount=30,
-                reprojectionError=2 * self.config.ransac_px,
+                reprojectionError=2 * self.settings.ransac_px,
                 flags=cv2.SOLVEPNP_ITERATIVE,
             )
         except cv2.error:  # degenerate point sets: keep the rotation-only placement
             return
-        if not found or inliers is None or len(inliers) < max(8, self.config.min_inliers // 2):
+        if not found or inliers is None or len(inliers) < max(8, self.settings.min_inliers // 2):
             return
         rvec, tvec = cv2.solvePnPRefineLM(world[inliers.ravel()], image[inliers.ravel()], self.camera, None, rvec, tvec)
         frame_rotation = cv2.Rodrigues(rvec)[0]
@@ -355,7 +306,7 @@ class VisualOdometry:
         previous, keyframe = self.previous, self.active
         assert previous is not None and keyframe is not None
         shared, in_key, in_prev = np.intersect1d(keyframe.ids, previous.ids, assume_unique=True, return_indices=True)
-        if len(shared) < self.config.min_tracks:
+        if len(shared) < self.settings.min_tracks:
             return False
         key_points, prev_points = (
             keyframe.points[in_key].astype(np.float64),
@@ -364,13 +315,13 @@ class VisualOdometry:
         rotation, parallax = self._rotation_fit(key_points, prev_points)
         pair = (
             _Pair(rotation, None)
-            if parallax < self.config.rotation_only_px
+            if parallax < self.settings.rotation_only_px
             else self._essential(shared, key_points, prev_points)
         )
         if pair is None:
             return False
         self._add_keyframe(previous.frame, pair, previous.ids, previous.points)
-        return len(np.intersect1d(previous.ids, self.ids, assume_unique=True)) >= self.config.min_tracks
+        return len(np.intersect1d(previous.ids, self.ids, assume_unique=True)) >= self.settings.min_tracks
 
     def _lose(self, frame: int) -> None:
         self.states[frame] = LOST
@@ -402,7 +353,7 @@ class VisualOdometry:
                 self.camera,
                 method=cv2.USAC_MAGSAC,
                 prob=0.999,
-                threshold=self.config.ransac_px,
+                threshold=self.settings.ransac_px,
             )
             if essential is None or essential.shape[0] < 3:
                 return None
@@ -411,7 +362,7 @@ class VisualOdometry:
             )
         except cv2.error:  # degenerate configurations (all points on a line, duplicates)
             return None
-        if count < self.config.min_inliers:
+        if count < self.settings.min_inliers:
             return None
         keep = inliers.ravel() > 0
         translation = translation.ravel()
@@ -453,7 +404,7 @@ class VisualOdometry:
         self.keyframes.append(new)
         self.active = new
         self.states[frame] = ROTATION_ONLY if new.rotation_only else OK
-        if pair.translation is not None and self.config.window_keyframes:
+        if pair.translation is not None and self.settings.window_keyframes:
             self._bundle_adjust()
         self.last_rotation, self.last_centre = new.rotation.T, new.centre
         self._update_scene_depth(new)
@@ -490,7 +441,7 @@ class VisualOdometry:
             return
         problem = _BundleProblem(window, self.inverse_camera, self.focal)
         result = problem.solve(
-            problem.pack(window.free, [self.map[int(i)] for i in window.point_ids]), self.config.bundle_iterations
+            problem.pack(window.free, [self.map[int(i)] for i in window.point_ids]), self.settings.bundle_iterations
         )
         if result is None:
             return
@@ -504,7 +455,7 @@ class VisualOdometry:
     def _window_keyframes(self, own: list[_Keyframe]) -> tuple[list[_Keyframe], list[_Keyframe]]:
         """The last `window_keyframes` of the segment's keyframes to refine, and the two before them, held fixed so
         the window stays tied to the trajectory before it."""
-        window = self.config.window_keyframes
+        window = self.settings.window_keyframes
         if len(own) > window:
             return own[-window - 2 : -window], own[-window:]
         return own[:2], own[2:]
@@ -514,7 +465,7 @@ class VisualOdometry:
         worst = np.zeros(len(window.point_ids))
         np.maximum.at(worst, window.point_index, errors)
         for point_id, position, error in zip(window.point_ids, points, worst, strict=True):
-            if error > 4 * self.config.ransac_px:
+            if error > 4 * self.settings.ransac_px:
                 self.map.pop(int(point_id), None)  # an outlier track (a moving object, a bad match)
             else:
                 self.map[int(point_id)] = position
