@@ -21,8 +21,7 @@ import av
 import numpy as np
 import pyarrow.parquet as pq
 
-from humannet.annotate.camera_trajectory import run_odometry
-from humannet.annotate.vo import CameraTrajectoryConfig
+from humannet.annotate.camera_trajectory import CameraTrajectoryConfig, run_odometry
 
 
 def _ego_clips(corpus: Path) -> dict[str, float]:

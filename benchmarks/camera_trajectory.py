@@ -32,8 +32,8 @@ import numpy as np
 
 from benchmarks.synthetic_scene import SyntheticVideo, render_video
 from benchmarks.trajectory_error import ate_relative, rotation_error_deg
-from humannet.annotate.camera_trajectory import failure_reasons, motion_summary, run_odometry
-from humannet.annotate.vo import CameraTrajectoryConfig, Trajectory
+from humannet.annotate.camera_trajectory import CameraTrajectoryConfig, failure_reasons, motion_summary, run_odometry
+from humannet.annotate.vo import Trajectory
 
 CASES = {  # name -> (path kind, render options, use the occluder's box as a mask)
     "walk": ("walk", {}, False),

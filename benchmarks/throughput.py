@@ -390,8 +390,8 @@ REVIEW_DETECTOR_STEPS = (
 
 def _ledger_videos(corpus: Path, config: Config) -> dict[str, Video]:
     """The corpus's finished videos whose analysis matches `config`, by URI."""
-    from humannet.stages import analysis_fingerprint
     from humannet.engine.state import Ledger
+    from humannet.stages import analysis_fingerprint
 
     return Ledger(corpus).load_videos(analysis_fingerprint(config))[0]
 

@@ -16,13 +16,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from humannet.annotate.camera_motion import CameraMotionConfig
+from humannet.annotate.camera_trajectory import CameraTrajectoryConfig
 from humannet.annotate.motion import MotionConfig
 from humannet.annotate.motion3d import Motion3DConfig
 from humannet.annotate.pose_tracks import PoseTrackConfig
 from humannet.annotate.privacy import PrivacyConfig
 from humannet.annotate.retarget import RetargetConfig
 from humannet.annotate.viewpoint import ViewpointConfig
-from humannet.annotate.vo import CameraTrajectoryConfig
 from humannet.captions.annotators import CaptionConfig
 from humannet.collect.settings import CollectConfig
 from humannet.media.cut import MaterializeConfig

@@ -11,10 +11,15 @@ import pytest
 
 from benchmarks.synthetic_scene import SyntheticVideo, render_video
 from benchmarks.trajectory_error import ate_relative, rotation_error_deg, umeyama
-from humannet.annotate.camera_trajectory import CameraTrajectoryAnnotator, boxes_mask, people_boxes, run_odometry
+from humannet.annotate.camera_trajectory import (
+    CameraTrajectoryAnnotator,
+    CameraTrajectoryConfig,
+    boxes_mask,
+    people_boxes,
+    run_odometry,
+)
 from humannet.annotate.clip_annotator import StagedClip
 from humannet.annotate.pose_tracks import PoseTrackConfig, PoseTrackHook, npz_bytes, tracks_to_arrays
-from humannet.annotate.vo import CameraTrajectoryConfig
 from humannet.config import Config
 from humannet.media.cut import MaterializeConfig
 from humannet.media.frames import DecodeConfig

@@ -18,11 +18,13 @@ import logging
 import math
 import time
 from collections.abc import Iterator
+from dataclasses import fields
 from pathlib import Path
 from typing import ClassVar
 
 import av
 import numpy as np
+from pydantic import BaseModel, Field
 from scipy.ndimage import uniform_filter1d
 from scipy.spatial.transform import Rotation
 
@@ -33,7 +35,7 @@ from humannet.annotate.vo import (
     LOST,
     NO_TEXTURE,
     ROTATION_ONLY,
-    CameraTrajectoryConfig,
+    OdometrySettings,
     Trajectory,
     VisualOdometry,
     intrinsics,
@@ -44,6 +46,81 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 MIN_FRAMES = 3
 SHAKE_WINDOW_S = 0.5  # rotation slower than this is head motion, faster is shake
+
+
+class CameraTrajectoryConfig(BaseModel, extra="forbid"):
+    """The `[camera_trajectory]` section: which clips are tracked and how, and the odometry's thresholds."""
+
+    enabled: bool = Field(
+        True, description="Estimate the camera trajectory of ego clips and write {clip_id}.camera.npz."
+    )
+    fps: float = Field(
+        10.0,
+        gt=0,
+        le=60,
+        description="Rate at which frames of the written clip are tracked (frames/s); capped by the clip's rate.",
+    )
+    width: int = Field(
+        320,
+        ge=64,
+        le=1920,
+        description="Width frames are scaled to for tracking (px); thresholds in px below are at this width.",
+    )
+    hfov_deg: float = Field(
+        90.0,
+        gt=10,
+        lt=170,
+        description="Assumed horizontal field of view (degrees): sets the focal length. "
+        "Head-mounted cameras are ~80-110.",
+    )
+    max_features: int = Field(300, ge=20, le=5000, description="Most points tracked at once (count).")
+    min_corner_strength: float = Field(
+        3e-4,
+        ge=0,
+        description="Weakest corner tracked: OpenCV cornerMinEigenVal (block 3, Sobel 3) of the 8-bit grey frame; "
+        "flat colour gives 0, texture 1e-3 and up.",
+    )
+    min_tracks: int = Field(
+        30, ge=8, description="Fewest points a frame must share with its keyframe to be related to it (count)."
+    )
+    min_inliers: int = Field(
+        25, ge=8, description="Fewest essential-matrix inliers for a keyframe pose to be valid (count)."
+    )
+    keyframe_parallax_px: float = Field(
+        4.0,
+        gt=0,
+        description="A new keyframe is taken when the tracked points moved this much beyond what rotation explains "
+        "(median px).",
+    )
+    rotation_only_px: float = Field(
+        1.0,
+        gt=0,
+        description="Below this rotation-compensated parallax (median px) a pair is rotation-only: "
+        "translation unknown.",
+    )
+    keyframe_track_ratio: float = Field(
+        0.6,
+        gt=0,
+        lt=1,
+        description="A keyframe is forced when fewer than this share of its points are still tracked (0-1).",
+    )
+    ransac_px: float = Field(1.0, gt=0, description="Inlier threshold of the essential-matrix fit (px).")
+    window_keyframes: int = Field(
+        5, ge=0, le=30, description="Keyframes refined by each windowed bundle adjustment; 0 switches it off (count)."
+    )
+    bundle_iterations: int = Field(
+        8, ge=1, le=100, description="Most solver iterations of one windowed bundle adjustment (count)."
+    )
+    mask_people: bool = Field(
+        True, description="Ignore points on detected hands and bodies (from pose.npz): they move on their own."
+    )
+    mask_margin: float = Field(
+        0.15, ge=0, le=1, description="Masked boxes are grown by this share of their size on every side (fraction)."
+    )
+
+    def odometry(self) -> OdometrySettings:
+        """The part of this section the visual odometry reads."""
+        return OdometrySettings(**self.model_dump(include={item.name for item in fields(OdometrySettings)}))
 
 
 def decode_grey(path: Path, fps: float, width: int) -> Iterator[tuple[float, np.ndarray]]:
@@ -118,7 +195,7 @@ def run_odometry(
         if vo is None:
             height, width = grey.shape
             camera = intrinsics(width, height, config.hfov_deg)
-            vo = VisualOdometry(config, camera)
+            vo = VisualOdometry(config.odometry(), camera)
         nearby = _boxes_at(samples, stamp)
         vo.add(stamp, grey, boxes_mask(nearby, (grey.shape[1], grey.shape[0])) if nearby else None)
     if vo is None:

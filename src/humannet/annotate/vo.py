@@ -31,8 +31,7 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, Field
-from scipy.optimize import least_squares
+from scipy.optimize import OptimizeResult, least_squares
 from scipy.sparse import csr_matrix
 from scipy.spatial.transform import Rotation
 
@@ -42,69 +41,21 @@ OK, ROTATION_ONLY, LOST, NO_TEXTURE, NOT_STARTED = "ok", "rotation_only", "lost"
 FRAME_STATES = (OK, ROTATION_ONLY, LOST, NO_TEXTURE, NOT_STARTED)  # index = the state code stored per frame
 
 
-class CameraTrajectoryConfig(BaseModel, extra="forbid"):
-    enabled: bool = Field(
-        True, description="Estimate the camera trajectory of ego clips and write {clip_id}.camera.npz."
-    )
-    fps: float = Field(
-        10.0,
-        gt=0,
-        le=60,
-        description="Rate at which frames of the written clip are tracked (frames/s); capped by the clip's rate.",
-    )
-    width: int = Field(
-        320,
-        ge=64,
-        le=1920,
-        description="Width frames are scaled to for tracking (px); thresholds in px below are at this width.",
-    )
-    hfov_deg: float = Field(
-        90.0,
-        gt=10,
-        lt=170,
-        description="Assumed horizontal field of view (degrees): sets the focal length. Head-mounted cameras are ~80-110.",
-    )
-    max_features: int = Field(300, ge=20, le=5000, description="Most points tracked at once (count).")
-    min_corner_strength: float = Field(
-        3e-4,
-        ge=0,
-        description="Weakest corner tracked: OpenCV cornerMinEigenVal (block 3, Sobel 3) of the 8-bit grey frame; flat colour gives 0, texture 1e-3 and up.",
-    )
-    min_tracks: int = Field(
-        30, ge=8, description="Fewest points a frame must share with its keyframe to be related to it (count)."
-    )
-    min_inliers: int = Field(
-        25, ge=8, description="Fewest essential-matrix inliers for a keyframe pose to be valid (count)."
-    )
-    keyframe_parallax_px: float = Field(
-        4.0,
-        gt=0,
-        description="A new keyframe is taken when the tracked points moved this much beyond what rotation explains (median px).",
-    )
-    rotation_only_px: float = Field(
-        1.0,
-        gt=0,
-        description="Below this rotation-compensated parallax (median px) a pair is rotation-only: translation unknown.",
-    )
-    keyframe_track_ratio: float = Field(
-        0.6,
-        gt=0,
-        lt=1,
-        description="A keyframe is forced when fewer than this share of its points are still tracked (0-1).",
-    )
-    ransac_px: float = Field(1.0, gt=0, description="Inlier threshold of the essential-matrix fit (px).")
-    window_keyframes: int = Field(
-        5, ge=0, le=30, description="Keyframes refined by each windowed bundle adjustment; 0 switches it off (count)."
-    )
-    bundle_iterations: int = Field(
-        8, ge=1, le=100, description="Most solver iterations of one windowed bundle adjustment (count)."
-    )
-    mask_people: bool = Field(
-        True, description="Ignore points on detected hands and bodies (from pose.npz): they move on their own."
-    )
-    mask_margin: float = Field(
-        0.15, ge=0, le=1, description="Masked boxes are grown by this share of their size on every side (fraction)."
-    )
+@dataclass(frozen=True)
+class OdometrySettings:
+    """The thresholds the odometry reads, as plain values: `CameraTrajectoryConfig.odometry()` makes them from the
+    `[camera_trajectory]` section, where each one is explained."""
+
+    max_features: int
+    min_corner_strength: float
+    min_tracks: int
+    min_inliers: int
+    keyframe_parallax_px: float
+    rotation_only_px: float
+    keyframe_track_ratio: float
+    ransac_px: float
+    window_keyframes: int  # 0 switches bundle adjustment off
+    bundle_iterations: int
 
 
 @dataclass
@@ -164,8 +115,8 @@ def intrinsics(width: int, height: int, hfov_deg: float) -> np.ndarray:
 class VisualOdometry:
     """Feed frames in time order with `add`, then `finish` for the trajectory."""
 
-    def __init__(self, config: CameraTrajectoryConfig, camera: np.ndarray) -> None:
-        self.config = config
+    def __init__(self, settings: OdometrySettings, camera: np.ndarray) -> None:
+        self.settings = settings
         self.camera = camera
         self.focal = float(camera[0, 0])
         self.inverse_camera = np.linalg.inv(camera)
@@ -199,14 +150,14 @@ class VisualOdometry:
         self.grey = grey
         if self.active is None:
             self._detect(grey, mask)
-            if len(self.ids) >= self.config.min_tracks:
+            if len(self.ids) >= self.settings.min_tracks:
                 self._start_segment(frame)
             else:
                 self.states[frame] = NO_TEXTURE if self.segment < 0 or self._few_corners(grey, mask) else LOST
             self.previous = _Observation(frame, self.ids.copy(), self.points.copy())
             return
         self._relate(frame, last=False)
-        if len(self.ids) < 0.5 * self.config.max_features:
+        if len(self.ids) < 0.5 * self.settings.max_features:
             self._detect(grey, mask)
         self.previous = _Observation(frame, self.ids.copy(), self.points.copy())
 
@@ -240,12 +191,12 @@ class VisualOdometry:
         strength = self._corner_strength(grey)
         if mask is not None:
             strength = strength * (mask > 0)
-        return int((strength >= self.config.min_corner_strength).sum()) < self.config.min_tracks
+        return int((strength >= self.settings.min_corner_strength).sum()) < self.settings.min_tracks
 
     def _detect(self, grey: np.ndarray, mask: np.ndarray | None) -> None:
         """Top the tracked points up to `max_features` with strong corners away from the existing ones and the mask."""
-        wanted = self.config.max_features - len(self.ids)
-        if wanted < self.config.max_features * 0.1:
+        wanted = self.settings.max_features - len(self.ids)
+        if wanted < self.settings.max_features * 0.1:
             return
         spacing = max(4, int(grey.shape[1] / 40))
         allowed = np.full(grey.shape, 255, np.uint8) if mask is None else mask.copy()
@@ -257,7 +208,7 @@ class VisualOdometry:
         corners = corners.reshape(-1, 2)
         strength = self._corner_strength(grey)
         corners = corners[
-            strength[corners[:, 1].astype(int), corners[:, 0].astype(int)] >= self.config.min_corner_strength
+            strength[corners[:, 1].astype(int), corners[:, 0].astype(int)] >= self.settings.min_corner_strength
         ]
         if not len(corners):
             return
@@ -284,7 +235,7 @@ class VisualOdometry:
         keyframe = self.active
         assert keyframe is not None
         shared, in_key, in_frame = np.intersect1d(keyframe.ids, self.ids, assume_unique=True, return_indices=True)
-        lost_tracks = len(shared) < self.config.min_tracks
+        lost_tracks = len(shared) < self.settings.min_tracks
         # the tracks ran out between two frames: make the previous frame a keyframe, then try again from it
         if (
             lost_tracks
@@ -298,14 +249,14 @@ class VisualOdometry:
         if lost_tracks:
             self._lose(frame)
             return
-        forced = last or len(shared) < self.config.keyframe_track_ratio * len(keyframe.ids)
+        forced = last or len(shared) < self.settings.keyframe_track_ratio * len(keyframe.ids)
         key_points = keyframe.points[in_key].astype(np.float64)
         frame_points = self.points[in_frame].astype(np.float64)
         rotation, parallax = self._rotation_fit(key_points, frame_points)
-        if parallax < self.config.keyframe_parallax_px and not forced:
+        if parallax < self.settings.keyframe_parallax_px and not forced:
             self._place(frame, keyframe, rotation)
             return
-        if parallax < self.config.rotation_only_px:
+        if parallax < self.settings.rotation_only_px:
             pair = _Pair(rotation, None)
         else:
             pair = self._essential(shared, key_points, frame_points)
@@ -323,7 +274,7 @@ class VisualOdometry:
         self.states[frame] = OK
         self.relative[frame] = (keyframe, rotation, None)
         mapped = [(i, self.map[int(point_id)]) for i, point_id in enumerate(self.ids) if int(point_id) in self.map]
-        if len(mapped) < self.config.min_inliers:
+        if len(mapped) < self.settings.min_inliers:
             return
         image = self.points[[i for i, _ in mapped]].astype(np.float64)
         world = np.array([position for _, position in mapped])
@@ -339,12 +290,12 @@ class VisualOdometry:
                 tvec.reshape(3, 1).copy(),
                 useExtrinsicGuess=True,
                 iterationsCount=30,
-                reprojectionError=2 * self.config.ransac_px,
+                reprojectionError=2 * self.settings.ransac_px,
                 flags=cv2.SOLVEPNP_ITERATIVE,
             )
         except cv2.error:  # degenerate point sets: keep the rotation-only placement
             return
-        if not found or inliers is None or len(inliers) < max(8, self.config.min_inliers // 2):
+        if not found or inliers is None or len(inliers) < max(8, self.settings.min_inliers // 2):
             return
         rvec, tvec = cv2.solvePnPRefineLM(world[inliers.ravel()], image[inliers.ravel()], self.camera, None, rvec, tvec)
         frame_rotation = cv2.Rodrigues(rvec)[0]
@@ -355,7 +306,7 @@ class VisualOdometry:
         previous, keyframe = self.previous, self.active
         assert previous is not None and keyframe is not None
         shared, in_key, in_prev = np.intersect1d(keyframe.ids, previous.ids, assume_unique=True, return_indices=True)
-        if len(shared) < self.config.min_tracks:
+        if len(shared) < self.settings.min_tracks:
             return False
         key_points, prev_points = (
             keyframe.points[in_key].astype(np.float64),
@@ -364,13 +315,13 @@ class VisualOdometry:
         rotation, parallax = self._rotation_fit(key_points, prev_points)
         pair = (
             _Pair(rotation, None)
-            if parallax < self.config.rotation_only_px
+            if parallax < self.settings.rotation_only_px
             else self._essential(shared, key_points, prev_points)
         )
         if pair is None:
             return False
         self._add_keyframe(previous.frame, pair, previous.ids, previous.points)
-        return len(np.intersect1d(previous.ids, self.ids, assume_unique=True)) >= self.config.min_tracks
+        return len(np.intersect1d(previous.ids, self.ids, assume_unique=True)) >= self.settings.min_tracks
 
     def _lose(self, frame: int) -> None:
         self.states[frame] = LOST
@@ -402,7 +353,7 @@ class VisualOdometry:
                 self.camera,
                 method=cv2.USAC_MAGSAC,
                 prob=0.999,
-                threshold=self.config.ransac_px,
+                threshold=self.settings.ransac_px,
             )
             if essential is None or essential.shape[0] < 3:
                 return None
@@ -411,7 +362,7 @@ class VisualOdometry:
             )
         except cv2.error:  # degenerate configurations (all points on a line, duplicates)
             return None
-        if count < self.config.min_inliers:
+        if count < self.settings.min_inliers:
             return None
         keep = inliers.ravel() > 0
         translation = translation.ravel()
@@ -453,7 +404,7 @@ class VisualOdometry:
         self.keyframes.append(new)
         self.active = new
         self.states[frame] = ROTATION_ONLY if new.rotation_only else OK
-        if pair.translation is not None and self.config.window_keyframes:
+        if pair.translation is not None and self.settings.window_keyframes:
             self._bundle_adjust()
         self.last_rotation, self.last_centre = new.rotation.T, new.centre
         self._update_scene_depth(new)
@@ -481,112 +432,40 @@ class VisualOdometry:
     # -- refinement -------------------------------------------------------------------------
 
     def _bundle_adjust(self) -> None:
-        """Refine the last keyframes of this segment and the points they see; earlier keyframes that see those points stay fixed."""
+        """Refine the last keyframes of this segment and the points they see, so chaining's drift does not build up."""
         own = [k for k in self.keyframes if k.segment == self.segment]
         if len(own) < 3:
             return
-        window = self.config.window_keyframes
-        if len(own) > window:
-            fixed, free = own[-window - 2 : -window], own[-window:]
-        else:
-            fixed, free = own[:2], own[2:]
-        views = fixed + free
-        rows, obs_view, obs_point, obs_xy = {}, [], [], []
-        for view, keyframe in enumerate(views):
-            for point_id, xy in zip(keyframe.ids, keyframe.points, strict=True):
-                position = self.map.get(int(point_id))
-                if position is None:
-                    continue
-                rows.setdefault(int(point_id), len(rows))
-                obs_view.append(view)
-                obs_point.append(rows[int(point_id)])
-                obs_xy.append(xy)
-        if not rows or not free:
+        window = _observations_in_window(*self._window_keyframes(own), self.map)
+        if window is None:
             return
-        view_index, point_index = np.array(obs_view), np.array(obs_point)
-        counts = np.bincount(point_index, minlength=len(rows))
-        keep = counts[point_index] >= 2
-        view_index, point_index, observed = view_index[keep], point_index[keep], np.array(obs_xy, np.float64)[keep]
-        used = np.unique(point_index)
-        if len(used) < 10:
-            return
-        remap = -np.ones(len(rows), np.int64)
-        remap[used] = np.arange(len(used))
-        point_index = remap[point_index]
-        point_ids = np.array(list(rows))[used]
-        n_fixed, n_free = len(fixed), len(free)
-        base = np.array([k.rotation for k in views])  # rotations are refined as small left updates exp(d) @ base
-        translations0 = np.array([k.translation for k in views])
-        start = np.concatenate(
-            [np.concatenate([np.zeros(3), k.translation]) for k in free]
-            + [np.concatenate([self.map[int(i)] for i in point_ids])]
+        problem = _BundleProblem(window, self.inverse_camera, self.focal)
+        result = problem.solve(
+            problem.pack(window.free, [self.map[int(i)] for i in window.point_ids]), self.settings.bundle_iterations
         )
-        normalised = (np.column_stack([observed, np.ones(len(observed))]) @ self.inverse_camera.T)[:, :2]
-        focal = self.focal
-
-        def unpack(params: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            poses = params[: 6 * n_free].reshape(n_free, 6)
-            rotations = base.copy()
-            rotations[n_fixed:] = Rotation.from_rotvec(poses[:, :3]).as_matrix() @ base[n_fixed:]
-            translations = translations0.copy()
-            translations[n_fixed:] = poses[:, 3:]
-            return rotations, translations, params[6 * n_free :].reshape(-1, 3)
-
-        def project(params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            rotations, translations, points = unpack(params)
-            rotated = np.einsum("nij,nj->ni", rotations[view_index], points[point_index])
-            return rotated, rotated + translations[view_index]
-
-        def residuals(params: np.ndarray) -> np.ndarray:
-            _, in_camera = project(params)
-            return (focal * (in_camera[:, :2] / np.maximum(in_camera[:, 2:], 1e-6) - normalised)).ravel()
-
-        count = len(observed)
-        moving = view_index >= n_fixed
-        pose_columns = 6 * (view_index[moving] - n_fixed)[:, None] + np.arange(6)
-        point_columns = 6 * n_free + 3 * point_index[:, None] + np.arange(3)
-        rows = np.arange(2 * count).reshape(count, 2)
-
-        def jacobian(params: np.ndarray) -> csr_matrix:
-            rotations, _, _ = unpack(params)
-            rotated, in_camera = project(params)
-            z = np.maximum(in_camera[:, 2], 1e-6)
-            d_project = np.zeros((count, 2, 3))  # d residual / d camera point
-            d_project[:, 0, 0] = d_project[:, 1, 1] = focal / z
-            d_project[:, :, 2] = -focal * in_camera[:, :2] / z[:, None] ** 2
-            d_rotation = -np.einsum("nij,njk->nik", d_project, _skew(rotated))  # left update of the rotation
-            d_pose = np.concatenate([d_rotation, d_project], axis=2)[moving]  # (m, 2, 6)
-            d_point = np.einsum("nij,njk->nik", d_project, rotations[view_index])  # (n, 2, 3)
-            data = np.concatenate([d_pose.ravel(), d_point.ravel()])
-            row_index = np.concatenate([np.repeat(rows[moving], 6, axis=1).ravel(), np.repeat(rows, 3, axis=1).ravel()])
-            column_index = np.concatenate(
-                [np.tile(pose_columns, (1, 2)).ravel(), np.tile(point_columns, (1, 2)).ravel()]
-            )
-            return csr_matrix((data, (row_index, column_index)), shape=(2 * count, len(start)))
-
-        try:
-            result = least_squares(
-                residuals,
-                start,
-                jac=jacobian,
-                method="trf",
-                loss="huber",
-                f_scale=1.5,
-                max_nfev=self.config.bundle_iterations,
-                x_scale="jac",
-                tr_solver="lsmr",
-            )
-        except (ValueError, np.linalg.LinAlgError) as exc:  # a degenerate window: keep the chained poses
-            log.debug("bundle adjustment skipped: %s", exc)
+        if result is None:
             return
-        rotations, translations, points = unpack(result.x)
-        for keyframe, rotation, translation in zip(free, rotations[n_fixed:], translations[n_fixed:], strict=True):
+        rotations, translations, points = problem.unpack(result.x)
+        for keyframe, rotation, translation in zip(
+            window.free, rotations[problem.n_fixed :], translations[problem.n_fixed :], strict=True
+        ):
             keyframe.rotation, keyframe.translation = rotation, translation
-        errors = np.linalg.norm(result.fun.reshape(-1, 2), axis=1)
-        worst = np.zeros(len(point_ids))
-        np.maximum.at(worst, point_index, errors)
-        for point_id, position, error in zip(point_ids, points, worst, strict=True):
-            if error > 4 * self.config.ransac_px:
+        self._keep_consistent_points(window, points, np.linalg.norm(result.fun.reshape(-1, 2), axis=1))
+
+    def _window_keyframes(self, own: list[_Keyframe]) -> tuple[list[_Keyframe], list[_Keyframe]]:
+        """The last `window_keyframes` of the segment's keyframes to refine, and the two before them, held fixed so
+        the window stays tied to the trajectory before it."""
+        window = self.settings.window_keyframes
+        if len(own) > window:
+            return own[-window - 2 : -window], own[-window:]
+        return own[:2], own[2:]
+
+    def _keep_consistent_points(self, window: _BundleWindow, points: np.ndarray, errors: np.ndarray) -> None:
+        """Store the refined points; drop those a keyframe still sees far from where they project (outlier tracks)."""
+        worst = np.zeros(len(window.point_ids))
+        np.maximum.at(worst, window.point_index, errors)
+        for point_id, position, error in zip(window.point_ids, points, worst, strict=True):
+            if error > 4 * self.settings.ransac_px:
                 self.map.pop(int(point_id), None)  # an outlier track (a moving object, a bad match)
             else:
                 self.map[int(point_id)] = position
@@ -668,6 +547,138 @@ class VisualOdometry:
                 depths.append(depth[depth > 0])
         joined = np.concatenate(depths) if depths else np.zeros(0)
         return float(np.median(joined)) if len(joined) else 0.0
+
+
+@dataclass
+class _BundleWindow:
+    """What one windowed bundle adjustment works on: keyframes and their observations of mapped points."""
+
+    fixed: list[_Keyframe]  # held as they are: they pin the window to the trajectory before it
+    free: list[_Keyframe]  # refined
+    point_ids: np.ndarray  # (p,) map ids of the refined points
+    view_index: np.ndarray  # (n,) per observation: its keyframe, an index into fixed + free
+    point_index: np.ndarray  # (n,) per observation: its point, an index into point_ids
+    observed: np.ndarray  # (n, 2) per observation: where the keyframe saw the point (px)
+
+
+def _observations_in_window(
+    fixed: list[_Keyframe], free: list[_Keyframe], mapped: dict[int, np.ndarray]
+) -> _BundleWindow | None:
+    """Where the window's keyframes saw the mapped points that at least two of them see (a point seen once constrains
+    nothing); None when nothing is free or fewer than 10 such points remain."""
+    point_rows: dict[int, int] = {}  # map point id -> its row among the points seen in the window
+    obs_view, obs_point, obs_xy = [], [], []
+    for view, keyframe in enumerate(fixed + free):
+        for point_id, xy in zip(keyframe.ids, keyframe.points, strict=True):
+            position = mapped.get(int(point_id))
+            if position is None:
+                continue
+            point_rows.setdefault(int(point_id), len(point_rows))
+            obs_view.append(view)
+            obs_point.append(point_rows[int(point_id)])
+            obs_xy.append(xy)
+    if not point_rows or not free:
+        return None
+    view_index, point_index = np.array(obs_view), np.array(obs_point)
+    counts = np.bincount(point_index, minlength=len(point_rows))
+    keep = counts[point_index] >= 2
+    view_index, point_index, observed = view_index[keep], point_index[keep], np.array(obs_xy, np.float64)[keep]
+    used = np.unique(point_index)
+    if len(used) < 10:
+        return None
+    remap = -np.ones(len(point_rows), np.int64)
+    remap[used] = np.arange(len(used))
+    return _BundleWindow(fixed, free, np.array(list(point_rows))[used], view_index, remap[point_index], observed)
+
+
+class _BundleProblem:
+    """The window's reprojection error as a function of one parameter vector, and its analytic sparse Jacobian.
+
+    Parameters: per free keyframe a rotation vector `d` and a translation (the rotation is
+    refined as a small left update `exp(d) @ chained rotation`, so the start is `d = 0`), then
+    every point's world position.
+    """
+
+    def __init__(self, window: _BundleWindow, inverse_camera: np.ndarray, focal: float) -> None:
+        views = window.fixed + window.free
+        self.n_fixed, self.n_free = len(window.fixed), len(window.free)
+        self.base = np.array([k.rotation for k in views])
+        self.translations0 = np.array([k.translation for k in views])
+        self.view_index, self.point_index = window.view_index, window.point_index
+        self.normalised = (np.column_stack([window.observed, np.ones(len(window.observed))]) @ inverse_camera.T)[:, :2]
+        self.focal = focal
+        self.size = 6 * self.n_free + 3 * len(window.point_ids)
+        count = len(window.observed)
+        self.moving = self.view_index >= self.n_fixed  # observations by a free keyframe
+        self.pose_columns = 6 * (self.view_index[self.moving] - self.n_fixed)[:, None] + np.arange(6)
+        self.point_columns = 6 * self.n_free + 3 * self.point_index[:, None] + np.arange(3)
+        self.residual_rows = np.arange(2 * count).reshape(count, 2)
+
+    def pack(self, free: list[_Keyframe], positions: list[np.ndarray]) -> np.ndarray:
+        """The start: no rotation update and the chained translation per free keyframe, then the mapped positions."""
+        return np.concatenate(
+            [np.concatenate([np.zeros(3), k.translation]) for k in free] + [np.concatenate(positions)]
+        )
+
+    def unpack(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """World-to-camera rotations and translations of every window keyframe, and the point positions."""
+        poses = params[: 6 * self.n_free].reshape(self.n_free, 6)
+        rotations = self.base.copy()
+        rotations[self.n_fixed :] = Rotation.from_rotvec(poses[:, :3]).as_matrix() @ self.base[self.n_fixed :]
+        translations = self.translations0.copy()
+        translations[self.n_fixed :] = poses[:, 3:]
+        return rotations, translations, params[6 * self.n_free :].reshape(-1, 3)
+
+    def project(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per observation: the point rotated into its keyframe's axes, and its position in that camera."""
+        rotations, translations, points = self.unpack(params)
+        rotated = np.einsum("nij,nj->ni", rotations[self.view_index], points[self.point_index])
+        return rotated, rotated + translations[self.view_index]
+
+    def residuals(self, params: np.ndarray) -> np.ndarray:
+        """Reprojection errors (px, x and y per observation)."""
+        _, in_camera = self.project(params)
+        return (self.focal * (in_camera[:, :2] / np.maximum(in_camera[:, 2:], 1e-6) - self.normalised)).ravel()
+
+    def jacobian(self, params: np.ndarray) -> csr_matrix:
+        """d residuals / d params: each observation depends on its keyframe's 6 pose parameters and its point's 3."""
+        rotations, _, _ = self.unpack(params)
+        rotated, in_camera = self.project(params)
+        focal, count = self.focal, len(in_camera)
+        z = np.maximum(in_camera[:, 2], 1e-6)
+        d_project = np.zeros((count, 2, 3))  # d residual / d camera point
+        d_project[:, 0, 0] = d_project[:, 1, 1] = focal / z
+        d_project[:, :, 2] = -focal * in_camera[:, :2] / z[:, None] ** 2
+        d_rotation = -np.einsum("nij,njk->nik", d_project, _skew(rotated))  # left update of the rotation
+        d_pose = np.concatenate([d_rotation, d_project], axis=2)[self.moving]  # (m, 2, 6)
+        d_point = np.einsum("nij,njk->nik", d_project, rotations[self.view_index])  # (n, 2, 3)
+        data = np.concatenate([d_pose.ravel(), d_point.ravel()])
+        rows = self.residual_rows
+        row_index = np.concatenate(
+            [np.repeat(rows[self.moving], 6, axis=1).ravel(), np.repeat(rows, 3, axis=1).ravel()]
+        )
+        column_index = np.concatenate(
+            [np.tile(self.pose_columns, (1, 2)).ravel(), np.tile(self.point_columns, (1, 2)).ravel()]
+        )
+        return csr_matrix((data, (row_index, column_index)), shape=(2 * count, self.size))
+
+    def solve(self, start: np.ndarray, iterations: int) -> OptimizeResult | None:
+        """Robust (Huber) trust-region least squares from `start`; None for a degenerate window: chained poses stay."""
+        try:
+            return least_squares(
+                self.residuals,
+                start,
+                jac=self.jacobian,
+                method="trf",
+                loss="huber",
+                f_scale=1.5,
+                max_nfev=iterations,
+                x_scale="jac",
+                tr_solver="lsmr",
+            )
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            log.debug("bundle adjustment skipped: %s", exc)
+            return None
 
 
 def _well_triangulated(

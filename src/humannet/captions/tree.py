@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import pyarrow as pa
 
 from humannet.corpus.writer import write_parquet
 from humannet.engine.state import atomic_write_bytes
-from humannet.records import Status, Video
+from humannet.records import Clip, Scene, Status, Video
 
 TREES_FILE = "captions/trees.parquet"
 STATE_FOLDER = "state/captions"
@@ -72,6 +73,35 @@ def _verb_phrase(verb: str | None, obj: str | None) -> str | None:
     return f"{verb.replace('_', ' ')} {obj.replace('_', ' ')}" if obj else verb.replace("_", " ")
 
 
+@dataclass
+class TreeNode:
+    """One node of a video's tree, with the columns of TREE_SCHEMA; what a kind of node does not have stays None."""
+
+    video_id: str
+    node_id: str
+    parent_id: str | None
+    level: int
+    start: float
+    end: float
+    kind: str
+    clip_id: str | None = None
+    caption_short: str | None = None
+    caption_detailed: str | None = None
+    action_brief: str | None = None
+    action_actor: str | None = None
+    activity_class: str | None = None
+    hands: str | None = None
+    provenance: str | None = None
+    metadata: dict[str, Any] | None = None
+
+    def row(self) -> dict[str, Any]:
+        """The parquet row: times rounded to 0.1 ms, metadata as sorted JSON, so the same work gives the same file."""
+        row = {column.name: getattr(self, column.name) for column in fields(self)}
+        row["start"], row["end"] = round(float(self.start), 4), round(float(self.end), 4)
+        row["metadata"] = json.dumps(self.metadata, sort_keys=True, default=str) if self.metadata is not None else None
+        return row
+
+
 def video_nodes(video: Video, captions: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """The nodes of one video's tree (only clips with a caption, and the scenes holding them)."""
     video_id = video.video_id or ""
@@ -79,161 +109,124 @@ def video_nodes(video: Video, captions: dict[str, dict[str, Any]]) -> list[dict[
     if not clips:
         return []
     scenes = {scene.index: scene for scene in video.scenes}
-    nodes: list[dict[str, Any]] = []
-    by_scene: dict[int, list] = {}
+    by_scene: dict[int, list[Clip]] = {}
     for clip in sorted(clips, key=lambda c: c.start_s):
         by_scene.setdefault(clip.scene_index, []).append(clip)
+    nodes = [_video_node(video, clips, len(by_scene), captions)]
+    for index, scene_clips in sorted(by_scene.items()):
+        scene_node = _scene_node(video_id, index, scenes.get(index), scene_clips, captions)
+        nodes.append(scene_node)
+        for clip in scene_clips:
+            nodes.append(_clip_node(video_id, scene_node.node_id, clip, captions[clip.clip_id]))
+            nodes += _sub_action_nodes(video_id, clip, captions[clip.clip_id].get("actions") or [])
+    return [node.row() for node in nodes]
+
+
+def _video_node(video: Video, clips: list[Clip], scene_count: int, captions: dict[str, dict[str, Any]]) -> TreeNode:
+    """Level 0: titled by the source's title when it has one, else by a count of its clips and their activities."""
+    video_id = video.video_id or ""
     classes = Counter(
         captions[c.clip_id].get("activity_class") for c in clips if captions[c.clip_id].get("activity_class")
     )
-    title = video.meta.get("title") if isinstance(video.meta.get("title"), str) else None
-    summary = f"{len(clips)} captioned clip(s) in {len(by_scene)} scene(s)"
+    summary = f"{len(clips)} captioned clip(s) in {scene_count} scene(s)"
     if classes:
         summary += "; activities: " + ", ".join(name for name, _ in classes.most_common(5))
-    meta = {
+    title = video.meta.get("title") if isinstance(video.meta.get("title"), str) else None
+    return TreeNode(
+        video_id,
+        video_id,
+        None,
+        0,
+        0.0,
+        video.duration_s,
+        "video",
+        caption_short=title or summary,
+        caption_detailed=summary + ".",
+        provenance="template",
+        metadata=_plain_metadata(video.meta),
+    )
+
+
+def _plain_metadata(meta: dict[str, Any]) -> dict[str, Any]:
+    """The source metadata values JSON can hold; anything else (paths, objects) is left out of the node."""
+    return {
         key: value
-        for key, value in video.meta.items()
+        for key, value in meta.items()
         if isinstance(value, str | int | float | list | dict | bool) or value is None
     }
-    nodes.append(
-        _node(
-            video_id,
-            video_id,
-            None,
-            0,
-            0.0,
-            video.duration_s,
-            "video",
-            None,
-            title or summary,
-            summary + ".",
-            None,
-            None,
-            None,
-            None,
-            "template",
-            meta,
-        )
+
+
+def _scene_node(
+    video_id: str, index: int, scene: Scene | None, clips: list[Clip], captions: dict[str, dict[str, Any]]
+) -> TreeNode:
+    """Level 1: the scene's span (its clips' when the scene is unknown), its clips' short captions in time order."""
+    start = scene.start_s if scene else clips[0].start_s
+    end = scene.end_s if scene else clips[-1].end_s
+    lines = [f"{c.start_s:.1f}-{c.end_s:.1f} s: {captions[c.clip_id].get('short', '')}" for c in clips]
+    return TreeNode(
+        video_id,
+        f"{video_id}/scene{index:04d}",
+        video_id,
+        1,
+        start,
+        end,
+        "scene",
+        caption_short=captions[clips[0].clip_id].get("short"),
+        caption_detailed=" ".join(lines),
+        provenance="template",
     )
-    for index, scene_clips in sorted(by_scene.items()):
-        scene = scenes.get(index)
-        start = scene.start_s if scene else scene_clips[0].start_s
-        end = scene.end_s if scene else scene_clips[-1].end_s
-        scene_id = f"{video_id}/scene{index:04d}"
-        lines = [f"{c.start_s:.1f}-{c.end_s:.1f} s: {captions[c.clip_id].get('short', '')}" for c in scene_clips]
+
+
+def _clip_node(video_id: str, scene_id: str, clip: Clip, caption: dict[str, Any]) -> TreeNode:
+    """Level 2: the clip's own caption; its actor is the first sub-action's, its brief read from the activity class."""
+    actions = caption.get("actions") or []
+    activity = caption.get("activity_class")
+    return TreeNode(
+        video_id,
+        clip.clip_id,
+        scene_id,
+        2,
+        clip.start_s,
+        clip.end_s,
+        "clip",
+        clip_id=clip.clip_id,
+        caption_short=caption.get("short"),
+        caption_detailed=caption.get("detailed"),
+        action_brief=_verb_phrase(*(activity.split(":", 1) if activity and ":" in activity else (activity, None))),
+        action_actor=actions[0].get("actor") if actions else None,
+        activity_class=activity,
+        provenance=caption.get("provenance", {}).get("short", caption.get("backend", "template")),
+    )
+
+
+def _sub_action_nodes(video_id: str, clip: Clip, actions: list[dict[str, Any]]) -> list[TreeNode]:
+    """Level 3: one node per action of the caption, its clip-relative times made absolute and kept in the clip."""
+    nodes = []
+    for number, action in enumerate(actions):
+        start_s = clip.start_s + float(action.get("start_s", 0.0))
+        end_s = min(clip.end_s, clip.start_s + float(action.get("end_s", 0.0)))
+        phrase = _verb_phrase(action.get("verb"), action.get("object"))
         nodes.append(
-            _node(
+            TreeNode(
                 video_id,
-                scene_id,
-                video_id,
-                1,
-                start,
-                end,
-                "scene",
-                None,
-                captions[scene_clips[0].clip_id].get("short"),
-                " ".join(lines),
-                None,
-                None,
-                None,
-                None,
-                "template",
-                None,
+                f"{clip.clip_id}/action{number:03d}",
+                clip.clip_id,
+                3,
+                start_s,
+                max(start_s, end_s),
+                "sub_action",
+                clip_id=clip.clip_id,
+                caption_short=action.get("text") or phrase,
+                action_brief=phrase,
+                action_actor=action.get("actor"),
+                activity_class=f"{action.get('verb')}:{action.get('object')}"
+                if action.get("object")
+                else action.get("verb"),
+                hands=action.get("hands"),
+                provenance=action.get("provenance"),
             )
         )
-        for clip in scene_clips:
-            caption = captions[clip.clip_id]
-            actions = caption.get("actions") or []
-            actor = actions[0].get("actor") if actions else None
-            activity = caption.get("activity_class")
-            brief = _verb_phrase(*(activity.split(":", 1) if activity and ":" in activity else (activity, None)))
-            provenance = caption.get("provenance", {}).get("short", caption.get("backend", "template"))
-            nodes.append(
-                _node(
-                    video_id,
-                    clip.clip_id,
-                    scene_id,
-                    2,
-                    clip.start_s,
-                    clip.end_s,
-                    "clip",
-                    clip.clip_id,
-                    caption.get("short"),
-                    caption.get("detailed"),
-                    brief,
-                    actor,
-                    activity,
-                    None,
-                    provenance,
-                    None,
-                )
-            )
-            for number, action in enumerate(actions):
-                start_s = clip.start_s + float(action.get("start_s", 0.0))
-                end_s = min(clip.end_s, clip.start_s + float(action.get("end_s", 0.0)))
-                phrase = _verb_phrase(action.get("verb"), action.get("object"))
-                activity_class = (
-                    f"{action.get('verb')}:{action.get('object')}" if action.get("object") else action.get("verb")
-                )
-                nodes.append(
-                    _node(
-                        video_id,
-                        f"{clip.clip_id}/action{number:03d}",
-                        clip.clip_id,
-                        3,
-                        start_s,
-                        max(start_s, end_s),
-                        "sub_action",
-                        clip.clip_id,
-                        action.get("text") or phrase,
-                        None,
-                        phrase,
-                        action.get("actor"),
-                        activity_class,
-                        action.get("hands"),
-                        action.get("provenance"),
-                        None,
-                    )
-                )
     return nodes
-
-
-def _node(
-    video_id,
-    node_id,
-    parent_id,
-    level,
-    start,
-    end,
-    kind,
-    clip_id,
-    short,
-    detailed,
-    brief,
-    actor,
-    activity,
-    hands,
-    provenance,
-    meta,
-) -> dict[str, Any]:
-    return {
-        "video_id": video_id,
-        "node_id": node_id,
-        "parent_id": parent_id,
-        "level": level,
-        "start": round(float(start), 4),
-        "end": round(float(end), 4),
-        "kind": kind,
-        "clip_id": clip_id,
-        "caption_short": short,
-        "caption_detailed": detailed,
-        "action_brief": brief,
-        "action_actor": actor,
-        "activity_class": activity,
-        "hands": hands,
-        "provenance": provenance,
-        "metadata": json.dumps(meta, sort_keys=True, default=str) if meta is not None else None,
-    }
 
 
 def write_caption_trees(corpus_dir: Path, videos: list[Video]) -> bool:
