@@ -27,13 +27,8 @@ class TextBlurHook(EncodeHook):
     name: ClassVar[str] = "text_blur"
     version: ClassVar[str] = "1"
     step: ClassVar[str] = "text_hiding"
-    # the blurring settings of the on-screen text review, not its detection settings
-    config_sections: ClassVar[tuple[str, ...]] = (
-        "review.pii.enabled",
-        "review.pii.blur",
-        "review.pii.blur_margin",
-        "review.pii.blur_hold_s",
-    )
+    # all of the text review's settings: its detection settings decide which boxes are hidden
+    config_sections: ClassVar[tuple[str, ...]] = ("review.pii",)
     writes: ClassVar[tuple[str, ...]] = ("metadata.pii_hidden",)
 
     def __init__(self, config: PiiConfig) -> None:
