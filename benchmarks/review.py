@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from humannet.collect.inputs import resolve_inputs
 from humannet.config import load_config
-from humannet.inputs import resolve_inputs
 from humannet.media.frames import DecodeStats, iter_frames
 from humannet.media.probe import probe_video
 from humannet.review.pii import ScreenTextReader, TextAccumulator

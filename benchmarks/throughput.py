@@ -38,8 +38,8 @@ import psutil
 import pyarrow.parquet as pq
 
 from benchmarks.cut_scoring import load_cut_labels, match_events, precision_recall_f1
+from humannet.collect.inputs import resolve_inputs
 from humannet.config import Config, ConfigError, load_config
-from humannet.inputs import resolve_inputs
 from humannet.media.cut import output_geometry
 from humannet.media.probe import ProbeError, probe_video
 from humannet.records import Video

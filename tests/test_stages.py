@@ -15,7 +15,7 @@ from humannet.process.clips import ClipStage
 from humannet.process.probe import ProbeStage
 from humannet.process.quality import QualityStage
 from humannet.process.scenes import SceneStage
-from humannet.review.pii import ScreenTextStage
+from humannet.review.pii import PiiStage
 from humannet.stages import (
     analysis_fingerprint,
     analysis_pipeline,
@@ -47,7 +47,12 @@ def units(config) -> dict[str, PipelineUnit]:
 
 @pytest.mark.parametrize(
     "overrides",
-    [[], ["humans.enabled=false"], ["review.pii.enabled=false", "review.unsafe.enabled=false"], ["pose_tracks.enabled=false"]],
+    [
+        [],
+        ["humans.enabled=false"],
+        ["review.pii.enabled=false", "review.unsafe.enabled=false"],
+        ["pose_tracks.enabled=false"],
+    ],
 )
 def test_every_configured_pipeline_passes_its_dataflow_check(overrides):
     config = load_config(overrides=overrides)
@@ -70,7 +75,7 @@ def test_an_optional_input_written_too_late_is_an_error_not_a_silent_miss(config
         SceneStage(config.scenes),
         ClipStage(config.clips),
         QualityStage(config.quality),
-        ScreenTextStage(config.review.pii),
+        PiiStage(config.review.pii),
     ]
     with pytest.raises(DataflowError, match="quality reads 'text_area_fraction', but pii writes it after it"):
         check_dataflow(stages)

@@ -98,10 +98,10 @@ def curate(
     `license`, `title`, `source` columns carried into the records). Rerunning the same
     command resumes; adding inputs extends the corpus.
     """
+    from humannet.collect.inputs import InputError
     from humannet.curate import CorpusError, Curator
     from humannet.engine.local import LocalRunner
     from humannet.engine.runner import Runner
-    from humannet.inputs import InputError
 
     config = _load(config_path, overrides)
     if workers is not None:

@@ -23,6 +23,7 @@ from rich.console import Console
 from humannet import __version__
 from humannet.annotate.clip_annotator import read_staged_meta
 from humannet.captions.tree import TREES_FILE, remember_caption, write_caption_trees
+from humannet.collect.inputs import resolve_inputs
 from humannet.config import Config
 from humannet.corpus.provenance import write_provenance
 from humannet.corpus.reader import FORMAT_VERSION
@@ -30,7 +31,6 @@ from humannet.corpus.writer import write_index, write_shard
 from humannet.engine.progress import RunSummary, make_progress
 from humannet.engine.runner import Runner
 from humannet.engine.state import Ledger, atomic_write_bytes
-from humannet.inputs import resolve_inputs
 from humannet.process.dedup import drop_duplicates
 from humannet.records import ItemError, Status, Video, settle_clips
 from humannet.stages import analysis_fingerprint, analysis_pipeline, materialize_pipeline, producers, write_fingerprint

@@ -35,15 +35,17 @@ from humannet.engine.pipeline import PipelineSpec
 from humannet.engine.stage import INPUT_KEYS, EncodeHook, PipelineUnit, Stage, check_dataflow
 from humannet.process.clips import ClipStage
 from humannet.process.dedup import SignatureStage
-from humannet.process.humans import HumanStage, PeopleFilterStage, PersonSpanStage
+from humannet.process.humans import HumanStage
 from humannet.process.materialize import MaterializeStage
+from humannet.process.people import PeopleFilterStage
+from humannet.process.person_spans import PersonSpanStage
 from humannet.process.probe import ProbeStage
 from humannet.process.quality import QualityStage
 from humannet.process.scenes import SceneStage
 from humannet.process.unusable import UnusableSpanStage
 from humannet.records import fingerprint
 from humannet.review.licenses import LicenseStage
-from humannet.review.pii import ScreenTextStage
+from humannet.review.pii import PiiStage
 from humannet.review.rerun import ReviewPlan
 from humannet.review.text_blur import TextBlurHook
 from humannet.review.unsafe import UnsafeContentStage
@@ -63,9 +65,7 @@ def analysis_stages(config: Config) -> list[Stage]:
         PersonSpanStage(config.humans) if humans else None,
         ClipStage(config.clips),
         UnsafeContentStage(review.unsafe) if review.unsafe.enabled else None,
-        ScreenTextStage(review.pii)
-        if review.pii.enabled
-        else None,  # before quality: its text area feeds the screen filter
+        PiiStage(review.pii) if review.pii.enabled else None,  # before quality: its text area feeds the screen filter
         QualityStage(config.quality),
         PeopleFilterStage(config.humans) if humans else None,
         ViewpointStage(config.viewpoint) if humans else None,

@@ -10,11 +10,11 @@ from rich.console import Console
 
 from humannet.collect.canonical import canonical_id
 from humannet.collect.download import Downloader
+from humannet.collect.inputs import resolve_inputs
 from humannet.collect.pool import Candidate, Pool, State
 from humannet.config import load_config
 from humannet.curate import Curator
 from humannet.engine.local import LocalRunner
-from humannet.inputs import resolve_inputs
 from tests.collect.http_server import Resource
 
 

@@ -265,7 +265,7 @@ def test_folder_import_needs_a_licence_and_curates_from_the_pool(tmp_path, examp
     with Pool(pool_path) as pool:
         [row] = pool.rows()
     assert row.state is State.DONE and row.path == str((folder / "day1" / "a.mp4").resolve())
-    from humannet.inputs import resolve_inputs
+    from humannet.collect.inputs import resolve_inputs
 
     [video] = resolve_inputs(str(pool_path))
     assert video.uri == row.path and video.meta["license"] == "CC-BY-4.0"

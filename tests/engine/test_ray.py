@@ -24,13 +24,13 @@ import pytest
 from rich.console import Console
 
 from benchmarks.loopback_cluster import LoopbackCluster, loopback_cluster
+from humannet.collect.inputs import resolve_inputs
 from humannet.config import Config, load_config
 from humannet.curate import Curator
 from humannet.engine.local import LocalRunner
 from humannet.engine.pipeline import PipelineSpec
 from humannet.engine.ray import RayRunner, size_actors
 from humannet.engine.stage import Resources, Stage
-from humannet.inputs import resolve_inputs
 from humannet.records import Status, Video
 from humannet.stages import analysis_pipeline, analysis_stages
 from tests.test_curate import without_nan

@@ -13,17 +13,9 @@ from humannet.config import Config
 from humannet.engine.pipeline import Pipeline
 from humannet.process.clips import ClipStage
 from humannet.process.dedup import SignatureStage
-from humannet.process.humans import (
-    HumanConfig,
-    HumanFrames,
-    HumanStage,
-    PeopleFilterStage,
-    PersonSpanStage,
-    absent_spans,
-    merge_spans,
-    people_scores,
-    people_verdict,
-)
+from humannet.process.humans import HumanConfig, HumanFrames, HumanStage
+from humannet.process.people import PeopleFilterStage, people_scores, people_verdict
+from humannet.process.person_spans import PersonSpanStage, absent_spans, merge_spans
 from humannet.process.probe import ProbeStage
 from humannet.process.quality import QualityStage, UnusableSpan
 from humannet.process.scenes import SceneStage

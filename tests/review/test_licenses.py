@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from humannet.config import Config
+from humannet.engine.pipeline import Pipeline
 from humannet.records import Clip, Video
 from humannet.review.licenses import TERMS, LicenseStage, license_table, normalize_license
 
@@ -84,7 +86,10 @@ def test_terms_are_machine_readable_and_consistent():
 def test_stage_labels_every_clip_and_stamps_the_video():
     video = Video(uri="/in/a.mp4", video_id="a", meta={"license": {"broken": True}})
     video.clips = [Clip("a_0", "a", 0.0, 2.0, 0, 50, 0), Clip("a_1", "a", 2.0, 4.0, 50, 100, 0)]
-    LicenseStage().process(video)
+    stage = LicenseStage()
+    Pipeline(
+        [stage], Config().decode, stamps={"license": stage.stamp(Config())}, available=("meta", "clips")
+    ).run_stages(video)  # the pipeline stamps what a rerunnable stage filled
     assert video.meta["license_spdx"] == "unknown"
     assert all(
         c.labels["license_spdx"] == "unknown" and c.labels["license_issue"].startswith("malformed") for c in video.clips

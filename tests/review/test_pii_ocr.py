@@ -18,7 +18,7 @@ from humannet.process.probe import ProbeStage
 from humannet.process.quality import ClipScorer, QualityConfig
 from humannet.process.scenes import SceneStage
 from humannet.records import Status, Video
-from humannet.review.pii import PiiConfig, ScreenTextReader, ScreenTextStage
+from humannet.review.pii import PiiConfig, PiiStage, ScreenTextReader
 from humannet.review.text_blur import TextBlurHook
 from tests.review.text_video import FAKE_EMAIL, FAKE_PHONE, FAKE_PLATE, FAKE_URL, draw_card, overlay_text
 
@@ -77,7 +77,10 @@ def test_large_text_feeds_the_screen_filter(reader):
 
 def run_stage(path, config: PiiConfig) -> Video:
     c = Config()
-    pipeline = Pipeline([ProbeStage(), SceneStage(c.scenes), ClipStage(c.clips), ScreenTextStage(config)], c.decode)
+    stage = PiiStage(config)
+    pipeline = Pipeline(
+        [ProbeStage(), SceneStage(c.scenes), ClipStage(c.clips), stage], c.decode, stamps={"pii": stage.stamp(c)}
+    )
     pipeline.setup()
     return pipeline.run(Video(uri=str(path)))
 

@@ -30,8 +30,10 @@ def analysis_frames(path, every: int = 2) -> list[np.ndarray]:
 
 def run_stage(path, config: UnsafeConfig) -> Video:
     c = Config()
-    stages = [ProbeStage(), SceneStage(c.scenes), ClipStage(c.clips), UnsafeContentStage(config)]
-    pipeline = Pipeline(stages, c.decode)
+    stage = UnsafeContentStage(config)
+    pipeline = Pipeline(
+        [ProbeStage(), SceneStage(c.scenes), ClipStage(c.clips), stage], c.decode, stamps={"unsafe": stage.stamp(c)}
+    )
     pipeline.setup()
     return pipeline.run(Video(uri=str(path)))
 

@@ -210,7 +210,7 @@ class Downloader:
         sidecar = self.out_dir / f"{stem}{SIDECAR_SUFFIX}"
         if not sidecar.is_file():
             return None
-        from humannet.inputs import VIDEO_SUFFIXES
+        from humannet.collect.inputs import VIDEO_SUFFIXES
 
         for candidate in sorted(self.out_dir.glob(f"{stem}.*")):
             if candidate.suffix.lower() in VIDEO_SUFFIXES and candidate.stem == stem:

@@ -22,7 +22,7 @@ def folder_candidates(
 ) -> list[Candidate]:
     """One done candidate per video file under `location` (recursive), tagged with `license`.
     `storage_options` reach fsspec for object stores (e.g. an S3-compatible `endpoint_url`)."""
-    from humannet.inputs import VIDEO_SUFFIXES
+    from humannet.collect.inputs import VIDEO_SUFFIXES
 
     if "://" in location:
         import fsspec

@@ -35,7 +35,14 @@ class MaterializeStage(Stage):
     reads: ClassVar[tuple[str, ...]] = ("probe", "video_id", "clips")
     produces: ClassVar[tuple[str, ...]] = ("shard",)
     # the clip files depend on the encode hooks' settings too (face hiding, text hiding)
-    config_sections: ClassVar[tuple[str, ...]] = ("materialize", "decode", "privacy", "pose_tracks", "review.pii", "corpus")
+    config_sections: ClassVar[tuple[str, ...]] = (
+        "materialize",
+        "decode",
+        "privacy",
+        "pose_tracks",
+        "review.pii",
+        "corpus",
+    )
 
     def __init__(
         self,

@@ -173,7 +173,7 @@ class TextAccumulator:
         return self.samples, self.seconds
 
 
-class ScreenTextStage(FrameStage):
+class PiiStage(FrameStage):
     """Flags clips showing e-mail addresses, phone numbers, URLs or plate-like text; never drops them (the release policy decides)."""
 
     name: ClassVar[str] = "pii"
@@ -242,4 +242,4 @@ def _clear(clip: Clip) -> None:
     clip.labels.pop("pii_flags", None)
     clip.scores.pop("pii_findings", None)
     clip.scores.pop("text_area_fraction", None)
-    clip.details.pop(ScreenTextStage.name, None)
+    clip.details.pop(PiiStage.name, None)

@@ -35,12 +35,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from humannet.config import Config
+from humannet.corpus.provenance import PROVENANCE_FILE
 from humannet.corpus.writer import write_parquet
 from humannet.engine.state import Ledger, atomic_write_bytes
 from humannet.records import Clip, Status, Video
 from humannet.review.licenses import LicenseInfo, license_table, normalize_license
 from humannet.review.policy import REFERENCE, RELEASE, WITHHOLD, ClipReview, Decision, ReleasePolicy, decide
-from humannet.corpus.provenance import PROVENANCE_FILE
 
 REVIEW_REASON_KEYS = ("unsafe", "quarantined")  # clips dropped by the review, still listed in the manifest
 

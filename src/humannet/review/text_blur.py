@@ -18,7 +18,7 @@ from humannet.annotate.privacy import hide_regions
 from humannet.engine.stage import EncodeHook
 from humannet.media.cut import ClipExtras, TimedImage
 from humannet.records import Clip
-from humannet.review.pii import PiiConfig, ScreenTextStage
+from humannet.review.pii import PiiConfig, PiiStage
 
 
 class TextBlurHook(EncodeHook):
@@ -38,7 +38,7 @@ class TextBlurHook(EncodeHook):
         """Nothing to load: the boxes come with the clip."""
 
     def begin_clip(self, clip: Clip, width: int, height: int) -> None:
-        findings = clip.details.get(ScreenTextStage.name, {}).get("findings", [])
+        findings = clip.details.get(PiiStage.name, {}).get("findings", [])
         size = np.array([width, height, width, height], dtype=np.float64)
         self.regions: list[tuple[float, float, np.ndarray]] = []
         for finding in findings:

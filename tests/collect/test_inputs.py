@@ -4,7 +4,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from humannet.inputs import InputError, resolve_inputs
+from humannet.collect.inputs import InputError, resolve_inputs
 
 
 @pytest.fixture
