@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
+from humannet import UsageError
 from humannet.annotate.camera_motion import CameraMotionConfig
 from humannet.annotate.motion import MotionConfig
 from humannet.annotate.motion3d import Motion3DConfig
@@ -91,7 +92,7 @@ class Config(BaseModel, extra="forbid"):
 ANALYSIS_SECTIONS = {"decode", "scenes", "clips", "quality", "dedup", "humans", "camera_motion", "viewpoint", "motion"}
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError, ValueError):
     """A configuration problem, phrased for the person who wrote the file."""
 
 

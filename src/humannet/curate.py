@@ -23,7 +23,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from humannet import __version__
+from humannet import HumannetError, __version__
 from humannet.annotate.camera_motion import CameraMotionStage
 from humannet.annotate.camera_trajectory import CameraTrajectoryAnnotator
 from humannet.annotate.clip_annotator import ClipAnnotator, annotator_versions, read_staged_meta
@@ -70,7 +70,7 @@ INDEX_FILES = (
 )
 
 
-class CorpusError(RuntimeError):
+class CorpusError(HumannetError, RuntimeError):
     """The output folder holds a corpus this run cannot safely extend."""
 
 

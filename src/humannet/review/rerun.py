@@ -24,6 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from humannet import HumannetError
 from humannet.config import Config
 from humannet.engine.stage import FrameStage, Stage
 from humannet.engine.state import Ledger, atomic_write_bytes
@@ -35,7 +36,7 @@ from humannet.review.stamps import stamp
 log = logging.getLogger(__name__)
 
 
-class ReviewError(RuntimeError):
+class ReviewError(HumannetError, RuntimeError):
     """The corpus cannot be reviewed again as asked; the message says why and what to do."""
 
 
