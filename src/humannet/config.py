@@ -7,10 +7,12 @@ validation failures into messages that name the offending key.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
 import tomllib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -117,10 +119,19 @@ def _parse_override(text: str) -> tuple[list[str], Any]:
     return key.strip().split("."), value
 
 
-def load_config(path: str | os.PathLike[str] | None = None, overrides: list[str] = ()) -> Config:
-    """Defaults, then the TOML file, then `section.key=value` overrides; errors name the key."""
-    data: dict[str, Any] = {}
-    origin = "config"
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    overrides: Sequence[str] = (),
+    *,
+    base: Mapping[str, Any] | None = None,
+    origin: str = "config",
+) -> Config:
+    """Defaults, then the TOML file, then `section.key=value` overrides; errors name the key.
+
+    `base` stands in for the file when there is none (the settings a corpus was built with, from
+    its manifest); `origin` names it in error messages.
+    """
+    data: dict[str, Any] = copy.deepcopy(dict(base)) if base is not None else {}
     if path is not None:
         origin = str(path)
         try:
