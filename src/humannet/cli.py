@@ -1,20 +1,22 @@
 """The `humannet` command line.
 
 Exit codes: 0 when a run finished (even if some inputs failed: they are recorded in
-errors.parquet and named in the summary); 2 for usage, configuration or input-list errors;
-1 for an unexpected internal error.
+errors.parquet and named in the summary); 2 for a problem the user can fix: a usage,
+configuration or input-list error, or a corpus that cannot be used as asked (any
+`HumannetError`, printed as one `error:` line; click's own option errors print the usage
+line first); 1 for an unexpected internal error.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 import click
 from rich.console import Console
 
-from humannet.config import ConfigError, load_config, render_config
+from humannet import HumannetError
+from humannet.config import load_config, render_config
 
 EXIT_USAGE = 2
 
@@ -35,13 +37,21 @@ set_option = click.option(
 
 
 def _load(config_path: str | None, overrides: tuple[str, ...]):
-    try:
-        return load_config(config_path, list(overrides))
-    except ConfigError as exc:
-        raise click.UsageError(str(exc)) from exc
+    return load_config(config_path, overrides)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class HumannetGroup(click.Group):
+    """The top-level group: a HumannetError from any command becomes one `error:` line and exit 2, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except HumannetError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(EXIT_USAGE)
+
+
+@click.group(cls=HumannetGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("-v", "--verbose", count=True, help="More log output (-v: per video, -vv: debug).")
 @click.version_option(package_name="humannet")
 def main(verbose: int) -> None:
@@ -99,10 +109,9 @@ def curate(
     `license`, `title`, `source` columns carried into the records). Rerunning the same
     command resumes; adding inputs extends the corpus.
     """
-    from humannet.curate import CorpusError, Curator
+    from humannet.curate import Curator
     from humannet.engine.local import LocalRunner
     from humannet.engine.runner import Runner
-    from humannet.inputs import InputError
 
     config = _load(config_path, overrides)
     if workers is not None:
@@ -122,12 +131,7 @@ def curate(
     else:
         engine = LocalRunner(workers=config.run.workers, retries=config.run.worker_retries)
     curator = Curator(config, out_dir, engine, console, materialize=not no_materialize)
-    try:
-        summary = curator.run(*inputs, rebuild=rebuild)
-    except (InputError, CorpusError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        sys.exit(EXIT_USAGE)
-    summary.render(console)
+    curator.run(*inputs, rebuild=rebuild).render(console)
 
 
 @main.command()
