@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from humannet import UsageError
+from humannet.commands.common import config_option, set_option
 
 pool_option = click.option(
     "--pool", "pool_path", default=None, help="URL pool database (default: collect.pool_path, collection/pool.sqlite)."
@@ -29,22 +30,8 @@ record_option = click.option(
     default=None,
     help="Append every yt-dlp answer to this recording (replay it with --from-json).",
 )
-
-
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="TOML configuration file (see `humannet config show`, section [collect]).",
-)
-set_option = click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="SECTION.KEY=VALUE",
-    help="Override one setting, e.g. --set collect.max_duration_s=600 (repeatable).",
-)
+collect_config_option = config_option("TOML configuration file (see `humannet config show`, section [collect]).")
+collect_set_option = set_option("Override one setting, e.g. --set collect.max_duration_s=600 (repeatable).")
 
 
 def _config(config_path: str | None, overrides: tuple[str, ...]):
@@ -54,7 +41,7 @@ def _config(config_path: str | None, overrides: tuple[str, ...]):
 
 
 def _options(function):
-    return config_option(set_option(function))
+    return collect_config_option(collect_set_option(function))
 
 
 def _console():

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from humannet.commands.common import config_option, set_option
+
 if TYPE_CHECKING:
     from humannet.config import Config
 
@@ -30,20 +32,8 @@ def corpus_config(corpus: Path, config_path: str | None, overrides: tuple[str, .
     return load_config(None, overrides, base=base, origin=f"{manifest_path} + --set")
 
 
-_config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="TOML configuration (default: the settings in CORPUS/manifest.json).",
-)
-_set_option = click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="SECTION.KEY=VALUE",
-    help="Override one setting, e.g. --set review.unsafe.threshold=0.4.",
-)
+_config_option = config_option("TOML configuration (default: the settings in CORPUS/manifest.json).")
+_set_option = set_option("Override one setting, e.g. --set review.unsafe.threshold=0.4.")
 
 
 @click.command()
