@@ -1,4 +1,4 @@
-"""`humannet stats`, `humannet report` and `humannet query`: look into a finished corpus."""
+"""`humannet stats`, `report`, `query` and `audit`: look into a finished corpus."""
 
 from __future__ import annotations
 
@@ -79,3 +79,14 @@ def query(corpus: str, sql: str, output_format: str, out_path: Path | None) -> N
     from humannet.corpus.query import run_query
 
     run_query(open_corpus_and_warn(corpus), sql, output_format, out_path)
+
+
+@click.command()
+@click.argument("corpus", type=click.Path(exists=True, file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the audit as JSON.")
+def audit(corpus: str, as_json: bool) -> None:
+    """List a corpus's clips and clip-hours by licence; flag unknown, non-commercial and restricted ones."""
+    from humannet.corpus.audit import audit as run_audit
+
+    report = run_audit(corpus)
+    click.echo(report.to_json() if as_json else report.format_table())
