@@ -26,7 +26,7 @@ def test_a_bad_setting_in_a_subcommand_is_one_error_line_and_exit_2(tmp_path):
     assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.output
 
 
-def test_a_malformed_override_is_a_usage_error_with_the_same_line(tmp_path):
+def test_a_malformed_override_is_the_same_one_line_and_exit_2():
     result = run("config", "show", "--set", "clips")
     assert (result.exit_code, result.stderr) == (2, "error: override 'clips': expected section.key=value\n")
 
