@@ -7,14 +7,17 @@ validation failures into messages that name the offending key.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import tomllib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
+from humannet import UsageError
 from humannet.annotate.camera_motion import CameraMotionConfig
 from humannet.annotate.camera_trajectory import CameraTrajectoryConfig
 from humannet.annotate.motion import MotionConfig
@@ -82,7 +85,7 @@ class Config(BaseModel, extra="forbid"):
     review: ReviewConfig = ReviewConfig()
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError, ValueError):
     """A configuration problem, phrased for the person who wrote the file."""
 
 
@@ -107,10 +110,19 @@ def _parse_override(text: str) -> tuple[list[str], Any]:
     return key.strip().split("."), value
 
 
-def load_config(path: str | os.PathLike[str] | None = None, overrides: list[str] = ()) -> Config:
-    """Defaults, then the TOML file, then `section.key=value` overrides; errors name the key."""
-    data: dict[str, Any] = {}
-    origin = "config"
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    overrides: Sequence[str] = (),
+    *,
+    base: Mapping[str, Any] | None = None,
+    origin: str = "config",
+) -> Config:
+    """Defaults, then the TOML file, then `section.key=value` overrides; errors name the key.
+
+    `base` stands in for the file when there is none (the settings a corpus was built with, from
+    its manifest); `origin` names it in error messages.
+    """
+    data: dict[str, Any] = copy.deepcopy(dict(base)) if base is not None else {}
     if path is not None:
         origin = str(path)
         try:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from humannet import __version__
+from humannet import HumannetError, __version__
 from humannet.annotate.clip_annotator import read_staged_meta
 from humannet.captions.tree import TREES_FILE, remember_caption, write_caption_trees
 from humannet.collect.inputs import resolve_inputs
@@ -49,7 +49,7 @@ INDEX_FILES = (
 )
 
 
-class CorpusError(RuntimeError):
+class CorpusError(HumannetError, RuntimeError):
     """The output folder holds a corpus this run cannot safely extend."""
 
 

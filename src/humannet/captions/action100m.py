@@ -22,6 +22,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from humannet import HumannetError
 from humannet.captions.narrations import SPEECH_SOURCES
 
 NA = "N/A"
@@ -59,7 +60,7 @@ NODE = pa.struct(
 ACTION100M_SCHEMA = pa.schema([("video_uid", pa.string()), ("metadata", METADATA), ("nodes", pa.list_(NODE))])
 
 
-class Action100MError(ValueError):
+class Action100MError(HumannetError, ValueError):
     """A file that is not Action100M-shaped; the message names the file and what is missing."""
 
 

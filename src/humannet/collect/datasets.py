@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from humannet import UsageError
 from humannet.collect.canonical import ALLOWED_SCHEMES, canonical_id
 from humannet.collect.filters import rejection
 from humannet.collect.pool import Candidate, State
@@ -35,7 +36,7 @@ LABEL_COLUMNS = ("labels", "label", "class", "category", "action")
 NARRATION_COLUMNS = ("narration", "caption", "text", "sentence")
 
 
-class ManifestError(ValueError):
+class ManifestError(UsageError, ValueError):
     """The manifest as a whole is unusable (missing file, unknown layout, no location column)."""
 
 

@@ -14,10 +14,11 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
+from humannet import HumannetError
 from humannet.collect.canonical import info_id
 
 
-class ExtractionError(RuntimeError):
+class ExtractionError(HumannetError, RuntimeError):
     """yt-dlp (or the recording) could not give metadata for a URL; the message says why."""
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from humannet import HumannetError
 from humannet.collect.datasets import path_id
 from humannet.collect.pool import Candidate, State
 
 
-class FolderError(ValueError):
+class FolderError(HumannetError, ValueError):
     """The folder cannot be listed; the message names it and says why."""
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from humannet import UsageError
 from humannet.records import Video
 from humannet.storage import is_remote, list_remote_videos, local_copy
 
@@ -49,7 +50,7 @@ POOL_SUFFIXES = frozenset({".sqlite", ".sqlite3", ".db"})  # a `humannet collect
 META_FIELDS = ("license", "title", "source")
 
 
-class InputError(ValueError):
+class InputError(UsageError, ValueError):
     """The input specification itself is unusable (not one bad video: those are recorded per item)."""
 
 

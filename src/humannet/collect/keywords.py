@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from humannet import UsageError
+
 LABEL_KEYS = (
     "environment",
     "motion_category",
@@ -23,7 +25,7 @@ LABEL_KEYS = (
 _VOWELS = set("aeiou")
 
 
-class KeywordError(ValueError):
+class KeywordError(UsageError, ValueError):
     """The repository file is unusable; the message names the file and the entry."""
 
 

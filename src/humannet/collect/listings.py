@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from humannet import UsageError
 from humannet.collect.discover import Listing
 
 
-class QueryFileError(ValueError):
+class QueryFileError(UsageError, ValueError):
     """The queries file is missing or malformed; the message names the file and line."""
 
 

@@ -10,8 +10,10 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from humannet import HumannetError
 
-class LLMError(RuntimeError):
+
+class LLMError(HumannetError, RuntimeError):
     """The endpoint could not give a usable answer; the message says why."""
 
 

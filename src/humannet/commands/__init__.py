@@ -1,1 +1,1 @@
-"""CLI command modules, one per area; each is registered with one line in `humannet.cli`."""
+"""The commands of `humannet`, one module per verb family; `humannet.cli.COMMANDS` registers them all."""

@@ -6,13 +6,13 @@ Heavy modules (yt-dlp, sentence-transformers) are imported inside the commands s
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from humannet.commands.common import EXIT_USAGE
+from humannet import UsageError
+from humannet.commands.common import config_option, set_option
 
 pool_option = click.option(
     "--pool", "pool_path", default=None, help="URL pool database (default: collect.pool_path, collection/pool.sqlite)."
@@ -30,39 +30,18 @@ record_option = click.option(
     default=None,
     help="Append every yt-dlp answer to this recording (replay it with --from-json).",
 )
-
-
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="TOML configuration file (see `humannet config show`, section [collect]).",
-)
-set_option = click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="SECTION.KEY=VALUE",
-    help="Override one setting, e.g. --set collect.max_duration_s=600 (repeatable).",
-)
-
-
-def _full_config(config_path: str | None, overrides: tuple[str, ...]):
-    from humannet.config import ConfigError, load_config
-
-    try:
-        return load_config(config_path, list(overrides))
-    except ConfigError as exc:
-        raise click.UsageError(str(exc)) from exc
+collect_config_option = config_option("TOML configuration file (see `humannet config show`, section [collect]).")
+collect_set_option = set_option("Override one setting, e.g. --set collect.max_duration_s=600 (repeatable).")
 
 
 def _config(config_path: str | None, overrides: tuple[str, ...]):
-    return _full_config(config_path, overrides).collect
+    from humannet.config import load_config
+
+    return load_config(config_path, overrides).collect
 
 
 def _options(function):
-    return config_option(set_option(function))
+    return collect_config_option(collect_set_option(function))
 
 
 def _console():
@@ -83,11 +62,6 @@ def _summary(title: str, rows: list[tuple[str, str]], failures: list[tuple[str, 
     console.print(table)
     for where, why in failures:
         console.print(f"[red]failed[/red] {where}: {why}")
-
-
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(EXIT_USAGE)
 
 
 @click.group()
@@ -132,22 +106,19 @@ def keywords_expand(
     from collections import Counter
 
     from humannet.collect.expand import Expander, minilm_embedder
-    from humannet.collect.keywords import KeywordError, load_repository
-    from humannet.collect.llm import ChatClient, LLMError
+    from humannet.collect.keywords import load_repository
+    from humannet.collect.llm import ChatClient
 
     config = _config(config_path, overrides)
-    try:
-        repository = load_repository(keywords_path or (Path(config.keywords_path) if config.keywords_path else None))
-        chat = (
-            ChatClient(config.llm_endpoint, config.llm_model, config.llm_timeout_s, config.llm_api_key_env)
-            if config.llm_endpoint
-            else None
-        )
-    except (KeywordError, LLMError) as exc:
-        _fail(str(exc))
+    repository = load_repository(keywords_path or (Path(config.keywords_path) if config.keywords_path else None))
+    chat = (
+        ChatClient(config.llm_endpoint, config.llm_model, config.llm_timeout_s, config.llm_api_key_env)
+        if config.llm_endpoint
+        else None
+    )
     seeds = [k for k in repository.keywords if not groups or k.group in groups]
     if not seeds:
-        _fail(
+        raise UsageError(
             f"no keywords in groups {', '.join(groups)} (groups: {', '.join(sorted({k.group for k in repository.keywords}))})"
         )
     embed = None if no_embeddings or config.neighbours_per_seed == 0 else minilm_embedder()
@@ -178,13 +149,10 @@ def keywords_expand(
 
 
 def _extractor(config: Any, from_json: Path | None, record: Path | None, playlist_end: int | None):
-    from humannet.collect.extractor import ExtractionError, RecordedExtractor, YtDlpExtractor
+    from humannet.collect.extractor import RecordedExtractor, YtDlpExtractor
 
     if from_json is not None:
-        try:
-            return RecordedExtractor(from_json)
-        except ExtractionError as exc:
-            _fail(str(exc))
+        return RecordedExtractor(from_json)
     if record is not None:
         record.parent.mkdir(parents=True, exist_ok=True)
     return YtDlpExtractor(socket_timeout_s=config.socket_timeout_s, playlist_end=playlist_end, record=record)
@@ -256,7 +224,7 @@ def search(
         try:
             texts = read_queries(queries_path or Path(config.queries_path))
         except QueryFileError as exc:
-            _fail(f"{exc} (run `humannet collect keywords expand` first, or give QUERIES)")
+            raise UsageError(f"{exc} (run `humannet collect keywords expand` first, or give QUERIES)") from exc
     texts = texts[:query_limit] if query_limit else texts
     per_query = max_per_query or config.max_per_query
     listings = search_listings(texts, prefix or config.search_prefix, per_query)
@@ -351,30 +319,28 @@ def import_(
     """
     from collections import Counter
 
-    from humannet.collect.datasets import Columns, ManifestError, import_manifest
-    from humannet.collect.folders import FolderError, folder_candidates
+    from humannet.collect.datasets import Columns, import_manifest
+    from humannet.collect.folders import folder_candidates
     from humannet.collect.pool import Pool
+    from humannet.config import load_config
 
-    everything = _full_config(config_path, overrides)
+    everything = load_config(config_path, overrides)
     config = everything.collect
     is_folder = (
         format_ == "folder"
         or ("://" in manifest and not Path(manifest.split("?")[0]).suffix)
         or Path(manifest).is_dir()
     )
-    try:
-        if is_folder:
-            if not license_:
-                _fail("a folder import needs --license (the licence its owner grants, e.g. CC-BY-4.0)")
-            used, candidates = (
-                "folder",
-                folder_candidates(manifest, license_, source or "self-collected", everything.storage.options),
-            )
-        else:
-            columns = Columns(url_column, start_column, end_column, label_column, narration_column)
-            used, candidates = import_manifest(Path(manifest), config, format_, root, license_, source, columns)
-    except (ManifestError, FolderError) as exc:
-        _fail(str(exc))
+    if is_folder:
+        if not license_:
+            raise UsageError("a folder import needs --license (the licence its owner grants, e.g. CC-BY-4.0)")
+        used, candidates = (
+            "folder",
+            folder_candidates(manifest, license_, source or "self-collected", everything.storage.options),
+        )
+    else:
+        columns = Columns(url_column, start_column, end_column, label_column, narration_column)
+        used, candidates = import_manifest(Path(manifest), config, format_, root, license_, source, columns)
     path = Path(pool_path or config.pool_path)
     with Pool(path) as pool:
         added = pool.add(candidates)
@@ -467,7 +433,7 @@ def pool_stats(as_json: bool, pool_path: str | None, config_path: str | None, ov
     config = _config(config_path, overrides)
     path = Path(pool_path or config.pool_path)
     if not path.is_file():
-        _fail(f"no URL pool at {path} (collect something first, or give --pool)")
+        raise UsageError(f"no URL pool at {path} (collect something first, or give --pool)")
     with Pool(path) as opened:
         counts = opened.counts()
     if as_json:

@@ -1,27 +1,37 @@
-"""Helpers shared by the commands that read a corpus."""
+"""What several command modules share: the `--config` and `--set` options, and opening a corpus."""
 
 from __future__ import annotations
 
-import sys
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
 if TYPE_CHECKING:
     from humannet.corpus.reader import Corpus
 
-EXIT_USAGE = 2  # same code `humannet` uses for every usage or input error
+Command = TypeVar("Command", bound=Callable[..., object])
 
 
-def open_corpus_or_exit(path: str) -> Corpus:
-    """Open a corpus for a command: a bad folder prints one `error:` line and exits 2; warnings go to stderr."""
-    from humannet.corpus.reader import CorpusReadError, open_corpus
+def config_option(
+    help_text: str = "TOML configuration file (see `humannet config show` for every key).",
+) -> Callable[[Command], Command]:
+    """`--config FILE` for `load_config`; a command family may word the help for the settings it reads."""
+    return click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help=help_text)
 
-    try:
-        corpus = open_corpus(path)
-    except CorpusReadError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
+
+def set_option(
+    help_text: str = "Override one setting, e.g. --set clips.target_s=4 (repeatable).",
+) -> Callable[[Command], Command]:
+    """`--set SECTION.KEY=VALUE`, repeatable: the overrides `load_config` applies after the file."""
+    return click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE", help=help_text)
+
+
+def open_corpus_and_warn(path: str) -> Corpus:
+    """Open a corpus for a command, its warnings on stderr (a folder that is no corpus raises CorpusReadError)."""
+    from humannet.corpus.reader import open_corpus
+
+    corpus = open_corpus(path)
     for warning in corpus.warnings:
         click.echo(f"warning: {corpus.location}: {warning}", err=True)
     return corpus

@@ -1,13 +1,12 @@
-"""`humannet stats`, `humannet report` and `humannet query`: look into a finished corpus."""
+"""`humannet stats`, `report`, `query` and `audit`: look into a finished corpus."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
-from humannet.commands.common import EXIT_USAGE, open_corpus_or_exit
+from humannet.commands.common import open_corpus_and_warn
 
 QUERY_FORMATS = ("table", "csv", "json", "parquet")
 
@@ -21,7 +20,7 @@ def stats(corpus: str, as_json: bool) -> None:
 
     from humannet.corpus.stats import compute_stats, render_stats
 
-    result = compute_stats(open_corpus_or_exit(corpus))
+    result = compute_stats(open_corpus_and_warn(corpus))
     if as_json:
         click.echo(result.to_json())
     else:
@@ -49,7 +48,7 @@ def report(corpus: str, out_path: Path, thumbnails: int) -> None:
     """Write one self-contained HTML report of CORPUS (plots and sample thumbnails; opens offline)."""
     from humannet.report.html import write_report
 
-    write_report(open_corpus_or_exit(corpus), out_path, thumbnails_per_category=thumbnails)
+    write_report(open_corpus_and_warn(corpus), out_path, thumbnails_per_category=thumbnails)
     click.echo(f"wrote {out_path}")
 
 
@@ -77,11 +76,17 @@ def query(corpus: str, sql: str, output_format: str, out_path: Path | None) -> N
 
     Example: humannet query corpus/ "SELECT viewpoint, count(*) FROM clips GROUP BY 1"
     """
-    from humannet.corpus.query import QueryError, run_query
+    from humannet.corpus.query import run_query
 
-    source = open_corpus_or_exit(corpus)
-    try:
-        run_query(source, sql, output_format, out_path)
-    except QueryError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
+    run_query(open_corpus_and_warn(corpus), sql, output_format, out_path)
+
+
+@click.command()
+@click.argument("corpus", type=click.Path(exists=True, file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the audit as JSON.")
+def audit(corpus: str, as_json: bool) -> None:
+    """List a corpus's clips and clip-hours by licence; flag unknown, non-commercial and restricted ones."""
+    from humannet.corpus.audit import audit as run_audit
+
+    report = run_audit(corpus)
+    click.echo(report.to_json() if as_json else report.format_table())

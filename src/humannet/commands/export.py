@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
-from humannet.commands.common import EXIT_USAGE, open_corpus_or_exit
+from humannet.commands.common import open_corpus_and_warn
 
 
 @click.group()
@@ -69,19 +68,15 @@ def subset(
     Without --mixture, --hours or --clips every matching clip is kept. The output is itself a
     corpus: `humannet stats`, `query` and the loader open it.
     """
-    from humannet.corpus.subset import SubsetError, load_mixture, write_subset
+    from humannet.corpus.subset import load_mixture, write_subset
 
-    source = open_corpus_or_exit(corpus)
+    source = open_corpus_and_warn(corpus)
     if hours is not None and clip_count is not None:
         raise click.UsageError("give --hours or --clips, not both")
-    try:
-        mixture = load_mixture(mixture_path) if mixture_path else None
-        result = write_subset(
-            source, out_dir, where=where, mixture=mixture, seed=seed, hours=hours, clips=clip_count, copy=copy
-        )
-    except SubsetError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
+    mixture = load_mixture(mixture_path) if mixture_path else None
+    result = write_subset(
+        source, out_dir, where=where, mixture=mixture, seed=seed, hours=hours, clips=clip_count, copy=copy
+    )
     click.echo(result.describe())
 
 
@@ -101,13 +96,9 @@ def action100m(corpus: Path, out_path: Path) -> None:
     One row per video: its tree of captions (video > scenes > clips > sub-actions) as Action100M
     nodes (docs/captions.md). Needs `captions/trees.parquet` (curated with captions on).
     """
-    from humannet.captions.action100m import Action100MError, export_corpus
+    from humannet.captions.action100m import export_corpus
 
-    try:
-        videos = export_corpus(corpus, out_path)
-    except Action100MError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
+    videos = export_corpus(corpus, out_path)
     click.echo(f"wrote {videos} video(s) to {out_path}")
 
 
@@ -155,7 +146,7 @@ def lerobot(
     Retargeted joint trajectories become `observation.state` and `action` (the next state), the
     clip becomes the episode video and its caption the task (docs/viewer.md).
     """
-    from humannet.corpus.lerobot import LeRobotExportError, export_lerobot
+    from humannet.corpus.lerobot import export_lerobot
 
     frame_size = None
     if size is not None:
@@ -163,10 +154,6 @@ def lerobot(
         if not (width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0):
             raise click.BadParameter(f"expected WIDTHxHEIGHT, e.g. 320x240, got {size!r}", param_hint="--size")
         frame_size = (int(width), int(height))
-    source = open_corpus_or_exit(corpus)
-    try:
-        result = export_lerobot(source, out_dir, where=where, fps=fps, size=frame_size, min_seconds=min_seconds)
-    except LeRobotExportError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
+    source = open_corpus_and_warn(corpus)
+    result = export_lerobot(source, out_dir, where=where, fps=fps, size=frame_size, min_seconds=min_seconds)
     click.echo(result.describe())

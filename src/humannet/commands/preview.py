@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
-from humannet.commands.common import EXIT_USAGE
+from humannet import HumannetError
 
 
 @click.command()
@@ -37,8 +36,7 @@ def preview(clip_id: str, corpus: Path, out: Path, stills: int) -> None:
     try:
         clip = read_clip(corpus, clip_id)
         frames = write_preview(clip, out, stills=stills)
-    except (ValueError, OSError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
+    except (ValueError, OSError) as exc:  # a clip not in the index or not materialised, an unreadable shard
+        raise HumannetError(str(exc)) from exc
     note = "" if clip.retarget is not None else " (no retarget.npz in the shard: humanoid panel left empty)"
     click.echo(f"wrote {out} ({frames} frames){note}")

@@ -8,59 +8,32 @@ review.unsafe.threshold=0.4` reruns the unsafe-content review with one threshold
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from humannet.commands.common import EXIT_USAGE
+from humannet.commands.common import config_option, set_option
+
+if TYPE_CHECKING:
+    from humannet.config import Config
 
 
-def corpus_config(corpus: Path, config_path: str | None, overrides: tuple[str, ...]):
-    """The corpus's own settings (or --config), then --set overrides; a bad setting exits with a usage error."""
-    from humannet.config import Config, ConfigError, _format_validation_error, _parse_override, load_config
+def corpus_config(corpus: Path, config_path: str | None, overrides: tuple[str, ...]) -> Config:
+    """The corpus's own settings (or --config), then --set overrides."""
+    from humannet.config import load_config
 
     if config_path is not None:
-        try:
-            return load_config(config_path, list(overrides))
-        except ConfigError as exc:
-            raise click.UsageError(str(exc)) from exc
+        return load_config(config_path, overrides)
     manifest_path = corpus / "manifest.json"
     base: dict[str, Any] = json.loads(manifest_path.read_text()).get("config", {}) if manifest_path.exists() else {}
     if "storage" in base:  # the manifest masks credentials; they are not needed to read a local corpus
         base["storage"].pop("options", None)
-    try:
-        for text in overrides:
-            keys, value = _parse_override(text)
-            node = base
-            for key in keys[:-1]:
-                node = node.setdefault(key, {})
-            node[keys[-1]] = value
-    except ConfigError as exc:
-        raise click.UsageError(str(exc)) from exc
-    from pydantic import ValidationError
-
-    try:
-        return Config.model_validate(base)
-    except ValidationError as exc:
-        raise click.UsageError(_format_validation_error(exc, f"{manifest_path} + --set")) from exc
+    return load_config(None, overrides, base=base, origin=f"{manifest_path} + --set")
 
 
-_config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="TOML configuration (default: the settings in CORPUS/manifest.json).",
-)
-_set_option = click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="SECTION.KEY=VALUE",
-    help="Override one setting, e.g. --set review.unsafe.threshold=0.4.",
-)
+_config_option = config_option("TOML configuration (default: the settings in CORPUS/manifest.json).")
+_set_option = set_option("Override one setting, e.g. --set review.unsafe.threshold=0.4.")
 
 
 @click.command()
@@ -81,16 +54,11 @@ def review(corpus: Path, stages: tuple[str, ...], config_path: str | None, overr
     decisions, and rewrites the index and provenance.parquet; shards and every other column
     stay as they are.
     """
-    from humannet.review.rerun import ReviewError, rerun_review
+    from humannet.review.rerun import rerun_review
     from humannet.stages import review_plan
 
     config = corpus_config(corpus, config_path, overrides)
-    try:
-        run = rerun_review(corpus, config, review_plan(config), list(stages) or None)
-    except ReviewError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
-    click.echo(run.format())
+    click.echo(rerun_review(corpus, config, review_plan(config), list(stages) or None).format())
 
 
 @click.command()
@@ -116,13 +84,8 @@ def release(corpus: Path, policy: str, out_dir: Path, config_path: str | None, o
     Every clip gets a decision (release, reference, withhold) with its reason in
     release_manifest.parquet; what was withheld and why is printed and written to SUMMARY.md.
     """
-    from humannet.review.release import ReleaseError, write_release
+    from humannet.review.release import write_release
 
-    config = corpus_config(corpus, config_path, overrides)
-    try:
-        report = write_release(corpus, out_dir, config, policy)
-    except ReleaseError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
+    report = write_release(corpus, out_dir, corpus_config(corpus, config_path, overrides), policy)
     click.echo(report.text)
     click.echo(f"written to {out_dir}")

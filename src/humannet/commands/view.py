@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from humannet.commands.common import open_corpus_or_exit
+from humannet import HumannetError
+from humannet.commands.common import open_corpus_and_warn
 
 
 @click.command()
@@ -38,7 +39,7 @@ def view(corpus: str, port: int, host: str, cache_dir: Path | None) -> None:
     """
     from humannet.viewer.server import make_server
 
-    opened = open_corpus_or_exit(corpus)
+    opened = open_corpus_and_warn(corpus)
     if opened.store is not None:  # it streams byte ranges of local shard files to the browser
         raise click.UsageError(
             f"the viewer reads a corpus from a local folder; copy {corpus} to one first (e.g. `aws s3 sync {corpus} corpus/`)"
@@ -46,7 +47,7 @@ def view(corpus: str, port: int, host: str, cache_dir: Path | None) -> None:
     try:
         server = make_server(opened, host=host, port=port, cache_dir=cache_dir)
     except OSError as exc:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+        raise HumannetError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     bound_host, bound_port = server.server_address[:2]
     click.echo(f"humannet viewer for {opened.root}: http://{bound_host}:{bound_port}/  (Ctrl+C to stop)")
     try:

@@ -40,6 +40,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from humannet import HumannetError
 from humannet.corpus.loader import decode_frames, resample
 from humannet.corpus.reader import Corpus
 
@@ -65,7 +66,7 @@ INDEX_FEATURES = {
 RETARGET_ARRAYS = ("times", "root_pos", "root_quat", "joint_pos", "joint_names", "valid")
 
 
-class LeRobotExportError(ValueError):
+class LeRobotExportError(HumannetError, ValueError):
     """Nothing can be exported (no robot-ready clip, bad predicate, output in the way); the message says why."""
 
 

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from humannet import HumannetError
 from humannet.corpus.reader import Corpus, open_corpus
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ INDEX_ONLY = frozenset(
 )
 
 
-class LoaderError(ValueError):
+class LoaderError(HumannetError, ValueError):
     """The loader cannot start: bad corpus, bad predicate or bad options; the message says which."""
 
 

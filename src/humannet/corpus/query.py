@@ -19,13 +19,14 @@ import duckdb
 from rich.console import Console
 from rich.table import Table
 
+from humannet import HumannetError
 from humannet.corpus.reader import Corpus
 
 UNWRAPPED_WIDTH = 10_000  # a table is only as wide as its content; this just stops rich from folding it
 TABLE_ROW_LIMIT = 1000  # a terminal table longer than this is not read; CSV/JSON/Parquet carry every row
 
 
-class QueryError(RuntimeError):
+class QueryError(HumannetError, RuntimeError):
     """The SQL failed (DuckDB's message) or the output could not be written."""
 
 

@@ -39,6 +39,7 @@ from typing import IO, TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from humannet import HumannetError
 from humannet.engine.state import uri_key
 from humannet.storage import filesystem, is_remote, scratch_root
 
@@ -52,7 +53,7 @@ SHARD_READ_BLOCK = 8 * 2**20  # bytes per ranged read from a store: a few clips'
 SKIPPED_DIRS = frozenset({"state", "shards"})  # the resume ledger and the media, not tables
 
 
-class CorpusReadError(RuntimeError):
+class CorpusReadError(HumannetError, RuntimeError):
     """The folder cannot be read as a corpus; the message says why and what to do."""
 
 

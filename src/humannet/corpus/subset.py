@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from humannet import __version__
+from humannet import UsageError, __version__
 from humannet.corpus.reader import FORMAT_VERSION, Corpus, sql_string
 from humannet.corpus.writer import write_parquet
 from humannet.engine.state import atomic_write_bytes
@@ -39,7 +39,7 @@ from humannet.engine.state import atomic_write_bytes
 UNKNOWN_SOURCE = "(unknown)"
 
 
-class SubsetError(RuntimeError):
+class SubsetError(UsageError, RuntimeError):
     """The predicate, the mixture or the output folder is not usable; the message says which and why."""
 
 

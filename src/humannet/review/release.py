@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from humannet import HumannetError
 from humannet.config import Config
 from humannet.corpus.provenance import PROVENANCE_FILE
 from humannet.corpus.writer import write_parquet
@@ -85,7 +86,7 @@ REFERENCE_SCHEMA = pa.schema(
 )
 
 
-class ReleaseError(RuntimeError):
+class ReleaseError(HumannetError, RuntimeError):
     """The release cannot be written as asked; the message says why."""
 
 

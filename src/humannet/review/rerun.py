@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from humannet import UsageError
+from humannet import HumannetError
 from humannet.corpus.provenance import Producer, write_provenance
 from humannet.corpus.reader import Corpus, open_corpus
 from humannet.corpus.writer import write_index
@@ -38,7 +38,7 @@ from humannet.records import Frame, ItemError, Status, Video, settle_clips
 log = logging.getLogger(__name__)
 
 
-class ReviewError(UsageError):
+class ReviewError(HumannetError, RuntimeError):
     """The corpus cannot be reviewed again as asked; the message says why and what to do."""
 
 
