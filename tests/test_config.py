@@ -55,3 +55,21 @@ def test_bad_file(tmp_path):
     inverted.write_text("[clips]\nmin_s = 8.0\nmax_s = 4.0\n")
     with pytest.raises(ConfigError, match="clips"):
         load_config(inverted)
+
+
+def test_config_show_round_trips_through_load_config_and_hides_credentials(tmp_path):
+    """`humannet config show > humannet.toml` must load back to the same settings, without printing secrets."""
+    options = (
+        'storage.options={endpoint_url = "http://127.0.0.1:9000", key = "AKIAEXAMPLE", '
+        'aws_secret_access_key = "s3cr3t-value", client_kwargs = {region_name = "eu-west-1"}}'
+    )
+    overrides = [options, "clips.target_s=4.5", 'captions.openai.model="some/model"', "review.unsafe.threshold=0.25"]
+    config = load_config(None, overrides)
+    text = render_config(config)
+    assert "AKIAEXAMPLE" not in text and "s3cr3t-value" not in text
+    path = tmp_path / "humannet.toml"
+    path.write_text(text)
+    loaded = load_config(path)
+    shown = {k: v for k, v in config.storage.options.items() if k not in ("key", "aws_secret_access_key")}
+    assert loaded.storage.options == shown
+    assert loaded.model_dump(exclude={"storage"}) == config.model_dump(exclude={"storage"})

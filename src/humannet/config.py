@@ -8,13 +8,13 @@ validation failures into messages that name the offending key.
 from __future__ import annotations
 
 import copy
-import json
 import os
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import tomli_w
 from pydantic import BaseModel, Field, ValidationError
 
 from humannet import UsageError
@@ -145,20 +145,26 @@ def load_config(
         raise ConfigError(_format_validation_error(exc, origin)) from exc
 
 
+SECRET_WORDS = ("secret", "password", "token", "credential", "key")  # storage option names that hold credentials
+
+
+def is_secret(name: str) -> bool:
+    """A storage option whose value is a credential (`secret`, `aws_secret_access_key`, `token`, `key`...)."""
+    lowered = name.lower()
+    return any(word in lowered for word in SECRET_WORDS) and not lowered.endswith(("_env", "endpoint_url"))
+
+
 def _toml_value(value: Any) -> str:
-    if value is None:
-        return '""  # unset'
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return repr(value)
+    """One value in TOML syntax (tomli-w: strings escaped, floats exact, lists of any of these)."""
+    return tomli_w.dumps({"v": value}).split("=", 1)[1].strip()
 
 
 def render_config(config: Config) -> str:
-    """The effective configuration as commented TOML: every key, its value, default and help."""
+    """The effective configuration as commented TOML: every key, its value, default and help.
+
+    It loads back with `load_config` (`humannet config show > humannet.toml`). Credentials in
+    `storage.options` are not printed: their lines are comments saying they are set.
+    """
     lines = ["# humannet configuration (effective values). Every key is optional; this is the full set."]
     for section_name in Config.model_fields:
         _render_section(lines, section_name, getattr(config, section_name))
@@ -166,10 +172,10 @@ def render_config(config: Config) -> str:
 
 
 def _render_section(lines: list[str], name: str, section: BaseModel) -> None:
-    """One `[name]` table; nested settings (a model, or a mapping of models) follow as `[name.key]` tables."""
+    """One `[name]` table; nested settings (a model, a mapping of models, a free mapping) follow as `[name.key]` tables."""
     lines.append("")
     lines.append(f"[{name}]")
-    nested: list[tuple[str, BaseModel]] = []
+    nested: list[tuple[str, BaseModel | dict[str, Any]]] = []
     for key, info in type(section).model_fields.items():
         value = getattr(section, key)
         if isinstance(value, BaseModel):
@@ -180,14 +186,37 @@ def _render_section(lines: list[str], name: str, section: BaseModel) -> None:
             lines.append(f"# {info.description or ''} (tables [{name}.{key}.NAME] below)")
             nested += [(f"{name}.{key}.{sub}", v) for sub, v in value.items()]
             continue
+        if isinstance(value, dict):
+            lines.append(f"# {info.description or ''} (table [{name}.{key}] below)")
+            nested.append((f"{name}.{key}", value))
+            continue
         default = info.get_default(call_default_factory=True)
         note = info.description or ""
         if value != default:
-            note += f" (default: {_toml_value(default)})"
+            note += f" (default: {'unset' if default is None else _toml_value(default)})"
         lines.append(f"# {note}")
         if value is None:
             lines.append(f"# {key} =  # unset")
         else:
             lines.append(f"{key} = {_toml_value(value)}")
     for sub_name, sub in nested:
-        _render_section(lines, sub_name, sub)
+        if isinstance(sub, BaseModel):
+            _render_section(lines, sub_name, sub)
+        else:
+            _render_mapping(lines, sub_name, sub)
+
+
+def _render_mapping(lines: list[str], name: str, mapping: dict[str, Any]) -> None:
+    """A free mapping (`storage.options`) as its own table, credentials left out."""
+    lines.append("")
+    lines.append(f"[{name}]")
+    for key, value in mapping.items():
+        quoted = _toml_value(key) if not key.replace("_", "").replace("-", "").isalnum() else key
+        if is_secret(key):
+            lines.append(f"# {quoted} = (set, not shown)")
+        elif isinstance(value, dict):
+            lines.append(
+                f"{quoted} = {{ {', '.join(f'{_toml_value(k)} = {_toml_value(v)}' for k, v in value.items())} }}"
+            )
+        else:
+            lines.append(f"{quoted} = {_toml_value(value)}")
