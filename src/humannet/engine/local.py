@@ -2,7 +2,8 @@
 
 A worker that dies (a segfault in a decoder, the OOM killer) breaks a Python process pool;
 the runner then starts a new pool and retries the videos that were in flight, and records a
-video as failed once it has been in flight for more deaths than `retries` allows.
+video as failed once it has been in flight for more deaths than `retries` allows. A pipeline
+that cannot set up in a worker (a missing model) stops the run with its `SetupError`.
 """
 
 from __future__ import annotations
@@ -14,22 +15,30 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
-from humannet.engine.pipeline import Pipeline, PipelineSpec
+from humannet.engine.pipeline import Pipeline, PipelineSpec, SetupError
 from humannet.engine.runner import Runner
 from humannet.records import Video
 
 log = logging.getLogger(__name__)
 
 _worker_pipeline: Pipeline | None = None  # one per worker process, built by the initializer
+_worker_setup_error: SetupError | None = None  # why it could not be built; every task reports it
 
 
 def _init_worker(spec: PipelineSpec, log_level: int) -> None:
-    global _worker_pipeline
+    """Build the worker's pipeline; a setup failure is kept for the tasks to report (an initializer
+    that raises would only break the pool, and every video would look like a worker death)."""
+    global _worker_pipeline, _worker_setup_error
     logging.basicConfig(level=log_level)
-    _worker_pipeline = Pipeline.from_spec(spec)
+    try:
+        _worker_pipeline = Pipeline.from_spec(spec)
+    except SetupError as exc:
+        _worker_setup_error = exc
 
 
 def _run_one(video: Video) -> Video:
+    if _worker_setup_error is not None:
+        raise _worker_setup_error
     assert _worker_pipeline is not None
     return _worker_pipeline.run(video)
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import av
 import numpy as np
 
+from humannet import HumannetError
 from humannet.engine.stage import INPUT_KEYS, FrameStage, Stage, check_dataflow
 from humannet.media.frames import DecodeConfig, DecodeStats, TooManyDecodeErrors, iter_frames
 from humannet.records import Frame, ItemError, Status, Video
@@ -33,6 +34,14 @@ def decoded_frames(video: Video, decode: DecodeConfig, stats: DecodeStats) -> It
     """The video's own frames, decoded from its file."""
     assert video.probe is not None
     return iter_frames(video.source, video.probe, decode, stats)
+
+
+class SetupError(HumannetError):
+    """A stage could not be built or set up (a missing model file, an import error): no video can run.
+
+    Raised in the worker; runners carry it back to the driver, which stops the run with its one
+    line instead of recording every video as failed (and retrying them all on the next run).
+    """
 
 
 @dataclass(frozen=True)
@@ -82,13 +91,21 @@ class Pipeline:
 
     @classmethod
     def from_spec(cls, spec: PipelineSpec) -> Pipeline:
-        pipeline = cls(spec.build(), spec.decode, spec.storage, spec.stamps, available=spec.available)
+        try:
+            stages = spec.build()
+        except Exception as exc:
+            raise SetupError(f"the pipeline could not be built: {type(exc).__name__}: {exc}") from exc
+        pipeline = cls(stages, spec.decode, spec.storage, spec.stamps, available=spec.available)
         pipeline.setup()
         return pipeline
 
     def setup(self) -> None:
+        """Load every stage's models; a stage that cannot is a `SetupError` naming it."""
         for stage in self.stages:
-            stage.setup()
+            try:
+                stage.setup()
+            except Exception as exc:
+                raise SetupError(f"stage {stage.name} could not set up: {type(exc).__name__}: {exc}") from exc
 
     def run(self, video: Video) -> Video:
         """All stages on one video; a remote input is read from a local copy deleted afterwards."""

@@ -40,13 +40,14 @@ from typing import Any
 
 import numpy as np
 
-from humannet.engine.pipeline import Pipeline, PipelineSpec
+from humannet.engine.pipeline import Pipeline, PipelineSpec, SetupError
 from humannet.engine.runner import Runner
 from humannet.engine.stage import Resources
 from humannet.records import Video
 
 log = logging.getLogger(__name__)
 
+SETUP_FAILED = "\0setup-failed"  # the uri of a row that carries an actor's setup error instead of a video
 CPU_RESERVE = 0.1  # share of the cluster's CPUs left for Ray Data's own tasks when actors would fill it
 
 
@@ -63,9 +64,15 @@ class PipelineActor:
 
     def __init__(self, spec: PipelineSpec, log_level: int) -> None:
         logging.basicConfig(level=log_level)
-        self.pipeline = Pipeline.from_spec(spec)
+        self.setup_error: str | None = None  # reported by every call, so the driver stops with it (see map)
+        try:
+            self.pipeline = Pipeline.from_spec(spec)
+        except SetupError as exc:
+            self.setup_error = str(exc)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[str]]:
+        if self.setup_error is not None:
+            return {"uri": [SETUP_FAILED] * len(batch["video"]), "video": [self.setup_error] * len(batch["video"])}
         uris, videos = [], []
         for text in batch["video"]:
             video = self.pipeline.run(decode(str(text)))
@@ -235,6 +242,8 @@ class RayRunner(Runner):
                 )
             for row in results.iter_rows():
                 uri = str(row["uri"])
+                if uri == SETUP_FAILED:
+                    raise SetupError(str(row["video"]))
                 if uri in finished:  # a retried block that had in fact completed: never yield twice
                     continue
                 finished.add(uri)
