@@ -39,7 +39,7 @@ from humannet.corpus.writer import write_index, write_shard
 from humannet.engine.pipeline import PipelineSpec
 from humannet.engine.runner import Runner
 from humannet.engine.stage import Stage
-from humannet.engine.state import Ledger, atomic_write_bytes
+from humannet.engine.state import Ledger
 from humannet.inputs import resolve_inputs
 from humannet.process.clips import ClipStage
 from humannet.process.dedup import SignatureStage, drop_duplicates
@@ -55,7 +55,7 @@ from humannet.review.licenses import LicenseStage
 from humannet.review.pii import ScreenTextStage
 from humannet.review.provenance import write_provenance
 from humannet.review.unsafe import UnsafeContentStage
-from humannet.storage import RemoteCorpus, is_remote, scratch_root
+from humannet.storage import RemoteCorpus, atomic_write_bytes, is_remote, scratch_root
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from humannet.engine.state import atomic_write_bytes
 from humannet.records import Clip, Video
+from humannet.storage import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 

@@ -28,8 +28,6 @@ import io
 import json
 import logging
 import math
-import os
-import shutil
 import tarfile
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -42,6 +40,7 @@ import pyarrow.parquet as pq
 
 from humannet.corpus.loader import decode_frames, resample
 from humannet.corpus.reader import Corpus
+from humannet.storage import atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -110,41 +109,36 @@ def export_lerobot(
     rows = _robot_ready_rows(corpus, where)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise LeRobotExportError(f"{out}: already exists and is not empty; choose a new folder")
-    partial = out.with_name(f".{out.name}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
     writer: _DatasetWriter | None = None
     result = ExportResult(out=out)
-    try:
-        for row, files in _clip_files(corpus, rows, result):
-            try:
-                retarget = _load_retarget(files.get("retarget.npz"))
-                rate = fps or _native_rate(retarget["times"])
-                if writer is None:
-                    writer = _DatasetWriter(partial, rate, size, retarget)
-                episodes = list(_episodes(row, files, retarget, writer, min_seconds))
-            except Exception as exc:  # one bad clip is named in the result, never stops the export
-                result.skipped.append(
-                    (row["clip_id"], str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}")
+    with atomic_output(out) as partial:  # the folder appears whole, or not at all
+        try:
+            for row, files in _clip_files(corpus, rows, result):
+                try:
+                    retarget = _load_retarget(files.get("retarget.npz"))
+                    rate = fps or _native_rate(retarget["times"])
+                    if writer is None:
+                        writer = _DatasetWriter(partial, rate, size, retarget)
+                    episodes = list(_episodes(row, files, retarget, writer, min_seconds))
+                except Exception as exc:  # one bad clip is named in the result, never stops the export
+                    result.skipped.append(
+                        (row["clip_id"], str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}")
+                    )
+                    continue
+                if not episodes:
+                    result.skipped.append((row["clip_id"], f"no valid stretch of at least {min_seconds:g} s"))
+                for episode in episodes:
+                    writer.add(episode)
+            if writer is None or writer.episode_index == 0:
+                reasons = "; ".join(f"{c}: {r}" for c, r in result.skipped[:5])
+                raise LeRobotExportError(
+                    f"{corpus.root}: none of the {len(rows)} robot-ready clip(s) gave an episode ({reasons})"
                 )
-                continue
-            if not episodes:
-                result.skipped.append((row["clip_id"], f"no valid stretch of at least {min_seconds:g} s"))
-            for episode in episodes:
-                writer.add(episode)
-        if writer is None or writer.episode_index == 0:
-            reasons = "; ".join(f"{c}: {r}" for c, r in result.skipped[:5])
-            raise LeRobotExportError(
-                f"{corpus.root}: none of the {len(rows)} robot-ready clip(s) gave an episode ({reasons})"
-            )
-        writer.finish(corpus)
-    except BaseException:
-        if writer is not None:
-            writer.close()
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    if out.exists():
-        out.rmdir()
-    os.replace(partial, out)
+            writer.finish(corpus)
+        except BaseException:
+            if writer is not None:
+                writer.close()
+            raise
     result.episodes, result.frames, result.tasks = writer.episode_index, writer.frame_index, len(writer.tasks)
     result.fps, result.robot_type = writer.fps, writer.robot_type
     return result

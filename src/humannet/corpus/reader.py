@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import re
 import tarfile
 from collections.abc import Iterator
@@ -39,8 +38,7 @@ from typing import IO, TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from humannet.engine.state import uri_key
-from humannet.storage import filesystem, is_remote, scratch_root
+from humannet.storage import atomic_output, atomic_write_bytes, filesystem, is_remote, scratch_root, uri_key
 
 if TYPE_CHECKING:
     import duckdb
@@ -240,16 +238,10 @@ def _mirror_index(fs: Any, index: dict[str, tuple[str, str]], mirror: Path) -> N
         local = mirror / relative
         if local.is_file() and stamps.get(relative) == stamp:
             continue
-        local.parent.mkdir(parents=True, exist_ok=True)
-        partial = local.with_name(
-            f".{local.name}.{os.getpid()}.part"
-        )  # another reader of the same corpus never sees half a file
-        fs.get_file(remote, str(partial))
-        os.replace(partial, local)
+        with atomic_output(local) as partial:  # another reader of the same corpus never sees half a file
+            fs.get_file(remote, str(partial))
         stamps[relative] = stamp
-    partial = stamps_path.with_name(f".stamps.{os.getpid()}.part")
-    partial.write_text(json.dumps({relative: stamps[relative] for relative in index}))
-    os.replace(partial, stamps_path)
+    atomic_write_bytes(stamps_path, json.dumps({relative: stamps[relative] for relative in index}).encode())
 
 
 def _missing_message(root: Path, missing: list[str]) -> str:

@@ -34,7 +34,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from humannet import __version__
 from humannet.corpus.reader import FORMAT_VERSION, Corpus, sql_string
 from humannet.corpus.writer import write_parquet
-from humannet.engine.state import atomic_write_bytes
+from humannet.storage import atomic_write_bytes
 
 UNKNOWN_SOURCE = "(unknown)"
 

@@ -17,8 +17,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from humannet.engine.state import atomic_write_bytes
 from humannet.records import Clip, Status, Video
+from humannet.storage import atomic_write_bytes
 
 VIDEO_SCHEMA = pa.schema(
     [

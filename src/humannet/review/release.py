@@ -36,11 +36,12 @@ import pyarrow.parquet as pq
 
 from humannet.config import Config
 from humannet.corpus.writer import write_parquet
-from humannet.engine.state import Ledger, atomic_write_bytes
+from humannet.engine.state import Ledger
 from humannet.records import Clip, Status, Video
 from humannet.review.licenses import LicenseInfo, license_table, normalize_license
 from humannet.review.policy import REFERENCE, RELEASE, WITHHOLD, ClipReview, Decision, ReleasePolicy, decide
 from humannet.review.provenance import PROVENANCE_FILE
+from humannet.storage import atomic_write_bytes
 
 REVIEW_REASON_KEYS = ("unsafe", "quarantined")  # clips dropped by the review, still listed in the manifest
 

@@ -26,11 +26,12 @@ from pathlib import Path
 
 from humannet.config import Config
 from humannet.engine.stage import FrameStage, Stage
-from humannet.engine.state import Ledger, atomic_write_bytes
+from humannet.engine.state import Ledger
 from humannet.media.frames import DecodeStats, iter_frames
 from humannet.media.probe import probe_video
 from humannet.records import ItemError, Status, Video
 from humannet.review.stamps import stamp
+from humannet.storage import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import io
 import math
-import os
 import tarfile
 import threading
 from dataclasses import dataclass
@@ -18,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from humannet.storage import atomic_write_bytes
 
 THUMB_WIDTH = 320
 
@@ -138,10 +139,7 @@ class ThumbnailCache:
             raise
         except Exception as exc:  # a corrupt mp4: the grid shows a placeholder for this clip only
             raise MediaMissing(f"{clip_id}.mp4: cannot decode ({type(exc).__name__}: {exc})") from None
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        temp.write_bytes(data)
-        os.replace(temp, path)
+        atomic_write_bytes(path, data)
         return data
 
 
