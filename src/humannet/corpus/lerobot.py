@@ -23,7 +23,6 @@ Files roll over to the next file index at LeRobot's default sizes (100 MB data, 
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import logging
@@ -171,29 +170,21 @@ def _robot_ready_rows(corpus: Corpus, where: str | None) -> list[dict[str, Any]]
 
 
 def _clip_files(corpus: Corpus, rows: list[dict[str, Any]], result: ExportResult):
-    """Each row with its shard members (mp4, json, retarget.npz), opening each shard once."""
-    by_shard: dict[str, list[dict[str, Any]]] = {}
+    """Each row with its files (mp4, json, retarget.npz) by suffix; clips whose shard or mp4 is missing are skipped."""
     for row in rows:
-        by_shard.setdefault(row["shard"], []).append(row)
-    for shard, shard_rows in by_shard.items():
-        with contextlib.ExitStack() as stack:
-            try:
-                tar = stack.enter_context(corpus.open_shard_tar(shard))
-            except (OSError, tarfile.TarError) as exc:
-                result.skipped.extend((row["clip_id"], f"shard {shard} is unreadable ({exc})") for row in shard_rows)
-                continue
-            members = {m.name: m for m in tar.getmembers()}
-            for row in shard_rows:
-                files = {}
-                for suffix in ("mp4", "json", "retarget.npz"):
-                    info = members.get(f"{row['clip_id']}.{suffix}")
-                    handle = tar.extractfile(info) if info else None
-                    if handle is not None:
-                        files[suffix] = handle.read()
-                if "mp4" not in files:
-                    result.skipped.append((row["clip_id"], f"{row['clip_id']}.mp4 is not in {shard}"))
-                    continue
-                yield row, files
+        shard, clip_id = row["shard"], row["clip_id"]
+        try:
+            corpus.shard_members(shard, strict=True)
+        except (OSError, tarfile.TarError) as exc:
+            result.skipped.append((clip_id, f"shard {shard} is unreadable ({exc})"))
+            continue
+        suffixes = ("mp4", "json", "retarget.npz")
+        found = corpus.read_members(shard, [f"{clip_id}.{suffix}" for suffix in suffixes])
+        files = {suffix: found[f"{clip_id}.{suffix}"] for suffix in suffixes if f"{clip_id}.{suffix}" in found}
+        if "mp4" not in files:
+            result.skipped.append((clip_id, f"{clip_id}.mp4 is not in {shard}"))
+            continue
+        yield row, files
 
 
 def _load_retarget(data: bytes | None) -> dict[str, Any]:

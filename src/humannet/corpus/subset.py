@@ -14,9 +14,7 @@ the first exhausted dataset.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
 import tarfile
 from dataclasses import dataclass, field
@@ -33,7 +31,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from humannet import __version__
 from humannet.corpus.reader import FORMAT_VERSION, Corpus, sql_string
-from humannet.corpus.writer import write_parquet
+from humannet.corpus.writer import pack_shards, shard_name, write_parquet, write_shard
 from humannet.storage import atomic_write_bytes
 
 UNKNOWN_SOURCE = "(unknown)"
@@ -336,58 +334,36 @@ def _copy_shards(corpus: Corpus, clip_rows: pa.Table, out_dir: Path) -> tuple[pa
     max_clips = int(settings.get("shard_max_clips", 500))
     max_bytes = float(settings.get("shard_max_mb", 1024.0)) * 1e6
     clip_ids, shards = clip_rows["clip_id"].to_pylist(), clip_rows["shard"].to_pylist()
-    with contextlib.ExitStack() as stack:
-        sources = {shard: _existing_shard(corpus, shard, stack) for shard in sorted({s for s in shards if s})}
-        wanted = set(clip_ids)
-        members: dict[str, list[tuple[tarfile.TarFile, tarfile.TarInfo]]] = {}
-        for tar in sources.values():
-            for member in tar.getmembers():
-                clip_id = member.name.split(".", 1)[0]
-                if member.isfile() and clip_id in wanted:
-                    members.setdefault(clip_id, []).append((tar, member))
-        groups: list[list[str]] = []
-        size = 0.0
-        for clip_id in clip_ids:
-            if clip_id not in members:
-                continue  # not materialised in the source (curated with --no-materialize)
-            if not groups or len(groups[-1]) >= max_clips or size >= max_bytes:
-                groups.append([])
-                size = 0.0
-            groups[-1].append(clip_id)
-            size += sum(m.size for _, m in members[clip_id])
-        new_shard: dict[str, str] = {}
-        for number, group in enumerate(groups):
-            name = f"shards/shard-{number:06d}.tar"
-            _write_copied_shard(out_dir / name, [m for clip_id in group for m in members[clip_id]])
-            new_shard.update(dict.fromkeys(group, name))
+    wanted = set(clip_ids)
+    source: dict[str, str] = {}  # clip_id -> the shard holding its files
+    size: dict[str, int] = {}  # clip_id -> bytes of its files
+    for shard in sorted({s for s in shards if s}):
+        for name, (_, member_size) in _existing_shard(corpus, shard).items():
+            clip_id = name.split(".", 1)[0]
+            if clip_id in wanted:
+                source[clip_id] = shard
+                size[clip_id] = size.get(clip_id, 0) + member_size
+    materialised = [c for c in clip_ids if c in source]  # not the clips of a source curated with --no-materialize
+    groups = pack_shards(materialised, size.__getitem__, max_clips, max_bytes)
+    new_shard: dict[str, str] = {}
+    for number, group in enumerate(groups):
+        name = shard_name(number)
+        write_shard(out_dir / name, ((c, corpus.clip_members(source[c], c)) for c in group))
+        new_shard.update(dict.fromkeys(group, name))
     column = clip_rows.schema.get_field_index("shard")
     return clip_rows.set_column(column, "shard", pa.array([new_shard.get(c) for c in clip_ids], pa.string())), len(
         groups
     )
 
 
-def _existing_shard(corpus: Corpus, shard: str, stack: contextlib.ExitStack) -> tarfile.TarFile:
-    """The shard, open until `stack` closes; SubsetError when it is missing or unreadable."""
+def _existing_shard(corpus: Corpus, shard: str) -> dict[str, tuple[int, int]]:
+    """The shard's member table; SubsetError when the shard is missing or unreadable."""
     try:
-        return stack.enter_context(corpus.open_shard_tar(shard))
+        return corpus.shard_members(shard, strict=True)
     except (OSError, tarfile.TarError) as exc:
         raise SubsetError(
             f"{corpus.location}/{shard}: shard named in the clip index is missing or unreadable ({exc}); the source is incomplete"
         ) from exc
-
-
-def _write_copied_shard(path: Path, members: list[tuple[tarfile.TarFile, tarfile.TarInfo]]) -> None:
-    """Members copied as they are (same names, fixed owner and mtime, like the writer), renamed into place when whole."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tarfile.open(temp, "w", format=tarfile.USTAR_FORMAT) as out:
-        for tar, member in members:
-            info = tarfile.TarInfo(member.name)
-            info.size, info.mtime, info.mode = member.size, 0, 0o644
-            out.addfile(info, tar.extractfile(member))
-    with open(temp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(temp, path)
 
 
 def _reference_shards(corpus: Corpus, clip_rows: pa.Table) -> pa.Table:
