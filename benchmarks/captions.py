@@ -7,7 +7,6 @@ Both read only the corpus: the clip index and the clip JSONs and keypoint tracks
 from __future__ import annotations
 
 import json
-import tarfile
 import tempfile
 import time
 from collections import Counter
@@ -23,26 +22,19 @@ from humannet.captions.annotators import CaptionAnnotator, CaptionConfig, Taxono
 from humannet.captions.embeddings import TextEmbedder
 from humannet.captions.schema import Caption
 from humannet.captions.taxonomy import load_taxonomy
+from humannet.corpus.reader import open_unchecked
 from humannet.records import Clip, Video
 
 
 def shard_clips(corpus: Path) -> Iterator[dict[str, bytes]]:
     """Members of each clip in the corpus's shards, by suffix ("json", "mp4", "pose.npz", ...)."""
-    for shard in sorted((corpus / "shards").glob("*.tar")):
-        with tarfile.open(shard) as tar:
-            current: str | None = None
-            members: dict[str, bytes] = {}
-            for member in tar:
-                clip_id, _, suffix = member.name.partition(".")
-                if clip_id != current and members:
-                    yield members
-                    members = {}
-                current = clip_id
-                handle = tar.extractfile(member)
-                if handle is not None:
-                    members[suffix] = handle.read()
-            if members:
-                yield members
+    reader = open_unchecked(corpus)
+    for shard in reader.shards():
+        by_clip: dict[str, list[str]] = {}
+        for name in reader.shard_members(shard, strict=True):
+            by_clip.setdefault(name.partition(".")[0], []).append(name)
+        for names in by_clip.values():
+            yield {name.partition(".")[2]: data for name, data in reader.read_members(shard, names).items()}
 
 
 def evaluate_captions(corpus: Path, labels_path: Path, environments: dict[str, str]) -> dict[str, Any]:

@@ -27,14 +27,14 @@ from humannet.collect.inputs import resolve_inputs
 from humannet.config import Config
 from humannet.corpus.provenance import write_provenance
 from humannet.corpus.reader import FORMAT_VERSION
-from humannet.corpus.writer import write_index, write_shard
+from humannet.corpus.writer import pack_shards, shard_name, staged_clip_files, write_index, write_shard
 from humannet.engine.progress import RunSummary, make_progress
 from humannet.engine.runner import Runner
-from humannet.engine.state import Ledger, atomic_write_bytes
+from humannet.engine.state import Ledger
 from humannet.process.dedup import drop_duplicates
 from humannet.records import ItemError, Status, Video, settle_clips
 from humannet.stages import analysis_fingerprint, analysis_pipeline, materialize_pipeline, producers, write_fingerprint
-from humannet.storage import RemoteCorpus, is_remote, scratch_root
+from humannet.storage import RemoteCorpus, atomic_write_bytes, is_remote, scratch_root
 
 log = logging.getLogger(__name__)
 
@@ -205,21 +205,18 @@ class Curator:
                     members.append((clip, video, path))
         members.sort(key=lambda m: m[0].clip_id)
         self._take_annotations(members)
-        limit_bytes = self.config.corpus.shard_max_mb * 1e6
-        groups: list[list] = []
-        size = 0.0
-        for member in members:
-            if not groups or len(groups[-1]) >= self.config.corpus.shard_max_clips or size >= limit_bytes:
-                groups.append([])
-                size = 0.0
-            groups[-1].append(member)
-            size += member[2].stat().st_size
+        corpus = self.config.corpus
+        groups = pack_shards(members, lambda m: m[2].stat().st_size, corpus.shard_max_clips, corpus.shard_max_mb * 1e6)
         for number, group in enumerate(groups, start=start):
-            name = f"shard-{number:06d}"
-            write_shard(self.out_dir / "shards" / f"{name}.tar", group)
-            self._publish(f"shards/{name}.tar", delete_local=True)  # a remote corpus keeps no local copy of its shards
+            shard = shard_name(number)
+            files = ((clip.clip_id, staged_clip_files(clip, video, path)) for clip, video, path in group)
+            write_shard(self.out_dir / shard, files)  # each clip's files are read as it is written
+            self._publish(shard, delete_local=True)  # a remote corpus keeps no local copy of its shards
             self.ledger.commit_shard(
-                name, [m[0].clip_id for m in group], sorted({m[1].uri for m in group}), self.write_fingerprint
+                Path(shard).stem,
+                [m[0].clip_id for m in group],
+                sorted({m[1].uri for m in group}),
+                self.write_fingerprint,
             )
             for clip, _, path in group:
                 for staged in path.parent.glob(f"{clip.clip_id}.*"):  # the mp4 and its side files

@@ -12,14 +12,20 @@ Decoders and encoders want local files, so remote data is used through local cop
 Each store write is a single whole-object PUT, which object stores make atomic, so the
 all-or-nothing guarantee of local renames carries over. Credentials and endpoints come from
 fsspec's usual sources (environment, config files) plus `storage.options`.
+
+Local files appear whole or not at all: every writer goes through `atomic_output` (or
+`atomic_write_bytes`), which writes beside the target under a hidden temporary name, flushes
+it to disk and renames it into place.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +42,59 @@ class StorageConfig(BaseModel, extra="forbid"):
         None,
         description="Local folder for working copies of remote videos and corpora; unset = the system temporary folder.",
     )
+
+
+class atomic_output:  # lower case, like contextlib's context-manager classes
+    """A temporary path beside `path` to write a file or a folder at, renamed into place when the block ends well.
+
+    Readers see the old `path` (or none) or the whole new one, never a part. The temporary name is
+    hidden (a leading dot) and ends in `.part`, so folder scans skip it and a killed run's leftover
+    is recognisable; it is removed when the block raises. A folder may replace an empty folder.
+    A writer that outlives one block (an encoder open across calls) calls `commit` or `discard` itself.
+    """
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.temp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.part")
+
+    def __enter__(self) -> Path:
+        return self.temp
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is None:
+            self.commit()
+        else:
+            self.discard()
+
+    def commit(self) -> None:
+        """Flush what was written at the temporary path to disk and rename it into place."""
+        try:
+            for written in sorted(self.temp.rglob("*")) if self.temp.is_dir() else [self.temp]:
+                if written.is_file():
+                    with open(written, "rb") as handle:
+                        os.fsync(handle.fileno())
+            os.replace(self.temp, self.path)
+        except BaseException:
+            self.discard()
+            raise
+
+    def discard(self) -> None:
+        if self.temp.is_dir():
+            shutil.rmtree(self.temp, ignore_errors=True)
+        else:
+            self.temp.unlink(missing_ok=True)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that readers see the old file or the whole new one, never a part."""
+    with atomic_output(path) as temp:
+        temp.write_bytes(data)
+
+
+def uri_key(uri: str) -> str:
+    """A short file name for an input URI (the ledger's record of a video is `state/videos/{uri_key}.json`)."""
+    return hashlib.sha1(uri.encode()).hexdigest()[:20]
 
 
 def is_remote(uri: str) -> bool:

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from humannet.annotate.clip_annotator import ClipAnnotation, ClipAnnotator, StagedClip
 from humannet.annotate.pose_tracks import PoseTrackConfig, PoseTrackHook
-from humannet.corpus.writer import clip_table, write_shard
+from humannet.corpus.writer import clip_table, staged_clip_files, write_shard
 from humannet.media.cut import MaterializeConfig
 from humannet.media.frames import DecodeConfig
 from humannet.media.probe import probe_video
@@ -141,7 +141,7 @@ def test_shard_carries_annotator_files_and_json_and_index_gets_typed_columns(sta
     clip.scores.update(meta["index"]["scores"])
     clip.labels.update(meta["index"]["labels"])
     shard = tmp_path / "shard.tar"
-    write_shard(shard, [(clip, video, folder / f"{clip.clip_id}.mp4")])
+    write_shard(shard, [(clip.clip_id, staged_clip_files(clip, video, folder / f"{clip.clip_id}.mp4"))])
     with tarfile.open(shard) as tar:
         names = tar.getnames()
         clip_json = json.loads(tar.extractfile(f"{clip.clip_id}.json").read())

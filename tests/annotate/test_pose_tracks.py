@@ -12,7 +12,7 @@ import pytest
 
 from humannet.annotate.pose_tracks import FORMAT_VERSION, PoseTrackConfig, PoseTrackHook, pose_summary
 from humannet.annotate.privacy import FaceBlurHook, PrivacyConfig
-from humannet.corpus.writer import write_shard
+from humannet.corpus.writer import staged_clip_files, write_shard
 from humannet.media.cut import MaterializeConfig
 from humannet.media.frames import DecodeConfig
 from humannet.media.probe import probe_video
@@ -75,7 +75,9 @@ def test_pose_npz_has_the_documented_arrays(staged):
 def test_shard_holds_the_npz_and_merged_metadata(staged, tmp_path):
     video, folder = staged
     clip = video.clips[0]
-    write_shard(tmp_path / "shard.tar", [(clip, video, folder / f"{clip.clip_id}.mp4")])
+    write_shard(
+        tmp_path / "shard.tar", [(clip.clip_id, staged_clip_files(clip, video, folder / f"{clip.clip_id}.mp4"))]
+    )
     with tarfile.open(tmp_path / "shard.tar") as tar:
         names = tar.getnames()
         meta = json.loads(tar.extractfile(f"{clip.clip_id}.json").read())

@@ -12,7 +12,6 @@ from click.testing import CliRunner
 
 from humannet.annotate.clip_annotator import StagedClip
 from humannet.annotate.pose_tracks import PoseTrackConfig, PoseTrackHook
-from humannet.captions.action100m import read_action100m
 from humannet.captions.annotators import CaptionAnnotator, CaptionConfig, TaxonomyAnnotator
 from humannet.captions.embeddings import TextEmbedder
 from humannet.captions.openai_backend import OpenAIConfig
@@ -21,6 +20,7 @@ from humannet.captions.taxonomy import load_taxonomy
 from humannet.captions.tree import remember_caption, write_caption_trees
 from humannet.cli import main
 from humannet.config import Config
+from humannet.corpus.export.action100m import read_action100m
 from humannet.media.cut import MaterializeConfig
 from humannet.media.frames import DecodeConfig
 from humannet.media.probe import probe_video

@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
-from humannet.captions.action100m import read_action100m
 from humannet.captions.schema import Caption
 from humannet.cli import main
 from humannet.config import load_config
+from humannet.corpus.export.action100m import read_action100m
 from humannet.curate import Curator
 from humannet.engine.local import LocalRunner
 

@@ -7,11 +7,11 @@ import pytest
 import yaml
 
 from humannet.annotate.pose_tracks import npz_bytes
-from humannet.captions.action100m import ACTION100M_SCHEMA, action100m_meta, read_action100m, write_action100m
 from humannet.captions.keypoint_motion import KeypointMotionConfig, keypoint_motion
 from humannet.captions.narrations import ActivityNormaliser, Narration, NarrationProblem, aligned, read_narrations
 from humannet.captions.schema import caption_json_schema
 from humannet.captions.taxonomy import AXES, TaxonomyError, load_taxonomy, parse_taxonomy
+from humannet.corpus.export.action100m import ACTION100M_SCHEMA, action100m_meta, read_action100m, write_action100m
 
 from .test_annotators import EMBEDDER
 

@@ -178,6 +178,7 @@ def test_unreachable_input_prefix_is_a_clear_usage_error(s3, tmp_path):
 
 def test_reading_tools_read_a_corpus_on_s3_without_copying_its_shards(s3, local_reference, tmp_path, monkeypatch):
     """The index is mirrored locally, shards are read from the store with ranged reads; the tables match a local run."""
+    from humannet.corpus.audit import audit
     from humannet.corpus.loader import ClipLoader
     from humannet.corpus.reader import CorpusReadError, open_corpus
 
@@ -203,6 +204,13 @@ def test_reading_tools_read_a_corpus_on_s3_without_copying_its_shards(s3, local_
     with tarfile.open(fileobj=io.BytesIO(body)) as tar:
         stored = tar.extractfile(f"{first['clip_id']}.mp4").read()
     assert corpus.read_member(first["shard"], f"{first['clip_id']}.mp4") == stored
+    with corpus.member_file(first["shard"], f"{first['clip_id']}.mp4") as local_copy:  # for decoders wanting a path
+        assert local_copy.suffix == ".mp4" and local_copy.read_bytes() == stored
+    assert not local_copy.exists()
+    assert corpus.shards() == sorted({r["shard"] for r in clips})
+    on_store, here = audit(corpus).to_dict(), audit(local_reference).to_dict()  # shards read through the reader
+    assert on_store["review"]["clips_with_media"] == here["review"]["clips_with_media"] == len(clips)
+    assert on_store["licenses"] == here["licenses"]
     manifest = json.loads(client.get_object(Bucket=BUCKET, Key="corpus-read/manifest.json")["Body"].read())
     manifest["last_run"]["workers"] = 7  # a rewrite of the same size: fetched again all the same
     client.put_object(Bucket=BUCKET, Key="corpus-read/manifest.json", Body=json.dumps(manifest, indent=2).encode())

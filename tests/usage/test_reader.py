@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from humannet.cli import main
 from humannet.corpus.reader import FORMAT_VERSION, CorpusReadError, open_corpus
+from humannet.corpus.writer import write_shard
 from humannet.engine.state import uri_key
 
 
@@ -54,6 +55,23 @@ def test_read_member_returns_shard_files_and_none_for_missing_ones(corpus):
     assert json.loads(opened.read_member(shard, f"{clip_id}.json"))["clip_id"] == clip_id
     assert opened.read_member(shard, "nope.mp4") is None
     assert opened.read_member("shards/shard-999999.tar", f"{clip_id}.mp4") is None
+
+
+def test_clip_files_come_whole_and_a_rewritten_shard_is_read_again(corpus, tmp_path):
+    opened = open_corpus(copy_corpus(corpus, tmp_path))
+    rows = opened.connect().sql("SELECT clip_id, shard FROM clips WHERE shard IS NOT NULL ORDER BY clip_id").fetchall()
+    clip_id, shard = rows[0]
+    assert opened.shards() == sorted({s for _, s in rows})
+    files = opened.clip_members(shard, clip_id)
+    assert list(files)[:2] == [f"{clip_id}.mp4", f"{clip_id}.json"] and all(n.startswith(f"{clip_id}.") for n in files)
+    with opened.member_file(shard, f"{clip_id}.mp4") as path:  # for decoders that want a local file
+        assert path.suffix == ".mp4" and path.read_bytes() == files[f"{clip_id}.mp4"]
+    assert not path.exists()
+    with pytest.raises(FileNotFoundError, match="nope.mp4"), opened.member_file(shard, "nope.mp4"):
+        pass
+    write_shard(opened.root / shard, [("other", {"other.mp4": b"x", "other.json": b"{}"})])  # rewritten in place
+    assert list(opened.shard_members(shard)) == ["other.mp4", "other.json"]
+    assert opened.read_member(shard, f"{clip_id}.mp4") is None
 
 
 @pytest.mark.parametrize(

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from humannet.engine.stage import PipelineUnit
-from humannet.engine.state import atomic_write_bytes
 from humannet.records import Clip, Video
+from humannet.storage import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 

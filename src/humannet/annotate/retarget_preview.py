@@ -59,10 +59,10 @@ class ClipFiles:
 
 def read_clip(corpus: Path, clip_id: str) -> ClipFiles:
     """The clip's mp4, pose.npz and retarget.npz from the shard the index names."""
-    import tarfile
-
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
+
+    from humannet.corpus.reader import open_unchecked
 
     table = pq.read_table(corpus / "clips", columns=["clip_id", "shard"])
     rows = table.filter(pc.equal(table["clip_id"], clip_id)).to_pylist()
@@ -70,14 +70,10 @@ def read_clip(corpus: Path, clip_id: str) -> ClipFiles:
         raise ValueError(f"clip {clip_id} is not in {corpus}/clips")
     if not rows[0]["shard"]:
         raise ValueError(f"clip {clip_id} was not materialised (no shard): run curate without --no-materialize")
-    with tarfile.open(corpus / rows[0]["shard"]) as tar:
-        names = set(tar.getnames())
-
-        def member(suffix: str) -> bytes | None:
-            name = f"{clip_id}.{suffix}"
-            return tar.extractfile(name).read() if name in names else None
-
-        mp4, pose, retarget = member("mp4"), member("pose.npz"), member("retarget.npz")
+    shard, reader = rows[0]["shard"], open_unchecked(corpus)
+    reader.shard_members(shard, strict=True)  # a missing shard raises OSError naming it
+    found = reader.read_members(shard, [f"{clip_id}.{suffix}" for suffix in ("mp4", "pose.npz", "retarget.npz")])
+    mp4, pose, retarget = (found.get(f"{clip_id}.{suffix}") for suffix in ("mp4", "pose.npz", "retarget.npz"))
     if mp4 is None or pose is None:
         raise ValueError(f"clip {clip_id}: its shard has no mp4 or pose.npz (pose tracks were off)")
     return ClipFiles(clip_id, mp4, load_npz(pose), load_npz(retarget) if retarget else None)

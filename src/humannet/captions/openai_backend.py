@@ -32,6 +32,7 @@ import numpy as np
 from pydantic import BaseModel, Field, ValidationError
 
 from humannet.captions.schema import VLMCaption, vlm_json_schema
+from humannet.storage import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -190,10 +191,7 @@ class OpenAICaptioner:
             return hit
         request: CaptionRequest = request_factory()
         caption = self.caption(request)
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        temp = self.cache_dir / f".{clip_id}.{os.getpid()}.tmp"
-        temp.write_text(caption.model_dump_json())
-        os.replace(temp, self.cache_dir / f"{clip_id}.json")
+        atomic_write_bytes(self.cache_dir / f"{clip_id}.json", caption.model_dump_json().encode())
         return caption
 
     def body(self, request: CaptionRequest, response_format: str) -> dict[str, Any]:

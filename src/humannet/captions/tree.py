@@ -19,8 +19,8 @@ from typing import Any
 import pyarrow as pa
 
 from humannet.corpus.writer import write_parquet
-from humannet.engine.state import atomic_write_bytes
 from humannet.records import Clip, Scene, Status, Video
+from humannet.storage import atomic_write_bytes
 
 TREES_FILE = "captions/trees.parquet"
 STATE_FOLDER = "state/captions"

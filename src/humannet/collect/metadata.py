@@ -8,11 +8,11 @@ width, height and dataset labels when known). `humannet curate` reads it into `V
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from humannet.collect.canonical import GENERIC_EXTRACTORS
+from humannet.storage import atomic_write_bytes
 
 SIDECAR_SUFFIX = ".humannet.json"
 
@@ -61,9 +61,7 @@ def normalise_info(info: dict[str, Any]) -> dict[str, Any]:
 def write_sidecar(video: Path, meta: dict[str, Any]) -> Path:
     """`NAME.humannet.json` beside `video`, written atomically."""
     path = video.with_name(video.stem + SIDECAR_SUFFIX)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(meta, indent=1, sort_keys=True, ensure_ascii=False))
-    os.replace(temporary, path)
+    atomic_write_bytes(path, json.dumps(meta, indent=1, sort_keys=True, ensure_ascii=False).encode())
     return path
 
 

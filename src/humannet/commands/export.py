@@ -68,7 +68,7 @@ def subset(
     Without --mixture, --hours or --clips every matching clip is kept. The output is itself a
     corpus: `humannet stats`, `query` and the loader open it.
     """
-    from humannet.corpus.subset import load_mixture, write_subset
+    from humannet.corpus.export.subset import load_mixture, write_subset
 
     source = open_corpus_and_warn(corpus)
     if hours is not None and clip_count is not None:
@@ -96,7 +96,7 @@ def action100m(corpus: Path, out_path: Path) -> None:
     One row per video: its tree of captions (video > scenes > clips > sub-actions) as Action100M
     nodes (docs/captions.md). Needs `captions/trees.parquet` (curated with captions on).
     """
-    from humannet.captions.action100m import export_corpus
+    from humannet.corpus.export.action100m import export_corpus
 
     videos = export_corpus(corpus, out_path)
     click.echo(f"wrote {videos} video(s) to {out_path}")
@@ -146,7 +146,7 @@ def lerobot(
     Retargeted joint trajectories become `observation.state` and `action` (the next state), the
     clip becomes the episode video and its caption the task (docs/viewer.md).
     """
-    from humannet.corpus.lerobot import export_lerobot
+    from humannet.corpus.export.lerobot import export_lerobot
 
     frame_size = None
     if size is not None:

@@ -18,7 +18,6 @@ with review stages that filled different videos with different versions or setti
 from __future__ import annotations
 
 import json
-import tarfile
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,8 +25,10 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from humannet.corpus.reader import Corpus, open_corpus, open_unchecked
 from humannet.review.licenses import UNKNOWN as UNKNOWN_ID
 from humannet.review.licenses import license_table
+from humannet.storage import is_remote
 
 OPEN, NON_COMMERCIAL, RESTRICTED, UNKNOWN = "open", "non_commercial", "restricted", "unknown"
 FLAGGED = frozenset({NON_COMMERCIAL, RESTRICTED, UNKNOWN})
@@ -156,9 +157,14 @@ class AuditReport:
         return lines
 
 
-def audit(corpus_dir: str | Path) -> AuditReport:
-    """Kept clips of a corpus grouped by licence (joined from videos.parquet on video_id), plus the review and build audit."""
-    corpus = Path(corpus_dir)
+def audit(location: str | Path | Corpus) -> AuditReport:
+    """Kept clips of a corpus grouped by licence (joined from videos.parquet on video_id), plus the review and build audit.
+
+    `location`: an opened corpus, a store URL (opened with `open_corpus`), or a local folder, read as it is
+    (only the files the audit needs must be there).
+    """
+    opened = _as_corpus(location)
+    corpus = opened.root  # the folder, or the local mirror of a store's index
     video_columns = pq.read_schema(corpus / "videos.parquet").names
     wanted = ["video_id", "license"] + (["license_spdx"] if "license_spdx" in video_columns else [])
     videos = pq.read_table(corpus / "videos.parquet", columns=wanted).to_pylist()
@@ -192,10 +198,19 @@ def audit(corpus_dir: str | Path) -> AuditReport:
         row.videos = len(seen_videos[key])
         row.spellings.sort()
     ordered = sorted(rows.values(), key=lambda r: (-r.clip_hours, r.license))
-    return AuditReport(rows=ordered, flagged_clips=flagged, review=review_audit(corpus))
+    return AuditReport(rows=ordered, flagged_clips=flagged, review=review_audit(opened))
 
 
-def review_audit(corpus: Path) -> ReviewAudit:
+def _as_corpus(location: str | Path | Corpus) -> Corpus:
+    if isinstance(location, Corpus):
+        return location
+    if is_remote(str(location)):
+        return open_corpus(str(location))
+    return open_unchecked(location)
+
+
+def review_audit(opened: Corpus) -> ReviewAudit:
+    corpus = opened.root
     result = ReviewAudit()
     dropped_path = corpus / "dropped_clips.parquet"
     if dropped_path.exists():
@@ -227,25 +242,21 @@ def review_audit(corpus: Path) -> ReviewAudit:
             if score is not None and score == score:
                 result.max_unsafe_score = max(result.max_unsafe_score or 0.0, score)
     result.pii_by_kind = dict(sorted(kinds.items()))
-    _hidden_counts(corpus, result)
+    _hidden_counts(opened, result)
     _stage_versions(corpus, result)
     return result
 
 
-def _hidden_counts(corpus: Path, result: ReviewAudit) -> None:
+def _hidden_counts(corpus: Corpus, result: ReviewAudit) -> None:
     """Faces and text hidden, from each written clip's JSON (the shards' small members only are read)."""
-    for shard in sorted((corpus / "shards").glob("*.tar")):
-        with tarfile.open(shard) as tar:
-            for member in tar:
-                if not member.name.endswith(".json"):
-                    continue
-                handle = tar.extractfile(member)
-                data = json.loads(handle.read()) if handle else {}
-                result.clips_with_media += 1
-                frames = int(data.get("privacy", {}).get("faces_blurred_frames") or 0)
-                result.faces_blurred_frames += frames
-                result.faces_hidden_clips += frames > 0
-                result.text_hidden_clips += bool(data.get("pii_hidden", {}).get("frames"))
+    for shard in corpus.shards():
+        names = [name for name in corpus.shard_members(shard, strict=True) if name.endswith(".json")]
+        for data in map(json.loads, corpus.read_members(shard, names).values()):
+            result.clips_with_media += 1
+            frames = int(data.get("privacy", {}).get("faces_blurred_frames") or 0)
+            result.faces_blurred_frames += frames
+            result.faces_hidden_clips += frames > 0
+            result.text_hidden_clips += bool(data.get("pii_hidden", {}).get("frames"))
 
 
 def _stage_versions(corpus: Path, result: ReviewAudit) -> None:

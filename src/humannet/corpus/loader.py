@@ -21,7 +21,6 @@ Several corpora (the parts of a corpus curated in batches, local or on a store) 
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import logging
@@ -224,46 +223,37 @@ class ClipLoader:
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         current: tuple[int, str] | None = None
-        tar: tarfile.TarFile | None = None
-        members: dict[str, tarfile.TarInfo] = {}
-        with contextlib.ExitStack() as open_shard:  # the current shard's file, kept open while its clips are read
-            for clip in self.my_clips():
-                if clip.shard_key != current:
-                    open_shard.close()
-                    current = clip.shard_key
-                    tar, members = self._open_shard(clip, open_shard)
-                if tar is None:
-                    continue
-                try:
-                    yield from self._samples(clip, tar, members)
-                except Exception as exc:  # one bad clip never stops training
-                    log.warning("skipping clip %s (%s): %s: %s", clip.clip_id, clip.shard, type(exc).__name__, exc)
+        readable = False
+        for clip in self.my_clips():
+            if clip.shard_key != current:
+                current = clip.shard_key
+                readable = self._readable(clip)
+            if not readable:
+                continue
+            try:
+                yield from self._samples(clip)
+            except Exception as exc:  # one bad clip never stops training
+                log.warning("skipping clip %s (%s): %s: %s", clip.clip_id, clip.shard, type(exc).__name__, exc)
 
-    def _open_shard(
-        self, clip: ClipRef, stack: contextlib.ExitStack
-    ) -> tuple[tarfile.TarFile | None, dict[str, tarfile.TarInfo]]:
+    def _readable(self, clip: ClipRef) -> bool:
+        """Whether the clip's shard can be read (the reader then keeps its member table); warns once if not."""
         corpus = self.corpora[clip.part]
         try:
-            tar = stack.enter_context(corpus.open_shard_tar(clip.shard))
-            return tar, {m.name: m for m in tar.getmembers()}
+            corpus.shard_members(clip.shard, strict=True)
+            return True
         except (OSError, tarfile.TarError) as exc:
             log.warning("skipping shard %s/%s: %s", corpus.location, clip.shard, exc)
-            return None, {}
+            return False
 
-    def _samples(
-        self, clip: ClipRef, tar: tarfile.TarFile, members: dict[str, tarfile.TarInfo]
-    ) -> Iterator[dict[str, Any]]:
-        def member(suffix: str) -> bytes | None:
-            info = members.get(f"{clip.clip_id}.{suffix}")
-            handle = tar.extractfile(info) if info else None
-            return handle.read() if handle else None
-
-        mp4 = member("mp4")
+    def _samples(self, clip: ClipRef) -> Iterator[dict[str, Any]]:
+        suffixes = ("mp4", "json", "pose.npz") if self.keypoints else ("mp4", "json")
+        found = self.corpora[clip.part].read_members(clip.shard, [f"{clip.clip_id}.{s}" for s in suffixes])
+        mp4 = found.get(f"{clip.clip_id}.mp4")
         if mp4 is None:
             raise FileNotFoundError(f"{clip.clip_id}.mp4 is not in the shard")
         frames, times = decode_frames(mp4, self.fps, self.size)
-        stored = json.loads(member("json") or b"{}")
-        pose = member("pose.npz") if self.keypoints else None
+        stored = json.loads(found.get(f"{clip.clip_id}.json") or b"{}")
+        pose = found.get(f"{clip.clip_id}.pose.npz")
         keypoints = keypoints_at(pose, times) if pose is not None else {}
         row = clip.row
         labels = {**stored.get("labels", {}), **{c: row[c] for c in self.label_columns if row.get(c) is not None}}

@@ -9,6 +9,10 @@ Parquet or DuckDB traceback deep inside a command.
     con = corpus.connect()                   # DuckDB with views videos, clips, dropped_clips, errors, ...
     con.sql("SELECT viewpoint, count(*) FROM clips GROUP BY 1").fetchall()
     data = corpus.read_member(shard, f"{clip_id}.mp4")   # bytes of one file inside a shard
+    files = corpus.clip_members(shard, clip_id)           # every file of one clip, by member name
+    with corpus.member_file(shard, f"{clip_id}.mp4") as path: ...   # one member as a local file
+
+Every tool that opens a shard goes through these methods, so it works on object storage too.
 
 A corpus on object storage (`open_corpus("s3://bucket/corpus")`) is read the same way: its
 index (the manifest and every Parquet file) is mirrored into a local cache folder, files whose
@@ -27,10 +31,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import re
+import shutil
 import tarfile
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -40,8 +45,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from humannet import HumannetError
-from humannet.engine.state import uri_key
-from humannet.storage import filesystem, is_remote, scratch_root
+from humannet.storage import atomic_output, atomic_write_bytes, filesystem, is_remote, scratch_root, uri_key
 
 if TYPE_CHECKING:
     import duckdb
@@ -69,7 +73,9 @@ class Corpus:
     store: tuple[Any, str] | None = (
         None  # (fsspec filesystem, corpus path in it) for a corpus on object storage; `root` is then its index mirror
     )
-    _member_tables: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict, repr=False)
+    _member_tables: dict[str, tuple[str, dict[str, tuple[int, int]]]] = field(
+        default_factory=dict, repr=False
+    )  # shard -> (its version when read, its member table)
 
     def connect(self, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
         """A DuckDB connection with one view per table (files are read lazily, at query time)."""
@@ -120,39 +126,93 @@ class Corpus:
         except Exception as exc:  # store errors (permissions, network) as the OSError callers handle
             raise OSError(f"{self.location}/{shard}: {type(exc).__name__}: {exc}") from exc
 
-    @contextlib.contextmanager
-    def open_shard_tar(self, shard: str) -> Iterator[tarfile.TarFile]:
-        """The shard as a TarFile, closed with its file on leaving. OSError or tarfile.TarError when missing or unreadable."""
-        with self.open_shard(shard) as handle, tarfile.open(fileobj=handle, mode="r:") as tar:
-            yield tar
+    def shards(self) -> list[str]:
+        """The shard files present (`shards/*.tar`, relative to the corpus), in name order."""
+        if self.store is None:
+            return [path.relative_to(self.root).as_posix() for path in sorted((self.root / "shards").glob("*.tar"))]
+        fs, path = self.store
+        return sorted(f"shards/{found.rsplit('/', 1)[-1]}" for found in fs.glob(f"{path}/shards/*.tar"))
+
+    def shard_version(self, shard: str) -> str:
+        """Changes when a local shard file is rewritten (a store's shards are whole objects, never rewritten in place: "").
+        OSError when a local shard is missing."""
+        if self.store is not None:
+            return ""
+        stat = (self.root / shard).stat()
+        return f"{stat.st_mtime_ns}:{stat.st_size}"
+
+    def shard_members(self, shard: str, strict: bool = False) -> dict[str, tuple[int, int]]:
+        """Member name -> (byte offset of its data, size) for one shard, in the shard's order.
+
+        Read once and kept until the shard file changes. A missing or unreadable shard gives {}, or with
+        `strict` raises OSError or tarfile.TarError.
+        """
+        try:
+            version = self.shard_version(shard)
+            cached = self._member_tables.get(shard)
+            if cached is None or cached[0] != version:
+                with self.open_shard(shard) as handle, tarfile.open(fileobj=handle, mode="r:") as tar:
+                    table = {m.name: (m.offset_data, m.size) for m in tar.getmembers() if m.isfile()}
+                cached = self._member_tables[shard] = (version, table)
+        except (tarfile.TarError, OSError):
+            if strict:
+                raise
+            return {}
+        return cached[1]
 
     def read_member(self, shard: str, name: str) -> bytes | None:
-        """The bytes of one file (`{clip_id}.mp4`, `.json`, `.pose.npz`, ...) in a shard; None when the shard or member is missing.
+        """The bytes of one file (`{clip_id}.mp4`, `.json`, `.pose.npz`, ...) in a shard; None when the shard or member is missing."""
+        return self.read_members(shard, [name]).get(name)
 
-        Each shard's member table is read once and kept, so repeated reads (a viewer, a report) seek straight to the member.
-        """
-        entry = self.shard_members(shard).get(name)
-        if entry is None:
-            return None
-        offset, size = entry
+    def read_members(self, shard: str, names: Iterable[str]) -> dict[str, bytes]:
+        """The bytes of several files of one shard, read through one open file; names the shard lacks are left out
+        ({} when the shard is missing or unreadable). The member table makes each read a seek straight to the member."""
+        table = self.shard_members(shard)
+        wanted = [name for name in names if name in table]
+        if not wanted:
+            return {}
         try:
             with self.open_shard(shard) as handle:
-                handle.seek(offset)
-                return handle.read(size)
+                out = {}
+                for name in wanted:
+                    offset, size = table[name]
+                    handle.seek(offset)
+                    out[name] = handle.read(size)
+                return out
         except OSError:
-            return None
+            return {}
 
-    def shard_members(self, shard: str) -> dict[str, tuple[int, int]]:
-        """Member name -> (byte offset of its data, size) for one shard; empty when the shard is missing or unreadable."""
-        if shard not in self._member_tables:
-            try:
-                with self.open_shard_tar(shard) as tar:
-                    self._member_tables[shard] = {
-                        m.name: (m.offset_data, m.size) for m in tar.getmembers() if m.isfile()
-                    }
-            except (tarfile.TarError, OSError):
-                return {}
-        return self._member_tables[shard]
+    def clip_members(self, shard: str, clip_id: str) -> dict[str, bytes]:
+        """Every file of one clip (`{clip_id}.mp4`, `.json`, `.pose.npz`, ...) by member name, in the shard's order."""
+        prefix = f"{clip_id}."
+        names = [name for name in self.shard_members(shard) if name.startswith(prefix)]
+        return self.read_members(shard, names)
+
+    @contextlib.contextmanager
+    def member_file(self, shard: str, name: str) -> Iterator[Path]:
+        """One file of a shard as a local file (for decoders that want a path), removed on leaving.
+
+        The file keeps the member's name (and so its suffix). FileNotFoundError when the shard or member is missing.
+        """
+        table = self.shard_members(shard)
+        if name not in table:
+            raise FileNotFoundError(f"{self.location}/{shard}: no member {name}")
+        offset, size = table[name]
+        folder = Path(tempfile.mkdtemp(prefix="member-", dir=scratch_root()))
+        try:
+            local = folder / Path(name).name
+            with self.open_shard(shard) as handle, open(local, "wb") as out:
+                handle.seek(offset)
+                remaining = size
+                while remaining > 0:
+                    block = handle.read(min(SHARD_READ_BLOCK, remaining))
+                    if not block:
+                        raise OSError(f"{self.location}/{shard}: {name} ends early")
+                    out.write(block)
+                    remaining -= len(block)
+            yield local
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
     @cached_property
     def counts(self) -> dict[str, Any]:
@@ -191,6 +251,12 @@ def open_corpus(path: str | Path, storage_options: dict[str, Any] | None = None)
     corpus = Corpus(root=root, manifest=manifest, format_version=version, tables=tables)
     corpus.warnings.extend(_ledger_warnings(corpus))
     return corpus
+
+
+def open_unchecked(root: str | Path) -> Corpus:
+    """A local folder as a Corpus without `open_corpus`'s checks or tables, for tools that read only some of its
+    files (an index file or two, the shards) and have always worked on folders that are not whole corpora."""
+    return Corpus(root=Path(root), manifest={}, format_version=FORMAT_VERSION, tables={})
 
 
 def _open_on_store(url: str, options: dict[str, Any] | None) -> Corpus:
@@ -241,16 +307,10 @@ def _mirror_index(fs: Any, index: dict[str, tuple[str, str]], mirror: Path) -> N
         local = mirror / relative
         if local.is_file() and stamps.get(relative) == stamp:
             continue
-        local.parent.mkdir(parents=True, exist_ok=True)
-        partial = local.with_name(
-            f".{local.name}.{os.getpid()}.part"
-        )  # another reader of the same corpus never sees half a file
-        fs.get_file(remote, str(partial))
-        os.replace(partial, local)
+        with atomic_output(local) as partial:  # another reader of the same corpus never sees half a file
+            fs.get_file(remote, str(partial))
         stamps[relative] = stamp
-    partial = stamps_path.with_name(f".stamps.{os.getpid()}.part")
-    partial.write_text(json.dumps({relative: stamps[relative] for relative in index}))
-    os.replace(partial, stamps_path)
+    atomic_write_bytes(stamps_path, json.dumps({relative: stamps[relative] for relative in index}).encode())
 
 
 def _missing_message(root: Path, missing: list[str]) -> str:

@@ -3,22 +3,28 @@
 The index is rewritten whole from the ledger at the end of each run, sorted, so the same
 finished work always gives byte-for-byte the same rows. Every file appears by rename, so a
 reader never sees a partial Parquet file or tar.
+
+This is the one shard writer: `curate` packs staged clips, `export subset` and `release` copy
+clips out of another corpus, all through `pack_shards` (rollover by clip count and size) and
+`write_shard` (member order, tar headers, atomic rename).
 """
 
 from __future__ import annotations
 
 import io
 import json
-import os
 import tarfile
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from humannet.engine.state import atomic_write_bytes
 from humannet.records import Clip, Status, Video
+from humannet.storage import atomic_output, atomic_write_bytes
+
+T = TypeVar("T")
 
 VIDEO_SCHEMA = pa.schema(
     [
@@ -204,36 +210,57 @@ def clip_metadata(clip: Clip, video: Video) -> dict[str, Any]:
     }
 
 
-def write_shard(path: Path, members: list[tuple[Clip, Video, Path]]) -> None:
-    """A WebDataset tar: for each clip `{clip_id}.mp4`, `{clip_id}.json`, then its staged side files
-    (`{clip_id}.pose.npz`, annotators' files) in name order, clips in clip-ID order.
+def shard_name(number: int) -> str:
+    """Where shard `number` lies in a corpus."""
+    return f"shards/shard-{number:06d}.tar"
 
-    A staged `{clip_id}.meta.json` (what materialisation and annotators measured) is merged into
-    the clip's JSON. Members get fixed owner and mtime so the same clips give the same bytes on every run.
+
+def pack_shards(clips: Sequence[T], size: Callable[[T], float], max_clips: int, max_bytes: float) -> list[list[T]]:
+    """The clips, in their order, cut into shards of at most `max_clips`; a shard is closed once its clips'
+    `size` reaches `max_bytes` (checked before each clip, so the clip that crosses the limit stays in)."""
+    groups: list[list[T]] = []
+    total = 0.0
+    for clip in clips:
+        if not groups or len(groups[-1]) >= max_clips or total >= max_bytes:
+            groups.append([])
+            total = 0.0
+        groups[-1].append(clip)
+        total += size(clip)
+    return groups
+
+
+def write_shard(path: Path, clips: Iterable[tuple[str, dict[str, bytes]]]) -> None:
+    """A WebDataset tar of `(clip_id, {member name: bytes})` in the order given: per clip `{clip_id}.mp4`,
+    `{clip_id}.json`, then its other files in name order.
+
+    Every member gets a fixed owner, mode and mtime, so the same clips give the same bytes on every run;
+    the tar appears by rename once it is whole and on disk. `clips` may be a generator: each clip's
+    files are read only when it is written.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tarfile.open(temp, "w", format=tarfile.USTAR_FORMAT) as tar:
-        for clip, video, media in sorted(members, key=lambda m: m[0].clip_id):
-            metadata = clip_metadata(clip, video)
-            staged_meta = media.with_name(f"{clip.clip_id}.meta.json")
-            if staged_meta.exists():
-                extra = json.loads(staged_meta.read_text())
-                extra.pop("index", None)  # already in the clip's scores and labels
-                metadata.update(extra)
-            _add_member(tar, f"{clip.clip_id}.mp4", media.read_bytes())
-            _add_member(tar, f"{clip.clip_id}.json", json.dumps(metadata, sort_keys=True).encode())
-            for staged in sorted(media.parent.glob(f"{clip.clip_id}.*")):
-                if staged.name not in (media.name, staged_meta.name) and not staged.name.startswith("."):
-                    _add_member(tar, staged.name, staged.read_bytes())
-    with open(temp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(temp, path)
+    with atomic_output(path) as temp, tarfile.open(temp, "w", format=tarfile.USTAR_FORMAT) as tar:
+        for clip_id, files in clips:
+            first = [name for name in (f"{clip_id}.mp4", f"{clip_id}.json") if name in files]
+            for name in first + sorted(set(files) - set(first)):
+                info = tarfile.TarInfo(name)
+                info.size, info.mtime, info.mode = len(files[name]), 0, 0o644
+                tar.addfile(info, io.BytesIO(files[name]))
 
 
-def _add_member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    info.mtime = 0
-    info.mode = 0o644
-    tar.addfile(info, io.BytesIO(data))
+def staged_clip_files(clip: Clip, video: Video, media: Path) -> dict[str, bytes]:
+    """The shard members of a clip staged by materialisation: its mp4, its JSON (`clip_metadata` with the
+    staged `{clip_id}.meta.json` of what materialisation and annotators measured merged in), and its side
+    files (`{clip_id}.pose.npz`, annotators' files)."""
+    metadata = clip_metadata(clip, video)
+    staged_meta = media.with_name(f"{clip.clip_id}.meta.json")
+    if staged_meta.exists():
+        extra = json.loads(staged_meta.read_text())
+        extra.pop("index", None)  # already in the clip's scores and labels
+        metadata.update(extra)
+    files = {
+        f"{clip.clip_id}.mp4": media.read_bytes(),
+        f"{clip.clip_id}.json": json.dumps(metadata, sort_keys=True).encode(),
+    }
+    for staged in media.parent.glob(f"{clip.clip_id}.*"):
+        if staged.name not in (media.name, staged_meta.name) and not staged.name.startswith("."):
+            files[staged.name] = staged.read_bytes()
+    return files

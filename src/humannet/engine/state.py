@@ -8,29 +8,13 @@ been renamed into place. A rerun reads these files and skips what they cover.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from humannet.records import Video
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that readers see the old file or the whole new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, path)
-
-
-def uri_key(uri: str) -> str:
-    return hashlib.sha1(uri.encode()).hexdigest()[:20]
+from humannet.storage import atomic_write_bytes, uri_key
 
 
 class Ledger:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import time
 from collections import defaultdict, deque
 from collections.abc import Iterator, Sequence
@@ -27,9 +26,9 @@ import av
 import numpy as np
 from pydantic import BaseModel, Field
 
-from humannet.engine.state import atomic_write_bytes
 from humannet.media.frames import DecodeConfig, DecodeStats, iter_decoded, rotate_upright
 from humannet.records import Clip, Probe
+from humannet.storage import atomic_output, atomic_write_bytes
 
 
 class MaterializeConfig(BaseModel, extra="forbid"):
@@ -137,9 +136,9 @@ class _ClipWriter:
     ) -> None:
         self.timings = timings  # seconds per step, shared by the clips of a video
         self.final_path = path
-        self.temp_path = path.with_name(f".{path.name}.part")
+        self.output = atomic_output(path)  # committed by close(), discarded by abort()
         self.clip = clip
-        self.container = av.open(str(self.temp_path), mode="w", format="mp4", options={"movflags": "+faststart"})
+        self.container = av.open(str(self.output.temp), mode="w", format="mp4", options={"movflags": "+faststart"})
         self.stream = self.container.add_stream("libx264", rate=geometry.rate)
         self.stream.width, self.stream.height = geometry.width, geometry.height
         self.stream.pix_fmt = "yuv420p"
@@ -264,11 +263,11 @@ class _ClipWriter:
                 self.final_path.with_name(f"{self.clip.clip_id}.meta.json"),
                 json.dumps(extras.metadata, sort_keys=True).encode(),
             )
-        os.replace(self.temp_path, self.final_path)
+        self.output.commit()
 
     def abort(self) -> None:
         self.container.close()
-        self.temp_path.unlink(missing_ok=True)
+        self.output.discard()
 
 
 def materialize_clips(

@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import tarfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,12 +35,15 @@ import pyarrow.parquet as pq
 
 from humannet import HumannetError
 from humannet.config import Config
+from humannet.corpus.export.release import ReleasedClip, copy_released_clips, write_released_index
 from humannet.corpus.provenance import PROVENANCE_FILE
+from humannet.corpus.reader import Corpus, CorpusReadError, open_corpus
 from humannet.corpus.writer import write_parquet
-from humannet.engine.state import Ledger, atomic_write_bytes
+from humannet.engine.state import Ledger
 from humannet.records import Clip, Status, Video
 from humannet.review.licenses import LicenseInfo, license_table, normalize_license
 from humannet.review.policy import REFERENCE, RELEASE, WITHHOLD, ClipReview, Decision, ReleasePolicy, decide
+from humannet.storage import atomic_write_bytes
 
 REVIEW_REASON_KEYS = ("unsafe", "quarantined")  # clips dropped by the review, still listed in the manifest
 
@@ -158,34 +160,36 @@ def _changes(clip_json: dict[str, Any]) -> list[str]:
     return changes
 
 
-def read_clip_jsons(corpus_dir: Path, shards: set[str]) -> dict[str, dict[str, Any]]:
+def read_clip_jsons(corpus: Corpus, shards: set[str]) -> dict[str, dict[str, Any]]:
+    """Every JSON member of the shards by name without `.json` (missing shards are skipped)."""
     out: dict[str, dict[str, Any]] = {}
     for shard in sorted(shards):
-        path = corpus_dir / shard
-        if not path.exists():
-            continue
-        with tarfile.open(path) as tar:
-            for member in tar:
-                if member.name.endswith(".json"):
-                    handle = tar.extractfile(member)
-                    if handle is not None:
-                        out[member.name[: -len(".json")]] = json.loads(handle.read())
+        names = [name for name in corpus.shard_members(shard) if name.endswith(".json")]
+        for name, data in corpus.read_members(shard, names).items():
+            out[name[: -len(".json")]] = json.loads(data)
     return out
 
 
-def _candidates(corpus_dir: Path, policy: ReleasePolicy) -> list[Candidate]:
-    manifest_path = corpus_dir / "manifest.json"
-    if not manifest_path.exists() or not (corpus_dir / "state" / "videos").is_dir():
+def _open_corpus(corpus_dir: Path) -> Corpus:
+    if not (corpus_dir / "manifest.json").exists() or not (corpus_dir / "state" / "videos").is_dir():
         raise ReleaseError(
             f"{corpus_dir}: not a finished humannet corpus (no manifest.json or state/); run `humannet curate` first"
         )
-    manifest = json.loads(manifest_path.read_text())
+    try:
+        return open_corpus(corpus_dir)
+    except CorpusReadError as exc:
+        raise ReleaseError(str(exc)) from exc
+
+
+def _candidates(corpus: Corpus, policy: ReleasePolicy) -> list[Candidate]:
+    corpus_dir = corpus.root
+    manifest = corpus.manifest
     ledger = Ledger(corpus_dir)
     videos, _ = ledger.load_videos(manifest["analysis_fingerprint"])
     shard_of = {
         clip_id: f"shards/{name}.tar" for name, record in ledger.load_shards().items() for clip_id in record["clips"]
     }
-    clip_jsons = read_clip_jsons(corpus_dir, set(shard_of.values()))
+    clip_jsons = read_clip_jsons(corpus, set(shard_of.values()))
     out = []
     for video in sorted(videos.values(), key=lambda v: v.video_id or ""):
         if video.status is Status.FAILED or video.video_id is None:
@@ -227,11 +231,18 @@ def write_release(corpus_dir: Path, out_dir: Path, config: Config, policy_name: 
         raise ReleaseError(f"{out_dir} exists and is not empty; write a release to a new folder")
     if out_dir.resolve() == corpus_dir.resolve():
         raise ReleaseError("the release folder must not be the corpus folder")
-    candidates = _candidates(corpus_dir, policy)
+    corpus = _open_corpus(corpus_dir)
+    candidates = _candidates(corpus, policy)
     out_dir.mkdir(parents=True, exist_ok=True)
-    released = [c for c in candidates if c.decision.decision == RELEASE]
-    new_shard = _write_shards(corpus_dir, out_dir, released, config)
-    _write_clip_index(corpus_dir, out_dir, new_shard)
+    released = [
+        ReleasedClip(c.clip.clip_id, c.shard, json.dumps(released_clip_json(c), sort_keys=True, default=str).encode())
+        for c in candidates
+        if c.decision.decision == RELEASE and c.shard is not None
+    ]
+    new_shard = copy_released_clips(
+        corpus, out_dir, released, config.corpus.shard_max_clips, config.corpus.shard_max_mb * 1e6
+    )
+    write_released_index(corpus, out_dir, new_shard)
     _write_references(out_dir, [c for c in candidates if c.decision.decision == REFERENCE])
     _write_videos(corpus_dir, out_dir, candidates)
     write_parquet(
@@ -277,61 +288,6 @@ def _text(value: Any) -> str | None:
     return None if value is None else value if isinstance(value, str) else json.dumps(value, default=str)
 
 
-def _write_shards(corpus_dir: Path, out_dir: Path, released: list[Candidate], config: Config) -> dict[str, str]:
-    """Released clips repacked in clip-ID order; returns clip_id -> new shard path."""
-    from humannet.corpus.writer import _add_member
-
-    groups: list[list[Candidate]] = []
-    size = 0
-    limit = config.corpus.shard_max_mb * 1e6
-    sources: dict[str, tarfile.TarFile] = {}
-    by_clip: dict[str, dict[str, list[tarfile.TarInfo]]] = {}
-    try:
-        members: dict[str, list[tuple[str, bytes]]] = {}
-        for c in sorted(released, key=lambda c: c.clip.clip_id):
-            assert c.shard is not None
-            if c.shard not in sources:
-                sources[c.shard] = tarfile.open(corpus_dir / c.shard)  # noqa: SIM115 - closed in the finally below
-                by_clip[c.shard] = defaultdict(list)
-                for member in sources[c.shard].getmembers():
-                    by_clip[c.shard][member.name.split(".", 1)[0]].append(member)
-            files = []
-            for member in by_clip[c.shard][c.clip.clip_id]:
-                if not member.name.endswith(".json"):
-                    handle = sources[c.shard].extractfile(member)
-                    files.append((member.name, handle.read() if handle else b""))
-            members[c.clip.clip_id] = files
-            clip_bytes = sum(len(data) for _, data in files)
-            if not groups or len(groups[-1]) >= config.corpus.shard_max_clips or size >= limit:
-                groups.append([])
-                size = 0
-            groups[-1].append(c)
-            size += clip_bytes
-    finally:
-        for tar in sources.values():
-            tar.close()
-    new_shard: dict[str, str] = {}
-    for number, group in enumerate(groups):
-        name = f"shards/shard-{number:06d}.tar"
-        path = out_dir / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as tar:
-            for c in group:
-                files = members[c.clip.clip_id]
-                mp4 = [f for f in files if f[0].endswith(".mp4")]
-                for member_name, data in mp4:
-                    _add_member(tar, member_name, data)
-                _add_member(
-                    tar,
-                    f"{c.clip.clip_id}.json",
-                    json.dumps(released_clip_json(c), sort_keys=True, default=str).encode(),
-                )
-                for member_name, data in sorted(f for f in files if not f[0].endswith(".mp4")):
-                    _add_member(tar, member_name, data)
-                new_shard[c.clip.clip_id] = name
-    return new_shard
-
-
 def released_clip_json(c: Candidate) -> dict[str, Any]:
     """The corpus JSON with the current review results and licence, the attribution, and no local path."""
     data = dict(c.clip_json)
@@ -346,14 +302,6 @@ def released_clip_json(c: Candidate) -> dict[str, Any]:
     data["source_url"] = source_url(c.video)
     data["attribution"] = attribution(c.video, c.license, _changes(c.clip_json))
     return data
-
-
-def _write_clip_index(corpus_dir: Path, out_dir: Path, new_shard: dict[str, str]) -> None:
-    table = pq.read_table(corpus_dir / "clips" / "part-00000.parquet")
-    table = table.filter(pc.is_in(table["clip_id"], value_set=pa.array(sorted(new_shard), type=pa.string())))
-    shards = pa.array([new_shard[clip_id] for clip_id in table["clip_id"].to_pylist()], type=pa.string())
-    table = table.set_column(table.schema.get_field_index("shard"), "shard", shards)
-    write_parquet(out_dir / "clips" / "part-00000.parquet", table)
 
 
 def _write_references(out_dir: Path, references: list[Candidate]) -> None:

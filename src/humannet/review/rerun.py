@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,10 +29,11 @@ from humannet.corpus.reader import Corpus, open_corpus
 from humannet.corpus.writer import write_index
 from humannet.engine.pipeline import Pipeline
 from humannet.engine.stage import Stage
-from humannet.engine.state import Ledger, atomic_write_bytes
+from humannet.engine.state import Ledger
 from humannet.media.frames import DecodeConfig, DecodeStats, iter_frames
 from humannet.media.probe import probe_video
 from humannet.records import Frame, ItemError, Status, Video, settle_clips
+from humannet.storage import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -188,13 +188,8 @@ class WrittenClipFrames:
     def _clip_frames(
         self, shard: str, clip_id: str, start_s: float, decode: DecodeConfig, stats: DecodeStats
     ) -> Iterator[Frame]:
-        data = self.corpus.read_member(shard, f"{clip_id}.mp4")
-        if data is None:
-            raise FileNotFoundError(f"{shard} has no member {clip_id}.mp4")
-        with tempfile.NamedTemporaryFile(suffix=".mp4", prefix="humannet-review-") as handle:
-            handle.write(data)
-            handle.flush()
-            for frame in iter_frames(handle.name, probe_video(handle.name), decode, stats):
+        with self.corpus.member_file(shard, f"{clip_id}.mp4") as path:
+            for frame in iter_frames(str(path), probe_video(str(path)), decode, stats):
                 yield Frame(frame.index, start_s + frame.time_s, frame.small, frame.analysis)
 
 

@@ -1,8 +1,8 @@
 """Clip files for the viewer, read straight out of the shards: byte ranges of an mp4, thumbnails, keypoints as JSON.
 
 A browser seeks in a video with HTTP Range requests, so the mp4 is served as byte ranges of
-its tar member (a tar stores each member contiguously) instead of being unpacked. The member
-table of each shard is read once and kept until the shard file changes.
+its tar member (a tar stores each member contiguously) instead of being unpacked. Shards are
+read through the corpus reader, which keeps each shard's member table until the shard changes.
 """
 
 from __future__ import annotations
@@ -10,14 +10,15 @@ from __future__ import annotations
 import hashlib
 import io
 import math
-import os
 import tarfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from humannet.corpus.reader import Corpus
+from humannet.storage import atomic_write_bytes
 
 THUMB_WIDTH = 320
 
@@ -28,48 +29,37 @@ class MediaMissing(LookupError):
 
 @dataclass(frozen=True)
 class MemberSpan:
-    path: Path
-    offset: int
+    shard: str
+    offset: int  # of the member's data in the shard
     size: int
+    version: str  # the shard's version (Corpus.shard_version): changes when the shard is rewritten
 
 
 class ShardMembers:
-    """Where each member of each shard lies, by (shard, member name); thread-safe."""
+    """Clip files served from the corpus reader, with errors that say what is missing; thread-safe."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self._tables: dict[str, tuple[float, dict[str, tuple[int, int]]]] = {}
-        self._lock = threading.Lock()
+    def __init__(self, corpus: Corpus) -> None:
+        self.corpus = corpus
 
     def span(self, shard: str | None, name: str) -> MemberSpan:
         if not shard:
             raise MediaMissing(f"{name}: the clip has no shard (the corpus was curated with --no-materialize)")
-        path = self.root / shard
         try:
-            mtime = path.stat().st_mtime
-        except OSError:
+            version = self.corpus.shard_version(shard)
+            table = self.corpus.shard_members(shard, strict=True)
+        except FileNotFoundError:
             raise MediaMissing(f"{name}: shard {shard} is missing") from None
-        with self._lock:
-            cached = self._tables.get(shard)
-        if cached is None or cached[0] != mtime:
-            try:
-                with tarfile.open(path) as tar:
-                    table = {m.name: (m.offset_data, m.size) for m in tar.getmembers() if m.isfile()}
-            except (tarfile.TarError, OSError) as exc:
-                raise MediaMissing(f"{name}: shard {shard} is unreadable ({exc})") from None
-            with self._lock:
-                self._tables[shard] = (mtime, table)
-        else:
-            table = cached[1]
+        except (tarfile.TarError, OSError) as exc:
+            raise MediaMissing(f"{name}: shard {shard} is unreadable ({exc})") from None
         if name not in table:
             raise MediaMissing(f"{name}: not in shard {shard}")
         offset, size = table[name]
-        return MemberSpan(path, offset, size)
+        return MemberSpan(shard, offset, size, version)
 
     def read(self, shard: str | None, name: str, start: int = 0, length: int | None = None) -> bytes:
         span = self.span(shard, name)
         length = span.size - start if length is None else length
-        with open(span.path, "rb") as handle:
+        with self.corpus.open_shard(span.shard) as handle:
             handle.seek(span.offset + start)
             return handle.read(length)
 
@@ -128,7 +118,8 @@ class ThumbnailCache:
 
     def get(self, shard: str | None, clip_id: str) -> bytes:
         span = self.members.span(shard, f"{clip_id}.mp4")
-        version = hashlib.sha1(f"{span.path}:{span.path.stat().st_mtime}:{span.offset}".encode()).hexdigest()[:12]
+        shard_file = f"{self.members.corpus.location}/{span.shard}"
+        version = hashlib.sha1(f"{shard_file}:{span.version}:{span.offset}".encode()).hexdigest()[:12]
         path = self.cache_dir / f"{clip_id}.{version}.jpg"
         if path.is_file():
             return path.read_bytes()
@@ -138,10 +129,7 @@ class ThumbnailCache:
             raise
         except Exception as exc:  # a corrupt mp4: the grid shows a placeholder for this clip only
             raise MediaMissing(f"{clip_id}.mp4: cannot decode ({type(exc).__name__}: {exc})") from None
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        temp.write_bytes(data)
-        os.replace(temp, path)
+        atomic_write_bytes(path, data)
         return data
 
 

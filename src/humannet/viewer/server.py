@@ -46,7 +46,7 @@ class ViewerApp:
     def __init__(self, corpus: Corpus, cache_dir: Path) -> None:
         self.corpus = corpus
         self.catalog = Catalog(corpus)
-        self.members = ShardMembers(corpus.root)
+        self.members = ShardMembers(corpus)
         self.thumbnails = ThumbnailCache(self.members, cache_dir)
 
     def shard_of(self, clip_id: str) -> str | None:
@@ -160,7 +160,7 @@ class ViewerHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if head:
             return
-        with open(span.path, "rb") as handle:
+        with self.app.corpus.open_shard(span.shard) as handle:
             handle.seek(span.offset + first)
             remaining = length
             while remaining > 0:

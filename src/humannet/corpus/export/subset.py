@@ -14,9 +14,7 @@ the first exhausted dataset.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
 import tarfile
 from dataclasses import dataclass, field
@@ -33,8 +31,8 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from humannet import UsageError, __version__
 from humannet.corpus.reader import FORMAT_VERSION, Corpus, sql_string
-from humannet.corpus.writer import write_parquet
-from humannet.engine.state import atomic_write_bytes
+from humannet.corpus.writer import pack_shards, shard_name, write_parquet, write_shard
+from humannet.storage import atomic_write_bytes
 
 UNKNOWN_SOURCE = "(unknown)"
 
@@ -229,31 +227,49 @@ def _component_predicate(component: Component, index: int, columns: dict[str, pa
 def _sample(
     candidates: dict[str, list], mixture: Mixture, total: Total, seed: int
 ) -> tuple[list[int], list[dict[str, Any]], list[str]]:
-    """Indices of the chosen candidates: components filled in turn, the one furthest below its share first."""
+    """Indices of the chosen candidates, what each component took, and notes on components that fell short."""
     components = mixture.components or [Component(name="all", where="TRUE", weight=1.0)]
-    durations = np.asarray(candidates["duration_s"], dtype=float) / 3600
-    size = durations if total.clips is None else np.ones(len(durations))  # what the budget is counted in
+    hours = np.asarray(candidates["duration_s"], dtype=float) / 3600
+    size = hours if total.clips is None else np.ones(len(hours))  # what the budget is counted in
     weights = np.array([c.weight for c in components])
     shares = weights / weights.sum()
     members = [np.flatnonzero(np.asarray(candidates[f"member_{i}"], dtype=bool)) for i in range(len(components))]
-    available = np.array([size[m].sum() for m in members])
-    budget = total.clips if total.clips is not None else total.hours
-    notes = []
-    if budget is None:  # with components: the largest total each can fill at its share
-        budget = float(np.min(available / shares)) if mixture.components else float(available.sum())
-    targets = shares * budget
+    targets = shares * _budget(total, members, size, shares, weighted=bool(mixture.components))
     rng = np.random.default_rng(seed)
     orders = [m[rng.permutation(len(m))] for m in members]
-    cursor = [0] * len(components)
-    taken = np.zeros(len(components))
-    chosen: list[int] = []
-    owner: list[int] = []  # the component that took each chosen clip
-    used = np.zeros(len(durations), dtype=bool)
-    caps = _CapTracker(mixture.caps, candidates)
-    open_components = set(range(len(components)))
+    draw = _draw(orders, size, targets, _CapTracker(mixture.caps, candidates))
+    unit = "clips" if total.clips is not None else "hours"
+    report, notes = _component_report(components, shares, targets, members, draw, hours, unit)
+    return draw.chosen, report, notes
+
+
+def _budget(total: Total, members: list[np.ndarray], size: np.ndarray, shares: np.ndarray, weighted: bool) -> float:
+    """The total to draw (in clips or hours): as asked; else, with components, the largest total each can fill
+    at its share; else every selected clip."""
+    budget = total.clips if total.clips is not None else total.hours
+    if budget is not None:
+        return budget
+    available = np.array([size[m].sum() for m in members])
+    return float(np.min(available / shares)) if weighted else float(available.sum())
+
+
+@dataclass
+class _Draw:
+    chosen: list[int]  # candidate indices, in the order they were taken
+    owner: list[int]  # the component that took each chosen clip
+    taken: np.ndarray  # per component, in budget units
+
+
+def _draw(orders: list[np.ndarray], size: np.ndarray, targets: np.ndarray, caps: _CapTracker) -> _Draw:
+    """Components take clips in turn, the one furthest below its target first, each from its own random order,
+    skipping clips already taken or over a cap, until every component reaches its target or runs out."""
+    cursor = [0] * len(orders)
+    draw = _Draw(chosen=[], owner=[], taken=np.zeros(len(orders)))
+    used = np.zeros(len(size), dtype=bool)
+    open_components = set(range(len(orders)))
     while open_components:
-        i = min(open_components, key=lambda k: (taken[k] / targets[k] if targets[k] > 0 else 1.0, k))
-        if taken[i] >= targets[i] - 1e-12:
+        i = min(open_components, key=lambda k: (draw.taken[k] / targets[k] if targets[k] > 0 else 1.0, k))
+        if draw.taken[i] >= targets[i] - 1e-12:
             open_components.discard(i)
             continue
         picked = None
@@ -268,29 +284,43 @@ def _sample(
             continue
         used[picked] = True
         caps.take(picked)
-        chosen.append(picked)
-        owner.append(i)
-        taken[i] += size[picked]
-    unit = "clips" if total.clips is not None else "hours"
-    report = []
+        draw.chosen.append(picked)
+        draw.owner.append(i)
+        draw.taken[i] += size[picked]
+    return draw
+
+
+def _component_report(
+    components: list[Component],
+    shares: np.ndarray,
+    targets: np.ndarray,
+    members: list[np.ndarray],
+    draw: _Draw,
+    hours: np.ndarray,
+    unit: str,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Per component: share, target, clips and hours taken, clips available, realised share; and a note for each
+    component that fell short of its target."""
+    report, notes = [], []
+    total_taken = draw.taken.sum()
     for i, component in enumerate(components):
-        mine = [c for c, o in zip(chosen, owner, strict=True) if o == i]
+        mine = [c for c, o in zip(draw.chosen, draw.owner, strict=True) if o == i]
         report.append(
             {
                 "name": component.name or f"component-{i + 1}",
                 "share": float(shares[i]),
                 f"target_{unit}": float(targets[i]),
                 "clips": len(mine),
-                "hours": float(durations[mine].sum()) if mine else 0.0,
+                "hours": float(hours[mine].sum()) if mine else 0.0,
                 "available_clips": len(members[i]),
-                "realised_share": float(taken[i] / taken.sum()) if taken.sum() else 0.0,
+                "realised_share": float(draw.taken[i] / total_taken) if total_taken else 0.0,
             }
         )
-        if taken[i] < targets[i] * 0.999:
+        if draw.taken[i] < targets[i] * 0.999:
             notes.append(
-                f"{report[-1]['name']} has {taken[i]:.3f} of its {targets[i]:.3f} {unit}: too few matching clips (or caps reached)"
+                f"{report[-1]['name']} has {draw.taken[i]:.3f} of its {targets[i]:.3f} {unit}: too few matching clips (or caps reached)"
             )
-    return chosen, report, notes
+    return report, notes
 
 
 class _CapTracker:
@@ -336,58 +366,36 @@ def _copy_shards(corpus: Corpus, clip_rows: pa.Table, out_dir: Path) -> tuple[pa
     max_clips = int(settings.get("shard_max_clips", 500))
     max_bytes = float(settings.get("shard_max_mb", 1024.0)) * 1e6
     clip_ids, shards = clip_rows["clip_id"].to_pylist(), clip_rows["shard"].to_pylist()
-    with contextlib.ExitStack() as stack:
-        sources = {shard: _existing_shard(corpus, shard, stack) for shard in sorted({s for s in shards if s})}
-        wanted = set(clip_ids)
-        members: dict[str, list[tuple[tarfile.TarFile, tarfile.TarInfo]]] = {}
-        for tar in sources.values():
-            for member in tar.getmembers():
-                clip_id = member.name.split(".", 1)[0]
-                if member.isfile() and clip_id in wanted:
-                    members.setdefault(clip_id, []).append((tar, member))
-        groups: list[list[str]] = []
-        size = 0.0
-        for clip_id in clip_ids:
-            if clip_id not in members:
-                continue  # not materialised in the source (curated with --no-materialize)
-            if not groups or len(groups[-1]) >= max_clips or size >= max_bytes:
-                groups.append([])
-                size = 0.0
-            groups[-1].append(clip_id)
-            size += sum(m.size for _, m in members[clip_id])
-        new_shard: dict[str, str] = {}
-        for number, group in enumerate(groups):
-            name = f"shards/shard-{number:06d}.tar"
-            _write_copied_shard(out_dir / name, [m for clip_id in group for m in members[clip_id]])
-            new_shard.update(dict.fromkeys(group, name))
+    wanted = set(clip_ids)
+    source: dict[str, str] = {}  # clip_id -> the shard holding its files
+    size: dict[str, int] = {}  # clip_id -> bytes of its files
+    for shard in sorted({s for s in shards if s}):
+        for name, (_, member_size) in _existing_shard(corpus, shard).items():
+            clip_id = name.split(".", 1)[0]
+            if clip_id in wanted:
+                source[clip_id] = shard
+                size[clip_id] = size.get(clip_id, 0) + member_size
+    materialised = [c for c in clip_ids if c in source]  # not the clips of a source curated with --no-materialize
+    groups = pack_shards(materialised, size.__getitem__, max_clips, max_bytes)
+    new_shard: dict[str, str] = {}
+    for number, group in enumerate(groups):
+        name = shard_name(number)
+        write_shard(out_dir / name, ((c, corpus.clip_members(source[c], c)) for c in group))
+        new_shard.update(dict.fromkeys(group, name))
     column = clip_rows.schema.get_field_index("shard")
     return clip_rows.set_column(column, "shard", pa.array([new_shard.get(c) for c in clip_ids], pa.string())), len(
         groups
     )
 
 
-def _existing_shard(corpus: Corpus, shard: str, stack: contextlib.ExitStack) -> tarfile.TarFile:
-    """The shard, open until `stack` closes; SubsetError when it is missing or unreadable."""
+def _existing_shard(corpus: Corpus, shard: str) -> dict[str, tuple[int, int]]:
+    """The shard's member table; SubsetError when the shard is missing or unreadable."""
     try:
-        return stack.enter_context(corpus.open_shard_tar(shard))
+        return corpus.shard_members(shard, strict=True)
     except (OSError, tarfile.TarError) as exc:
         raise SubsetError(
             f"{corpus.location}/{shard}: shard named in the clip index is missing or unreadable ({exc}); the source is incomplete"
         ) from exc
-
-
-def _write_copied_shard(path: Path, members: list[tuple[tarfile.TarFile, tarfile.TarInfo]]) -> None:
-    """Members copied as they are (same names, fixed owner and mtime, like the writer), renamed into place when whole."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tarfile.open(temp, "w", format=tarfile.USTAR_FORMAT) as out:
-        for tar, member in members:
-            info = tarfile.TarInfo(member.name)
-            info.size, info.mtime, info.mode = member.size, 0, 0o644
-            out.addfile(info, tar.extractfile(member))
-    with open(temp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(temp, path)
 
 
 def _reference_shards(corpus: Corpus, clip_rows: pa.Table) -> pa.Table:

@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from humannet.cli import main
-from humannet.corpus.lerobot import VIDEO_KEY, export_lerobot
+from humannet.corpus.export.lerobot import VIDEO_KEY, export_lerobot
 from humannet.corpus.reader import open_corpus
 from tests.sample_corpus import sample_corpus
 

@@ -23,13 +23,10 @@ Files roll over to the next file index at LeRobot's default sizes (100 MB data, 
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import logging
 import math
-import os
-import shutil
 import tarfile
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -43,6 +40,7 @@ import pyarrow.parquet as pq
 from humannet import HumannetError
 from humannet.corpus.loader import decode_frames, resample
 from humannet.corpus.reader import Corpus
+from humannet.storage import atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -111,41 +109,36 @@ def export_lerobot(
     rows = _robot_ready_rows(corpus, where)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise LeRobotExportError(f"{out}: already exists and is not empty; choose a new folder")
-    partial = out.with_name(f".{out.name}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
     writer: _DatasetWriter | None = None
     result = ExportResult(out=out)
-    try:
-        for row, files in _clip_files(corpus, rows, result):
-            try:
-                retarget = _load_retarget(files.get("retarget.npz"))
-                rate = fps or _native_rate(retarget["times"])
-                if writer is None:
-                    writer = _DatasetWriter(partial, rate, size, retarget)
-                episodes = list(_episodes(row, files, retarget, writer, min_seconds))
-            except Exception as exc:  # one bad clip is named in the result, never stops the export
-                result.skipped.append(
-                    (row["clip_id"], str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}")
+    with atomic_output(out) as partial:  # the folder appears whole, or not at all
+        try:
+            for row, files in _clip_files(corpus, rows, result):
+                try:
+                    retarget = _load_retarget(files.get("retarget.npz"))
+                    rate = fps or _native_rate(retarget["times"])
+                    if writer is None:
+                        writer = _DatasetWriter(partial, rate, size, retarget)
+                    episodes = list(_episodes(row, files, retarget, writer, min_seconds))
+                except Exception as exc:  # one bad clip is named in the result, never stops the export
+                    result.skipped.append(
+                        (row["clip_id"], str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}")
+                    )
+                    continue
+                if not episodes:
+                    result.skipped.append((row["clip_id"], f"no valid stretch of at least {min_seconds:g} s"))
+                for episode in episodes:
+                    writer.add(episode)
+            if writer is None or writer.episode_index == 0:
+                reasons = "; ".join(f"{c}: {r}" for c, r in result.skipped[:5])
+                raise LeRobotExportError(
+                    f"{corpus.root}: none of the {len(rows)} robot-ready clip(s) gave an episode ({reasons})"
                 )
-                continue
-            if not episodes:
-                result.skipped.append((row["clip_id"], f"no valid stretch of at least {min_seconds:g} s"))
-            for episode in episodes:
-                writer.add(episode)
-        if writer is None or writer.episode_index == 0:
-            reasons = "; ".join(f"{c}: {r}" for c, r in result.skipped[:5])
-            raise LeRobotExportError(
-                f"{corpus.root}: none of the {len(rows)} robot-ready clip(s) gave an episode ({reasons})"
-            )
-        writer.finish(corpus)
-    except BaseException:
-        if writer is not None:
-            writer.close()
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    if out.exists():
-        out.rmdir()
-    os.replace(partial, out)
+            writer.finish(corpus)
+        except BaseException:
+            if writer is not None:
+                writer.close()
+            raise
     result.episodes, result.frames, result.tasks = writer.episode_index, writer.frame_index, len(writer.tasks)
     result.fps, result.robot_type = writer.fps, writer.robot_type
     return result
@@ -178,29 +171,21 @@ def _robot_ready_rows(corpus: Corpus, where: str | None) -> list[dict[str, Any]]
 
 
 def _clip_files(corpus: Corpus, rows: list[dict[str, Any]], result: ExportResult):
-    """Each row with its shard members (mp4, json, retarget.npz), opening each shard once."""
-    by_shard: dict[str, list[dict[str, Any]]] = {}
+    """Each row with its files (mp4, json, retarget.npz) by suffix; clips whose shard or mp4 is missing are skipped."""
     for row in rows:
-        by_shard.setdefault(row["shard"], []).append(row)
-    for shard, shard_rows in by_shard.items():
-        with contextlib.ExitStack() as stack:
-            try:
-                tar = stack.enter_context(corpus.open_shard_tar(shard))
-            except (OSError, tarfile.TarError) as exc:
-                result.skipped.extend((row["clip_id"], f"shard {shard} is unreadable ({exc})") for row in shard_rows)
-                continue
-            members = {m.name: m for m in tar.getmembers()}
-            for row in shard_rows:
-                files = {}
-                for suffix in ("mp4", "json", "retarget.npz"):
-                    info = members.get(f"{row['clip_id']}.{suffix}")
-                    handle = tar.extractfile(info) if info else None
-                    if handle is not None:
-                        files[suffix] = handle.read()
-                if "mp4" not in files:
-                    result.skipped.append((row["clip_id"], f"{row['clip_id']}.mp4 is not in {shard}"))
-                    continue
-                yield row, files
+        shard, clip_id = row["shard"], row["clip_id"]
+        try:
+            corpus.shard_members(shard, strict=True)
+        except (OSError, tarfile.TarError) as exc:
+            result.skipped.append((clip_id, f"shard {shard} is unreadable ({exc})"))
+            continue
+        suffixes = ("mp4", "json", "retarget.npz")
+        found = corpus.read_members(shard, [f"{clip_id}.{suffix}" for suffix in suffixes])
+        files = {suffix: found[f"{clip_id}.{suffix}"] for suffix in suffixes if f"{clip_id}.{suffix}" in found}
+        if "mp4" not in files:
+            result.skipped.append((clip_id, f"{clip_id}.mp4 is not in {shard}"))
+            continue
+        yield row, files
 
 
 def _load_retarget(data: bytes | None) -> dict[str, Any]:
