@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import shutil
 import tempfile
@@ -243,3 +244,12 @@ def staging_folder(
             fs.put_file(str(path), f"{root}/{path.name}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def write_parquet(path: Path, table: Any) -> None:
+    """A Parquet file (zstd) written whole, so readers never see half of one."""
+    import pyarrow.parquet as pq
+
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd")
+    atomic_write_bytes(path, sink.getvalue())

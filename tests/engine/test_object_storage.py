@@ -178,9 +178,9 @@ def test_unreachable_input_prefix_is_a_clear_usage_error(s3, tmp_path):
 
 def test_reading_tools_read_a_corpus_on_s3_without_copying_its_shards(s3, local_reference, tmp_path, monkeypatch):
     """The index is mirrored locally, shards are read from the store with ranged reads; the tables match a local run."""
-    from humannet.corpus.audit import audit
     from humannet.corpus.loader import ClipLoader
     from humannet.corpus.reader import CorpusReadError, open_corpus
+    from humannet.review.audit import audit
 
     endpoint, client = s3
     out = f"s3://{BUCKET}/corpus-read"

@@ -15,11 +15,11 @@ from rich.console import Console
 
 from humannet.cli import main
 from humannet.config import load_config
-from humannet.corpus.audit import audit
 from humannet.corpus.provenance import UNDECLARED
 from humannet.curate import Curator
 from humannet.engine.local import LocalRunner
 from humannet.records import fingerprint
+from humannet.review.audit import audit
 from humannet.stages import analysis_stages, materialize_stages
 from tests.review.text_video import FAKE_EMAIL, FAKE_PHONE, FAKE_URL, overlay_text
 

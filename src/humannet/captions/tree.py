@@ -18,9 +18,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from humannet.corpus.writer import write_parquet
 from humannet.records import Clip, Scene, Status, Video
-from humannet.storage import atomic_write_bytes
+from humannet.storage import atomic_write_bytes, write_parquet
 
 TREES_FILE = "captions/trees.parquet"
 STATE_FOLDER = "state/captions"

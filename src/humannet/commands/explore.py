@@ -86,7 +86,7 @@ def query(corpus: str, sql: str, output_format: str, out_path: Path | None) -> N
 @click.option("--json", "as_json", is_flag=True, help="Print the audit as JSON.")
 def audit(corpus: str, as_json: bool) -> None:
     """List a corpus's clips and clip-hours by licence; flag unknown, non-commercial and restricted ones."""
-    from humannet.corpus.audit import audit as run_audit
+    from humannet.review.audit import audit as run_audit
 
     report = run_audit(corpus)
     click.echo(report.to_json() if as_json else report.format_table())

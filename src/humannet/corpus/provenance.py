@@ -25,8 +25,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from humannet import __version__
-from humannet.corpus.writer import write_parquet
 from humannet.records import Video, declared_settings, fingerprint
+from humannet.storage import write_parquet
 
 PROVENANCE_FILE = "provenance.parquet"
 UNDECLARED = "undeclared"

@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from humannet.records import Clip, Status, Video
-from humannet.storage import atomic_output, atomic_write_bytes
+from humannet.storage import atomic_output, write_parquet
 
 T = TypeVar("T")
 
@@ -83,12 +82,6 @@ ERROR_SCHEMA = pa.schema(
         ("message", pa.string()),
     ]
 )
-
-
-def write_parquet(path: Path, table: pa.Table) -> None:
-    sink = io.BytesIO()
-    pq.write_table(table, sink, compression="zstd")
-    atomic_write_bytes(path, sink.getvalue())
 
 
 def video_row(video: Video) -> dict[str, Any]:

@@ -38,12 +38,11 @@ from humannet.config import Config
 from humannet.corpus.export.release import ReleasedClip, copy_released_clips, write_released_index
 from humannet.corpus.provenance import PROVENANCE_FILE
 from humannet.corpus.reader import Corpus, CorpusReadError, open_corpus
-from humannet.corpus.writer import write_parquet
 from humannet.engine.state import Ledger
 from humannet.records import Clip, Status, Video
 from humannet.review.licenses import LicenseInfo, license_table, normalize_license
 from humannet.review.policy import REFERENCE, RELEASE, WITHHOLD, ClipReview, Decision, ReleasePolicy, decide
-from humannet.storage import atomic_write_bytes
+from humannet.storage import atomic_write_bytes, write_parquet
 
 REVIEW_REASON_KEYS = ("unsafe", "quarantined")  # clips dropped by the review, still listed in the manifest
 

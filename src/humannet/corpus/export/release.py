@@ -13,7 +13,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from humannet.corpus.reader import Corpus
-from humannet.corpus.writer import pack_shards, shard_name, write_parquet, write_shard
+from humannet.corpus.writer import pack_shards, shard_name, write_shard
+from humannet.storage import write_parquet
 
 
 @dataclass(frozen=True)

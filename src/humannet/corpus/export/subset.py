@@ -31,8 +31,8 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from humannet import UsageError, __version__
 from humannet.corpus.reader import FORMAT_VERSION, Corpus, sql_string
-from humannet.corpus.writer import pack_shards, shard_name, write_parquet, write_shard
-from humannet.storage import atomic_write_bytes
+from humannet.corpus.writer import pack_shards, shard_name, write_shard
+from humannet.storage import atomic_write_bytes, write_parquet
 
 UNKNOWN_SOURCE = "(unknown)"
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from humannet.corpus.audit import NON_COMMERCIAL, OPEN, RESTRICTED, UNKNOWN, audit, normalize_license
 from humannet.corpus.writer import write_index
 from humannet.records import Clip, Status, Video
+from humannet.review.audit import NON_COMMERCIAL, OPEN, RESTRICTED, UNKNOWN, audit, normalize_license
 
 
 @pytest.mark.parametrize(
