@@ -60,3 +60,7 @@ COMMANDS = (  # in the order of work: find videos, curate them, look into the co
 )
 for _command in COMMANDS:
     main.add_command(_command)
+
+
+if __name__ == "__main__":
+    main()
