@@ -92,7 +92,8 @@ def evaluate(corpus: Path, labels_path: Path, tolerance_s: float = 0.5) -> Accur
         tp, fp, fn = tp + a, fp + b, fn + c
         if b or c:
             report.cut_misses.append(
-                f"{name}: predicted {[round(t, 2) for t in video['cut_times'] or []]}, labelled {cut_labels.get(name, [])}"
+                f"{name}: predicted {[round(t, 2) for t in video['cut_times'] or []]}, labelled "
+                f"{cut_labels.get(name, [])}"
             )
         if video["duplicate_of"]:
             report.duplicates_left_out.append(name)
@@ -115,7 +116,8 @@ def format_accuracy(report: AccuracyReport) -> str:
     lines = ["Content filter (per video; kept = at least one clip kept)", "                   kept  dropped"]
     for people in (True, False):
         lines.append(
-            f"  people={'yes' if people else 'no ':<3}      {report.content[(people, True)]:5d}  {report.content[(people, False)]:7d}"
+            f"  people={'yes' if people else 'no ':<3}      {report.content[(people, True)]:5d}  "
+            f"{report.content[(people, False)]:7d}"
         )
     lines += [f"  miss: {m}" for m in report.content_misses]
     if report.has_viewpoint:
@@ -160,8 +162,10 @@ def format_captions(result: dict) -> str:
     lines = [
         "",
         f"Captions: {result['caption_schema_valid']}/{result['clips']} clip captions valid against the schema",
-        f"  taxonomy viewpoint vs labels (per video, majority of clips): {result['viewpoint']}  agreement {result['viewpoint_agreement']:.2f}",
-        f"  caption people (subjects.min_count >= 1) vs labels: {result['people']}  agreement {result['people_agreement']:.2f}",
+        f"  taxonomy viewpoint vs labels (per video, majority of clips): {result['viewpoint']}  agreement "
+        f"{result['viewpoint_agreement']:.2f}",
+        f"  caption people (subjects.min_count >= 1) vs labels: {result['people']}  agreement "
+        f"{result['people_agreement']:.2f}",
         f"  environment where SOURCES.md states it: {result['environment']}",
     ]
     lines += [f"  miss: {miss}" for miss in result["misses"]]

@@ -98,7 +98,8 @@ def _truth(trajectory: Trajectory, video: SyntheticVideo, rows: np.ndarray) -> T
 def format_table(results: dict[str, dict[str, object]], seconds: float) -> str:
     lines = [
         f"camera trajectory VO on rendered {seconds:g} s clips (320x240, 30 fps, H.264); one core",
-        f"  {'case':<34}{'ATE/path':>9}{'rot err':>9}{'valid':>7}{'t-valid':>8}{'KF':>5}{'ms/fr':>7}{'RT':>7}{'cpu ms':>8}{'cpu RT':>7}  reasons",
+        f"  {'case':<34}{'ATE/path':>9}{'rot err':>9}{'valid':>7}{'t-valid':>8}"
+        f"{'KF':>5}{'ms/fr':>7}{'RT':>7}{'cpu ms':>8}{'cpu RT':>7}  reasons",
     ]
     for name, r in results.items():
         ate = f"{100 * r['ate_relative']:.2f}%" if r["ate_relative"] is not None else "-"

@@ -154,5 +154,7 @@ def measure_caption_throughput(corpus: Path, config: CaptionConfig | None = None
         "ms_per_clip": 1000 * sum(timings) / len(timings) if timings else None,
         "ms_per_clip_max": 1000 * max(timings) if timings else None,
         "model_load_s": load_s,
-        "method": "taxonomy + template caption annotators re-run on the shards' clips in one process, model load timed apart",
+        "method": (
+            "taxonomy + template caption annotators re-run on the shards' clips in one process, model load timed apart"
+        ),
     }

@@ -113,8 +113,10 @@ def measure(
                     summary = motion3d.summary()
                     results.append(
                         ClipResult(
-                            clip_id, source, duration, len(pose["times"]), int(summary["pose3d_frames"]), int(summary["hand3d_frames"]),
-                            result.coverage, result.error_mm, ready, lifted - started, done - lifted, lifted_cpu - started_cpu, done_cpu - lifted_cpu,
+                            clip_id, source, duration, len(pose["times"]),
+                            int(summary["pose3d_frames"]), int(summary["hand3d_frames"]),
+                            result.coverage, result.error_mm, ready,
+                            lifted - started, done - lifted, lifted_cpu - started_cpu, done_cpu - lifted_cpu,
                             motion3d.notes + result.notes,
                         )
                     )  # fmt: skip
@@ -136,7 +138,8 @@ def _first_pose(corpus: Path) -> bytes | None:
 
 
 def summarise(results: list[ClipResult], frame_errors: np.ndarray) -> dict[str, object]:
-    """Speed, the clip-level error distribution, the per-frame error distribution over valid frames, the robot-ready share."""
+    """Speed, the clip-level error distribution, the per-frame error distribution over valid frames, the robot-ready
+    share."""
     frames = sum(r.frames for r in results)
     video_s = sum(r.duration_s for r in results)
     lift_s, retarget_s = sum(r.motion3d_s for r in results), sum(r.retarget_s for r in results)
@@ -187,7 +190,8 @@ def summarise(results: list[ClipResult], frame_errors: np.ndarray) -> dict[str, 
 def format_motion_report(report: MotionBenchReport) -> str:
     s = report.summary
     lines = [
-        f"3D motion and retargeting on {report.corpus}: {s['clips']} clips, {s['video_s']:.1f} s, {s['keypoint_frames']} keypoint frames (one core)",
+        f"3D motion and retargeting on {report.corpus}: {s['clips']} clips, {s['video_s']:.1f} s, "
+        f"{s['keypoint_frames']} keypoint frames (one core)",
         f"  {'clip':<34}{'source':<42}{'frames':>7}{'body':>6}{'hands':>6}{'cover':>7}{'err mm':>8}{'ready':>7}",
     ]
     for r in report.clips:
@@ -198,12 +202,13 @@ def format_motion_report(report: MotionBenchReport) -> str:
     q = s["error_mm_quantiles"]
     lines += [
         "",
-        f"  motion3d: {s['motion3d_ms_per_frame']:.2f} ms per keypoint frame, {s['motion3d_realtime_per_core']:.0f}x realtime per core",
-        f"  retarget: {s['retarget_ms_per_frame']:.2f} ms per keypoint frame ({s['retarget_ms_per_solved_frame']:.2f} per solved frame), "
-        f"{s['retarget_realtime_per_core']:.1f}x realtime per core",
-        f"  CPU time (what a core pays, however busy the machine; load average {s['load_average_1min']:.1f}): motion3d "
-        f"{s['motion3d_cpu_ms_per_frame']:.2f} ms, retarget {s['retarget_cpu_ms_per_frame']:.2f} ms per keypoint frame; "
-        f"both {s['realtime_per_core_cpu']:.1f}x realtime per core",
+        f"  motion3d: {s['motion3d_ms_per_frame']:.2f} ms per keypoint frame, {s['motion3d_realtime_per_core']:.0f}x "
+        "realtime per core",
+        f"  retarget: {s['retarget_ms_per_frame']:.2f} ms per keypoint frame ({s['retarget_ms_per_solved_frame']:.2f} "
+        f"per solved frame), {s['retarget_realtime_per_core']:.1f}x realtime per core",
+        f"  CPU time (what a core pays, however busy the machine; load average {s['load_average_1min']:.1f}): "
+        f"motion3d {s['motion3d_cpu_ms_per_frame']:.2f} ms, retarget {s['retarget_cpu_ms_per_frame']:.2f} ms per "
+        f"keypoint frame; both {s['realtime_per_core_cpu']:.1f}x realtime per core",
         "  retargeting error over clips with full-body frames (mm): "
         + (", ".join(f"{k} {v:.1f}" for k, v in q.items()) + f" (n={s['clips_with_error']})" if q else "none"),
         "  per valid frame (mm): "
@@ -212,8 +217,9 @@ def format_motion_report(report: MotionBenchReport) -> str:
             if s["valid_frames"]
             else "none"
         ),
-        f"  robot-ready: {s['robot_ready_clips']} of {s['clips']} clips ({100 * s['robot_ready_share_of_clips']:.0f} %), "
-        f"{100 * s['robot_ready_share_of_clips_with_body']:.0f} % of the {s['clips_with_body']} clips with a 3D body",
+        f"  robot-ready: {s['robot_ready_clips']} of {s['clips']} clips ({100 * s['robot_ready_share_of_clips']:.0f} "
+        f"%), {100 * s['robot_ready_share_of_clips_with_body']:.0f} % of the {s['clips_with_body']} clips with a 3D "
+        "body",
     ]
     return "\n".join(lines)
 

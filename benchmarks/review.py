@@ -5,7 +5,8 @@ python -m benchmarks review VIDEOS [--set review.pii.sample_fps=0.5 ...] [--json
 Each video is decoded once as the analysis pass decodes it (analysis frames at decode.analysis_fps)
 and fed to the unsafe-content detector and the OCR reader at their configured sampling rates.
 Prints, per video: samples, the unsafe score held on consecutive samples (what the stage acts on;
-a false positive on ordinary footage shows here) and the single-sample peak, the highest score of any class (benign classes: faces, feet),
+a false positive on ordinary footage shows here) and the single-sample peak, the highest score of any class (benign
+classes: faces, feet),
 the PII kinds found, the median text area, and milliseconds per sampled frame for each model.
 """
 
@@ -93,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     with_pii = [f"{r['video']} {'/'.join(r['pii_kinds'])}" for r in rows if r["pii_kinds"]]
     print(f"videos with PII kinds: {len(with_pii)} ({', '.join(with_pii)})")
     print(
-        f"unsafe detector ms per frame: median {np.median(unsafe_ms):.1f}; OCR ms per frame: median {np.median(ocr_ms):.1f}"
+        f"unsafe detector ms per frame: median {np.median(unsafe_ms):.1f}; OCR ms per frame: median "
+        f"{np.median(ocr_ms):.1f}"
     )
     if args.json_path:
         args.json_path.write_text(json.dumps(rows, indent=2))

@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         large = copied(paths, args.copies, scratch / f"x{args.copies}")
         extra_s = video_s * (args.copies - 1)
         print(
-            f"{video_s:.1f} s of video x1 and x{args.copies}, {args.workers} workers, overrides {args.overrides or 'none'}"
+            f"{video_s:.1f} s of video x1 and x{args.copies}, {args.workers} workers, overrides "
+            f"{args.overrides or 'none'}"
         )
         print(f"{'runner':<8}{'net x1 s':>10}{f'net x{args.copies} s':>11}{'fixed s':>9}{'marginal RT/core':>18}")
         marginal = {}
@@ -95,10 +96,12 @@ def main(argv: list[str] | None = None) -> int:
             per_s = (many - one) / extra_s  # wall seconds per video second in steady state
             marginal[runner] = 1 / per_s
             print(
-                f"{runner:<8}{one:>10.2f}{many:>11.2f}{one - video_s * per_s:>9.2f}{marginal[runner] / args.workers:>17.1f}x"
+                f"{runner:<8}{one:>10.2f}{many:>11.2f}{one - video_s * per_s:>9.2f}"
+                f"{marginal[runner] / args.workers:>17.1f}x"
             )
         print(
-            f"Ray / local steady-state throughput at {args.workers} workers: {marginal['ray'] / marginal['local']:.2f} (target >= 0.85)"
+            f"Ray / local steady-state throughput at {args.workers} workers: "
+            f"{marginal['ray'] / marginal['local']:.2f} (target >= 0.85)"
         )
         if args.nodes:
             from benchmarks.loopback_cluster import loopback_cluster
@@ -109,9 +112,11 @@ def main(argv: list[str] | None = None) -> int:
                     net = net_s(large, scratch, ["--runner", "ray", "--ray-address", cluster.address], args.overrides)
                 throughput[nodes] = video_s * args.copies / net
                 print(
-                    f"loopback Ray, {nodes} node(s) x 1 CPU: net {net:.2f} s for x{args.copies}, {throughput[nodes]:.1f}x realtime"
+                    f"loopback Ray, {nodes} node(s) x 1 CPU: net {net:.2f} s for x{args.copies}, "
+                    f"{throughput[nodes]:.1f}x realtime"
                 )
             print(
-                f"two nodes / one node: {throughput[2] / throughput[1]:.2f} (ideal 2.00; both nodes share this machine's {os.cpu_count()} cores)"
+                f"two nodes / one node: {throughput[2] / throughput[1]:.2f} (ideal 2.00; both nodes share this "
+                f"machine's {os.cpu_count()} cores)"
             )
     return 0

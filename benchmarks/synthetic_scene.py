@@ -46,9 +46,8 @@ class SyntheticVideo:
     times: np.ndarray  # (T,) s
     positions: np.ndarray  # (T, 3) camera centres in the world (m)
     rotations: np.ndarray  # (T, 3, 3) camera-to-world
-    hand_boxes: list[tuple[float, float, float, float] | None] = field(
-        default_factory=list
-    )  # normalised x0, y0, x1, y1 of the occluder
+    # normalised x0, y0, x1, y1 of the occluder
+    hand_boxes: list[tuple[float, float, float, float] | None] = field(default_factory=list)
 
     @property
     def path_length(self) -> float:
@@ -64,9 +63,8 @@ def make_textures(count: int, seed: int = 7) -> np.ndarray:
         base = rng.uniform(60, 190, 3)
         image = np.zeros((size, size, 3), np.float32) + base
         for cells, amplitude in ((4, 50.0), (16, 35.0), (64, 25.0)):
-            noise = rng.normal(0, amplitude, (cells, cells, 1)) + rng.normal(
-                0, amplitude * 0.3, (cells, cells, 3)
-            )  # mostly brightness
+            # mostly brightness
+            noise = rng.normal(0, amplitude, (cells, cells, 1)) + rng.normal(0, amplitude * 0.3, (cells, cells, 3))
             image += cv2.resize(noise.astype(np.float32), (size, size), interpolation=cv2.INTER_CUBIC)
         for _ in range(60):  # patches and strokes give corners at the scale features are detected at
             colour = tuple(float(c) for c in rng.uniform(0, 255, 3))
@@ -190,7 +188,8 @@ PATHS = {"walk": walk_path, "sideways": sideways_path, "rotation": rotation_path
 
 
 def _rotations(yaw: np.ndarray, pitch: np.ndarray, roll: np.ndarray) -> np.ndarray:
-    """Camera-to-world rotations: yaw about the world's vertical (y), then pitch (x, positive looks down), then roll (z)."""
+    """Camera-to-world rotations: yaw about the world's vertical (y), then pitch (x, positive looks down), then roll
+    (z)."""
     return Rotation.from_euler("YXZ", np.stack([yaw, -pitch, roll], axis=1)).as_matrix()
 
 

@@ -382,10 +382,11 @@ def run_curate(inputs: str, out_dir: Path, pinning: Pinning, options: BenchOptio
     return CurateRun(wall, sampler.peak_mb("main"), sampler.peak_mb("worker"), workers)
 
 
+# timings the release review's detectors record (review/unsafe.py, review/pii.py)
 REVIEW_DETECTOR_STEPS = (
     "unsafe.",
     "pii.",
-)  # timings the release review's detectors record (review/unsafe.py, review/pii.py)
+)
 
 
 def _ledger_videos(corpus: Path, config: Config) -> dict[str, Video]:
@@ -562,11 +563,12 @@ def run_benchmark(options: BenchOptions) -> BenchReport:
     video_s = sum(f.duration_s for f in files)
     repeats = max(1, options.repeat)
     # The PySceneDetect comparison is for the processing stages; the human stages are measured on their own line.
+    # PySceneDetect's work, no more
     comparable = (
         "humans.enabled=false",
         "review.unsafe.enabled=false",
         "review.pii.enabled=false",
-    )  # PySceneDetect's work, no more
+    )
     core_options = replace(options, overrides=(*options.overrides, *comparable))
     core_config = load_config(options.config_path, list(core_options.overrides))
     labels_path = options.labels or (videos / "labels.json")
@@ -629,16 +631,17 @@ def run_benchmark(options: BenchOptions) -> BenchReport:
             humannet_with_humans={**full.as_dict(), **_without_review(full), "realtime_target": 5.0},
             materialize=materialize,
             notes=[
-                "humannet analysis = probe, dedup signature, scenes, clips, quality (humans, review.unsafe and review.pii "
-                "disabled), the stages comparable with PySceneDetect; 'with human stages' is the default settings: it adds "
-                "people/hand/face detection, content filter, camera motion, viewpoint and motion categories, and the "
-                "release review's unsafe-content detector and on-screen text reading",
-                "gross = the whole `humannet curate` command: interpreter start-up, imports, worker spawn, ledger, index",
+                "humannet analysis = probe, dedup signature, scenes, clips, quality (humans, review.unsafe and "
+                "review.pii disabled), the stages comparable with PySceneDetect; 'with human stages' is the default "
+                "settings: it adds people/hand/face detection, content filter, camera motion, viewpoint and motion "
+                "categories, and the release review's unsafe-content detector and on-screen text reading",
+                "gross = the whole `humannet curate` command: interpreter start-up, imports, worker spawn, ledger, "
+                "index",
                 "net = gross minus the wall time of the same command re-run on the finished corpus (it resumes and "
                 "analyses nothing); worker spawn and its imports stay in net, because a resumed run starts no worker",
                 "in_worker = sum of per-video pipeline timings from the ledger (decode + every stage), no start-up; "
-                "'decode' includes the per-frame analysis (cut detection, quality features, signature) fed by the decoder; "
-                "dotted steps (unsafe.detector, pii.ocr) are the part of decode spent in that detector",
+                "'decode' includes the per-frame analysis (cut detection, quality features, signature) fed by the "
+                "decoder; dotted steps (unsafe.detector, pii.ocr) are the part of decode spent in that detector",
                 "PySceneDetect is timed around its detect() calls only (its import excluded), like in_worker",
             ],
         )
@@ -661,7 +664,8 @@ def run_benchmark(options: BenchOptions) -> BenchReport:
 
 
 def _without_review(analysis: AnalysisResult) -> dict[str, object]:
-    """The review detectors' share of an analysis: their time is measured inside the decode pass (steps `unsafe.*`, `pii.*`)."""
+    """The review detectors' share of an analysis: their time is measured inside the decode pass (steps `unsafe.*`,
+    `pii.*`)."""
     steps = {
         step: seconds for step, seconds in analysis.in_worker_by_step.items() if step.startswith(REVIEW_DETECTOR_STEPS)
     }
@@ -722,7 +726,9 @@ def measure_materialize(
             if step.startswith(("materialize.", "annotate."))
         },
         "peak_worker_rss_mb": run.peak_worker_mb,
-        "method": "curate with materialisation on a copy of the analysed corpus; net = wall minus the resumed no-op run",
+        "method": (
+            "curate with materialisation on a copy of the analysed corpus; net = wall minus the resumed no-op run"
+        ),
         "captions": _caption_throughput(out_dir, config),
         "motion3d_retarget": _motion_throughput(out_dir, config),
         "camera_trajectory": _camera_throughput(out_dir, config),
@@ -785,7 +791,8 @@ def measure_long_video(options: BenchOptions, pinning: Pinning, config: Config, 
 
 
 def _steps_text(steps: dict[str, float]) -> str:
-    """Steps with their seconds; dotted parts of a step ("pii.ocr" inside "decode") in brackets after the step they are part of."""
+    """Steps with their seconds; dotted parts of a step ("pii.ocr" inside "decode") in brackets after the step they are
+    part of."""
     parts = [name for name in steps if "." in name]
     return ", ".join(f"{name} {seconds:.2f} s" for name, seconds in steps.items() if "." not in name) + (
         " (of which " + ", ".join(f"{name} {steps[name]:.2f} s" for name in parts) + ")" if parts else ""
@@ -793,7 +800,10 @@ def _steps_text(steps: dict[str, float]) -> str:
 
 
 def _step_row(step: str, step_time: dict[str, float]) -> str:
-    return f"    {step:<22}{step_time['seconds']:>8.2f} s{step_time['ms_per_frame']:>8.2f} ms{step_time['realtime_per_core']:>9.1f}x"
+    return (
+        f"    {step:<22}{step_time['seconds']:>8.2f} s{step_time['ms_per_frame']:>8.2f} "
+        f"ms{step_time['realtime_per_core']:>9.1f}x"
+    )
 
 
 def format_report(report: BenchReport) -> str:
@@ -826,19 +836,22 @@ def format_report(report: BenchReport) -> str:
         _row("humannet analysis, net of start-up", hum["net_wall_s"], hum["realtime_per_core_net"]),
         _row("humannet analysis, inside the worker", hum["in_worker_s"], hum["realtime_per_core_in_worker"]),
         "    worker time by step: " + _steps_text(hum["in_worker_by_step_s"]),
-        f"  the release review's detectors ({', '.join(hum['review_detector_steps'])}) took {hum['review_detectors_s']:.2f} s of that; "
-        f"without them, inside the worker: {hum['realtime_per_core_in_worker_without_review']:.1f}x",
-        f"  target >= {hum['realtime_target']:g}x per core (human stages); peak RSS: worker {hum['peak_worker_rss_mb']:.0f} MB",
+        f"  the release review's detectors ({', '.join(hum['review_detector_steps'])}) took "
+        f"{hum['review_detectors_s']:.2f} s of that; without them, inside the worker: "
+        f"{hum['realtime_per_core_in_worker_without_review']:.1f}x",
+        f"  target >= {hum['realtime_target']:g}x per core (human stages); peak RSS: worker "
+        f"{hum['peak_worker_rss_mb']:.0f} MB",
         "",
     ]
     enc = mat["encoder"]
     lines += [
-        f"Materialisation (libx264 crf {enc['crf']} preset {enc['preset']}, <= {enc['max_fps']:g} fps, short side <= {enc['max_short_side']} px)",
+        f"Materialisation (libx264 crf {enc['crf']} preset {enc['preset']}, <= {enc['max_fps']:g} fps, short side <= "
+        f"{enc['max_short_side']} px)",
         f"  {mat['clips']} clips, {mat['clip_s']:.1f} clip-s written in {mat['net_wall_s']:.2f} s net "
         f"({mat['wall_s']:.2f} s gross): {mat['clip_s_per_wall_s_per_core']:.2f} clip-s per wall-s per core; "
         f"peak worker RSS {mat['peak_worker_rss_mb']:.0f} MB",
-        f"  inside the worker: {mat['in_worker_s']:.2f} s, {mat['clip_s_per_worker_s']:.2f} clip-s per worker-s; by step "
-        f"(ms per written frame, {mat['frames']} frames; realtime factor per core):",
+        f"  inside the worker: {mat['in_worker_s']:.2f} s, {mat['clip_s_per_worker_s']:.2f} clip-s per worker-s; by "
+        f"step (ms per written frame, {mat['frames']} frames; realtime factor per core):",
         *(_step_row(step, step_time) for step, step_time in mat["in_worker_by_step"].items()),
         "",
     ]
@@ -852,8 +865,10 @@ def format_report(report: BenchReport) -> str:
         mot = mat["motion3d_retarget"]
         errors = mot["error_mm_quantiles"]
         lines[-1:-1] = [
-            f"  motion3d: {mot['motion3d_ms_per_frame']:.2f} ms per keypoint frame ({mot['motion3d_realtime_per_core']:.0f}x realtime per core); "
-            f"retarget: {mot['retarget_ms_per_frame']:.2f} ms per keypoint frame ({mot['retarget_realtime_per_core']:.1f}x realtime per core)",
+            f"  motion3d: {mot['motion3d_ms_per_frame']:.2f} ms per keypoint frame "
+            f"({mot['motion3d_realtime_per_core']:.0f}x realtime per core); retarget: "
+            f"{mot['retarget_ms_per_frame']:.2f} ms per keypoint frame ({mot['retarget_realtime_per_core']:.1f}x "
+            "realtime per core)",
             f"  retargeting error (mm, clips with full-body frames, n={mot['clips_with_error']}): "
             + (f"median {errors['median']:.1f}, p75 {errors['p75']:.1f}, max {errors['max']:.1f}" if errors else "none")
             + f"; robot-ready {mot['robot_ready_clips']} of {mot['clips']} clips",
@@ -861,10 +876,10 @@ def format_report(report: BenchReport) -> str:
     if mat.get("camera_trajectory") and mat["camera_trajectory"]["clips"]:
         cam = mat["camera_trajectory"]
         lines[-1:-1] = [
-            f"  camera trajectory (ego clips, VO at {cam['tracked_fps']:g} fps, {cam['width']} px): {cam['ms_per_frame']:.1f} ms per tracked frame, "
-            f"{cam['realtime_per_core']:.1f}x realtime per core (CPU time: {cam['cpu_ms_per_frame']:.1f} ms, {cam['cpu_realtime_per_core']:.1f}x) "
-            f"over {cam['clips']} clips ({cam['clip_s']:.1f} s); "
-            f"median valid share {cam['valid_fraction_median']:.2f}"
+            f"  camera trajectory (ego clips, VO at {cam['tracked_fps']:g} fps, {cam['width']} px): "
+            f"{cam['ms_per_frame']:.1f} ms per tracked frame, {cam['realtime_per_core']:.1f}x realtime per core (CPU "
+            f"time: {cam['cpu_ms_per_frame']:.1f} ms, {cam['cpu_realtime_per_core']:.1f}x) over {cam['clips']} clips "
+            f"({cam['clip_s']:.1f} s); median valid share {cam['valid_fraction_median']:.2f}"
         ]
     if report.accuracy:
         acc = report.accuracy
@@ -875,7 +890,8 @@ def format_report(report: BenchReport) -> str:
         ]
         for name, score in acc["detectors"].items():
             lines.append(
-                f"  {name:<16}{score['tp']:>5}{score['fp']:>5}{score['fn']:>5}{score['precision']:>11.2f}{score['recall']:>8.2f}{score['f1']:>7.2f}"
+                f"  {name:<16}{score['tp']:>5}{score['fp']:>5}{score['fn']:>5}"
+                f"{score['precision']:>11.2f}{score['recall']:>8.2f}{score['f1']:>7.2f}"
             )
         disagreements = [row for row in acc["per_file"] if any(row[n]["fp"] or row[n]["fn"] for n in acc["detectors"])]
         if disagreements:
@@ -888,10 +904,13 @@ def format_report(report: BenchReport) -> str:
         lv = report.long_video
         lines += [
             f"Long video ({lv['video_s']:.0f} s, {lv['width']}x{lv['height']} @ {lv['fps']:g} fps, one worker)",
-            f"  RT per core: FFmpeg decode {lv['ffmpeg_decode_realtime_per_core']:.1f}x, PySceneDetect {lv['pyscenedetect_realtime_per_core']:.1f}x",
-            f"  humannet analysis at default settings (with the human stages) {lv['realtime_per_core_gross']:.1f}x gross / "
-            f"{lv['realtime_per_core_net']:.1f}x net / {lv['realtime_per_core_in_worker']:.1f}x in worker (wall {lv['wall_s']:.1f} s)",
-            f"  peak RSS per worker {lv['peak_worker_rss_mb']:.0f} MB (target < {lv['rss_target_mb']} MB), main process {lv['peak_main_rss_mb']:.0f} MB",
+            f"  RT per core: FFmpeg decode {lv['ffmpeg_decode_realtime_per_core']:.1f}x, PySceneDetect "
+            f"{lv['pyscenedetect_realtime_per_core']:.1f}x",
+            f"  humannet analysis at default settings (with the human stages) {lv['realtime_per_core_gross']:.1f}x "
+            f"gross / {lv['realtime_per_core_net']:.1f}x net / {lv['realtime_per_core_in_worker']:.1f}x in worker "
+            f"(wall {lv['wall_s']:.1f} s)",
+            f"  peak RSS per worker {lv['peak_worker_rss_mb']:.0f} MB (target < {lv['rss_target_mb']} MB), main "
+            f"process {lv['peak_main_rss_mb']:.0f} MB",
             "",
         ]
     return "\n".join(lines)

@@ -34,7 +34,8 @@ def ate_relative(estimate: np.ndarray, truth: np.ndarray) -> float:
 
 
 def rotation_error_deg(estimate: np.ndarray, truth: np.ndarray) -> float:
-    """RMS angle (degrees) between estimated and true camera orientations after aligning the first frames' difference away."""
+    """RMS angle (degrees) between estimated and true camera orientations after aligning the first frames' difference
+    away."""
     offset = truth[0] @ estimate[0].T
     relative = np.einsum("nij,njk->nik", np.transpose(truth, (0, 2, 1)), offset @ estimate)
     cos = np.clip((np.trace(relative, axis1=1, axis2=2) - 1) / 2, -1, 1)

@@ -19,7 +19,8 @@ from humannet.corpus.loader import ClipDataset, collate_clips
 
 
 class TinyVideoMAE(nn.Module):
-    """Tubelet embedding, a small transformer encoder over the visible tubelets, a one-layer decoder that predicts the hidden ones."""
+    """Tubelet embedding, a small transformer encoder over the visible tubelets, a one-layer decoder that predicts the
+    hidden ones."""
 
     def __init__(self, frames: int, size: int, tubelet: tuple[int, int] = (2, 8), dim: int = 64) -> None:
         super().__init__()

@@ -18,7 +18,8 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing
 
 @contextmanager
 def moto_s3() -> Iterator[tuple[str, object]]:
-    """(endpoint URL, boto3 client) of a running server; the credentials are in the environment meanwhile, for fsspec and subprocesses."""
+    """(endpoint URL, boto3 client) of a running server; the credentials are in the environment meanwhile, for fsspec
+    and subprocesses."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

@@ -172,9 +172,8 @@ def test_rerun_does_nothing_and_a_second_run_dedups_against_the_corpus(tmp_path,
         and len(changed.warnings) == 1
         and changed.warnings[0].startswith("1 existing shard(s)")
     )
-    assert (
-        curate(first, out, overrides=["retarget.max_error_mm=20"], materialize=False).warnings == []
-    )  # writes no clips
+    # writes no clips
+    assert curate(first, out, overrides=["retarget.max_error_mm=20"], materialize=False).warnings == []
 
     second = tmp_path / "second"
     second.mkdir()

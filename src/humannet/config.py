@@ -46,7 +46,10 @@ class RunConfig(BaseModel, extra="forbid"):
     )
     ray_address: str | None = Field(
         None,
-        description="Ray cluster to run on with runner 'ray' ('auto', 'HOST:PORT'); unset = start a private local Ray for the run.",
+        description=(
+            "Ray cluster to run on with runner 'ray' ('auto', 'HOST:PORT'); unset = start a private local Ray for the "
+            "run."
+        ),
     )
     worker_retries: int = Field(
         1,
@@ -172,7 +175,8 @@ def render_config(config: Config) -> str:
 
 
 def _render_section(lines: list[str], name: str, section: BaseModel) -> None:
-    """One `[name]` table; nested settings (a model, a mapping of models, a free mapping) follow as `[name.key]` tables."""
+    """One `[name]` table; nested settings (a model, a mapping of models, a free mapping) follow as `[name.key]`
+    tables."""
     lines.append("")
     lines.append(f"[{name}]")
     nested: list[tuple[str, BaseModel | dict[str, Any]]] = []

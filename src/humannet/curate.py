@@ -98,7 +98,8 @@ class Curator:
         shards = self.ledger.load_shards()
         if stale and shards:
             raise CorpusError(
-                f"{self.out} was built with other analysis settings ({stale} videos differ); rerun with --rebuild to rebuild it, or write to a new --out"
+                f"{self.out} was built with other analysis settings ({stale} videos differ); rerun with --rebuild to "
+                "rebuild it, or write to a new --out"
             )
         summary = RunSummary(inputs=len(inputs), workers=self.runner.workers, corpus=self.out)
         written_otherwise = [
@@ -110,8 +111,9 @@ class Curator:
             self.materialize and written_otherwise
         ):  # the clips say which settings they had (`annotators` in their JSON); mixing is allowed, not silent
             summary.warnings.append(
-                f"{len(written_otherwise)} existing shard(s) were written with other clip settings (materialize, privacy, pose_tracks, text "
-                "blurring, or a clip annotator's settings or version); new clips use the current ones. Rebuild (--rebuild) for one setting throughout."
+                f"{len(written_otherwise)} existing shard(s) were written with other clip settings (materialize, "
+                "privacy, pose_tracks, text blurring, or a clip annotator's settings or version); new clips use the "
+                "current ones. Rebuild (--rebuild) for one setting throughout."
             )
         todo = [video for video in inputs if video.uri not in done or lost_with_its_worker(done[video.uri])]
         summary.resumed = len(inputs) - len(todo)
@@ -229,7 +231,8 @@ class Curator:
         return len(groups)
 
     def _take_annotations(self, members: list) -> None:
-        """Carry the annotators' index columns and errors from staging into the records, and commit the packed videos."""
+        """Carry the annotators' index columns and errors from staging into the records, and commit the packed
+        videos."""
         packed: dict[str, Video] = {}
         for clip, video, path in members:
             staged = read_staged_meta(path, clip.clip_id)

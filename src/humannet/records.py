@@ -106,15 +106,13 @@ class Clip:
     end_frame: int
     scene_index: int
     scores: dict[str, float] = field(default_factory=dict)  # numeric measurements: one float column each in the index
-    labels: dict[str, str | list[str] | bool] = field(
-        default_factory=dict
-    )  # categorical annotations: string, list<string> or bool columns
+    # categorical annotations: string, list<string> or bool columns
+    labels: dict[str, str | list[str] | bool] = field(default_factory=dict)
     status: Status = Status.KEPT
     reason: str | None = None
     shard: str | None = None
-    details: dict[str, Any] = field(
-        default_factory=dict
-    )  # JSON-only findings for `{clip_id}.json` (review boxes, times), not index columns
+    # JSON-only findings for `{clip_id}.json` (review boxes, times), not index columns
+    details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def duration_s(self) -> float:
@@ -130,9 +128,8 @@ class Video:
     """One input video and everything the pipeline learns about it."""
 
     uri: str
-    meta: dict[str, Any] = field(
-        default_factory=dict
-    )  # license, title, source, narrations... from the input list or a sidecar
+    # license, title, source, narrations... from the input list or a sidecar
+    meta: dict[str, Any] = field(default_factory=dict)
     video_id: str | None = None
     sha256: str | None = None
     probe: Probe | None = None
@@ -147,14 +144,12 @@ class Video:
     frames_decoded: int = 0
     decode_errors: int = 0  # undecodable packets plus frames the decoder flagged corrupt
     errors: list[ItemError] = field(default_factory=list)
-    stamps: dict[str, str] = field(
-        default_factory=dict
-    )  # rerunnable stage name -> 'version:config_hash' that filled its columns
+    # rerunnable stage name -> 'version:config_hash' that filled its columns
+    stamps: dict[str, str] = field(default_factory=dict)
     frame_results: dict[str, Any] = field(default_factory=dict)  # in flight only; not persisted
     local_path: str | None = None  # in flight only: a local copy of a remote input
-    timings: dict[str, float] = field(
-        default_factory=dict
-    )  # seconds per stage; a dotted key ('pii.ocr', 'materialize.encode') is part of another
+    # seconds per stage; a dotted key ('pii.ocr', 'materialize.encode') is part of another
+    timings: dict[str, float] = field(default_factory=dict)
 
     def drop(self, reason: str) -> None:
         self.status = Status.DROPPED

@@ -37,11 +37,16 @@ from pydantic import BaseModel, Field
 class StorageConfig(BaseModel, extra="forbid"):
     options: dict[str, Any] = Field(
         default_factory=dict,
-        description='fsspec storage options for remote inputs and corpora, e.g. {endpoint_url = "http://127.0.0.1:9000"} for an S3-compatible server.',
+        description=(
+            'fsspec storage options for remote inputs and corpora, e.g. {endpoint_url = "http://127.0.0.1:9000"} '
+            "for an S3-compatible server."
+        ),
     )
     scratch_dir: str | None = Field(
         None,
-        description="Local folder for working copies of remote videos and corpora; unset = the system temporary folder.",
+        description=(
+            "Local folder for working copies of remote videos and corpora; unset = the system temporary folder."
+        ),
     )
 
 
@@ -105,7 +110,8 @@ def is_remote(uri: str) -> bool:
 
 
 def filesystem(uri: str, options: dict[str, Any] | None = None) -> tuple[Any, str]:
-    """The fsspec filesystem and the path inside it; `skip_instance_cache` keeps forked or spawned workers from sharing clients."""
+    """The fsspec filesystem and the path inside it; `skip_instance_cache` keeps forked or spawned workers from sharing
+    clients."""
     import fsspec.core
 
     return fsspec.core.url_to_fs(uri, skip_instance_cache=True, **(options or {}))
@@ -146,11 +152,12 @@ def list_remote_videos(uri: str, suffixes: frozenset[str], options: dict[str, An
 class RemoteCorpus:
     """A corpus on a store, worked on through a local working folder that mirrors it."""
 
+    # the ledger, and the captions the caption trees are built from
     PULLED = (
         "state/videos",
         "state/shards",
         "state/captions",
-    )  # the ledger, and the captions the caption trees are built from
+    )
 
     def __init__(self, url: str, options: dict[str, Any] | None = None, scratch: Path | None = None) -> None:
         self.url = url.rstrip("/")

@@ -12,7 +12,8 @@ BODY_HAND_POINTS = {17: 15, 19: 15, 21: 15, 18: 16, 20: 16, 22: 16, 29: 27, 30: 
 
 
 def random_pose(humanoid: Humanoid, rng: np.random.Generator, amplitude: float = 0.5) -> np.ndarray:
-    """A configuration within the joint limits, `amplitude` of each range around the rest pose, root 3 m ahead of the camera."""
+    """A configuration within the joint limits, `amplitude` of each range around the rest pose, root 3 m ahead of the
+    camera."""
     q = humanoid.rest.copy()
     model = humanoid.model
     for joint in range(1, model.njnt):
@@ -121,7 +122,8 @@ def project(camera: np.ndarray, size: tuple[int, int], focal: float) -> np.ndarr
 def pose_npz(
     body: np.ndarray, hands: np.ndarray, size: tuple[int, int] = (640, 360), focal: float = 1.0, fps: float = 10.0
 ) -> dict[str, np.ndarray]:
-    """The pose.npz arrays MediaPipe would give for these z-up keypoints seen by a level camera at the origin (all visible)."""
+    """The pose.npz arrays MediaPipe would give for these z-up keypoints seen by a level camera at the origin (all
+    visible)."""
     count = len(body)
     camera = to_camera(body)
     pelvis = (camera[:, 23] + camera[:, 24]) / 2

@@ -85,9 +85,8 @@ def test_annotator_writes_the_trajectory_and_index_columns(rendered):
     count = len(arrays["times"])
     assert count == 30 and arrays["positions"].shape == (count, 3) and arrays["quaternions"].shape == (count, 4)
     assert np.allclose(np.linalg.norm(arrays["quaternions"], axis=1), 1.0, atol=1e-4)
-    assert np.allclose(arrays["quaternions"][0], [1, 0, 0, 0], atol=1e-6) and np.allclose(
-        arrays["positions"][0], 0
-    )  # the world is the first camera
+    # the world is the first camera
+    assert np.allclose(arrays["quaternions"][0], [1, 0, 0, 0], atol=1e-6) and np.allclose(arrays["positions"][0], 0)
     assert arrays["valid"].all() and arrays["intrinsics"].shape == (3, 3) and list(arrays["frame_size"]) == [320, 240]
     assert [str(name) for name in arrays["state_names"][arrays["state"]]] == ["ok"] * count
     scores = result.scores

@@ -45,9 +45,8 @@ def test_clean_tracks_give_back_the_metric_motion_and_its_root(walk):
     core = list(CORE)
     assert np.nanmean(np.linalg.norm(arrays["body"][:, core] - body[:, core], axis=-1)) < 0.005
     assert arrays["hand_attached"].all()
-    assert (
-        np.abs(arrays["hands"][:, :, 0] - arrays["body"][:, [15, 16]]).max() < 1e-5
-    )  # hands hang at the body's wrists
+    # hands hang at the body's wrists
+    assert np.abs(arrays["hands"][:, :, 0] - arrays["body"][:, [15, 16]]).max() < 1e-5
     assert np.nanmean(np.linalg.norm(arrays["hands"] - hands, axis=-1)) < 0.01
 
 

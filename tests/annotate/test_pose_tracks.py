@@ -24,7 +24,8 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "videos"
 
 @pytest.fixture(scope="module")
 def staged(tmp_path_factory) -> tuple[Video, Path]:
-    """The signing clip (2.6 s, 30 fps, one person facing the camera, both hands) materialised with pose tracks and face hiding."""
+    """The signing clip (2.6 s, 30 fps, one person facing the camera, both hands) materialised with pose tracks and face
+    hiding."""
     source = EXAMPLES / "exo_intel_asl_sign_again.mkv"
     probe = probe_video(str(source))
     video = Video(uri=str(source), meta={"license": "CC BY 4.0"}, video_id="asl", probe=probe)

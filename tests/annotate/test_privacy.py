@@ -56,9 +56,8 @@ def test_tracks_interpolate_between_detections_and_hold_at_the_ends():
     assert len(tracker.tracks) == 1
     np.testing.assert_allclose(tracker.boxes_at(0.2)[0], [6.0, 0.0, 16.0, 10.0])
     assert len(tracker.boxes_at(0.8)) == 1 and not tracker.boxes_at(1.0)  # held 0.5 s after the last detection
-    tracker.add(
-        1.5, [np.array([100.0, 100.0, 110.0, 110.0])]
-    )  # far away: a new track, drawn before its first detection
+    # far away: a new track, drawn before its first detection
+    tracker.add(1.5, [np.array([100.0, 100.0, 110.0, 110.0])])
     assert len(tracker.tracks) == 2 and len(tracker.boxes_at(1.1)) == 1
 
 

@@ -1,4 +1,5 @@
-"""Retargeting onto the humanoid: known answers from its own kinematics, other proportions, limits, smoothness, robot-ready."""
+"""Retargeting onto the humanoid: known answers from its own kinematics, other proportions, limits, smoothness,
+robot-ready."""
 
 from __future__ import annotations
 
@@ -36,9 +37,8 @@ def joint(retargeter: Retargeter, name: str) -> int:
 
 
 def test_recovers_the_models_own_poses():
-    retargeter = Retargeter(
-        RetargetConfig(continuity_cost=0.0)
-    )  # unrelated poses frame after frame: no pull towards the previous one
+    # unrelated poses frame after frame: no pull towards the previous one
+    retargeter = Retargeter(RetargetConfig(continuity_cost=0.0))
     humanoid = retargeter.humanoid
     configurations = np.array([random_pose(humanoid, np.random.default_rng(seed)) for seed in range(12)])
     result = retargeter.retarget(pose3d_from_configurations(humanoid, configurations))
@@ -48,7 +48,8 @@ def test_recovers_the_models_own_poses():
     for name in ("lradiusrx", "rradiusrx", "ltibiarx", "rtibiarx"):  # elbows and knees: fixed by the keypoints alone
         truth = configurations[:, 7 + joint(retargeter, name)]
         assert np.degrees(np.abs(solved[:, joint(retargeter, name)] - truth)).max() < 8.0, name
-    # Targets use the rest-pose pelvis-to-shoulder length, which a bent spine shortens: the sites match the truth to a few cm.
+    # Targets use the rest-pose pelvis-to-shoulder length, which a bent spine shortens:
+    # the sites match the truth to a few cm.
     truth_sites = np.array([humanoid.sites(q) for q in configurations])
     assert np.linalg.norm(result.arrays["sites"] - truth_sites, axis=-1).mean() < 0.03
 
@@ -149,7 +150,8 @@ def test_missing_3d_motion_is_an_error_not_a_crash():
 
 
 def materialise(source: Path, root: Path, viewpoint: str, frames: int = 90) -> tuple[dict, Path, Clip]:
-    """Encode the first `frames` frames of `source` as one clip with pose tracks, 3D motion and retargeting; its staged meta."""
+    """Encode the first `frames` frames of `source` as one clip with pose tracks, 3D motion and retargeting; its staged
+    meta."""
     probe = probe_video(str(source))
     end = min(probe.frame_count or frames, frames)
     video = Video(uri=str(source), video_id="v", probe=probe)
@@ -173,7 +175,8 @@ def materialise(source: Path, root: Path, viewpoint: str, frames: int = 90) -> t
 
 
 def test_a_real_clip_end_to_end_through_materialisation(tmp_path, examples_dir):
-    """The bundled football clip: keypoint tracks -> 3D motion -> retargeted humanoid, staged beside the mp4; then its preview."""
+    """The bundled football clip: keypoint tracks -> 3D motion -> retargeted humanoid, staged beside the mp4; then its
+    preview."""
     meta, folder, clip = materialise(examples_dir / "exo_sam2_football_juggling.mp4", tmp_path, "exo")
     assert {name: version.split(":")[0] for name, version in meta["annotators"].items()} == {
         "motion3d": "1",
@@ -209,9 +212,8 @@ def test_a_real_clip_end_to_end_through_materialisation(tmp_path, examples_dir):
     out = tmp_path / "preview.png"
     assert write_preview(files, out, stills=2) == 2
     image = cv2.imread(str(out))
-    assert (
-        image.shape[0] == 2 * PANEL and image.shape[1] > 2 * PANEL and image[:, -PANEL:].std() > 5
-    )  # two rows, humanoid drawn
+    # two rows, humanoid drawn
+    assert image.shape[0] == 2 * PANEL and image.shape[1] > 2 * PANEL and image[:, -PANEL:].std() > 5
 
 
 @pytest.mark.shared

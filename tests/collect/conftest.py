@@ -14,7 +14,8 @@ SMALL_CLIPS = ("exo_mmaction2_pool_cleaning_part0.mp4", "exo_intel_asl_sign_agai
 
 @pytest.fixture
 def server(examples_dir: Path):
-    """A fresh server per test (fault counters and the request log start empty) with /v/<clip> for each small sample clip."""
+    """A fresh server per test (fault counters and the request log start empty) with /v/<clip> for each small sample
+    clip."""
     running = FaultyServer()
     for name in SMALL_CLIPS:
         content_type = "video/x-matroska" if name.endswith(".mkv") else "video/mp4"

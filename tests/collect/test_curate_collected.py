@@ -24,8 +24,11 @@ def curate(spec: str, out: Path):
 
 
 def test_a_downloaded_folder_and_its_pool_curate_with_the_sidecar_metadata(server, collect_config, tmp_path):
-    page = b"""<html><head><title>Signing again</title></head><body>
-    <video src="/v/exo_intel_asl_sign_again.mkv"><track kind="subtitles" src="/s/a.vtt" srclang="en"></video></body></html>"""
+    page = (
+        b"""<html><head><title>Signing again</title></head><body>
+    <video src="/v/exo_intel_asl_sign_again.mkv">"""
+        b"""<track kind="subtitles" src="/s/a.vtt" srclang="en"></video></body></html>"""
+    )
     server.resources["/watch/asl.html"] = Resource(page, content_type="text/html")
     server.resources["/s/a.vtt"] = Resource(
         b"WEBVTT\n\n00:00:00.500 --> 00:00:02.000\nagain\n", content_type="text/vtt"

@@ -111,16 +111,21 @@ def test_bad_urls_fail_with_a_reason_and_never_stop_the_run(server, collect_conf
     assert sorted(p.name for p in Path(collect_config.download_dir).iterdir() if "humannet" in p.name) == [
         file_stem(ids[5]) + ".humannet.json"
     ]
-    assert not any(
-        p.name.startswith(file_stem(ids[0])) for p in Path(collect_config.download_dir).iterdir()
-    )  # the non-video was removed
+    # the non-video was removed
+    assert not any(p.name.startswith(file_stem(ids[0])) for p in Path(collect_config.download_dir).iterdir())
 
 
 def test_subtitles_become_narrations_and_page_metadata_reaches_the_sidecar(server, collect_config):
-    page = b"""<html><head><title>Pouring coffee</title></head><body>
-    <video src="/v/exo_mmaction2_pool_cleaning_part0.mp4"><track kind="captions" src="/s/c.vtt" srclang="en"></video></body></html>"""
+    page = (
+        b"""<html><head><title>Pouring coffee</title></head><body>
+    <video src="/v/exo_mmaction2_pool_cleaning_part0.mp4">"""
+        b"""<track kind="captions" src="/s/c.vtt" srclang="en"></video></body></html>"""
+    )
     server.resources["/watch/c.html"] = Resource(page, content_type="text/html")
-    vtt = "WEBVTT\n\n00:00:00.000 --> 00:00:00.600\nPour the <b>coffee</b>\n\n00:00:00.600 --> 00:00:01.000\nstir it &amp; wait\n"
+    vtt = (
+        "WEBVTT\n\n00:00:00.000 --> 00:00:00.600\nPour the <b>coffee</b>\n\n00:00:00.600 --> 00:00:01.000\nstir it "
+        "&amp; wait\n"
+    )
     server.resources["/s/c.vtt"] = Resource(vtt.encode(), content_type="text/vtt")
     [video_id] = queue(collect_config, server.url("/watch/c.html"))
     run(collect_config)

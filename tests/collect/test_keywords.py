@@ -113,9 +113,8 @@ def test_templates_expand_with_provenance_and_duplicates_merge(tmp_path):
         and "chopping onions POV" in queries
         and "first person kneading dough" in queries
     )
-    assert "salsa dance tutorial" in queries and not any(
-        q.startswith("how to salsa") for q in queries
-    )  # a noun phrase has no "how to"
+    # a noun phrase has no "how to"
+    assert "salsa dance tutorial" in queries and not any(q.startswith("how to salsa") for q in queries)
     assert "chopping onions at home" in queries
     assert queries["kneading dough tutorial"].labels == {
         "environment": "kitchen",

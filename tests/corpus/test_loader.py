@@ -1,4 +1,5 @@
-"""The training loader over a real curated corpus: frames, keypoints, filtering, and the split over workers and ranks."""
+"""The training loader over a real curated corpus: frames, keypoints, filtering, and the split over workers and
+ranks."""
 
 from __future__ import annotations
 

@@ -125,9 +125,8 @@ def test_corpus_on_s3_from_s3_inputs_matches_a_local_run_and_reruns_do_nothing(s
     }  # named, never copied (credentials live there)
 
     shards_before = keys(client, "corpus-a/shards/")
-    log = run(
-        curate_command(f"s3://{BUCKET}/in/", out, endpoint, tmp_path / "another-scratch")
-    )  # the store alone is enough to resume
+    # the store alone is enough to resume
+    log = run(curate_command(f"s3://{BUCKET}/in/", out, endpoint, tmp_path / "another-scratch"))
     assert keys(client, "corpus-a/shards/") == shards_before
     assert f"(0 analysed now, {len(INPUTS)} already done)" in log
 
@@ -185,9 +184,8 @@ def test_reading_tools_read_a_corpus_on_s3_without_copying_its_shards(s3, local_
     endpoint, client = s3
     out = f"s3://{BUCKET}/corpus-read"
     run(curate_command(f"s3://{BUCKET}/in/", out, endpoint, tmp_path / "scratch"))
-    monkeypatch.setattr(
-        tempfile, "tempdir", str(tmp_path / "reader-cache")
-    )  # the index mirror goes to the scratch root
+    # the index mirror goes to the scratch root
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "reader-cache"))
     (tmp_path / "reader-cache").mkdir()
 
     corpus = open_corpus(out, {"endpoint_url": endpoint})

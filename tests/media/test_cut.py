@@ -72,7 +72,8 @@ def test_single_pass_sees_every_frame_once_upright(odd_inputs):
 
 
 def test_x264_params_reach_the_encoder_and_mbtree_off_repeats_the_bytes(tmp_path):
-    """PyAV's libx264 can encode the same frames differently from run to run (its macroblock tree with AVX-512); mbtree=0 cannot."""
+    """PyAV's libx264 can encode the same frames differently from run to run (its macroblock tree with AVX-512);
+    mbtree=0 cannot."""
     source = make_video(tmp_path / "src.mp4", seconds=2.0, size="480x270", rate=30, source="testsrc2")
     probe = probe_video(str(source))
     config = MaterializeConfig(x264_params="mbtree=0")

@@ -1,4 +1,5 @@
-"""People detection and the content filter: synthetic detections for the rules, awkward videos and real clips for the stages."""
+"""People detection and the content filter: synthetic detections for the rules, awkward videos and real clips for the
+stages."""
 
 from __future__ import annotations
 
@@ -94,9 +95,8 @@ def test_clip_filter_scores_and_reasons():
     )
     scores = people_scores(frames, 0.0, 5.0, config)
     assert scores["hand_fraction"] == 1.0 and scores["person_fraction"] == 0.0 and scores["pose_frames"] == 0.0
-    assert scores["human_motion_score"] == pytest.approx(
-        0.05 * 640 / 0.5 / np.hypot(64, 36), rel=0.01
-    )  # hand sizes per second
+    # hand sizes per second
+    assert scores["human_motion_score"] == pytest.approx(0.05 * 640 / 0.5 / np.hypot(64, 36), rel=0.01)
     assert people_verdict(scores, config) is None
     empty = people_scores(frames, 5.0, 10.0, config)
     assert people_verdict(empty, config) == "no_person: any_person_fraction=0.000 < 0.5"
@@ -201,9 +201,8 @@ def test_awkward_videos_without_people_are_dropped_with_reasons_not_failed(tmp_p
     video = pipeline.run(Video(uri=str(path), video_id="odd"))
     assert video.status is Status.KEPT and not video.errors
     assert video.clips and not video.kept_clips
-    assert all(
-        c.reason.startswith(("no_person", "too_short", "screen")) for c in video.clips
-    )  # a test pattern is screen-like
+    # a test pattern is screen-like
+    assert all(c.reason.startswith(("no_person", "too_short", "screen")) for c in video.clips)
 
 
 def test_black_video_is_skipped_not_called_empty(tmp_path):

@@ -1,4 +1,5 @@
-"""On-screen text review with the real OCR models: fake contact details drawn over real footage are flagged and hidden."""
+"""On-screen text review with the real OCR models: fake contact details drawn over real footage are flagged and
+hidden."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""End to end on a small real corpus: review columns, provenance, release under two policies, audit, and review reruns."""
+"""End to end on a small real corpus: review columns, provenance, release under two policies, audit, and review
+reruns."""
 
 from __future__ import annotations
 
@@ -307,9 +308,8 @@ def test_rerun_with_a_missing_model_records_it_per_clip(corpus, tmp_path):
     assert audit(copy).review.not_reviewed_clips == len(rows)
     cli("release", str(copy), "--policy", "research", "-o", str(tmp_path / "release"))
     manifest = pq.read_table(tmp_path / "release" / "release_manifest.parquet").to_pylist()
-    assert all(
-        r["decision"] == "withhold" for r in manifest
-    )  # unreviewed clips do not ship (references neither, by the policy's order)
+    # unreviewed clips do not ship (references neither, by the policy's order)
+    assert all(r["decision"] == "withhold" for r in manifest)
 
 
 def test_rerun_refuses_other_analysis_settings(corpus, tmp_path):

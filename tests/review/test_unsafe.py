@@ -1,4 +1,5 @@
-"""The unsafe-content stage on real clips, tested with the detector's benign classes (feet, faces): never with explicit material."""
+"""The unsafe-content stage on real clips, tested with the detector's benign classes (feet, faces): never with explicit
+material."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Test videos with fake identifying text drawn over real footage (OpenCV's built-in Hershey fonts: no font files needed)."""
+"""Test videos with fake identifying text drawn over real footage (OpenCV's built-in Hershey fonts: no font files
+needed)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""One small real corpus per session (3 bundled clips, curated with 2 workers), and a synthetic index for sampling tests."""
+"""One small real corpus per session (3 bundled clips, curated with 2 workers), and a synthetic index for sampling
+tests."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ def corpus(tmp_path_factory, examples_dir) -> Path:
 
 
 def write_synthetic_corpus(root: Path, clips: list[dict], videos: list[dict]) -> Path:
-    """An index-only corpus (no shards) written the way curate lays it out, for sampling and statistics on known numbers."""
+    """An index-only corpus (no shards) written the way curate lays it out, for sampling and statistics on known
+    numbers."""
     root.mkdir(parents=True)
     (root / "clips").mkdir()
     pq.write_table(pa.Table.from_pylist(videos), root / "videos.parquet")

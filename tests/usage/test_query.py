@@ -50,7 +50,10 @@ def test_parquet_and_files(corpus, tmp_path):
 
 
 def test_joins_across_views_and_nan_becomes_null_in_json(corpus):
-    sql = "SELECT v.status, count(*) AS n, CAST('NaN' AS DOUBLE) AS nothing FROM clips c JOIN videos v USING (video_id) GROUP BY 1"
+    sql = (
+        "SELECT v.status, count(*) AS n, CAST('NaN' AS DOUBLE) AS nothing FROM clips c JOIN videos v USING (video_id) "
+        "GROUP BY 1"
+    )
     rows = json.loads(run("query", str(corpus), sql, "--format", "json").stdout)
     assert rows == [{"status": "kept", "n": len(expected_rows(corpus)), "nothing": None}]
     errors = run("query", str(corpus), "SELECT count(*) AS n FROM errors", "--format", "json")

@@ -1,4 +1,5 @@
-"""Opening a corpus: the views it offers, and one clear message for every folder that is not a whole, readable corpus."""
+"""Opening a corpus: the views it offers, and one clear message for every folder that is not a whole, readable
+corpus."""
 
 from __future__ import annotations
 

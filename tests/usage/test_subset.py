@@ -219,7 +219,6 @@ def test_a_missing_source_shard_is_named_and_nothing_is_left_behind(corpus, tmp_
     assert result.exit_code == 2
     assert "shard named in the clip index is missing" in result.stderr and "Traceback" not in result.output
     assert not (tmp_path / "out").exists()
-    reference = run(
-        "export", "subset", source, "--reference", "-o", tmp_path / "ref"
-    )  # an index only: nothing to read from the shards
+    # an index only: nothing to read from the shards
+    reference = run("export", "subset", source, "--reference", "-o", tmp_path / "ref")
     assert reference.exit_code == 0 and (tmp_path / "ref" / "manifest.json").exists()

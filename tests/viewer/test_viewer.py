@@ -107,7 +107,8 @@ def test_api_filters_match_duckdb_over_the_index(corpus, viewer):
     assert page["total"] == len(
         _clips(
             corpus,
-            f"viewpoint = '{viewpoint}' AND video_id IN (SELECT video_id FROM '{corpus}/videos.parquet' WHERE title ILIKE '%juggling%')",
+            f"viewpoint = '{viewpoint}' AND video_id IN (SELECT video_id FROM '{corpus}/videos.parquet' WHERE title "
+            "ILIKE '%juggling%')",
         )
     )
     assert page["total"] >= 1 and all(c["media"] == "ok" for c in page["clips"])
@@ -155,11 +156,12 @@ def test_browser_filters_opens_a_clip_plays_it_and_draws_keypoints(corpus, viewe
 
         def matching(word: str) -> int:
             return duckdb.sql(
-                f"SELECT count(*) FROM '{corpus}/clips/*.parquet' c LEFT JOIN '{corpus}/videos.parquet' v USING (video_id) "
-                f"WHERE concat_ws(' ', {searched}) ILIKE '%{word}%'"
+                f"SELECT count(*) FROM '{corpus}/clips/*.parquet' c LEFT JOIN '{corpus}/videos.parquet' v USING "
+                f"(video_id) WHERE concat_ws(' ', {searched}) ILIKE '%{word}%'"
             ).fetchall()[0][0]
 
-        # the first clip's most selective caption word, so the search visibly narrows the grid when the captions allow it
+        # the first clip's most selective caption word, so the search visibly narrows the grid
+        # when the captions allow it
         words = {
             w.strip(".,") for w in (all_clips[0]["caption_short"] or "clip").split() if len(w.strip(".,")) >= 4
         } or {"clip"}
@@ -199,7 +201,8 @@ def test_browser_filters_opens_a_clip_plays_it_and_draws_keypoints(corpus, viewe
     page.wait_for_function("document.querySelector('#player').currentTime > 0.5", timeout=30_000)
     page.wait_for_function("window.viewerState.framesDrawn >= 3", timeout=30_000)
     played = page.evaluate(
-        "() => { const v = document.querySelector('#player'); v.pause(); return {time: v.currentTime, ready: v.readyState}; }"
+        "() => { const v = document.querySelector('#player'); v.pause(); return {time: v.currentTime, ready: "
+        "v.readyState}; }"
     )
     assert played["ready"] >= 2 and played["time"] > 0.5
     # seek to a sample where the body was seen: the overlay must show it there
@@ -228,12 +231,12 @@ def test_browser_filters_opens_a_clip_plays_it_and_draws_keypoints(corpus, viewe
         assert page.locator("#caption-tree li").count() > 0
     page.screenshot(path=str(tmp_path / "clip.png"))
     assert (tmp_path / "clip.png").stat().st_size > 10_000
-    assert page.evaluate("location.hash") == clip_hash and page.is_visible(
-        "#clip-view"
-    )  # still on the clip: nothing navigated away
+    # still on the clip: nothing navigated away
+    assert page.evaluate("location.hash") == clip_hash and page.is_visible("#clip-view")
     page.click("#back")  # back to the same filtered grid
     page.wait_for_function(
-        f"location.hash === {json.dumps(grid_hash)} && document.querySelectorAll('.clip-card').length === {len(expected)}"
+        f"location.hash === {json.dumps(grid_hash)} && document.querySelectorAll('.clip-card').length === "
+        f"{len(expected)}"
     )
     assert page.is_checked(f"input[data-facet='motion_categories'][value='{label}']")
     assert errors == []

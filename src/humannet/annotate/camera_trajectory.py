@@ -151,7 +151,8 @@ Box = tuple[float, float, float, float]  # x0, y0, x1, y1, normalised to the fra
 
 
 def people_boxes(pose: bytes | None, margin: float) -> list[tuple[float, list[Box]]]:
-    """Per pose sample of a pose.npz: (time, boxes around each hand and the body), grown by `margin` of their longer side."""
+    """Per pose sample of a pose.npz: (time, boxes around each hand and the body), grown by `margin` of their longer
+    side."""
     if not pose:
         return []
     arrays = np.load(io.BytesIO(pose))
@@ -248,7 +249,8 @@ def motion_summary(trajectory: Trajectory) -> dict[str, float]:
 
 
 def failure_reasons(trajectory: Trajectory) -> list[str]:
-    """Why (part of) the clip has no trajectory: the states that cover most of the invalid frames, and rotation-only motion."""
+    """Why (part of) the clip has no trajectory: the states that cover most of the invalid frames, and rotation-only
+    motion."""
     count = len(trajectory.times)
     reasons = []
     if count < MIN_FRAMES:

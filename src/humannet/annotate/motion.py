@@ -68,11 +68,17 @@ class MotionConfig(BaseModel, extra="forbid"):
     )
     walk_speed: tuple[float, float] = Field(
         (0.4, 1.2),
-        description="Hip travel ramp for locomotion (torso lengths/s): a slow step seen obliquely to a normal walk (~2.5 side-on).",
+        description=(
+            "Hip travel ramp for locomotion (torso lengths/s): a slow step seen obliquely to a normal walk (~2.5 "
+            "side-on)."
+        ),
     )
     body_motion: tuple[float, float] = Field(
         (0.4, 1.0),
-        description="Leg/hip-bounce motion ramp for whole_body (torso lengths/s): standing jitter (~0.2) to a kick or jump (a torso length in 1 s).",
+        description=(
+            "Leg/hip-bounce motion ramp for whole_body (torso lengths/s): standing jitter (~0.2) to a kick or jump (a "
+            "torso length in 1 s)."
+        ),
     )
     arm_motion: tuple[float, float] = Field(
         (0.3, 1.0), description="Arm motion ramp for gesture (torso lengths/s) relative to the shoulders."
@@ -83,7 +89,10 @@ class MotionConfig(BaseModel, extra="forbid"):
     )
     still_motion: tuple[float, float] = Field(
         (0.15, 0.5),
-        description="Body speed ramp (torso lengths/s) above which a clip is not static (hands: `hand_motion`); the lower bound is jitter.",
+        description=(
+            "Body speed ramp (torso lengths/s) above which a clip is not static (hands: `hand_motion`); the lower "
+            "bound is jitter."
+        ),
     )
     min_pairs: int = Field(
         3, ge=1, description="Frame pairs needed before a body speed counts; fewer leaves it unmeasured (count)."

@@ -42,9 +42,8 @@ BODY_BONES: tuple[tuple[int, int], ...] = (
     (24, 26), (26, 28), (28, 30), (28, 32),
     (NECK, 0), (0, 1), (1, 2), (2, 3), (3, 7), (0, 4), (4, 5), (5, 6), (6, 8), (0, 9), (0, 10),
 )  # fmt: skip
-HAND_BONES: tuple[tuple[int, int], ...] = tuple(
-    (0 if k % 4 == 1 else k - 1, k) for k in range(1, 21)
-)  # wrist -> each finger's base, then along the finger
+# wrist -> each finger's base, then along the finger
+HAND_BONES: tuple[tuple[int, int], ...] = tuple((0 if k % 4 == 1 else k - 1, k) for k in range(1, 21))
 WRISTS = (15, 16)  # body keypoints of the person's left and right wrist (hand slots 0 and 1)
 
 
@@ -57,7 +56,10 @@ class Motion3DConfig(BaseModel, extra="forbid"):
     )
     translation: Literal["perspective", "none"] = Field(
         "perspective",
-        description="Root and lone-hand position: 'perspective' = fit to the image keypoints with an assumed focal length; 'none' = keep hip-centred.",
+        description=(
+            "Root and lone-hand position: 'perspective' = fit to the image keypoints with an assumed focal length; "
+            "'none' = keep hip-centred."
+        ),
     )
     focal_length: float = Field(
         1.0,
@@ -69,18 +71,26 @@ class Motion3DConfig(BaseModel, extra="forbid"):
         0.5,
         ge=0.0,
         le=5.0,
-        description="Savitzky-Golay window (s); 0 turns smoothing off. Shorter valid runs use the longest window that fits.",
+        description=(
+            "Savitzky-Golay window (s); 0 turns smoothing off. Shorter valid runs use the longest window that fits."
+        ),
     )
     smoothing_order: int = Field(2, ge=1, le=5, description="Savitzky-Golay polynomial order.")
     outlier_m: float = Field(
         0.3,
         gt=0.0,
         le=5.0,
-        description="A keypoint farther than this (m) from both neighbouring frames, while they agree, is a spike: replaced and marked unseen.",
+        description=(
+            "A keypoint farther than this (m) from both neighbouring frames, while they agree, is a spike: replaced "
+            "and marked unseen."
+        ),
     )
     body_in_ego: bool = Field(
         False,
-        description="Trust body detections in clips labelled ego (the wearer's body is out of view; the body model tends to invent one around the arms).",
+        description=(
+            "Trust body detections in clips labelled ego (the wearer's body is out of view; the body model tends to "
+            "invent one around the arms)."
+        ),
     )
 
 
@@ -146,7 +156,8 @@ def runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 
 def spikes(points: np.ndarray, valid: np.ndarray, limit_m: float) -> tuple[np.ndarray, np.ndarray]:
-    """One-frame spikes: (T, K) True where a keypoint is more than `limit_m` from both neighbouring frames while those agree.
+    """One-frame spikes: (T, K) True where a keypoint is more than `limit_m` from both neighbouring frames while those
+    agree.
 
     Fast real motion moves the neighbours apart too, so it is not taken for a spike. Also returns
     the neighbours' mean (T, K, 3), the replacement. Frames without two valid neighbours are not tested.
@@ -202,9 +213,8 @@ def enforce_bones(
             out[:, NECK] = (out[:, 11] + out[:, 12]) / 2
         direction = points[:, child] - points[:, parent]
         norm = np.linalg.norm(direction, axis=-1, keepdims=True)
-        scale = np.where(
-            np.isfinite(length) & (norm > 1e-9), length / np.maximum(norm, 1e-9), 1.0
-        )  # no length or direction: keep the offset
+        # no length or direction: keep the offset
+        scale = np.where(np.isfinite(length) & (norm > 1e-9), length / np.maximum(norm, 1e-9), 1.0)
         out[:, child] = out[:, parent] + direction * scale
     return out
 
@@ -224,7 +234,8 @@ def place_hands(
     size: tuple[int, int],
     window: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Hands (T, 2, 21, 3): own shape smoothed and made rigid, then placed at the seen body wrist or by their own perspective fit.
+    """Hands (T, 2, 21, 3): own shape smoothed and made rigid, then placed at the seen body wrist or by their own
+    perspective fit.
 
     Also returns hand_valid (T, 2), attached (T, 2) and the bone lengths (2, 20).
     """
@@ -274,7 +285,8 @@ def lift(pose: dict[str, np.ndarray], config: Motion3DConfig, ego: bool = False)
     found = np.isfinite(world[:, 0, 0]) if count else np.zeros(0, bool)
     if ego and not config.body_in_ego and found.any():
         notes.append(
-            f"body ignored in {int(found.sum())} frames: the clip is egocentric, the wearer's body is out of view (hands are kept)"
+            f"body ignored in {int(found.sum())} frames: the clip is egocentric, the wearer's body is out of view "
+            "(hands are kept)"
         )
         found[:] = False
     visible = found[:, None] & (np.nan_to_num(world[..., 3]) >= config.min_visibility)
@@ -282,8 +294,8 @@ def lift(pose: dict[str, np.ndarray], config: Motion3DConfig, ego: bool = False)
     outliers, replacements = spikes(local, found, config.outlier_m)
     if outliers.any():
         notes.append(
-            f"jittery detections: {int(outliers.sum())} one-frame keypoint spikes in {int(outliers.any(axis=1).sum())} of {count} frames"
-            " replaced and marked unseen"
+            f"jittery detections: {int(outliers.sum())} one-frame keypoint spikes in "
+            f"{int(outliers.any(axis=1).sum())} of {count} frames replaced and marked unseen"
         )
         local[outliers] = replacements[outliers]
         visible &= ~outliers
@@ -319,7 +331,8 @@ def lift(pose: dict[str, np.ndarray], config: Motion3DConfig, ego: bool = False)
     body = full[:, :33] + root[:, None]
     if found.any() and not body_valid.any():
         notes.append(
-            f"no valid 3D body: a body was found in {int(found.sum())} of {count} frames but its shoulders and hips were never all seen"
+            f"no valid 3D body: a body was found in {int(found.sum())} of {count} frames but its shoulders and hips "
+            "were never all seen"
         )
     gaps = [(s, e) for s, e in runs(~body_valid) if s > 0 or e < count]
     if body_valid.any() and gaps:

@@ -74,7 +74,8 @@ def tracks_to_arrays(detections: list[FrameDetections], width: int, height: int)
 
 
 def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
-    """A compressed .npz (what `np.load` reads) with fixed member dates, so the same arrays give the same bytes (and shards)."""
+    """A compressed .npz (what `np.load` reads) with fixed member dates, so the same arrays give the same bytes (and
+    shards)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, array in arrays.items():

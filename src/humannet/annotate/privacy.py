@@ -61,7 +61,10 @@ class PrivacyConfig(BaseModel, extra="forbid"):
     )
     check_every_frame: bool = Field(
         True,
-        description="Also run the detector on every written frame after hiding, and hide what it still finds (about 3-5 ms per frame).",
+        description=(
+            "Also run the detector on every written frame after hiding, and hide what it still finds (about 3-5 ms "
+            "per frame)."
+        ),
     )
 
 

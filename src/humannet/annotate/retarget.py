@@ -95,7 +95,9 @@ class RetargetConfig(BaseModel, extra="forbid"):
     rest_cost: float = Field(
         0.02,
         ge=0.0,
-        description="Weight of the pull towards the rest pose (keeps joints nothing observes, such as the spine, natural).",
+        description=(
+            "Weight of the pull towards the rest pose (keeps joints nothing observes, such as the spine, natural)."
+        ),
     )
     damping: float = Field(
         0.001, ge=0.0, description="Levenberg-Marquardt damping of each IK step (larger = smaller, smoother steps)."
@@ -103,12 +105,18 @@ class RetargetConfig(BaseModel, extra="forbid"):
     continuity_cost: float = Field(
         0.05,
         ge=0.0,
-        description="Weight of the pull towards the previous frame's joint angles (keeps redundant joints, such as arm twist, from jumping).",
+        description=(
+            "Weight of the pull towards the previous frame's joint angles (keeps redundant joints, such as arm twist, "
+            "from jumping)."
+        ),
     )
     switch_margin_mm: float = Field(
         1.0,
         ge=0.0,
-        description="The solve started from the rest pose replaces the one started from the previous frame only when it is this much better (mm).",
+        description=(
+            "The solve started from the rest pose replaces the one started from the previous frame only when it is "
+            "this much better (mm)."
+        ),
     )
     max_error_mm: float = Field(
         15.0, gt=0.0, description="robot_ready needs a retargeting error (mean over valid frames) below this (mm)."
@@ -122,7 +130,8 @@ class RetargetConfig(BaseModel, extra="forbid"):
 
 
 def headless_gl() -> None:
-    """MuJoCo (also imported by mink) picks its OpenGL at import: EGL works without a display (previews), unless the user chose."""
+    """MuJoCo (also imported by mink) picks its OpenGL at import: EGL works without a display (previews), unless the
+    user chose."""
     os.environ.setdefault("MUJOCO_GL", "egl")
 
 
@@ -169,7 +178,8 @@ class Humanoid:
         return self.data.site_xpos[self.site_ids].copy()
 
     def root_from_pelvis(self, pelvis: np.ndarray, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Root position and wxyz quaternion that put the model's pelvis at `pelvis`, turned to the human pelvis frame."""
+        """Root position and wxyz quaternion that put the model's pelvis at `pelvis`, turned to the human pelvis
+        frame."""
         import mujoco
 
         rotation = frame @ self.frame0.T @ self.root_rotation0
@@ -195,7 +205,8 @@ def body_frame(points: np.ndarray) -> np.ndarray:
 
 
 def human_keypoints(pose3d: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """(T, K, 3) human positions of the retargeted keypoints and (T, K) whether each and its chain to the pelvis were seen."""
+    """(T, K, 3) human positions of the retargeted keypoints and (T, K) whether each and its chain to the pelvis were
+    seen."""
     body, visible = pose3d["body"].astype(np.float64), pose3d["body_visible"]
     hands, attached = pose3d["hands"].astype(np.float64), pose3d["hand_attached"]
     count = len(pose3d["times"])
@@ -223,7 +234,8 @@ def human_keypoints(pose3d: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarr
 
 
 def robot_targets(human: np.ndarray, humanoid: Humanoid, scale: float) -> np.ndarray:
-    """Targets for one frame: the robot's limb lengths along the human bone directions, from the scaled pelvis outwards."""
+    """Targets for one frame: the robot's limb lengths along the human bone directions, from the scaled pelvis
+    outwards."""
     targets = np.zeros_like(human)
     targets[0] = human[0] * scale
     for number, keypoint in enumerate(KEYPOINTS[1:], start=1):
@@ -265,7 +277,8 @@ class Retargeter:
     def solve_frame(
         self, targets: np.ndarray, active: np.ndarray, start: np.ndarray, previous: np.ndarray | None
     ) -> tuple[np.ndarray, float, np.ndarray]:
-        """IK from `start` (pulled towards `previous` when given): (q, mean error in mm over the active keypoints, site positions)."""
+        """IK from `start` (pulled towards `previous` when given): (q, mean error in mm over the active keypoints, site
+        positions)."""
         configuration = self.configuration
         configuration.update(start)
         tasks = [self.rest_task]

@@ -1,4 +1,5 @@
-"""Side-by-side preview of a retargeted clip: the video with its keypoints, and the humanoid posed from the solved joints.
+"""Side-by-side preview of a retargeted clip: the video with its keypoints, and the humanoid posed from the solved
+joints.
 
 A person checks a retargeting by eye: does the robot do what the human does? The right panel
 is MuJoCo's offscreen renderer (EGL unless MUJOCO_GL says otherwise), seen as the video camera
@@ -40,10 +41,13 @@ BODY_EDGES = (
 )
 HAND_EDGES = tuple((0 if k % 4 == 1 else k - 1, k) for k in range(1, 21))
 STICK_EDGES = (
-    ("pelvis", "left_hip"), ("pelvis", "right_hip"), ("left_hip", "left_knee"), ("left_knee", "left_ankle"), ("left_ankle", "left_foot"),
-    ("right_hip", "right_knee"), ("right_knee", "right_ankle"), ("right_ankle", "right_foot"), ("pelvis", "left_shoulder"),
-    ("pelvis", "right_shoulder"), ("left_shoulder", "right_shoulder"), ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"),
-    ("right_shoulder", "right_elbow"), ("right_elbow", "right_wrist"), ("left_wrist", "left_middle_tip"), ("right_wrist", "right_middle_tip"),
+    ("pelvis", "left_hip"), ("pelvis", "right_hip"), ("left_hip", "left_knee"), ("left_knee", "left_ankle"),
+    ("left_ankle", "left_foot"),
+    ("right_hip", "right_knee"), ("right_knee", "right_ankle"), ("right_ankle", "right_foot"),
+    ("pelvis", "left_shoulder"), ("pelvis", "right_shoulder"), ("left_shoulder", "right_shoulder"),
+    ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"),
+    ("right_shoulder", "right_elbow"), ("right_elbow", "right_wrist"),
+    ("left_wrist", "left_middle_tip"), ("right_wrist", "right_middle_tip"),
 )  # fmt: skip
 
 
@@ -138,9 +142,8 @@ class HumanoidView:
         self.size = size
         model = self.humanoid.model
         sites = retarget["sites"][retarget["solved"]]
-        self.lift = np.array(
-            [0.0, 0.0, 0.03 - float(np.nanmin(sites[..., 2])) if len(sites) else 0.0]
-        )  # stand on the model's floor (z = 0)
+        # stand on the model's floor (z = 0)
+        self.lift = np.array([0.0, 0.0, 0.03 - float(np.nanmin(sites[..., 2])) if len(sites) else 0.0])
         self.centre = (np.nanmedian(sites[:, 0], axis=0) if len(sites) else np.array([0.0, 3.0, 0.0])) + self.lift
         self.renderer = None
         try:
@@ -252,7 +255,8 @@ def preview_frames(clip: ClipFiles, rows: list[int] | None = None) -> list[np.nd
 
 
 def write_preview(clip: ClipFiles, out: Path, stills: int = 4) -> int:
-    """An mp4 of every keypoint frame, or (for .png/.jpg) `stills` evenly spaced frames stacked; returns frames written."""
+    """An mp4 of every keypoint frame, or (for .png/.jpg) `stills` evenly spaced frames stacked; returns frames
+    written."""
     if out.suffix.lower() in (".png", ".jpg", ".jpeg"):
         count = len(clip.pose["times"])
         solved = np.flatnonzero(clip.retarget["solved"]) if clip.retarget is not None else np.arange(count)

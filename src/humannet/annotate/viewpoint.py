@@ -74,7 +74,9 @@ class ViewpointConfig(BaseModel, extra="forbid"):
     reach_palms: float = Field(
         4.0,
         gt=0,
-        description="A forearm 'reaches in' when the frame edge is at most this many palm lengths from the wrist (palms).",
+        description=(
+            "A forearm 'reaches in' when the frame edge is at most this many palm lengths from the wrist (palms)."
+        ),
     )
     near_palm_fraction: float = Field(
         0.10,

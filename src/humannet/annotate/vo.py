@@ -98,12 +98,10 @@ class _Observation:
 class _Pair:
     rotation: np.ndarray  # keyframe camera -> new camera
     translation: np.ndarray | None  # unit length; None = rotation-only
-    ids: np.ndarray = field(
-        default_factory=lambda: np.zeros(0, np.int64)
-    )  # of points triangulated in the keyframe's camera
-    points: np.ndarray = field(
-        default_factory=lambda: np.zeros((0, 3))
-    )  # their coordinates in that camera (unit baseline)
+    # of points triangulated in the keyframe's camera
+    ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    # their coordinates in that camera (unit baseline)
+    points: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
 
 
 def intrinsics(width: int, height: int, hfov_deg: float) -> np.ndarray:
@@ -219,7 +217,8 @@ class VisualOdometry:
     # -- keyframes --------------------------------------------------------------------------
 
     def _start_segment(self, frame: int) -> None:
-        """A new piece of trajectory: it continues from the last known pose, its scale from the scene depth seen so far."""
+        """A new piece of trajectory: it continues from the last known pose, its scale from the scene depth seen
+        so far."""
         self.segment += 1
         self.map = {}  # points of an earlier segment are in a frame this one is not tied to
         rotation = self.last_rotation.T  # world-to-camera
@@ -269,8 +268,10 @@ class VisualOdometry:
         self._add_keyframe(frame, pair, self.ids.copy(), self.points.copy())
 
     def _place(self, frame: int, keyframe: _Keyframe, rotation: np.ndarray) -> None:
-        """Pose of a frame that is not a keyframe, kept relative to its keyframe (which bundle adjustment may still move):
-        from the mapped points it sees (PnP) when there are enough, else the rotation alone (position interpolated later)."""
+        """Pose of a frame that is not a keyframe, kept relative to its keyframe (which bundle adjustment may still
+        move):
+        from the mapped points it sees (PnP) when there are enough, else the rotation alone (position interpolated
+        later)."""
         self.states[frame] = OK
         self.relative[frame] = (keyframe, rotation, None)
         mapped = [(i, self.map[int(point_id)]) for i, point_id in enumerate(self.ids) if int(point_id) in self.map]
@@ -410,7 +411,8 @@ class VisualOdometry:
         self._update_scene_depth(new)
 
     def _pair_scale(self, keyframe: _Keyframe, pair: _Pair) -> float:
-        """Length of the pair's translation: the median ratio of mapped to newly triangulated depths of shared points."""
+        """Length of the pair's translation: the median ratio of mapped to newly triangulated depths of shared
+        points."""
         mapped = [(i, self.map[int(point_id)]) for i, point_id in enumerate(pair.ids) if int(point_id) in self.map]
         if len(mapped) >= 8:
             rows = np.array([i for i, _ in mapped])

@@ -67,7 +67,9 @@ class CaptionConfig(BaseModel, extra="forbid"):
     still_shift: float = Field(
         0.02,
         gt=0,
-        description="Camera shift below which a caption calls the camera static (frame widths/s), as the viewpoint stage does.",
+        description=(
+            "Camera shift below which a caption calls the camera static (frame widths/s), as the viewpoint stage does."
+        ),
     )
 
 

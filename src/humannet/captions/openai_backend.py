@@ -38,9 +38,9 @@ log = logging.getLogger(__name__)
 
 PROMPT_VERSION = "1"
 SYSTEM_PROMPT = (
-    "You caption short video clips of people for a robot-learning dataset. Describe only what is visible in the frames. "
-    "Answer with one JSON object and nothing else, matching the given JSON schema. Copy the clip_id from the request exactly. "
-    "Times are seconds from the start of the clip. Use null or empty lists for what you cannot see."
+    "You caption short video clips of people for a robot-learning dataset. Describe only what is visible in the "
+    "frames. Answer with one JSON object and nothing else, matching the given JSON schema. Copy the clip_id from the "
+    "request exactly. Times are seconds from the start of the clip. Use null or empty lists for what you cannot see."
 )
 
 
@@ -63,7 +63,10 @@ class OpenAIConfig(BaseModel, extra="forbid"):
     frame_size: int = Field(448, ge=64, le=2048, description="Long side of the sent frames (px).")
     response_format: Literal["json_schema", "json_object", "none"] = Field(
         "json_schema",
-        description="How JSON is requested: a strict schema, any JSON object, or only by the prompt (servers without response_format).",
+        description=(
+            "How JSON is requested: a strict schema, any JSON object, or only by the prompt (servers without "
+            "response_format)."
+        ),
     )
     max_tokens: int = Field(1024, ge=64, description="Most tokens in an answer.")
     temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature.")
@@ -173,7 +176,8 @@ class OpenAICaptioner:
         return self._pool
 
     def submit(self, request_factory: Any, clip_id: str) -> Future:
-        """Caption one clip on the pool; `request_factory()` builds the request (frames are decoded in the pool thread)."""
+        """Caption one clip on the pool; `request_factory()` builds the request (frames are decoded in the pool
+        thread)."""
         return self.pool().submit(self._caption_or_cached, request_factory, clip_id)
 
     def cached(self, clip_id: str) -> VLMCaption | None:
@@ -201,8 +205,11 @@ class OpenAICaptioner:
             "frame_times_s": request.frame_times,
             "measured_signals": request.signals,
             "source_narrations": request.narrations,
-            "instructions": "Describe the people (count, apparent age group, clothing, body parts in view), their actions in order with "
-            "time spans, actor, verb, object and hands used, the camera motion and the environment. Echo clip_id exactly.",
+            "instructions": (
+                "Describe the people (count, apparent age group, clothing, body parts in view), their actions in "
+                "order with time spans, actor, verb, object and hands used, the camera motion and the environment. "
+                "Echo clip_id exactly."
+            ),
         }
         content: list[dict[str, Any]] = [{"type": "text", "text": json.dumps(brief)}]
         for frame in request.frames:

@@ -146,6 +146,7 @@ def _shipped() -> Taxonomy:
     have = set(taxonomy.axis("motion_category").labels)
     if expected != have:
         raise TaxonomyError(
-            f"assets/taxonomy.yaml: motion_category labels {sorted(have)} differ from motion_categories.yaml {sorted(expected)}"
+            f"assets/taxonomy.yaml: motion_category labels {sorted(have)} differ from motion_categories.yaml "
+            f"{sorted(expected)}"
         )
     return taxonomy

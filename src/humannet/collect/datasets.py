@@ -198,7 +198,8 @@ def ego4d_segments(rows: list[dict[str, Any]], root: str | None) -> Iterator[Seg
     videos at ROOT/<video_uid>.mp4 (the Ego4D CLI's full_scale layout)."""
     if root is None:
         raise ManifestError(
-            "Ego4D manifests name videos by video_uid: give --root, the folder holding <video_uid>.mp4 (e.g. v2/full_scale)"
+            "Ego4D manifests name videos by video_uid: give --root, the folder holding <video_uid>.mp4 (e.g. "
+            "v2/full_scale)"
         )
     data = rows[0] if rows else {}
     location = f"{root.rstrip('/')}/{{}}.mp4"

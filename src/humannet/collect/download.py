@@ -183,7 +183,8 @@ class Downloader:
         info = self._download(url, stem)
         path = self._downloaded_path(info, stem)
         probe = self._verify(path)
-        # what the pool row already says (a manifest's declared licence and title, or search metadata) wins over the download's own
+        # what the pool row already says (a manifest's declared licence and title, or search metadata) wins over the
+        # download's own
         meta = {
             **normalise_info(info),
             **row.meta,

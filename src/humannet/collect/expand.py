@@ -179,8 +179,9 @@ class Expander:
 
     def _ask_llm(self, keyword: Keyword) -> list[str]:
         prompt = (
-            f"Activity: {keyword.text} (domain: {keyword.group}; environment: {keyword.labels.get('environment', 'any')}).\n"
-            f"Write {self.config.llm_queries_per_seed} different short search queries (at most 8 words each) that would find videos of a person doing it."
+            f"Activity: {keyword.text} (domain: {keyword.group}; environment: "
+            f"{keyword.labels.get('environment', 'any')}).\nWrite {self.config.llm_queries_per_seed} different short "
+            "search queries (at most 8 words each) that would find videos of a person doing it."
         )
         try:
             answers = json_list(self.chat.complete(LLM_SYSTEM, prompt))  # type: ignore[union-attr]

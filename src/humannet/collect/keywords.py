@@ -15,13 +15,14 @@ import yaml
 
 from humannet import UsageError
 
+# axes of taxonomy.yaml
 LABEL_KEYS = (
     "environment",
     "motion_category",
     "interaction_style",
     "task_structure",
     "viewpoint",
-)  # axes of taxonomy.yaml
+)
 _VOWELS = set("aeiou")
 
 

@@ -147,8 +147,8 @@ class Pool:
         with self._write() as db:
             for c in candidates:
                 cursor = db.execute(
-                    "INSERT INTO videos (id, url, source, state, reason, path, meta, added_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (id) DO NOTHING",
+                    "INSERT INTO videos (id, url, source, state, reason, path, meta, added_at, updated_at) VALUES (?, "
+                    "?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
                     (
                         c.id,
                         c.url,
@@ -225,7 +225,8 @@ class Pool:
         with self._write() as db:
             for video_id in stale:
                 db.execute(
-                    "UPDATE videos SET state = ?, claimed_by = NULL, next_attempt_at = 0, updated_at = ? WHERE id = ? AND state = ?",
+                    "UPDATE videos SET state = ?, claimed_by = NULL, next_attempt_at = 0, updated_at = ? WHERE id = ? "
+                    "AND state = ?",
                     (State.QUEUED.value, now, video_id, State.DOWNLOADING.value),
                 )
         return len(stale)
@@ -235,9 +236,9 @@ class Pool:
         now = time.time()
         with self._write() as db:
             record = db.execute(
-                "UPDATE videos SET state = ?, claimed_by = ?, claimed_at = ?, attempts = attempts + 1, updated_at = ?"
-                " WHERE id = (SELECT id FROM videos WHERE state = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 1)"
-                " RETURNING *",
+                "UPDATE videos SET state = ?, claimed_by = ?, claimed_at = ?, attempts = attempts + 1, updated_at = ? "
+                "WHERE id = (SELECT id FROM videos WHERE state = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, "
+                "id LIMIT 1) RETURNING *",
                 (State.DOWNLOADING.value, worker, now, now, State.QUEUED.value, now),
             ).fetchone()
         return _row(record) if record else None
@@ -252,7 +253,8 @@ class Pool:
     def finish(self, video_id: str, path: str, meta: dict[str, Any]) -> None:
         with self._write() as db:
             db.execute(
-                "UPDATE videos SET state = ?, path = ?, meta = ?, last_error = NULL, claimed_by = NULL, updated_at = ? WHERE id = ?",
+                "UPDATE videos SET state = ?, path = ?, meta = ?, last_error = NULL, claimed_by = NULL, updated_at = "
+                "? WHERE id = ?",
                 (State.DONE.value, path, json.dumps(meta, sort_keys=True), time.time(), video_id),
             )
 
@@ -261,7 +263,8 @@ class Pool:
         state = State.QUEUED if retry_at is not None else State.FAILED
         with self._write() as db:
             db.execute(
-                "UPDATE videos SET state = ?, last_error = ?, reason = ?, next_attempt_at = ?, claimed_by = NULL, updated_at = ? WHERE id = ?",
+                "UPDATE videos SET state = ?, last_error = ?, reason = ?, next_attempt_at = ?, claimed_by = NULL, "
+                "updated_at = ? WHERE id = ?",
                 (state.value, error, None if retry_at is not None else error, retry_at or 0, time.time(), video_id),
             )
 

@@ -69,7 +69,9 @@ class CollectConfig(BaseModel, extra="forbid"):
         2,
         ge=0,
         le=50,
-        description="Object-swap and verb-synonym variants kept per seed and method, ranked by MiniLM similarity; 0 = none.",
+        description=(
+            "Object-swap and verb-synonym variants kept per seed and method, ranked by MiniLM similarity; 0 = none."
+        ),
     )
     neighbour_min_similarity: float = Field(
         0.6,
@@ -79,7 +81,9 @@ class CollectConfig(BaseModel, extra="forbid"):
     )
     llm_endpoint: str | None = Field(
         None,
-        description="OpenAI-compatible base URL (e.g. http://localhost:8000/v1) for optional LLM expansion; unset = off.",
+        description=(
+            "OpenAI-compatible base URL (e.g. http://localhost:8000/v1) for optional LLM expansion; unset = off."
+        ),
     )
     llm_model: str = Field("default", description="Model name sent to the LLM endpoint.")
     llm_api_key_env: str = Field(
@@ -104,7 +108,10 @@ class CollectConfig(BaseModel, extra="forbid"):
     )
     licenses: list[str] = Field(
         default_factory=list,
-        description="Licence allow-list: a candidate passes when its licence contains one of these (any case), e.g. ['creative commons']; empty = any.",
+        description=(
+            "Licence allow-list: a candidate passes when its licence contains one of these (any case), e.g. "
+            "['creative commons']; empty = any."
+        ),
     )
     channel_allow: list[str] = Field(
         default_factory=list, description="Only these channels (name, id or URL, case-insensitive); empty = any."
@@ -120,7 +127,9 @@ class CollectConfig(BaseModel, extra="forbid"):
     )
     languages: list[str] = Field(
         default_factory=list,
-        description="Language allow-list (e.g. ['en']; 'en' also matches 'en-US'); unknown language passes; empty = any.",
+        description=(
+            "Language allow-list (e.g. ['en']; 'en' also matches 'en-US'); unknown language passes; empty = any."
+        ),
     )
     blocklist: list[str] = Field(
         default_factory=lambda: list(DEFAULT_BLOCKLIST),

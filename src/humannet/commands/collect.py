@@ -119,7 +119,8 @@ def keywords_expand(
     seeds = [k for k in repository.keywords if not groups or k.group in groups]
     if not seeds:
         raise UsageError(
-            f"no keywords in groups {', '.join(groups)} (groups: {', '.join(sorted({k.group for k in repository.keywords}))})"
+            f"no keywords in groups {', '.join(groups)} (groups: "
+            f"{', '.join(sorted({k.group for k in repository.keywords}))})"
         )
     embed = None if no_embeddings or config.neighbours_per_seed == 0 else minilm_embedder()
     expander = Expander(repository, config, embed=embed, chat=chat)
@@ -252,7 +253,8 @@ def channels(
     config_path: str | None,
     overrides: tuple[str, ...],
 ) -> None:
-    """Crawl channel, playlist or page URLs into the pool (flat listing first, then full metadata for what passes the filters)."""
+    """Crawl channel, playlist or page URLs into the pool (flat listing first, then full metadata for what passes the
+    filters)."""
     from humannet.collect.listings import channel_listings
 
     config = _config(config_path, overrides)

@@ -30,7 +30,8 @@ from humannet import HumannetError
     "--stills", default=4, show_default=True, type=click.IntRange(1, 32), help="Frames stacked in a .png/.jpg preview."
 )
 def preview(clip_id: str, corpus: Path, out: Path, stills: int) -> None:
-    """Side-by-side preview of CLIP_ID: the video with its keypoints, and the humanoid posed from the retargeted joints."""
+    """Side-by-side preview of CLIP_ID: the video with its keypoints, and the humanoid posed from the retargeted
+    joints."""
     from humannet.annotate.retarget_preview import read_clip, write_preview
 
     try:

@@ -79,7 +79,8 @@ def review(corpus: Path, stages: tuple[str, ...], config_path: str | None, overr
 @_config_option
 @_set_option
 def release(corpus: Path, policy: str, out_dir: Path, config_path: str | None, overrides: tuple[str, ...]) -> None:
-    """Write the part of CORPUS that POLICY lets ship: index, shards, references, manifest, ATTRIBUTION.md and a summary.
+    """Write the part of CORPUS that POLICY lets ship: index, shards, references, manifest, ATTRIBUTION.md and a
+    summary.
 
     Every clip gets a decision (release, reference, withhold) with its reason in
     release_manifest.parquet; what was withheld and why is printed and written to SUMMARY.md.

@@ -42,7 +42,8 @@ def view(corpus: str, port: int, host: str, cache_dir: Path | None) -> None:
     opened = open_corpus_and_warn(corpus)
     if opened.store is not None:  # it streams byte ranges of local shard files to the browser
         raise click.UsageError(
-            f"the viewer reads a corpus from a local folder; copy {corpus} to one first (e.g. `aws s3 sync {corpus} corpus/`)"
+            f"the viewer reads a corpus from a local folder; copy {corpus} to one first (e.g. `aws s3 sync {corpus} "
+            "corpus/`)"
         )
     try:
         server = make_server(opened, host=host, port=port, cache_dir=cache_dir)

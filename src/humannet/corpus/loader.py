@@ -1,4 +1,5 @@
-"""Stream a corpus into training: decoded frames at a chosen rate and size, keypoints at those frames, captions and labels.
+"""Stream a corpus into training: decoded frames at a chosen rate and size, keypoints at those frames, captions and
+labels.
 
     from humannet.corpus.loader import ClipLoader
     for sample in ClipLoader("corpus/", fps=8, size=(112, 112), num_frames=16, where="viewpoint = 'ego'"):
@@ -364,9 +365,8 @@ def _dataset_class() -> type:
                 world_size if world_size is not None else (torch.distributed.get_world_size() if distributed else 1)
             )
             self.epoch = 0
-            ClipLoader(
-                self.corpora, rank=self.rank, world_size=self.world_size, **options
-            )  # check the options and predicate now, not in a worker
+            # check the options and predicate now, not in a worker
+            ClipLoader(self.corpora, rank=self.rank, world_size=self.world_size, **options)
 
         def set_epoch(self, epoch: int) -> None:
             self.epoch = epoch

@@ -70,7 +70,8 @@ def _print_table(relation: duckdb.DuckDBPyRelation, out_path: Path | None) -> No
             Console(file=handle, width=UNWRAPPED_WIDTH).print(table)
     if len(rows) > TABLE_ROW_LIMIT:
         print(
-            f"(more than {TABLE_ROW_LIMIT} rows; showing the first {TABLE_ROW_LIMIT}: use --format csv, json or parquet for all)",
+            f"(more than {TABLE_ROW_LIMIT} rows; showing the first {TABLE_ROW_LIMIT}: use --format csv, json or "
+            "parquet for all)",
             file=sys.stderr,
         )
 

@@ -73,9 +73,8 @@ class Corpus:
     store: tuple[Any, str] | None = (
         None  # (fsspec filesystem, corpus path in it) for a corpus on object storage; `root` is then its index mirror
     )
-    _member_tables: dict[str, tuple[str, dict[str, tuple[int, int]]]] = field(
-        default_factory=dict, repr=False
-    )  # shard -> (its version when read, its member table)
+    # shard -> (its version when read, its member table)
+    _member_tables: dict[str, tuple[str, dict[str, tuple[int, int]]]] = field(default_factory=dict, repr=False)
 
     def connect(self, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
         """A DuckDB connection with one view per table (files are read lazily, at query time)."""
@@ -115,7 +114,8 @@ class Corpus:
         return fs.unstrip_protocol(path)
 
     def open_shard(self, shard: str) -> IO[bytes]:
-        """A readable, seekable binary file of one shard: the local file, or ranged reads from the store. OSError when missing."""
+        """A readable, seekable binary file of one shard: the local file, or ranged reads from the store. OSError when
+        missing."""
         if self.store is None:
             return open(self.root / shard, "rb")  # noqa: SIM115 (the caller closes it)
         fs, path = self.store
@@ -134,7 +134,8 @@ class Corpus:
         return sorted(f"shards/{found.rsplit('/', 1)[-1]}" for found in fs.glob(f"{path}/shards/*.tar"))
 
     def shard_version(self, shard: str) -> str:
-        """Changes when a local shard file is rewritten (a store's shards are whole objects, never rewritten in place: "").
+        """Changes when a local shard file is rewritten (a store's shards are whole objects, never rewritten in place:
+        "").
         OSError when a local shard is missing."""
         if self.store is not None:
             return ""
@@ -161,7 +162,8 @@ class Corpus:
         return cached[1]
 
     def read_member(self, shard: str, name: str) -> bytes | None:
-        """The bytes of one file (`{clip_id}.mp4`, `.json`, `.pose.npz`, ...) in a shard; None when the shard or member is missing."""
+        """The bytes of one file (`{clip_id}.mp4`, `.json`, `.pose.npz`, ...) in a shard; None when the shard or member
+        is missing."""
         return self.read_members(shard, [name]).get(name)
 
     def read_members(self, shard: str, names: Iterable[str]) -> dict[str, bytes]:
@@ -291,7 +293,8 @@ def _open_on_store(url: str, options: dict[str, Any] | None) -> Corpus:
 
 
 def _mirror_index(fs: Any, index: dict[str, tuple[str, str]], mirror: Path) -> None:
-    """Make `mirror` hold exactly the index files, fetching those whose version stamp (size and ETag or time) changed."""
+    """Make `mirror` hold exactly the index files, fetching those whose version stamp (size and ETag or time)
+    changed."""
     mirror.mkdir(parents=True, exist_ok=True)
     stamps_path = mirror / ".stamps.json"
     try:
@@ -319,9 +322,13 @@ def _missing_message(root: Path, missing: list[str]) -> str:
         finished = sum(1 for _ in ledger.glob("*.json"))
         return (
             f"{root}: partial corpus: a curate run stopped before writing the index ({', '.join(missing)} missing; "
-            f"the ledger holds {finished} finished videos). Rerun the same `humannet curate ... --out {root}` to finish it"
+            f"the ledger holds {finished} finished videos). Rerun the same `humannet curate ... --out {root}` to "
+            "finish it"
         )
-    return f"{root}: not a humannet corpus (no {', '.join(missing)}); create one with `humannet curate VIDEOS --out {root}`"
+    return (
+        f"{root}: not a humannet corpus (no {', '.join(missing)}); create one with `humannet curate VIDEOS --out "
+        f"{root}`"
+    )
 
 
 def _read_manifest(path: Path) -> dict[str, Any]:
@@ -338,10 +345,13 @@ def _read_manifest(path: Path) -> dict[str, Any]:
 
 def _version_message(root: Path, version: Any) -> str:
     if isinstance(version, int) and version > FORMAT_VERSION:
-        return f"{root}: corpus format version {version} is newer than this humannet reads (up to {FORMAT_VERSION}); upgrade humannet"
+        return (
+            f"{root}: corpus format version {version} is newer than this humannet reads (up to {FORMAT_VERSION}); "
+            "upgrade humannet"
+        )
     return (
-        f"{root}: corpus format version {version!r} is not readable by this humannet (reads {READABLE_VERSIONS.start}-{FORMAT_VERSION}); "
-        f"curate the videos again with `humannet curate ... --rebuild`"
+        f"{root}: corpus format version {version!r} is not readable by this humannet (reads "
+        f"{READABLE_VERSIONS.start}-{FORMAT_VERSION}); curate the videos again with `humannet curate ... --rebuild`"
     )
 
 
@@ -379,12 +389,14 @@ def _ledger_warnings(corpus: Corpus) -> list[str]:
         unindexed += current
     if unindexed:
         warnings.append(
-            f"{unindexed} videos were analysed after the index was written (a later curate run stopped part-way); rerun it to add them"
+            f"{unindexed} videos were analysed after the index was written (a later curate run stopped part-way); "
+            "rerun it to add them"
         )
     shards = sum(1 for _ in (ledger / "shards").glob("*.json")) if (ledger / "shards").is_dir() else 0
     if shards > corpus.counts.get("shards", shards):
         warnings.append(
-            f"{shards - corpus.counts['shards']} shards were written after the index (a later curate run stopped part-way); rerun it to index them"
+            f"{shards - corpus.counts['shards']} shards were written after the index (a later curate run stopped "
+            "part-way); rerun it to index them"
         )
     return warnings
 

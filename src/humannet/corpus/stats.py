@@ -18,11 +18,12 @@ from rich.table import Table
 
 from humannet.corpus.reader import Corpus
 
+# label columns reported when present, besides taxonomy_*
 LABEL_COLUMNS = (
     "viewpoint",
     "motion_categories",
     "activity_class",
-)  # label columns reported when present, besides taxonomy_*
+)
 TAXONOMY_PREFIX = "taxonomy_"
 ENVIRONMENT_AXIS = "environment"  # the taxonomy axis that says where a clip was filmed
 INDEX_FRAME_COLUMNS = {
@@ -31,12 +32,13 @@ INDEX_FRAME_COLUMNS = {
     "pose3d_frames": "frames with a 3D body pose (index column pose3d_frames)",
     "hand3d_frames": "frames with 3D hands (index column hand3d_frames)",
 }
+# `pose` in the clip JSON (keypoint tracks)
 TRACK_COUNTS = (
     "pose_frames",
     "body_frames",
     "hand_frames",
     "two_hand_frames",
-)  # `pose` in the clip JSON (keypoint tracks)
+)
 NO_LABEL = "(none)"
 
 
@@ -145,7 +147,8 @@ def funnel(corpus: Corpus, con) -> dict[str, Any]:
     video_steps = {"inputs": _count_hours(con, f"SELECT count(*), {hours} FROM videos")}
     for status in ("failed", "dropped"):
         rows = con.sql(
-            f"SELECT {_reason_key('reason')} AS key, count(*), {hours} FROM videos WHERE status = '{status}' GROUP BY 1 ORDER BY 2 DESC, 1"
+            f"SELECT {_reason_key('reason')} AS key, count(*), {hours} FROM videos WHERE status = '{status}' GROUP BY "
+            "1 ORDER BY 2 DESC, 1"
         ).fetchall()
         video_steps[status] = {key: {"count": int(n), "hours": h} for key, n, h in rows}
     video_steps["kept"] = _count_hours(con, f"SELECT count(*), {hours} FROM videos WHERE status = 'kept'")
@@ -155,7 +158,8 @@ def funnel(corpus: Corpus, con) -> dict[str, Any]:
     in_dropped_videos = {"count": 0, "hours": 0.0}
     if "dropped_clips" in corpus.tables:
         dropped_rows = con.sql(
-            f"SELECT {_reason_key('reason')} AS key, count(*), {hours} FROM dropped_clips WHERE {kept_videos} GROUP BY 1 ORDER BY 2 DESC, 1"
+            f"SELECT {_reason_key('reason')} AS key, count(*), {hours} FROM dropped_clips WHERE {kept_videos} GROUP "
+            "BY 1 ORDER BY 2 DESC, 1"
         ).fetchall()
         in_dropped_videos = _count_hours(
             con, f"SELECT count(*), {hours} FROM dropped_clips WHERE NOT {kept_videos} OR video_id IS NULL"
@@ -200,13 +204,19 @@ def _list_columns(corpus: Corpus) -> set[str]:
 def _distribution(con, column: str, is_list: bool, total_clips: int) -> dict[str, dict[str, float]]:
     """Clips and hours per label; a clip with several labels counts under each, one with none under `(none)`."""
     if is_list:
-        sql = f"""
+        sql = (
+            f"""
             SELECT coalesce(label, '{NO_LABEL}'), count(*), coalesce(sum(duration_s), 0) / 3600 FROM (
-                SELECT unnest(CASE WHEN len(coalesce("{column}", [])) = 0 THEN [NULL] ELSE "{column}" END) AS label, duration_s FROM clips
+                SELECT unnest(CASE WHEN len(coalesce("{column}", [])) = 0 THEN [NULL] ELSE "{column}" END) """
+            """AS label, duration_s FROM clips
             ) GROUP BY 1 ORDER BY 2 DESC, 1"""
+        )
     else:
-        sql = f"""SELECT coalesce(nullif(CAST("{column}" AS VARCHAR), ''), '{NO_LABEL}'), count(*), coalesce(sum(duration_s), 0) / 3600
+        sql = (
+            f"""SELECT coalesce(nullif(CAST("{column}" AS VARCHAR), ''), '{NO_LABEL}'), count(*), """
+            """coalesce(sum(duration_s), 0) / 3600
                   FROM clips GROUP BY 1 ORDER BY 2 DESC, 1"""
+        )
     return {
         label: {"clips": int(n), "hours": h, "fraction": n / total_clips if total_clips else 0.0}
         for label, n, h in con.sql(sql).fetchall()
@@ -244,7 +254,8 @@ def environment_diversity(con, clip_columns: set[str]) -> dict[str, Any] | None:
 
 
 def most_specific_shares(con, column: str, parents: dict[str, str | None]) -> tuple[dict[str, float], int]:
-    """Clips per most specific label of a taxonomy column (ancestors removed, a clip split evenly over several), and how many clips had one."""
+    """Clips per most specific label of a taxonomy column (ancestors removed, a clip split evenly over several), and how
+    many clips had one."""
     weights: dict[str, float] = {}
     labelled = 0
     for (labels,) in con.sql(f'SELECT "{column}" FROM clips').fetchall():

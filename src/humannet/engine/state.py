@@ -18,7 +18,8 @@ from humannet.storage import atomic_write_bytes, uri_key
 
 
 class Ledger:
-    """`publish` is called with each record's path relative to the corpus once it is written (a remote corpus pushes it)."""
+    """`publish` is called with each record's path relative to the corpus once it is written (a remote corpus pushes
+    it)."""
 
     def __init__(self, corpus_dir: Path, publish: Callable[[str], None] | None = None) -> None:
         self.corpus_dir = corpus_dir

@@ -39,7 +39,10 @@ class MaterializeConfig(BaseModel, extra="forbid"):
         30.0,
         ge=0,
         le=240,
-        description="Highest frame rate of written clips (constant rate); faster sources are thinned, slower kept. 0 = source rate.",
+        description=(
+            "Highest frame rate of written clips (constant rate); faster sources are thinned, slower kept. 0 = source "
+            "rate."
+        ),
     )
     max_short_side: int = Field(
         720,
@@ -59,7 +62,10 @@ class MaterializeConfig(BaseModel, extra="forbid"):
     x264_params: str = Field(
         "",
         pattern=r"^([\w-]+=[\w.,/+-]+(:[\w-]+=[\w.,/+-]+)*)?$",
-        description="Extra libx264 options, key=value joined by ':' (FFmpeg's -x264-params); 'mbtree=0' gives the same clip bytes on every run, ~1.4x larger.",
+        description=(
+            "Extra libx264 options, key=value joined by ':' (FFmpeg's -x264-params); 'mbtree=0' gives the same clip "
+            "bytes on every run, ~1.4x larger."
+        ),
     )
 
 
@@ -84,12 +90,10 @@ def output_geometry(probe: Probe, config: MaterializeConfig) -> OutputGeometry:
 class ClipExtras:
     """What frame hooks add to a clip besides its pixels."""
 
-    files: dict[str, bytes] = field(
-        default_factory=dict
-    )  # written beside the mp4 as `{clip_id}.{key}`, e.g. "pose.npz"
-    metadata: dict[str, Any] = field(
-        default_factory=dict
-    )  # written as `{clip_id}.meta.json`, merged into the clip's JSON
+    # written beside the mp4 as `{clip_id}.{key}`, e.g. "pose.npz"
+    files: dict[str, bytes] = field(default_factory=dict)
+    # written as `{clip_id}.meta.json`, merged into the clip's JSON
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 TimedImage = tuple[float, np.ndarray]
@@ -280,7 +284,8 @@ def materialize_clips(
     hooks: Sequence[FrameHook] = (),
     timings: dict[str, float] | None = None,
 ) -> dict[str, Path]:
-    """Write `{clip_id}.mp4` for each clip into `out_dir` (plus the hooks' side files); returns the mp4 paths by clip ID.
+    """Write `{clip_id}.mp4` for each clip into `out_dir` (plus the hooks' side files); returns the mp4 paths by clip
+    ID.
 
     `timings`, if given, gains the seconds spent per step: decode, convert, encode and each hook by name.
     """

@@ -40,7 +40,9 @@ class DecodeConfig(BaseModel, extra="forbid"):
         1,
         ge=0,
         le=64,
-        description="FFmpeg decoder threads per worker (0 = FFmpeg decides). One per worker is fastest when workers = cores.",
+        description=(
+            "FFmpeg decoder threads per worker (0 = FFmpeg decides). One per worker is fastest when workers = cores."
+        ),
     )
     max_decode_errors: int = Field(200, ge=0, description="Give up on a video after this many undecodable packets.")
 

@@ -60,10 +60,11 @@ class ClipStage(Stage):
         "end_frame",
         "scene_index",
     )
+    # quality: the unusable runs cut out before clipping
     config_sections: ClassVar[tuple[str, ...]] = (
         "clips",
         "quality",
-    )  # quality: the unusable runs cut out before clipping
+    )
     reads: ClassVar[tuple[str, ...]] = ("video_id", "scenes", "frame_times", "end_time")
     reads_if_present: ClassVar[tuple[str, ...]] = ("frame_results.unusable",)
     writes: ClassVar[tuple[str, ...]] = ("clips",)

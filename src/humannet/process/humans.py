@@ -29,13 +29,17 @@ class HumanConfig(BaseModel, extra="forbid"):
 
     enabled: bool = Field(
         True,
-        description="Detect people, hands and faces; false skips every human-centric stage (content filter, viewpoint, motion).",
+        description=(
+            "Detect people, hands and faces; false skips every human-centric stage (content filter, viewpoint, motion)."
+        ),
     )
     detect_fps: float = Field(
         2.0,
         gt=0,
         le=60,
-        description="Rate at which analysis frames are run through the detector (frames/s); capped by decode.analysis_fps.",
+        description=(
+            "Rate at which analysis frames are run through the detector (frames/s); capped by decode.analysis_fps."
+        ),
     )
     min_confidence: float = Field(
         0.5, ge=0, le=1, description="Detector confidence needed to report a body, hand or face (0-1)."
@@ -45,13 +49,19 @@ class HumanConfig(BaseModel, extra="forbid"):
         0.9,
         ge=0,
         le=1,
-        description="Pose landmark model's person-presence score needed to report a body (0-1); lower values admit bodies seen in clutter.",
+        description=(
+            "Pose landmark model's person-presence score needed to report a body (0-1); lower values admit bodies "
+            "seen in clutter."
+        ),
     )
     blank_level: int = Field(
         26,
         ge=0,
         le=255,
-        description="A frame is blank when blank_fraction of its pixels are at or below this grey level, or at or above 255 minus it (0-255).",
+        description=(
+            "A frame is blank when blank_fraction of its pixels are at or below this grey level, or at or above 255 "
+            "minus it (0-255)."
+        ),
     )
     blank_fraction: float = Field(
         0.98,
@@ -68,7 +78,10 @@ class HumanConfig(BaseModel, extra="forbid"):
     min_absent_s: float = Field(
         2.0,
         gt=0,
-        description="Shortest run with no body, hand or face that is cut out (s); at 2 fps, 4 samples in a row: a missed detection or two cuts nothing.",
+        description=(
+            "Shortest run with no body, hand or face that is cut out (s); at 2 fps, 4 samples in a row: a missed "
+            "detection or two cuts nothing."
+        ),
     )
     filter_enabled: bool = Field(True, description="Drop clips without people, or with people who do not move.")
     min_any_person_fraction: float = Field(
@@ -80,13 +93,19 @@ class HumanConfig(BaseModel, extra="forbid"):
     min_human_motion: float = Field(
         0.035,
         ge=0,
-        description="Drop a clip whose human_motion_score (median keypoint speed, in body, hand or face sizes per second) is below this.",
+        description=(
+            "Drop a clip whose human_motion_score (median keypoint speed, in body, hand or face sizes per second) is "
+            "below this."
+        ),
     )
     motion_lag_s: float = Field(
         1.0,
         gt=0,
         le=5,
-        description="Samples this far apart are compared for human motion (s): keypoint jitter does not grow with the lag, steady movement does.",
+        description=(
+            "Samples this far apart are compared for human motion (s): keypoint jitter does not grow with the lag, "
+            "steady movement does."
+        ),
     )
     min_keypoint_visibility: float = Field(
         0.5, ge=0, le=1, description="Body keypoints below this visibility are ignored for motion (0-1)."

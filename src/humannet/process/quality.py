@@ -64,7 +64,9 @@ class QualityConfig(BaseModel, extra="forbid"):
         0.5,
         ge=0,
         le=1,
-        description="Drop when the clip's median fraction of pixels in the few most frequent exact colours exceeds this.",
+        description=(
+            "Drop when the clip's median fraction of pixels in the few most frequent exact colours exceeds this."
+        ),
     )
     screen_top_colours: int = Field(
         4, ge=1, le=64, description="How many most frequent exact colours make up the screen score (count)."
@@ -73,7 +75,10 @@ class QualityConfig(BaseModel, extra="forbid"):
         0.3,
         ge=0,
         le=1,
-        description="Also drop as screen when the clip's median share of the frame covered by text (review.pii's OCR, when on) exceeds this.",
+        description=(
+            "Also drop as screen when the clip's median share of the frame covered by text (review.pii's OCR, when "
+            "on) exceeds this."
+        ),
     )
     dark_enabled: bool = Field(True, description="Drop clips that are mostly black or nearly black frames.")
     dark_level: int = Field(
@@ -118,7 +123,9 @@ class QualityConfig(BaseModel, extra="forbid"):
         0.01,
         ge=0,
         le=1,
-        description="Drop when the clip's motion score (fraction of pixels that change, see motion_percentile) is below this.",
+        description=(
+            "Drop when the clip's motion score (fraction of pixels that change, see motion_percentile) is below this."
+        ),
     )
     motion_percentile: float = Field(
         90.0,
@@ -130,7 +137,9 @@ class QualityConfig(BaseModel, extra="forbid"):
         0.2,
         gt=0,
         le=2,
-        description="Frames this far apart are compared for motion (s), so the score does not depend on the frame rate.",
+        description=(
+            "Frames this far apart are compared for motion (s), so the score does not depend on the frame rate."
+        ),
     )
     motion_pixel_level: int = Field(
         15,
@@ -151,7 +160,10 @@ class QualityConfig(BaseModel, extra="forbid"):
         0.5,
         ge=0,
         le=1,
-        description="A frozen run is a stall when the median changed fraction in the stall_context_s before it is at least this.",
+        description=(
+            "A frozen run is a stall when the median changed fraction in the stall_context_s before it is at least "
+            "this."
+        ),
     )
     stall_context_s: float = Field(
         0.5,
@@ -163,7 +175,10 @@ class QualityConfig(BaseModel, extra="forbid"):
         0.3,
         ge=0,
         le=10,
-        description="Runs of dark, blown-out, occluded or stalled frames at least this long are cut out of scenes before clipping (s).",
+        description=(
+            "Runs of dark, blown-out, occluded or stalled frames at least this long are cut out of scenes before "
+            "clipping (s)."
+        ),
     )
     blur_enabled: bool = Field(True, description="Drop soft clips.")
     min_blur_score: float = Field(

@@ -52,7 +52,9 @@ class SceneConfig(BaseModel, extra="forbid"):
         0.3,
         ge=0,
         le=1,
-        description="Change score (0-1) between consecutive frames needed for a hard cut, and between the windows around it.",
+        description=(
+            "Change score (0-1) between consecutive frames needed for a hard cut, and between the windows around it."
+        ),
     )
     adaptive_ratio: float = Field(
         3.0, ge=1, description="A hard cut's change must exceed this multiple of the mean change around it (ratio)."
@@ -66,7 +68,9 @@ class SceneConfig(BaseModel, extra="forbid"):
     persistence_ratio: float = Field(
         2.0,
         ge=1,
-        description="Change across a cut must exceed this multiple of the change between windows on its steadier side (ratio).",
+        description=(
+            "Change across a cut must exceed this multiple of the change between windows on its steadier side (ratio)."
+        ),
     )
     revert_horizon_s: float = Field(
         2.0,
@@ -77,11 +81,15 @@ class SceneConfig(BaseModel, extra="forbid"):
         0.5,
         ge=0,
         le=1,
-        description="Content counts as 'seen before' when closer to an earlier frame than this fraction of the change (ratio).",
+        description=(
+            "Content counts as 'seen before' when closer to an earlier frame than this fraction of the change (ratio)."
+        ),
     )
     dissolve_half_windows_s: list[float] = Field(
         [0.25, 0.5, 1.0],
-        description="Half-lengths of the windows tested for cross-dissolves; covers dissolves up to twice the largest (s).",
+        description=(
+            "Half-lengths of the windows tested for cross-dissolves; covers dissolves up to twice the largest (s)."
+        ),
     )
     dissolve_threshold: float = Field(
         0.3, ge=0, le=1, description="Change score (0-1) between the two ends of a dissolve."
@@ -89,13 +97,17 @@ class SceneConfig(BaseModel, extra="forbid"):
     blend_residual_max: float = Field(
         0.2,
         ge=0,
-        description="Largest mean residual of dissolve frames fitted as blends of its ends (fraction of the end-to-end change).",
+        description=(
+            "Largest mean residual of dissolve frames fitted as blends of its ends (fraction of the end-to-end change)."
+        ),
     )
     blend_progress_min: float = Field(
         0.9,
         ge=-1,
         le=1,
-        description="Smallest correlation between time and the fitted blend weight inside a dissolve (steady progress).",
+        description=(
+            "Smallest correlation between time and the fitted blend weight inside a dissolve (steady progress)."
+        ),
     )
     blank_std: float = Field(
         4.0,

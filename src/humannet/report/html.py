@@ -98,7 +98,8 @@ def _overview(stats: CorpusStats) -> str:
     rows = [
         (
             "source videos",
-            f"{stats.videos['inputs']} ({stats.videos['kept']} kept, {stats.videos['dropped']} dropped, {stats.videos['failed']} failed)",
+            f"{stats.videos['inputs']} ({stats.videos['kept']} kept, {stats.videos['dropped']} dropped, "
+            f"{stats.videos['failed']} failed)",
         ),
         ("hours in / out", f"{stats.hours_in:.3f} / {stats.hours_out:.3f}"),
         ("clips", f"{stats.clips} kept, {stats.clips_dropped} dropped spans"),
@@ -212,7 +213,8 @@ def _taxonomy(stats: CorpusStats, con, figures: _Figures) -> str:
 
 
 def _taxonomy_sunburst(con, column: str) -> go.Figure | None:
-    """The axis as a tree: each clip counted once, under its most specific label; None for a flat axis or without the taxonomy."""
+    """The axis as a tree: each clip counted once, under its most specific label; None for a flat axis or without the
+    taxonomy."""
     parents = taxonomy_parents(column[len("taxonomy_") :])
     if not any(parents.values()):
         return None
@@ -299,7 +301,10 @@ def _thumbnail_grid(corpus: Corpus, con, stats: CorpusStats, per_category: int, 
             where, params = f'list_contains("{column}", $label)', {"label": label}
         else:
             where, params = f'CAST("{column}" AS VARCHAR) = $label', {"label": label}
-        sql = f"SELECT clip_id, shard, duration_s, {caption} FROM clips WHERE shard IS NOT NULL AND {where} ORDER BY clip_id"
+        sql = (
+            f"SELECT clip_id, shard, duration_s, {caption} FROM clips WHERE shard IS NOT NULL AND {where} ORDER BY "
+            "clip_id"
+        )
         rows = con.sql(sql, params=params).fetchall()
         if len(rows) > per_category:
             rows = [rows[i] for i in sorted(rng.choice(len(rows), per_category, replace=False))]
@@ -333,7 +338,8 @@ def _is_list(corpus: Corpus, column: str) -> bool:
 
 
 def _thumbnails(corpus: Corpus, shard_of: dict[str, str]) -> dict[str, str]:
-    """Base64 JPEG of each clip's middle frame, read from its shard; clips whose file is missing or undecodable get none."""
+    """Base64 JPEG of each clip's middle frame, read from its shard; clips whose file is missing or undecodable get
+    none."""
     out: dict[str, str] = {}
     for clip_id, shard in sorted(shard_of.items(), key=lambda item: (item[1], item[0])):
         data = corpus.read_member(shard, f"{clip_id}.mp4")
@@ -385,6 +391,7 @@ def _page(corpus: Corpus, sections: list[Section]) -> str:
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
-        f"<h1>{html.escape(title)}</h1><p class='note'>{html.escape(corpus.location)} · format version {corpus.format_version} · "
+        f"<h1>{html.escape(title)}</h1><p class='note'>{html.escape(corpus.location)} · format version "
+        f"{corpus.format_version} · "
         f"humannet {html.escape(__version__)}</p><nav>{nav}</nav>{body}</body></html>\n"
     )

@@ -75,12 +75,10 @@ class ReviewAudit:
     faces_hidden_clips: int = 0  # clips with at least one written frame with a face hidden
     faces_blurred_frames: int = 0
     text_hidden_clips: int = 0
-    stage_versions: list[dict[str, Any]] = field(
-        default_factory=list
-    )  # stage, version, config section and hash, columns, videos
-    mixed_stages: list[str] = field(
-        default_factory=list
-    )  # review stages whose columns come from more than one version or setting
+    # stage, version, config section and hash, columns, videos
+    stage_versions: list[dict[str, Any]] = field(default_factory=list)
+    # review stages whose columns come from more than one version or setting
+    mixed_stages: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -115,7 +113,8 @@ class AuditReport:
         lines = [header, "-" * len(header)]
         for r in self.rows:
             lines.append(
-                f"{r.license:<24} {r.category:<15} {r.videos:>7} {r.clips:>7} {r.clip_hours:>9.3f}  {'!' if r.flagged else ''}"
+                f"{r.license:<24} {r.category:<15} {r.videos:>7} {r.clips:>7} {r.clip_hours:>9.3f}  "
+                f"{'!' if r.flagged else ''}"
             )
         lines.append("-" * len(header))
         lines.append(f"{'total':<40} {sum(r.videos for r in self.rows):>7} {self.clips:>7} {self.clip_hours:>9.3f}")
@@ -140,8 +139,8 @@ class AuditReport:
         if r.max_unsafe_score is not None:
             lines.append(f"  highest unsafe_score among kept clips: {r.max_unsafe_score:.3f}")
         lines.append(
-            f"  faces hidden: {r.faces_hidden_clips} of {r.clips_with_media} written clips ({r.faces_blurred_frames} frames); "
-            f"identifying text hidden: {r.text_hidden_clips} clips"
+            f"  faces hidden: {r.faces_hidden_clips} of {r.clips_with_media} written clips ({r.faces_blurred_frames} "
+            f"frames); identifying text hidden: {r.text_hidden_clips} clips"
         )
         lines.append("stages that built the index (stage, version, config section: hash, columns, videos)")
         for s in r.stage_versions:
@@ -152,13 +151,15 @@ class AuditReport:
             )
         if r.mixed_stages:
             lines.append(
-                f"  mixed: {', '.join(r.mixed_stages)} filled videos with different versions or settings; run `humannet review CORPUS`"
+                f"  mixed: {', '.join(r.mixed_stages)} filled videos with different versions or settings; run "
+                "`humannet review CORPUS`"
             )
         return lines
 
 
 def audit(location: str | Path | Corpus) -> AuditReport:
-    """Kept clips of a corpus grouped by licence (joined from videos.parquet on video_id), plus the review and build audit.
+    """Kept clips of a corpus grouped by licence (joined from videos.parquet on video_id), plus the review and build
+    audit.
 
     `location`: an opened corpus, a store URL (opened with `open_corpus`), or a local folder, read as it is
     (only the files the audit needs must be there).

@@ -18,7 +18,10 @@ class ReviewConfig(BaseModel, extra="forbid"):
     )
     policies: dict[str, ReleasePolicy] = Field(
         default_factory=builtin_policies,
-        description="Release policies by name (`humannet release --policy NAME`); 'research' and 'commercial' are built in, more as [review.policies.NAME].",
+        description=(
+            "Release policies by name (`humannet release --policy NAME`); 'research' and 'commercial' are built in, "
+            "more as [review.policies.NAME]."
+        ),
     )
 
     @model_validator(mode="after")

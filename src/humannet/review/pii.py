@@ -43,7 +43,10 @@ MODEL_FILES = {
 class PiiConfig(BaseModel, extra="forbid"):
     enabled: bool = Field(
         True,
-        description="Read on-screen text (RapidOCR, bundled, offline) on sparse samples; flag e-mail, phone, URL and plate-like text.",
+        description=(
+            "Read on-screen text (RapidOCR, bundled, offline) on sparse samples; flag e-mail, phone, URL and "
+            "plate-like text."
+        ),
     )
     sample_fps: float = Field(
         0.5,
@@ -71,7 +74,9 @@ class PiiConfig(BaseModel, extra="forbid"):
     )
     blur: Literal["blur", "pixelate", "box", "off"] = Field(
         "blur",
-        description="How flagged text regions are hidden in written clips ('off' = flag only); see review.pii.blur_hold_s.",
+        description=(
+            "How flagged text regions are hidden in written clips ('off' = flag only); see review.pii.blur_hold_s."
+        ),
     )
     blur_margin: float = Field(
         0.15, ge=0, le=2, description="Growth of each flagged text box on each side, as a fraction of its height."
@@ -80,7 +85,10 @@ class PiiConfig(BaseModel, extra="forbid"):
         2.0,
         ge=0,
         le=30,
-        description="A flagged box is hidden from this long before to this long after the sample it was read on (s); >= 1/sample_fps.",
+        description=(
+            "A flagged box is hidden from this long before to this long after the sample it was read on (s); >= "
+            "1/sample_fps."
+        ),
     )
     model_dir: str | None = Field(
         None, description=f"Folder with the OCR models ({', '.join(MODEL_FILES.values())}); unset = rapidocr's own."
@@ -174,7 +182,8 @@ class TextAccumulator:
 
 
 class PiiStage(FrameStage):
-    """Flags clips showing e-mail addresses, phone numbers, URLs or plate-like text; never drops them (the release policy decides)."""
+    """Flags clips showing e-mail addresses, phone numbers, URLs or plate-like text; never drops them (the release
+    policy decides)."""
 
     name: ClassVar[str] = "pii"
     version: ClassVar[str] = "1"

@@ -40,7 +40,10 @@ class ReleasePolicy(BaseModel, extra="forbid"):
     )
     reference_when_not_redistributable: bool = Field(
         True,
-        description="Clips whose licence forbids redistribution or adaptations are listed as references (source URL + span) instead of withheld.",
+        description=(
+            "Clips whose licence forbids redistribution or adaptations are listed as references (source URL + span) "
+            "instead of withheld."
+        ),
     )
     allow_licenses: list[str] = Field(
         default_factory=list,
@@ -52,7 +55,10 @@ class ReleasePolicy(BaseModel, extra="forbid"):
     )
     pii: Literal["withhold", "allow_if_hidden", "allow"] = Field(
         "allow_if_hidden",
-        description="Clips with identifying text: 'withhold', 'allow_if_hidden' (only when the flagged regions were hidden), 'allow'.",
+        description=(
+            "Clips with identifying text: 'withhold', 'allow_if_hidden' (only when the flagged regions were hidden), "
+            "'allow'."
+        ),
     )
     require_faces_hidden: bool = Field(True, description="Withhold clips written without face hiding.")
     require_review: bool = Field(True, description="Withhold clips a review stage (unsafe, pii) could not check.")
@@ -61,10 +67,16 @@ class ReleasePolicy(BaseModel, extra="forbid"):
 def builtin_policies() -> dict[str, ReleasePolicy]:
     return {
         "research": ReleasePolicy(
-            description="Research release: non-commercial licences accepted; platform-standard and No-Derivatives clips as references only.",
+            description=(
+                "Research release: non-commercial licences accepted; platform-standard and No-Derivatives clips as "
+                "references only."
+            ),
         ),
         "commercial": ReleasePolicy(
-            description="Commercial release: only licences that allow commercial use and adaptation; share-alike accepted with its terms.",
+            description=(
+                "Commercial release: only licences that allow commercial use and adaptation; share-alike accepted "
+                "with its terms."
+            ),
             require_commercial_use=True,
             reference_when_not_redistributable=False,
             pii="withhold",

@@ -1,4 +1,5 @@
-"""`humannet release CORPUS --policy NAME -o RELEASE/`: the part of a corpus a policy lets ship, and why the rest may not.
+"""`humannet release CORPUS --policy NAME -o RELEASE/`: the part of a corpus a policy lets ship, and why the rest may
+not.
 
 Every clip that reached the end of curation (kept clips, and clips the unsafe-content review
 dropped or quarantined) gets a decision under the policy (`review/policy.py`): `release` (the

@@ -10,7 +10,8 @@ ISSUES_LABEL = "review_issues"
 
 
 class SampleClock:
-    """Takes a frame whenever `1 / fps` seconds have passed since the last one taken (analysis frames come at ~2 fps)."""
+    """Takes a frame whenever `1 / fps` seconds have passed since the last one taken (analysis frames come at ~2
+    fps)."""
 
     def __init__(self, fps: float) -> None:
         self.period = 1.0 / fps
@@ -26,7 +27,8 @@ class SampleClock:
 
 
 class NoFrames:
-    """The accumulator of a review stage whose model could not be loaded: it takes no frames, and the stage records why."""
+    """The accumulator of a review stage whose model could not be loaded: it takes no frames, and the stage
+    records why."""
 
     def add(self, frame: Frame) -> None:
         pass

@@ -62,7 +62,10 @@ class UnsafeConfig(BaseModel, extra="forbid"):
     )
     classes: list[str] = Field(
         default_factory=lambda: list(EXPLICIT_CLASSES),
-        description="Detector classes that count as unsafe (NudeNet names, e.g. FEMALE_BREAST_EXPOSED); their maximum is the clip's unsafe_score.",
+        description=(
+            "Detector classes that count as unsafe (NudeNet names, e.g. FEMALE_BREAST_EXPOSED); their maximum is the "
+            "clip's unsafe_score."
+        ),
     )
     threshold: float = Field(
         0.5,
@@ -74,11 +77,16 @@ class UnsafeConfig(BaseModel, extra="forbid"):
         2,
         ge=1,
         le=10,
-        description="Samples in a row a class must hold a score on for it to count in unsafe_score (1 = any single sample).",
+        description=(
+            "Samples in a row a class must hold a score on for it to count in unsafe_score (1 = any single sample)."
+        ),
     )
     action: Literal["quarantine", "drop", "flag"] = Field(
         "quarantine",
-        description="Clips at the threshold: 'quarantine' (out of the shards, listed for review), 'drop' (like any filter), 'flag' (kept; the policy decides).",
+        description=(
+            "Clips at the threshold: 'quarantine' (out of the shards, listed for review), 'drop' (like any filter), "
+            "'flag' (kept; the policy decides)."
+        ),
     )
     model_path: str | None = Field(
         None, description="ONNX model file; unset = the 320n model inside the nudenet package."
@@ -121,8 +129,10 @@ class NudeNetScorer:
         self._input = self._session.get_inputs()[0].name
 
     def scores(self, bgr: np.ndarray) -> np.ndarray:
-        """(classes,) float32: each class's highest anchor score, on NudeNet's own input: padded to a square, 320 px, /255,
-        channels in BGR order (NudeNet's reader swaps BGR to RGB with cvtColor and back with swapRB, so the model sees BGR)."""
+        """(classes,) float32: each class's highest anchor score, on NudeNet's own input: padded to a square, 320 px,
+        /255,
+        channels in BGR order (NudeNet's reader swaps BGR to RGB with cvtColor and back with swapRB, so the model sees
+        BGR)."""
         assert self._session is not None, "call setup() first"
         side = max(bgr.shape[:2])
         padded = cv2.copyMakeBorder(bgr, 0, side - bgr.shape[0], 0, side - bgr.shape[1], cv2.BORDER_CONSTANT)
@@ -236,7 +246,8 @@ class UnsafeContentStage(FrameStage):
 
 
 def sustained(scores: np.ndarray, run: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per class (column): the highest score held on `run` samples in a row (fewer when there are fewer), and where that run starts."""
+    """Per class (column): the highest score held on `run` samples in a row (fewer when there are fewer), and where that
+    run starts."""
     length = min(run, scores.shape[0])
     windows = np.lib.stride_tricks.sliding_window_view(scores, length, axis=0).min(axis=-1)  # (starts, classes)
     start = windows.argmax(axis=0)

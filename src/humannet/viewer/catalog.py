@@ -62,7 +62,8 @@ class Filters:
 
     @classmethod
     def from_query(cls, query: dict[str, list[str]]) -> Filters:
-        """`f.COLUMN=value` (repeatable), `s.COLUMN=min,max` (either side may be empty), `q=words`, `limit`, `offset`."""
+        """`f.COLUMN=value` (repeatable), `s.COLUMN=min,max` (either side may be empty), `q=words`, `limit`,
+        `offset`."""
         filters = cls()
         for key, values in query.items():
             if key.startswith("f."):
@@ -142,7 +143,8 @@ class Catalog:
             else:
                 values = f'(SELECT CAST("{name}" AS VARCHAR) AS value FROM clips)'
             rows = self._sql(
-                f"SELECT value, count(*) AS n FROM {values} WHERE value IS NOT NULL GROUP BY value ORDER BY n DESC, value LIMIT {MAX_FACET_VALUES}"
+                f"SELECT value, count(*) AS n FROM {values} WHERE value IS NOT NULL GROUP BY value ORDER BY n DESC, "
+                f"value LIMIT {MAX_FACET_VALUES}"
             )
             if rows.num_rows:
                 labels.append(

@@ -1,4 +1,5 @@
-"""`humannet export lerobot`: robot-ready segments written in the LeRobotDataset v3.0 layout, read back and checked against it."""
+"""`humannet export lerobot`: robot-ready segments written in the LeRobotDataset v3.0 layout, read back and checked
+against it."""
 
 from __future__ import annotations
 
@@ -80,7 +81,8 @@ def synthetic_retarget(
 
 @pytest.fixture(scope="module")
 def robot_corpus(corpus, tmp_path_factory) -> tuple[Path, dict[str, tuple]]:
-    """The sample corpus with synthetic retarget.npz in its shard: one clip valid throughout, one with a gap, one too short."""
+    """The sample corpus with synthetic retarget.npz in its shard: one clip valid throughout, one with a gap, one too
+    short."""
     out = tmp_path_factory.mktemp("robot") / "corpus"
     shutil.copytree(corpus, out)
     clips = pq.read_table(out / "clips" / "part-00000.parquet")

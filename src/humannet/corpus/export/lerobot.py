@@ -80,7 +80,8 @@ class ExportResult:
 
     def describe(self) -> str:
         lines = [
-            f"wrote {self.episodes} episode(s), {self.frames} frames at {self.fps} fps, {self.tasks} task(s), robot {self.robot_type!r} to {self.out}"
+            f"wrote {self.episodes} episode(s), {self.frames} frames at {self.fps} fps, {self.tasks} task(s), robot "
+            f"{self.robot_type!r} to {self.out}"
         ]
         lines += [f"skipped {clip_id}: {reason}" for clip_id, reason in self.skipped]
         return "\n".join(lines)
@@ -149,7 +150,8 @@ def _robot_ready_rows(corpus: Corpus, where: str | None) -> list[dict[str, Any]]
 
     if "robot_ready" not in corpus.columns("clips"):
         raise LeRobotExportError(
-            f"{corpus.root}: no clip is robot-ready: the index has no robot_ready column (curate with 3D annotation and retargeting on); nothing exported"
+            f"{corpus.root}: no clip is robot-ready: the index has no robot_ready column (curate with 3D annotation "
+            "and retargeting on); nothing exported"
         )
     predicate = f" AND ({where})" if where and where.strip() else ""
     try:
@@ -218,7 +220,8 @@ def state_names(joint_names: list[str]) -> list[str]:
 
 
 def resample_state(retarget: dict[str, Any], at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The (T, 7 + J) state at times `at` (linear; quaternions normalised after sign alignment) and where it is valid."""
+    """The (T, 7 + J) state at times `at` (linear; quaternions normalised after sign alignment) and where it is
+    valid."""
     times = retarget["times"]
     quat = np.asarray(retarget["root_quat"], dtype=np.float64).copy()
     for k in range(1, len(quat)):  # q and -q are the same rotation; keep neighbours on one side before interpolating
@@ -248,7 +251,8 @@ def _episodes(
 ):
     if retarget["joint_names"] != writer.joint_names:
         raise ValueError(
-            f"robot {retarget['model']!r} with {len(retarget['joint_names'])} joints differs from the dataset's {writer.robot_type!r}"
+            f"robot {retarget['model']!r} with {len(retarget['joint_names'])} joints differs from the dataset's "
+            f"{writer.robot_type!r}"
         )
     times = retarget["times"]
     at = times[0] + np.arange(int(math.floor((times[-1] - times[0]) * writer.fps + 1e-6)) + 1) / writer.fps
@@ -438,7 +442,10 @@ class _DatasetWriter:
         (meta / "info.json").write_text(json.dumps(info, indent=4))
         provenance = {
             "source_corpus": str(corpus.root.resolve()),
-            "state": "root position (m), root orientation quaternion (w, x, y, z), joint positions (rad) of the retargeted humanoid",
+            "state": (
+                "root position (m), root orientation quaternion (w, x, y, z), joint positions (rad) of the retargeted "
+                "humanoid"
+            ),
             "action": "the next frame's state; the last frame of an episode holds its own state",
             "episodes": self.sources,
         }
@@ -477,7 +484,8 @@ class _RollingFiles:
 
 
 class _VideoFile:
-    """H.264 MP4 written frame by frame at a constant rate (keyframe every 2 frames, as LeRobot encodes, for fast seeking)."""
+    """H.264 MP4 written frame by frame at a constant rate (keyframe every 2 frames, as LeRobot encodes, for fast
+    seeking)."""
 
     def __init__(self, path: Path, fps: int, width: int, height: int) -> None:
         import av
@@ -536,7 +544,8 @@ def _stats(values: np.ndarray) -> dict[str, Any]:
 
 
 def _sample_pixels(frames: np.ndarray, most_frames: int = 16, most_pixels: int = 4096) -> np.ndarray:
-    """Up to `most_frames` frames evenly spread, each thinned to about `most_pixels` pixels, in [0, 1]: enough for per-channel statistics."""
+    """Up to `most_frames` frames evenly spread, each thinned to about `most_pixels` pixels, in [0, 1]: enough for
+    per-channel statistics."""
     chosen = frames[np.linspace(0, len(frames) - 1, min(most_frames, len(frames))).round().astype(int)]
     stride = max(1, int(math.sqrt(chosen.shape[1] * chosen.shape[2] / most_pixels)))
     return chosen[:, ::stride, ::stride].astype(np.float32) / 255.0
@@ -568,7 +577,8 @@ def _video_info(path: Path) -> dict[str, Any]:
 
 
 def _write_tasks(path: Path, tasks: dict[str, int]) -> None:
-    """meta/tasks.parquet as LeRobot writes it with pandas: `task_index` column, the task text as the index named `task`."""
+    """meta/tasks.parquet as LeRobot writes it with pandas: `task_index` column, the task text as the index named
+    `task`."""
     names = list(tasks)
     pandas_meta = {
         "index_columns": ["task"],

@@ -46,7 +46,10 @@ class Component(BaseModel, extra="forbid"):
     where: str | None = Field(None, description="DuckDB predicate over the `clips` view.")
     match: dict[str, str | bool | list[str]] | None = Field(
         None,
-        description="Column (or taxonomy axis) -> label or labels; a clip matches when it has any of them on every listed column.",
+        description=(
+            "Column (or taxonomy axis) -> label or labels; a clip matches when it has any of them on every listed "
+            "column."
+        ),
     )
     weight: float = Field(..., gt=0, description="Share of the total, relative to the other components.")
 
@@ -99,9 +102,8 @@ class SubsetResult:
     hours: float
     copied: bool
     shards: int
-    components: list[dict[str, Any]] = field(
-        default_factory=list
-    )  # name, weight share, target, taken clips/hours, available
+    # name, weight share, target, taken clips/hours, available
+    components: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
@@ -109,8 +111,8 @@ class SubsetResult:
         lines = [f"wrote {self.out_dir}: {self.clips} clips, {self.hours:.3f} h ({mode})"]
         for c in self.components:
             lines.append(
-                f"  {c['name']}: weight {c['share']:.1%}, {c['clips']} clips / {c['hours']:.3f} h taken of {c['available_clips']} available "
-                f"(realised share {c['realised_share']:.1%})"
+                f"  {c['name']}: weight {c['share']:.1%}, {c['clips']} clips / {c['hours']:.3f} h taken of "
+                f"{c['available_clips']} available (realised share {c['realised_share']:.1%})"
             )
         lines += [f"  note: {note}" for note in self.notes]
         return "\n".join(lines)
@@ -166,9 +168,8 @@ def write_subset(
         "mode": "copy" if copy else "reference",
         "components": report,
     }
-    atomic_write_bytes(
-        out_dir / "manifest.json", json.dumps(manifest, indent=2).encode()
-    )  # last: its presence marks a whole corpus
+    # last: its presence marks a whole corpus
+    atomic_write_bytes(out_dir / "manifest.json", json.dumps(manifest, indent=2).encode())
     if clip_rows.num_rows == 0:
         notes.append("no clip matched the predicate and the mixture: the subset is empty")
     return SubsetResult(
@@ -193,7 +194,8 @@ def _candidates(
     try:
         con.execute(f"CREATE TEMP VIEW selected AS SELECT * FROM clips WHERE {where or 'TRUE'}")
         rows = con.sql(
-            f"""SELECT s.clip_id, s.video_id, coalesce(s.duration_s, 0) AS duration_s, coalesce(v.source, '{UNKNOWN_SOURCE}') AS source_name, m.*
+            "SELECT s.clip_id, s.video_id, coalesce(s.duration_s, 0) AS duration_s, "
+            f"""coalesce(v.source, '{UNKNOWN_SOURCE}') AS source_name, m.*
                 FROM selected s
                 JOIN (SELECT clip_id, {flags} FROM selected) m USING (clip_id)
                 LEFT JOIN (SELECT video_id, {source} AS source FROM videos GROUP BY video_id) v USING (video_id)
@@ -210,7 +212,8 @@ def _component_predicate(component: Component, index: int, columns: dict[str, pa
         column = key if key in columns else f"taxonomy_{key}"
         if column not in columns:
             raise SubsetError(
-                f"mixture component {component.name or index + 1}: no column {key!r} (or taxonomy_{key}) in the clip index"
+                f"mixture component {component.name or index + 1}: no column {key!r} (or taxonomy_{key}) in the clip "
+                "index"
             )
         kind = columns[column]
         if isinstance(wanted, bool):
@@ -318,7 +321,8 @@ def _component_report(
         )
         if draw.taken[i] < targets[i] * 0.999:
             notes.append(
-                f"{report[-1]['name']} has {draw.taken[i]:.3f} of its {targets[i]:.3f} {unit}: too few matching clips (or caps reached)"
+                f"{report[-1]['name']} has {draw.taken[i]:.3f} of its {targets[i]:.3f} {unit}: too few matching clips "
+                "(or caps reached)"
             )
     return report, notes
 
@@ -394,7 +398,8 @@ def _existing_shard(corpus: Corpus, shard: str) -> dict[str, tuple[int, int]]:
         return corpus.shard_members(shard, strict=True)
     except (OSError, tarfile.TarError) as exc:
         raise SubsetError(
-            f"{corpus.location}/{shard}: shard named in the clip index is missing or unreadable ({exc}); the source is incomplete"
+            f"{corpus.location}/{shard}: shard named in the clip index is missing or unreadable ({exc}); the source "
+            "is incomplete"
         ) from exc
 
 
@@ -453,7 +458,8 @@ def _write_index(corpus: Corpus, con: duckdb.DuckDBPyConnection, clip_rows: pa.T
 
 
 def _rows_to_keep(columns: list[str]) -> str | None:
-    """A filter for an annotation table: its rows of the chosen clips, plus video-level rows (no clip) of their videos."""
+    """A filter for an annotation table: its rows of the chosen clips, plus video-level rows (no clip) of their
+    videos."""
     in_clips, in_videos = "clip_id IN (SELECT unnest($clips))", "video_id IN (SELECT unnest($videos))"
     if "clip_id" in columns and "video_id" in columns:
         return f"{in_clips} OR (clip_id IS NULL AND {in_videos})"
