@@ -37,7 +37,9 @@ def with_missing_model(config: Config) -> list[Stage]:
 def test_a_setup_failure_in_the_workers_stops_the_run_with_the_stage_and_exception():
     config = Config()
     spec = dataclasses.replace(analysis_pipeline(config), build=functools.partial(with_missing_model, config))
-    videos = resolve_inputs(str(EXAMPLES / "exo_intel_asl_sign_again.mkv"), str(EXAMPLES / "exo_sam2_coffee_pouring.mp4"))
+    videos = resolve_inputs(
+        str(EXAMPLES / "exo_intel_asl_sign_again.mkv"), str(EXAMPLES / "exo_sam2_coffee_pouring.mp4")
+    )
     with pytest.raises(SetupError) as caught:
         list(LocalRunner(workers=1).map(spec, videos))
     assert str(caught.value) == "stage needs_model could not set up: FileNotFoundError: model.onnx not found"
