@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
@@ -11,7 +13,15 @@ from humannet.captions.keypoint_motion import KeypointMotionConfig, keypoint_mot
 from humannet.captions.narrations import ActivityNormaliser, Narration, NarrationProblem, aligned, read_narrations
 from humannet.captions.schema import caption_json_schema
 from humannet.captions.taxonomy import AXES, TaxonomyError, load_taxonomy, parse_taxonomy
-from humannet.corpus.export.action100m import ACTION100M_SCHEMA, action100m_meta, read_action100m, write_action100m
+from humannet.corpus.export.action100m import (
+    ACTION100M_SCHEMA,
+    action100m_meta,
+    leaf_action,
+    read_action100m,
+    video_location,
+    write_action100m,
+)
+from tests.action100m_sample import PUBLISHED_SCHEMA, salad_row, shelf_row
 
 from .test_annotators import EMBEDDER
 
@@ -143,84 +153,52 @@ def test_caption_schema_exports_json_schema():
     assert {"short", "detailed", "subjects", "actions", "camera", "provenance"} <= set(schema["properties"])
 
 
-def action100m_rows() -> list[dict]:
-    gpt = {
-        "summary": {"brief": "A person chops a cucumber.", "detailed": "On a board, a person slices a cucumber."},
-        "action": {"brief": "Chop the cucumber", "detailed": "Hold it and slice.", "actor": "A person"},
-    }
-    return [
-        {
-            "video_uid": "abcdefghijk",
-            "metadata": {
-                "title": "Salad prep",
-                "description": "Quick salad",
-                "view_count": 10,
-                "like_count": 1,
-                "duration": 30,
-                "upload_date": "20200101",
-                "transcript": [{"time": "0.0", "text": "hi"}, {"time": "2.5", "text": "now   we chop"}],
-            },
-            "nodes": [
-                {
-                    "node_id": "root",
-                    "parent_id": None,
-                    "level": 0,
-                    "start": 0.0,
-                    "end": 30.0,
-                    "plm_action": "cook",
-                    "plm_caption": "cooking",
-                    "llama3_caption": None,
-                    "gpt": gpt,
-                },
-                {
-                    "node_id": "n1",
-                    "parent_id": "root",
-                    "level": 1,
-                    "start": 2.0,
-                    "end": 8.5,
-                    "plm_action": None,
-                    "plm_caption": None,
-                    "llama3_caption": "a board",
-                    "gpt": gpt,
-                },
-                {
-                    "node_id": "n2",
-                    "parent_id": "root",
-                    "level": 1,
-                    "start": 8.5,
-                    "end": 30.0,
-                    "plm_action": None,
-                    "plm_caption": None,
-                    "llama3_caption": None,
-                    "gpt": {**gpt, "action": {"brief": "N/A", "detailed": "N/A", "actor": "N/A"}},
-                },
-            ],
-        }
-    ]
-
-
-def test_action100m_round_trip_and_import_into_video_meta(tmp_path):
+def test_action100m_round_trip_keeps_the_published_columns(tmp_path):
     path = tmp_path / "a.parquet"
-    write_action100m(path, action100m_rows())
-    import pyarrow.parquet as pq
-
-    assert pq.read_schema(path).equals(ACTION100M_SCHEMA)
+    write_action100m(path, [salad_row(), shelf_row()])
+    assert pq.read_schema(path).equals(PUBLISHED_SCHEMA) and ACTION100M_SCHEMA.equals(PUBLISHED_SCHEMA)
     rows = read_action100m(path)
+    assert rows == [salad_row(), shelf_row()]
     again = tmp_path / "b.parquet"
     write_action100m(again, rows)
-    assert read_action100m(again) == rows and rows[0]["nodes"][1]["gpt"]["action"]["brief"] == "Chop the cucumber"
-    meta = action100m_meta(rows[0])
-    assert meta["title"] == "Salad prep" and meta["source"] == "action100m" and meta["duration_s"] == 30.0
-    assert {"start_s": 2.0, "end_s": 8.5, "text": "Chop the cucumber", "source": "action100m"} in meta["narrations"]
-    assert {"start_s": 2.5, "end_s": 2.5, "text": "now we chop", "source": "subtitles"} in meta["narrations"]
-    assert not any(n["text"] == "N/A" for n in meta["narrations"])
+    assert read_action100m(again) == rows
     bad = tmp_path / "bad.parquet"
-    pq.write_table(__import__("pyarrow").table({"x": [1]}), bad)
+    pq.write_table(pa.table({"x": [1]}), bad)
     with pytest.raises(ValueError, match="missing columns"):
         read_action100m(bad)
     (tmp_path / "junk.parquet").write_bytes(b"not parquet")
     with pytest.raises(ValueError, match="not a readable Parquet"):
         read_action100m(tmp_path / "junk.parquet")
+
+
+def test_action100m_meta_of_a_published_row():
+    meta = action100m_meta(salad_row())
+    assert meta["url"] == "https://www.youtube.com/watch?v=Qz3_kP9xW-a" and meta["upload_date"] == "2019-02-12"
+    assert (meta["title"], meta["source"], meta["duration_s"], meta["view_count"]) == (
+        "Quick cucumber salad",
+        "action100m",
+        48.0,
+        12345,
+    )
+    assert {"start_s": 6.4, "end_s": 11.25, "text": "first we rinse the cucumber", "source": "subtitles"} in meta[
+        "narrations"
+    ]
+    leaf = next(n for n in meta["narrations"] if n["text"] == "Slice the cucumber")
+    assert (leaf["start_s"], leaf["end_s"], leaf["source"], leaf["field"]) == (10.5, 30.75, "action100m", "plm_action")
+    assert len(meta["action100m_nodes"]) == 11 and not any(n["text"] == "N/A" for n in meta["narrations"])
+    # a humannet export's row: video_uid is a content hash, so only its own columns say where the video is
+    exported = {**salad_row(), "video_uid": "9f2c4e1a7b3d5c6e", "uri": "/videos/salad.mp4", "source_url": None}
+    assert "url" not in action100m_meta(exported) and video_location(exported) == "/videos/salad.mp4"
+
+
+def test_leaf_action_prefers_gpt_then_plm_and_skips_na():
+    leaf = salad_row()["nodes"][-1]
+    assert leaf_action(leaf) == ("plm_action", "Stir the salad")
+    gpt = {"summary": {"brief": "Stirring.", "detailed": "Stirring."}, "action": {"brief": "Stir the salad bowl"}}
+    assert leaf_action({**leaf, "gpt": gpt}) == ("gpt.action.brief", "Stir the salad bowl")
+    na = {**gpt, "action": {"brief": "N/A", "detailed": "N/A", "actor": "N/A"}}
+    assert leaf_action({**leaf, "gpt": na}) == ("plm_action", "Stir the salad")
+    assert leaf_action({**leaf, "gpt": na, "plm_action": " n/a "}) is None
 
 
 def test_docs_hold_the_current_caption_schema():

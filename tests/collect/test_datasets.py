@@ -17,6 +17,7 @@ from humannet.collect.datasets import Columns, ManifestError, import_manifest
 from humannet.collect.folders import folder_candidates
 from humannet.collect.pool import Pool, State
 from humannet.collect.settings import CollectConfig
+from tests.action100m_sample import PUBLISHED_SCHEMA, salad_row, shelf_row, write_sample
 from tests.moto_s3 import moto_s3
 
 HUMANNET = str(Path(sys.executable).parent / "humannet")
@@ -140,75 +141,65 @@ def test_ego4d_json_metadata_and_narrations(tmp_path, examples_dir):
     assert described.meta["labels"] == ["Cooking", "Cleaning"] and described.id == candidate.id
 
 
-def test_action100m_parquet_nodes_become_narrations(tmp_path):
-    node = pa.struct(
-        [
-            ("node_id", pa.string()),
-            ("parent_id", pa.string()),
-            ("level", pa.int32()),
-            ("start", pa.float64()),
-            ("end", pa.float64()),
-            ("plm_action", pa.string()),
-            (
-                "gpt",
-                pa.struct(
-                    [("action", pa.struct([("brief", pa.string())])), ("summary", pa.struct([("brief", pa.string())]))]
-                ),
-            ),
-        ]
+def test_action100m_import_keeps_the_tree_the_transcript_and_the_metadata(tmp_path):
+    used, candidates = import_manifest(write_sample(tmp_path / "action100m.parquet"), CONFIG)
+    salad, shelf = by_id(candidates)["youtube:Qz3_kP9xW-a"], by_id(candidates)["youtube:b8Tr0_LmN2c"]
+    assert used == "action100m" and salad.state is State.QUEUED and shelf.state is State.QUEUED
+    assert salad.url == "https://www.youtube.com/watch?v=Qz3_kP9xW-a"
+    meta = salad.meta
+    assert (meta["title"], meta["source"], meta["url"]) == ("Quick cucumber salad", "action100m", salad.url)
+    assert (meta["duration_s"], meta["upload_date"], meta["view_count"], meta["like_count"]) == (
+        48.0,
+        "2019-02-12",
+        12345,
+        321,
     )
-    schema = pa.schema(
-        [
-            ("video_uid", pa.string()),
-            ("metadata", pa.struct([("title", pa.string()), ("description", pa.string())])),
-            ("nodes", pa.list_(node)),
-        ]
-    )
-    rows = [
-        {
-            "video_uid": "hySSAAw4t24",
-            "metadata": {"title": "Making pancakes", "description": "Sunday breakfast"},
-            "nodes": [
-                {
-                    "node_id": "0",
-                    "parent_id": None,
-                    "level": 0,
-                    "start": 0.0,
-                    "end": 60.0,
-                    "plm_action": "cook",
-                    "gpt": {"action": None, "summary": {"brief": "A person makes pancakes."}},
-                },
-                {
-                    "node_id": "1",
-                    "parent_id": "0",
-                    "level": 1,
-                    "start": 5.0,
-                    "end": 12.5,
-                    "plm_action": "whisk",
-                    "gpt": {"action": {"brief": "whisk the batter"}, "summary": None},
-                },
-                {
-                    "node_id": "2",
-                    "parent_id": "0",
-                    "level": 1,
-                    "start": 12.5,
-                    "end": 20.0,
-                    "plm_action": "pour batter",
-                    "gpt": None,
-                },
-            ],
-        }
+    # every published node is kept as the tree, with its level, span and each model's text
+    nodes = {n["node_id"]: n for n in meta["action100m_nodes"]}
+    assert nodes == {n["node_id"]: n for n in salad_row()["nodes"]}
+    root = next(n for n in nodes.values() if n["parent_id"] is None)
+    assert (root["level"], root["end"], root["gpt"]["action"]["brief"]) == (0, 48.5, "Make cucumber salad")
+    # narrations: the transcript as subtitles, and one action per leaf (gpt null there: plm_action)
+    subtitles = [(n["start_s"], n["end_s"], n["text"]) for n in meta["narrations"] if n["source"] == "subtitles"]
+    assert subtitles == [
+        (0.03, 6.4, "Hello everyone, welcome back."),
+        (6.4, 11.25, "first we rinse the cucumber"),
+        (11.25, 31.0, "then slice it thin"),
+        (31.0, 31.0, "[Music]"),
     ]
-    manifest = tmp_path / "action100m.parquet"
-    pq.write_table(pa.Table.from_pylist(rows, schema=schema), manifest)
-    used, [candidate] = import_manifest(manifest, CONFIG)
-    assert used == "action100m" and candidate.id == "youtube:hySSAAw4t24" and candidate.state is State.QUEUED
-    assert candidate.meta["title"] == "Making pancakes" and candidate.meta["source"] == "action100m"
-    assert [(n["start_s"], n["text"]) for n in candidate.meta["narrations"]] == [
-        (0.0, "A person makes pancakes."),
-        (5.0, "whisk the batter"),
-        (12.5, "pour batter"),
+    actions = [n for n in meta["narrations"] if n["source"] == "action100m"]
+    assert [(n["start_s"], n["end_s"], n["text"], n["field"]) for n in actions[:2]] == [
+        (0.0, 3.0, "Hold up a title card", "plm_action"),
+        (3.0, 6.25, "Place the bowl on the counter", "plm_action"),
     ]
+    assert len(actions) == 7 and all(nodes[n["node_id"]]["gpt"] is None for n in actions)
+    texts = [n["text"] for n in meta["narrations"]]
+    assert "Make a salad" not in texts and "Make cucumber salad" not in texts  # the whole-video root
+    assert "N/A" not in texts and "Rinse the cucumber" in texts and "Show the bowl" not in texts
+    assert [n["text"] for n in shelf.meta["narrations"]] == [
+        "Drill a hole in the board",
+        "Screw the bracket to the wall",
+        "Place the board on the brackets",
+    ]
+
+
+def test_action100m_json_sample_in_columns_imports_like_the_parquet(tmp_path):
+    row = salad_row()
+    columns = tmp_path / "Qz3_kP9xW-a.json"
+    columns.write_text(json.dumps({key: [value] for key, value in row.items()}))
+    used, [candidate] = import_manifest(columns, CONFIG)
+    _, parquet = import_manifest(write_sample(tmp_path / "action100m.parquet"), CONFIG)
+    assert used == "action100m" and candidate.id == "youtube:Qz3_kP9xW-a"
+    assert candidate.meta["narrations"] == by_id(parquet)[candidate.id].meta["narrations"]
+
+
+def test_action100m_row_without_a_youtube_id_or_source_gets_no_url(tmp_path):
+    row = {**shelf_row(), "video_uid": "9f2c4e1a7b3d5c6e"}  # a content hash, not a YouTube id
+    manifest = tmp_path / "hashes.parquet"
+    pq.write_table(pa.Table.from_pylist([row], schema=PUBLISHED_SCHEMA), manifest)
+    _, [candidate] = import_manifest(manifest, CONFIG)
+    assert candidate.state is State.FILTERED and "://" not in candidate.url and "url" not in candidate.meta
+    assert candidate.reason == "manifest: row without a URL or path"
 
 
 def test_generic_jsonl_refuses_other_schemes_and_names_missing_columns(tmp_path):

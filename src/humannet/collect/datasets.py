@@ -23,6 +23,7 @@ from humannet.collect.canonical import ALLOWED_SCHEMES, canonical_id
 from humannet.collect.filters import rejection
 from humannet.collect.pool import Candidate, State
 from humannet.collect.settings import CollectConfig
+from humannet.corpus.export.action100m import action100m_meta, video_location
 
 Format = Literal["auto", "generic", "kinetics", "epic", "ego4d", "action100m"]
 FORMATS: tuple[str, ...] = ("auto", "generic", "kinetics", "epic", "ego4d", "action100m")
@@ -217,37 +218,18 @@ def ego4d_segments(rows: list[dict[str, Any]], root: str | None) -> Iterator[Seg
                 )
 
 
-def _node_text(node: dict[str, Any]) -> str | None:
-    gpt = node.get("gpt") or {}
-    if isinstance(gpt, str):
-        try:
-            gpt = json.loads(gpt)
-        except json.JSONDecodeError:
-            gpt = {}
-    for section, key in (("action", "brief"), ("summary", "brief")):
-        value = (gpt.get(section) or {}).get(key) if isinstance(gpt.get(section), dict) else None
-        if value:
-            return str(value)
-    return node.get("plm_action") or node.get("plm_caption") or node.get("llama3_caption")
-
-
 def action100m_segments(rows: list[dict[str, Any]]) -> Iterator[Segment]:
-    """Action100M parquet: video_uid (a YouTube id), metadata (title, description ...), nodes (the tree of captions)."""
-    for row in rows:
-        metadata = row.get("metadata") or {}
-        if isinstance(metadata, str):
-            metadata = json.loads(metadata) if metadata.strip().startswith("{") else {}
-        meta = {key: metadata[key] for key in ("title", "description") if metadata.get(key)}
-        location = YOUTUBE_WATCH.format(row["video_uid"])
-        yield Segment(location=location, meta=meta)
-        for node in row.get("nodes") or []:
-            if text := _node_text(node):
-                yield Segment(
-                    location=location,
-                    start_s=_timestamp(node.get("start")),
-                    end_s=_timestamp(node.get("end")),
-                    narration=text,
-                )
+    """Action100M Parquet, as published or as `humannet export action100m` writes it: one segment
+    per video, located and described by `corpus.export.action100m` (`video_location`,
+    `action100m_meta`: metadata, transcript, leaf actions and the tree of nodes). The JSON sample
+    in the Action100M repository holds columns (`{"video_uid": [...], "metadata": [...], ...}`),
+    as `Table.to_pydict()` prints them: those are turned into rows first."""
+    for columns in rows:
+        if not isinstance(columns.get("video_uid"), list):
+            columns = {key: [value] for key, value in columns.items()}
+        for values in zip(*columns.values(), strict=True):
+            row = dict(zip(columns, values, strict=True))
+            yield Segment(location=video_location(row) or "", meta=action100m_meta(row))
 
 
 DATASET_SOURCES = {"kinetics": "kinetics", "epic": "epic-kitchens", "ego4d": "ego4d", "action100m": "action100m"}

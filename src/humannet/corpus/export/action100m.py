@@ -1,21 +1,27 @@
 """Action100M-format Parquet: export a corpus's caption trees, and read Action100M files.
 
 The layout is the one `facebook/action100m-preview` ships (one row per video):
-`video_uid` string; `metadata` struct (title, description, view_count, like_count, duration,
-upload_date, transcript: list<struct<time: string, text: string>>); `nodes` list<struct<node_id,
-parent_id, level int16, start float, end float, plm_action, plm_caption, llama3_caption,
-gpt: struct<summary: struct<brief, detailed>, action: struct<brief, detailed, actor>>>>`.
+`video_uid` string (the YouTube id); `metadata` struct (title, description, view_count,
+like_count, duration (whole seconds), upload_date (`YYYYMMDD`), transcript: list<struct<time:
+string, text: string>>); `nodes` list<struct<node_id (a UUID), parent_id (null on the root,
+the whole video), level int16, start float, end float, plm_action, plm_caption, llama3_caption,
+gpt: struct<summary: struct<brief, detailed>, action: struct<brief, detailed, actor>>>>`. In
+the published sample `gpt` is null on every leaf and on short inner nodes, every node has a
+`plm_action`, only leaves a `llama3_caption`, and some `gpt.action.brief` are the string `N/A`.
 
 Export maps a humannet tree node onto that: `gpt.summary.brief/detailed` = the caption's short
 and detailed text, `gpt.action.brief` = the canonical verb phrase (or "N/A" like Action100M
 when there is none), `gpt.action.detailed` = the narration or action text, `gpt.action.actor`;
 the PLM and Llama fields are null (humannet does not run those models). `video_uid` is the
 humannet `video_id` (a content hash: the source URL, when known, is in the metadata).
+
+Import (`action100m_meta`) turns a row into `Video.meta` fields.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +32,8 @@ from humannet import HumannetError
 from humannet.captions.narrations import SPEECH_SOURCES
 
 NA = "N/A"
+YOUTUBE_ID = re.compile(r"[A-Za-z0-9_-]{11}")
+YOUTUBE_WATCH = "https://www.youtube.com/watch?v={}"
 TRANSCRIPT = pa.list_(pa.struct([("time", pa.string()), ("text", pa.string())]))
 METADATA = pa.struct(
     [
@@ -58,6 +66,7 @@ NODE = pa.struct(
     ]
 )
 ACTION100M_SCHEMA = pa.schema([("video_uid", pa.string()), ("metadata", METADATA), ("nodes", pa.list_(NODE))])
+SOURCE_COLUMNS = ("uri", "source_url")
 
 
 class Action100MError(HumannetError, ValueError):
@@ -65,7 +74,8 @@ class Action100MError(HumannetError, ValueError):
 
 
 def read_action100m(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of an Action100M Parquet file as dicts (`video_uid`, `metadata`, `nodes`)."""
+    """Rows of an Action100M Parquet file as dicts (`video_uid`, `metadata`, `nodes`, and `uri`,
+    `source_url` when the file is a humannet export)."""
     try:
         table = pq.read_table(path)
     except (OSError, pa.ArrowInvalid) as exc:
@@ -73,7 +83,9 @@ def read_action100m(path: str | Path) -> list[dict[str, Any]]:
     missing = [name for name in ("video_uid", "metadata", "nodes") if name not in table.column_names]
     if missing:
         raise Action100MError(f"{path}: not Action100M-shaped, missing columns {missing} (has {table.column_names})")
-    return table.select(["video_uid", "metadata", "nodes"]).to_pylist()
+    return table.select(
+        ["video_uid", "metadata", "nodes", *(c for c in SOURCE_COLUMNS if c in table.column_names)]
+    ).to_pylist()
 
 
 def write_action100m(path: str | Path, rows: list[dict[str, Any]]) -> None:
@@ -82,47 +94,104 @@ def write_action100m(path: str | Path, rows: list[dict[str, Any]]) -> None:
     pq.write_table(pa.Table.from_pylist(rows, schema=ACTION100M_SCHEMA), path, compression="zstd")
 
 
+def source_page(row: dict[str, Any]) -> str | None:
+    """The page a row's video came from: a humannet export's `source_url`; for a published row
+    (no source columns) the YouTube page of its `video_uid`, when that is a YouTube id. Never a
+    URL made from a humannet content id."""
+    if any(column in row for column in SOURCE_COLUMNS):
+        return row.get("source_url") or None
+    uid = str(row.get("video_uid") or "")
+    return YOUTUBE_WATCH.format(uid) if YOUTUBE_ID.fullmatch(uid) else None
+
+
+def video_location(row: dict[str, Any]) -> str | None:
+    """Where a row's video is: the file a humannet export was curated from, else its source page."""
+    return row.get("uri") or source_page(row)
+
+
+def _text(value: Any) -> str | None:
+    """A usable text: not empty and not Action100M's `N/A`."""
+    if not isinstance(value, str) or not value.strip() or value.strip().upper() == NA:
+        return None
+    return value.strip()
+
+
+def leaf_action(node: dict[str, Any]) -> tuple[str, str] | None:
+    """(field, text) of a leaf's action: `gpt.action.brief` when the node has one, else `plm_action`."""
+    gpt_action = ((node.get("gpt") or {}).get("action") or {}).get("brief")
+    for field, value in (("gpt.action.brief", gpt_action), ("plm_action", node.get("plm_action"))):
+        if text := _text(value):
+            return field, text
+    return None
+
+
+def _transcript_narrations(transcript: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Transcript lines as `subtitles` narrations, each lasting until the next line starts."""
+    narrations = []
+    for number, line in enumerate(transcript):
+        start = _seconds(line.get("time"))
+        text = " ".join(str(line.get("text") or "").split())
+        if start is None or not text:
+            continue
+        following = _seconds(transcript[number + 1].get("time")) if number + 1 < len(transcript) else None
+        end = following if following is not None and following >= start else start
+        narrations.append({"start_s": start, "end_s": end, "text": text, "source": "subtitles"})
+    return narrations
+
+
+def _seconds(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _iso_date(value: Any) -> str | None:
+    """`YYYY-MM-DD` (the sidecar's form) from Action100M's `YYYYMMDD`."""
+    text = str(value or "")
+    return f"{text[:4]}-{text[4:6]}-{text[6:]}" if len(text) == 8 and text.isdigit() else (text or None)
+
+
 def action100m_meta(row: dict[str, Any]) -> dict[str, Any]:
-    """A `Video.meta` dict (the sidecar's normalised fields) from one Action100M row: title,
-    description, upload date, duration, the transcript as `subtitles` narrations and each leaf
-    node's `gpt.action.brief` as a `action100m` narration (N/A ones skipped)."""
+    """A `Video.meta` dict from one Action100M row: the metadata (title, description, duration_s,
+    upload_date as `YYYY-MM-DD`, view and like counts, the source page), the transcript as
+    `subtitles` narrations, each leaf node's action as an `action100m` narration (with the
+    node's id and the field it came from; `N/A` skipped), and the whole tree of nodes as
+    published under `action100m_nodes` (levels, spans, each model's text under its field)."""
     metadata = row.get("metadata") or {}
-    meta: dict[str, Any] = {"source": "action100m", "url": f"https://www.youtube.com/watch?v={row['video_uid']}"}
-    for key in ("title", "description", "upload_date"):
+    meta: dict[str, Any] = {"source": "action100m"}
+    if page := source_page(row):
+        meta["url"] = page
+    for key in ("title", "description"):
         if metadata.get(key):
             meta[key] = metadata[key]
+    if upload_date := _iso_date(metadata.get("upload_date")):
+        meta["upload_date"] = upload_date
     if metadata.get("duration") is not None:
         meta["duration_s"] = float(metadata["duration"])
-    narrations: list[dict[str, Any]] = []
-    transcript = metadata.get("transcript") or []
-    for number, line in enumerate(transcript):
-        try:
-            start = float(line["time"])
-        except (TypeError, ValueError, KeyError):
-            continue
-        following = transcript[number + 1]["time"] if number + 1 < len(transcript) else None
-        try:
-            end = float(following) if following is not None else start
-        except (TypeError, ValueError):
-            end = start
-        narrations.append(
-            {
-                "start_s": start,
-                "end_s": max(start, end),
-                "text": " ".join(str(line.get("text", "")).split()),
-                "source": "subtitles",
-            }
-        )
+    for key in ("view_count", "like_count"):
+        if metadata.get(key) is not None:
+            meta[key] = int(metadata[key])
     nodes = row.get("nodes") or []
     parents = {node.get("parent_id") for node in nodes}
+    narrations = _transcript_narrations(metadata.get("transcript") or [])
     for node in nodes:
-        brief = ((node.get("gpt") or {}).get("action") or {}).get("brief")
-        if node.get("node_id") in parents or not brief or brief.strip().upper() == NA:
+        if node.get("node_id") in parents or (action := leaf_action(node)) is None:
             continue
+        field, text = action
         narrations.append(
-            {"start_s": float(node["start"]), "end_s": float(node["end"]), "text": brief, "source": "action100m"}
+            {
+                "start_s": float(node["start"]),
+                "end_s": float(node["end"]),
+                "text": text,
+                "source": "action100m",
+                "field": field,
+                "node_id": node.get("node_id"),
+            }
         )
     meta["narrations"] = sorted(narrations, key=lambda n: (n["start_s"], n["source"]))
+    if nodes:
+        meta["action100m_nodes"] = nodes
     return meta
 
 
