@@ -14,6 +14,9 @@ from rich.console import Console
 
 from humannet.captions.schema import Caption
 from humannet.cli import main
+from humannet.collect.datasets import import_manifest
+from humannet.collect.pool import State
+from humannet.collect.settings import CollectConfig
 from humannet.config import load_config
 from humannet.corpus.export.action100m import read_action100m
 from humannet.curate import Curator
@@ -75,3 +78,20 @@ def test_tree_of_captions_is_written_and_stable_on_rerun(corpus, examples_dir):
     (row,) = read_action100m(out)
     assert row["metadata"]["title"] == "Sign language lesson: the sign for again"
     assert len(row["nodes"]) == len(nodes) and row["nodes"][0]["parent_id"] is None
+
+
+def test_action100m_export_imports_back_to_the_curated_files_without_inventing_urls(corpus, examples_dir, tmp_path):
+    out = tmp_path / "a100m.parquet"
+    assert CliRunner().invoke(main, ["export", "action100m", str(corpus), "-o", str(out)]).exit_code == 0
+    source = examples_dir / "exo_intel_asl_sign_again.mkv"
+    used, [candidate] = import_manifest(out, CollectConfig())
+    assert used == "action100m" and (candidate.id, candidate.url, candidate.state, candidate.path) == (
+        candidate.id,
+        str(source.resolve()),
+        State.DONE,
+        str(source.resolve()),
+    )
+    assert candidate.id.startswith("path:") and "url" not in candidate.meta
+    assert candidate.meta["title"] == "Sign language lesson: the sign for again"
+    (row,) = read_action100m(out)
+    assert row["uri"] == str(source) and row["source_url"] is None

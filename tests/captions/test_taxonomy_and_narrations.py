@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -15,9 +17,11 @@ from humannet.captions.schema import caption_json_schema
 from humannet.captions.taxonomy import AXES, TaxonomyError, load_taxonomy, parse_taxonomy
 from humannet.corpus.export.action100m import (
     ACTION100M_SCHEMA,
+    EXPORT_SCHEMA,
     action100m_meta,
     leaf_action,
     read_action100m,
+    tree_rows_to_action100m,
     video_location,
     write_action100m,
 )
@@ -153,12 +157,14 @@ def test_caption_schema_exports_json_schema():
     assert {"short", "detailed", "subjects", "actions", "camera", "provenance"} <= set(schema["properties"])
 
 
-def test_action100m_round_trip_keeps_the_published_columns(tmp_path):
+def test_action100m_round_trip_keeps_the_published_columns_and_adds_the_source(tmp_path):
     path = tmp_path / "a.parquet"
     write_action100m(path, [salad_row(), shelf_row()])
-    assert pq.read_schema(path).equals(PUBLISHED_SCHEMA) and ACTION100M_SCHEMA.equals(PUBLISHED_SCHEMA)
+    schema = pq.read_schema(path)
+    assert schema.equals(EXPORT_SCHEMA) and pa.schema(list(schema)[:3]).equals(PUBLISHED_SCHEMA)
+    assert ACTION100M_SCHEMA.equals(PUBLISHED_SCHEMA) and schema.names[3:] == ["uri", "source_url"]
     rows = read_action100m(path)
-    assert rows == [salad_row(), shelf_row()]
+    assert rows == [{**salad_row(), "uri": None, "source_url": None}, {**shelf_row(), "uri": None, "source_url": None}]
     again = tmp_path / "b.parquet"
     write_action100m(again, rows)
     assert read_action100m(again) == rows
@@ -169,6 +175,16 @@ def test_action100m_round_trip_keeps_the_published_columns(tmp_path):
     (tmp_path / "junk.parquet").write_bytes(b"not parquet")
     with pytest.raises(ValueError, match="not a readable Parquet"):
         read_action100m(tmp_path / "junk.parquet")
+
+
+def test_action100m_export_writes_published_dates_and_the_source_columns():
+    meta = {"title": "Salad", "upload_date": "2019-02-12", "duration_s": 47.6, "url": "https://example.org/salad"}
+    root = {"video_id": "9f2c4e1a7b3d5c6e", "node_id": "9f2c4e1a7b3d5c6e", "parent_id": None, "level": 0}
+    root |= {"start": 0.0, "end": 47.6, "kind": "video", "caption_short": "Salad", "metadata": json.dumps(meta)}
+    sources = {"9f2c4e1a7b3d5c6e": {"uri": "/videos/salad.mp4", "source_url": None}}
+    (row,) = tree_rows_to_action100m([root], sources)
+    assert (row["metadata"]["upload_date"], row["metadata"]["duration"]) == ("20190212", 48)
+    assert (row["uri"], row["source_url"]) == ("/videos/salad.mp4", "https://example.org/salad")
 
 
 def test_action100m_meta_of_a_published_row():

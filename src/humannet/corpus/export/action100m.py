@@ -13,9 +13,10 @@ Export maps a humannet tree node onto that: `gpt.summary.brief/detailed` = the c
 and detailed text, `gpt.action.brief` = the canonical verb phrase (or "N/A" like Action100M
 when there is none), `gpt.action.detailed` = the narration or action text, `gpt.action.actor`;
 the PLM and Llama fields are null (humannet does not run those models). `video_uid` is the
-humannet `video_id` (a content hash: the source URL, when known, is in the metadata).
+humannet `video_id` (a content hash, not a YouTube id), so two columns follow the published
+three: `uri`, the file the corpus was curated from, and `source_url`, the page it came from.
 
-Import (`action100m_meta`) turns a row into `Video.meta` fields.
+Import (`action100m_meta`) turns a row of either into `Video.meta` fields.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ NODE = pa.struct(
 )
 ACTION100M_SCHEMA = pa.schema([("video_uid", pa.string()), ("metadata", METADATA), ("nodes", pa.list_(NODE))])
 SOURCE_COLUMNS = ("uri", "source_url")
+EXPORT_SCHEMA = pa.schema([*ACTION100M_SCHEMA, *(pa.field(name, pa.string()) for name in SOURCE_COLUMNS)])
 
 
 class Action100MError(HumannetError, ValueError):
@@ -89,9 +91,9 @@ def read_action100m(path: str | Path) -> list[dict[str, Any]]:
 
 
 def write_action100m(path: str | Path, rows: list[dict[str, Any]]) -> None:
-    """Write rows in the Action100M layout (missing fields become null)."""
+    """Write rows in the Action100M layout plus the source columns (missing fields become null)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows, schema=ACTION100M_SCHEMA), path, compression="zstd")
+    pq.write_table(pa.Table.from_pylist(rows, schema=EXPORT_SCHEMA), path, compression="zstd")
 
 
 def source_page(row: dict[str, Any]) -> str | None:
@@ -207,8 +209,11 @@ def _transcript(meta: dict[str, Any]) -> list[dict[str, str]]:
     return lines
 
 
-def tree_rows_to_action100m(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Group `captions/trees.parquet` rows by video into Action100M rows."""
+def tree_rows_to_action100m(
+    nodes: list[dict[str, Any]], sources: dict[str, dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Group `captions/trees.parquet` rows by video into Action100M rows; `sources` maps a
+    `video_id` to its `uri` and `source_url` (the columns of `videos.parquet`)."""
     by_video: dict[str, list[dict[str, Any]]] = {}
     for node in nodes:
         by_video.setdefault(node["video_id"], []).append(node)
@@ -225,7 +230,7 @@ def tree_rows_to_action100m(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]
             "duration": int(round(float(duration)))
             if duration is not None
             else (int(round(root["end"])) if root else None),
-            "upload_date": meta.get("upload_date"),
+            "upload_date": str(meta["upload_date"]).replace("-", "") if meta.get("upload_date") else None,
             "transcript": _transcript(meta),
         }
         out_nodes = []
@@ -259,8 +264,31 @@ def tree_rows_to_action100m(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]
                     },
                 }
             )
-        rows.append({"video_uid": video_id, "metadata": metadata, "nodes": out_nodes})
+        source = (sources or {}).get(video_id, {})
+        rows.append(
+            {
+                "video_uid": video_id,
+                "metadata": metadata,
+                "nodes": out_nodes,
+                "uri": source.get("uri"),
+                "source_url": source.get("source_url") or meta.get("url"),
+            }
+        )
     return rows
+
+
+def video_sources(corpus_dir: Path) -> dict[str, dict[str, Any]]:
+    """`video_id` -> `uri` and `source_url` from the corpus's `videos.parquet` ({} without one); of
+    two inputs with the same content, the kept one."""
+    videos = corpus_dir / "videos.parquet"
+    if not videos.exists():
+        return {}
+    found: dict[str, dict[str, Any]] = {}
+    inputs = pq.read_table(videos, columns=["video_id", "uri", "source_url", "status"]).to_pylist()
+    for row in sorted(inputs, key=lambda row: row["status"] != "kept"):
+        if row["video_id"]:
+            found.setdefault(row["video_id"], row)
+    return found
 
 
 def export_corpus(corpus_dir: str | Path, out: str | Path) -> int:
@@ -270,6 +298,6 @@ def export_corpus(corpus_dir: str | Path, out: str | Path) -> int:
         raise Action100MError(
             f"{corpus_dir}: no captions/trees.parquet (curate with captions.enabled and materialisation on)"
         )
-    rows = tree_rows_to_action100m(pq.read_table(trees).to_pylist())
+    rows = tree_rows_to_action100m(pq.read_table(trees).to_pylist(), video_sources(Path(corpus_dir)))
     write_action100m(out, rows)
     return len(rows)
