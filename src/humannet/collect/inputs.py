@@ -16,6 +16,7 @@ import csv
 import glob
 import json
 import logging
+import posixpath
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -69,9 +70,21 @@ def _resolve(uri: str, base: Path | str) -> str:
     if "://" in uri:
         return uri
     if isinstance(base, str):  # a list file on a store: relative entries are objects beside it
-        return f"{base.rstrip('/')}/{uri.lstrip('./')}"
+        return _store_key(uri, base)
     path = Path(uri).expanduser()
     return str((path if path.is_absolute() else base / path).absolute())
+
+
+def _store_key(entry: str, folder: str) -> str:
+    """An entry of a list file at `folder` (`s3://bucket/lists`) as an object URI: `./`, `../` and a leading
+    `/` (the bucket's root) resolved as in a file system, names that start with a dot kept."""
+    scheme, _, prefix = folder.rstrip("/").partition("://")
+    bucket = prefix.split("/", 1)[0]
+    joined = f"{bucket}/{entry.lstrip('/')}" if entry.startswith("/") else f"{prefix}/{entry}"
+    key = posixpath.normpath(joined)
+    if key.split("/", 1)[0] != bucket or key == bucket:
+        raise InputError(f"{folder}: list entry {entry!r} leaves the bucket {scheme}://{bucket}")
+    return f"{scheme}://{key}"
 
 
 def _read_list(path: Path, base: Path | str | None = None) -> list[Video]:
