@@ -27,7 +27,8 @@ def server(examples_dir: Path):
 
 @pytest.fixture
 def collect_config(tmp_path: Path) -> CollectConfig:
-    """Settings for fast tests: short backoff, paths inside the test folder, no blocklist surprises."""
+    """Settings for fast tests: short backoff, paths inside the test folder, no blocklist surprises, and downloads
+    from the loopback server allowed."""
     return CollectConfig(
         pool_path=str(tmp_path / "pool.sqlite"),
         download_dir=str(tmp_path / "videos"),
@@ -36,4 +37,5 @@ def collect_config(tmp_path: Path) -> CollectConfig:
         backoff_max_s=0.5,
         workers=2,
         min_duration_s=0.5,
+        allow_private_hosts=True,
     )

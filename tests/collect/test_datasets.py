@@ -221,18 +221,62 @@ def test_generic_jsonl_refuses_other_schemes_and_names_missing_columns(tmp_path)
     used, candidates = import_manifest(manifest, CONFIG)
     assert used == "generic"
     result = [(c.state.value, (c.reason or "").split(":")[0]) for c in candidates]
-    assert result == [("queued", ""), ("filtered", "url"), ("filtered", "url"), ("done", ""), ("filtered", "manifest")]
+    assert result == [
+        ("queued", ""),
+        ("filtered", "url"),
+        ("filtered", "url"),
+        ("filtered", "location"),  # an object the manifest names outside --root
+        ("filtered", "manifest"),
+    ]
     first = candidates[0]
     assert first.meta["license"] == "CC-BY-4.0" and first.meta["narrations"] == [
         {"start_s": 5.0, "end_s": 9.0, "text": "a person folds a towel", "source": "dataset"}
     ]
-    assert candidates[3].path == "s3://bucket/clips/c.mp4" and candidates[3].meta["labels"] == ["sweeping"]
+    assert candidates[3].path is None and candidates[3].meta["labels"] == ["sweeping"]
+    _, under_root = import_manifest(manifest, CONFIG, root="s3://bucket/clips")
+    assert under_root[3].state is State.DONE and under_root[3].path == "s3://bucket/clips/c.mp4"
     odd = tmp_path / "odd.csv"
     odd.write_text("link,name\nhttps://example.com/x.mp4,x\n")
     with pytest.raises(ManifestError, match="no URL or path column"):
         import_manifest(odd, CONFIG)
     _, [named] = import_manifest(odd, CONFIG, columns=Columns(location="link"))
     assert named.url == "https://example.com/x.mp4"
+
+
+def test_a_manifest_may_name_files_only_under_root_or_beside_it(tmp_path, examples_dir):
+    beside = tmp_path / "dataset"
+    beside.mkdir()
+    shutil.copy(examples_dir / "exo_intel_asl_sign_again.mkv", beside / "inside.mkv")
+    (tmp_path / "secret.mp4").write_bytes(b"not for the corpus")
+    manifest = beside / "third_party.jsonl"
+    locations = ["inside.mkv", "../secret.mp4", str(tmp_path / "secret.mp4"), "/etc/hostname", "s3://other/x.mp4"]
+    manifest.write_text("".join(json.dumps({"path": p}) + "\n" for p in locations))
+    _, candidates = import_manifest(manifest, CONFIG)
+    assert [(c.state, (c.reason or "").split(":")[0]) for c in candidates] == [(State.DONE, "")] + [
+        (State.FILTERED, "location")
+    ] * 4
+    assert candidates[1].path is None and "collect.allow_manifest_paths" in candidates[1].reason
+    assert candidates[3].reason.startswith(f"location: /etc/hostname is outside {beside.resolve()};")
+    trusting = CONFIG.model_copy(update={"allow_manifest_paths": True})
+    _, allowed = import_manifest(manifest, trusting)
+    assert [c.state for c in allowed] == [State.DONE, State.DONE, State.DONE, State.DONE, State.DONE]
+    assert allowed[1].path == str((tmp_path / "secret.mp4").resolve())
+
+    epic = write_csv(
+        tmp_path / "EPIC_100_train.csv",
+        [
+            {
+                "narration_id": "x",
+                "video_id": "../../secret",
+                "participant_id": "..",
+                "start_timestamp": "00:00:01.00",
+                "stop_timestamp": "00:00:02.00",
+                "narration": "escape",
+            }
+        ],
+    )
+    _, [escaped] = import_manifest(epic, CONFIG, root=str(beside))
+    assert escaped.state is State.FILTERED and escaped.reason.startswith("location:")
 
 
 def test_folder_import_needs_a_licence_and_curates_from_the_pool(tmp_path, examples_dir):

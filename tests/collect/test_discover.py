@@ -201,7 +201,17 @@ def test_channels_are_crawled_with_yt_dlp_and_the_recording_replays_to_the_same_
     recording = tmp_path / "channels.jsonl"
     live_pool, replay_pool = tmp_path / "live.sqlite", tmp_path / "replay.sqlite"
     urls = [server.url("/channel/cooking.html"), server.url("/channel/gameplay.html"), "file:///etc/passwd"]
-    base = [HUMANNET, "collect", "channels", *urls, "--max-per-channel", "2", "--set", "collect.min_duration_s=0"]
+    base = [
+        HUMANNET,
+        "collect",
+        "channels",
+        *urls,
+        "--max-per-channel",
+        "2",
+        "--set",
+        "collect.allow_private_hosts=true",
+    ]
+    base += ["--set", "collect.min_duration_s=0"]
     live = subprocess.run([*base, "--pool", str(live_pool), "--record", str(recording)], capture_output=True, text=True)
     assert live.returncode == 0, live.stderr
     assert "file:///etc/passwd" in live.stderr and "only http and https" in live.stderr
@@ -226,3 +236,18 @@ def test_channels_are_crawled_with_yt_dlp_and_the_recording_replays_to_the_same_
         replayed = sorted((r.id, r.state.value, r.reason) for r in pool.rows())
     with Pool(live_pool) as pool:
         assert replayed == sorted((r.id, r.state.value, r.reason) for r in pool.rows())
+
+
+def test_a_live_crawl_refuses_a_channel_on_a_private_host(server, tmp_path):
+    server.resources["/channel/cooking.html"] = Resource(
+        channel_page("Cooking channel", ["exo_sam2_coffee_pouring.mp4"]), content_type="text/html"
+    )
+    url = server.url("/channel/cooking.html")
+    pool_path = tmp_path / "pool.sqlite"
+    crawl = subprocess.run(
+        [HUMANNET, "collect", "channels", url, "--pool", str(pool_path)], capture_output=True, text=True
+    )
+    assert crawl.returncode == 0, crawl.stderr
+    assert "host: 127.0.0.1 is a loopback address (collect.allow_private_hosts)" in " ".join(crawl.stderr.split())
+    with Pool(pool_path) as pool:
+        assert server.log == [] and pool.rows() == []

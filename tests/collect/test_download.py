@@ -11,8 +11,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from humannet.collect.canonical import canonical_id, file_stem
-from humannet.collect.download import Downloader
+from humannet.collect.download import Downloader, DownloadFailure
+from humannet.collect.hosts import address_kind
 from humannet.collect.pool import Candidate, Pool, State
 from tests.collect.http_server import Resource
 
@@ -115,6 +118,47 @@ def test_bad_urls_fail_with_a_reason_and_never_stop_the_run(server, collect_conf
     assert not any(p.name.startswith(file_stem(ids[0])) for p in Path(collect_config.download_dir).iterdir())
 
 
+def test_private_loopback_and_link_local_hosts_are_refused_by_default(server, collect_config):
+    strict = collect_config.model_copy(update={"allow_private_hosts": False})
+    port = server.origin.rsplit(":", 1)[1]
+    urls = [server.url(CLIP), f"http://localhost:{port}{CLIP}", f"http://[::1]:{port}{CLIP}"]
+    ids = queue(strict, *urls)
+    summary = run(strict)
+    rows = [row(strict, i) for i in ids]
+    assert [(r.state, r.attempts) for r in rows] == [(State.FAILED, 1)] * 3  # permanent: not retried
+    assert rows[0].reason.startswith("host: 127.0.0.1 is a loopback address;"), rows[0].reason
+    assert rows[1].reason.startswith("host: localhost (") and "loopback" in rows[1].reason
+    assert rows[2].reason.startswith("host: ::1 is a loopback address")
+    assert "collect.allow_private_hosts" in rows[0].reason and summary.failed == {"host": 3}
+    assert server.log == []  # nothing was requested
+
+
+def test_every_non_public_address_is_refused_and_a_public_media_url_is_not(collect_config):
+    refused = {
+        "10.1.2.3": "private",
+        "172.16.0.1": "private",
+        "192.168.1.1": "private",
+        "127.0.0.2": "loopback",
+        "169.254.169.254": "link-local",
+        "0.0.0.0": "unspecified",
+        "100.64.0.1": "non-public",
+        "::1": "loopback",
+        "fe80::1": "link-local",
+        "fc00::1": "private",
+        "::ffff:127.0.0.1": "loopback",
+    }
+    assert {address: address_kind(address) for address in refused} == refused
+    assert address_kind("93.184.216.34") is None and address_kind("2606:2800:220:1::") is None
+    strict = Downloader(Path(collect_config.pool_path), Path(collect_config.download_dir), collect_config)
+    strict.config = collect_config.model_copy(update={"allow_private_hosts": False})
+    strict._check_caps({"requested_formats": [{"url": "https://93.184.216.34/a.mp4", "format_id": "1"}]})
+    with pytest.raises(DownloadFailure, match=r"^host: 169.254.169.254 is a link-local address") as failure:
+        strict._check_caps(  # a public page whose media points at the cloud metadata service
+            {"requested_formats": [{"url": "http://169.254.169.254/latest/meta-data", "format_id": "1"}]}
+        )
+    assert failure.value.permanent
+
+
 def test_subtitles_become_narrations_and_page_metadata_reaches_the_sidecar(server, collect_config):
     page = (
         b"""<html><head><title>Pouring coffee</title></head><body>
@@ -160,7 +204,9 @@ def test_a_killed_download_resumes_and_finished_videos_are_not_fetched_again(
     slow.bytes_per_s = 150_000  # ~8 s for the whole file: time to kill the process mid-way
     [slow_id] = queue(collect_config, server.url(BIG_CLIP))
     settings = tmp_path / "collect.toml"
-    settings.write_text(f'[collect]\npartial_dir = "{collect_config.partial_dir}"\nbackoff_s = 0.1\n')
+    settings.write_text(
+        f'[collect]\npartial_dir = "{collect_config.partial_dir}"\nbackoff_s = 0.1\nallow_private_hosts = true\n'
+    )
     command = [str(Path(sys.executable).parent / "humannet"), "collect", "download", "--pool", collect_config.pool_path]
     command += ["--out", collect_config.download_dir, "--workers", "1", "--config", str(settings)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)

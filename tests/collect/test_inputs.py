@@ -62,3 +62,25 @@ def test_several_specs_merge_and_list_metadata_wins(tree):
     videos = resolve_inputs(str(tree / "a"), str(tree / "b.mov"), str(tree / "l.csv"), str(tree / "a" / "one.mp4"))
     assert [v.uri.rsplit("/", 1)[1] for v in videos] == ["one.mp4", "two.MKV", "b.mov"]
     assert videos[-1].meta == {"license": "CC0-1.0"}
+
+
+def test_relative_entries_of_a_list_file_on_a_store_resolve_like_paths(tmp_path):
+    from tests.moto_s3 import moto_s3
+
+    entries = ["../videos/a.mp4", ".hidden.mp4", "./b.mp4", "sub/../c.mp4", "/top.mp4", "..data/d.mp4"]
+    with moto_s3() as (endpoint, client):
+        client.create_bucket(Bucket="lab")
+        client.put_object(Bucket="lab", Key="lists/in.txt", Body="\n".join(entries).encode())
+        options = {"endpoint_url": endpoint}
+        uris = [v.uri for v in resolve_inputs("s3://lab/lists/in.txt", storage_options=options)]
+        assert uris == [
+            "s3://lab/lists/..data/d.mp4",
+            "s3://lab/lists/.hidden.mp4",
+            "s3://lab/lists/b.mp4",
+            "s3://lab/lists/c.mp4",
+            "s3://lab/top.mp4",
+            "s3://lab/videos/a.mp4",
+        ]
+        client.put_object(Bucket="lab", Key="lists/out.txt", Body=b"../../other-bucket/x.mp4\n")
+        with pytest.raises(InputError, match="leaves the bucket s3://lab"):
+            resolve_inputs("s3://lab/lists/out.txt", storage_options=options)

@@ -107,3 +107,14 @@ def test_a_file_that_is_not_a_pool_is_refused(tmp_path):
     sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.commit()
     with pytest.raises(ValueError, match="not a humannet URL pool"):
         done_videos(other)
+
+
+def test_a_pool_path_with_hash_percent_or_question_mark_opens_that_file(tmp_path):
+    def done(pool_path, name: str) -> None:
+        with Pool(pool_path) as pool:
+            pool.add([Candidate(id=f"path:{name}", url=name, source="test", state=State.DONE, path=f"/v/{name}.mp4")])
+
+    done(tmp_path / "takes", "wrong")  # what 'takes#2/pool.sqlite' would open if '#' ended the file name
+    for folder in ("takes#2", "100%25", "why?mode=rw"):
+        done(tmp_path / folder / "pool.sqlite", folder)
+        assert done_videos(tmp_path / folder / "pool.sqlite") == [(f"/v/{folder}.mp4", {})], folder

@@ -137,3 +137,9 @@ def test_no_false_positives_on_the_shared_clips(shared_videos):
             assert "unsafe" not in (clip.reason or ""), (path.name, clip.reason)
             if clip.status is Status.KEPT:  # too short clips are dropped before the review
                 assert clip.scores["unsafe_score"] < 0.5, (path.name, clip.clip_id, clip.details["unsafe"])
+
+
+def test_the_class_names_checked_at_load_time_are_nudenets_own():
+    from humannet.review.unsafe import NUDENET_CLASSES, nudenet_labels
+
+    assert list(NUDENET_CLASSES) == nudenet_labels()

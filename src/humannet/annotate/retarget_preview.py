@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import io
 import logging
+import tarfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 
@@ -75,18 +78,34 @@ def read_clip(corpus: Path, clip_id: str) -> ClipFiles:
     if not rows[0]["shard"]:
         raise ValueError(f"clip {clip_id} was not materialised (no shard): run curate without --no-materialize")
     shard, reader = rows[0]["shard"], open_unchecked(corpus)
-    reader.shard_members(shard, strict=True)  # a missing shard raises OSError naming it
-    found = reader.read_members(shard, [f"{clip_id}.{suffix}" for suffix in ("mp4", "pose.npz", "retarget.npz")])
-    mp4, pose, retarget = (found.get(f"{clip_id}.{suffix}") for suffix in ("mp4", "pose.npz", "retarget.npz"))
+    location = corpus / shard
+    try:
+        reader.shard_members(shard, strict=True)
+    except (OSError, tarfile.TarError) as exc:  # missing, truncated or not a tar at all
+        raise ValueError(f"clip {clip_id}: cannot read its shard {location}: {exc}") from exc
+    names = {suffix: f"{clip_id}.{suffix}" for suffix in ("mp4", "pose.npz", "retarget.npz")}
+    found = reader.read_members(shard, names.values())
+    mp4, pose, retarget = (found.get(name) for name in names.values())
     if mp4 is None or pose is None:
         raise ValueError(f"clip {clip_id}: its shard has no mp4 or pose.npz (pose tracks were off)")
-    return ClipFiles(clip_id, mp4, load_npz(pose), load_npz(retarget) if retarget else None)
+    return ClipFiles(
+        clip_id,
+        mp4,
+        _member_arrays(pose, location, names["pose.npz"]),
+        _member_arrays(retarget, location, names["retarget.npz"]) if retarget else None,
+    )
+
+
+def _member_arrays(data: bytes, shard: Path, name: str) -> dict[str, np.ndarray]:
+    """The arrays of one .npz shard member; a damaged member is a ValueError naming the shard and the member."""
+    try:
+        return load_npz(data)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{shard}: {name} is damaged: {exc}") from exc
 
 
 def video_frames(mp4: bytes, times: np.ndarray) -> list[np.ndarray]:
     """BGR frames of the clip nearest to each keypoint time (one sequential decode)."""
-    import av
-
     wanted = list(times)
     frames: list[np.ndarray] = []
     last = None
@@ -233,7 +252,10 @@ def preview_frames(clip: ClipFiles, rows: list[int] | None = None) -> list[np.nd
     headless_gl()
     times = clip.pose["times"]
     rows = list(range(len(times))) if rows is None else rows
-    images = video_frames(clip.mp4, times[rows])
+    try:
+        images = video_frames(clip.mp4, times[rows])
+    except av.error.FFmpegError as exc:
+        raise ValueError(f"clip {clip.clip_id}: its mp4 in the shard does not decode: {exc}") from exc
     view = HumanoidView(clip.retarget) if clip.retarget is not None else None
     panels = []
     try:
@@ -282,8 +304,6 @@ def write_preview(clip: ClipFiles, out: Path, stills: int = 4) -> int:
 
 def _write_mp4(path: Path, frames: list[np.ndarray], fps: float) -> None:
     import fractions
-
-    import av
 
     height, width = frames[0].shape[:2]
     with av.open(str(path), "w") as container:

@@ -5,7 +5,9 @@ manifest, or to `--root`), optionally with a start/end, labels, a narration, a l
 title. Rows of the same video become one candidate whose `narrations` list holds every
 segment. Ready-made mappings read the Kinetics CSV, EPIC-KITCHENS narration CSV, Ego4D JSON
 and Action100M parquet layouts. URLs are queued for download; local and object-store files
-are recorded as done (nothing to fetch); other schemes are refused with a reason.
+under `--root` (or beside the manifest) are recorded as done (nothing to fetch). A manifest is
+third-party input, so any other path or object it names is filtered with a reason unless
+`collect.allow_manifest_paths` says so; other schemes are refused with a reason.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -249,14 +252,38 @@ def _resolve_location(location: str, base: Path) -> tuple[str, str]:
     return "file", str((path if path.is_absolute() else base / path).resolve())
 
 
+def _trusted_folder(root: str | None, manifest: Path) -> str:
+    """The folder a manifest's paths and objects must lie under: `--root`, else the manifest's own folder."""
+    if root and "://" in root:
+        scheme, _, key = root.partition("://")
+        return f"{scheme}://{posixpath.normpath(key)}"
+    return str(Path(root).expanduser().resolve() if root else manifest.parent.resolve())
+
+
+def _outside(kind: str, location: str, trusted: str) -> bool:
+    """True when a resolved file or object location does not lie under the trusted folder."""
+    if kind == "object":
+        scheme, _, key = location.partition("://")
+        location = f"{scheme}://{posixpath.normpath(key)}"
+        return "://" not in trusted or not location.startswith(trusted.rstrip("/") + "/")
+    return "://" in trusted or not Path(location).is_relative_to(trusted)
+
+
 def path_id(location: str) -> str:
     return "path:" + hashlib.sha256(location.encode()).hexdigest()[:20]
 
 
 def candidates_from_segments(
-    segments: list[Segment], base: Path, source: str, license: str | None, manifest: str, config: CollectConfig
+    segments: list[Segment],
+    base: Path,
+    source: str,
+    license: str | None,
+    manifest: str,
+    config: CollectConfig,
+    trusted: str,
 ) -> list[Candidate]:
-    """Group segments by video and turn each video into one candidate with its narrations and labels."""
+    """Group segments by video and turn each video into one candidate with its narrations and labels;
+    files and objects outside `trusted` are filtered unless `config.allow_manifest_paths`."""
     grouped: dict[str, list[Segment]] = {}
     for segment in segments:
         grouped.setdefault(segment.location, []).append(segment)
@@ -297,6 +324,12 @@ def candidates_from_segments(
         elif kind == "refused":
             candidate.id, candidate.state = path_id(resolved), State.FILTERED
             candidate.reason = f"url: scheme {resolved.split('://')[0]!r} refused: only http and https URLs are fetched"
+        elif not config.allow_manifest_paths and _outside(kind, resolved, trusted):
+            candidate.id, candidate.state = path_id(resolved), State.FILTERED
+            candidate.reason = (
+                f"location: {resolved} is outside {trusted}; a manifest may only name files under --root or beside "
+                "it (collect.allow_manifest_paths)"
+            )
         elif kind == "file" and not Path(resolved).is_file():
             candidate.id, candidate.state, candidate.reason = (
                 path_id(resolved),
@@ -341,5 +374,5 @@ def import_manifest(
     base = Path(root).expanduser() if root and "://" not in root else path.parent
     name = source or DATASET_SOURCES.get(chosen) or path.stem
     return chosen, candidates_from_segments(
-        segments, base, name, license or DATASET_LICENSES.get(chosen), str(path), config
+        segments, base, name, license or DATASET_LICENSES.get(chosen), str(path), config, _trusted_folder(root, path)
     )

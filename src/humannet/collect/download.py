@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from humannet.collect.canonical import UnsafeURLError, check_url, file_stem, path_inside
+from humannet.collect.hosts import HostLookupError, PrivateHostError, check_public_host
 from humannet.collect.metadata import SIDECAR_SUFFIX, normalise_info, read_sidecar, write_sidecar
 from humannet.collect.pool import Pool, PoolRow, worker_name
 from humannet.collect.settings import CollectConfig
@@ -177,6 +178,7 @@ class Downloader:
             path_inside(self.out_dir, stem, SIDECAR_SUFFIX)
         except UnsafeURLError as exc:
             raise DownloadFailure(f"url: {exc}", permanent=True) from exc
+        self._check_host(url)
         finished = self._finished(stem)
         if finished is not None:
             return finished, read_sidecar(finished), False
@@ -198,6 +200,20 @@ class Downloader:
             meta["narrations"] = narrations
         write_sidecar(path, meta)
         return path, meta, True
+
+    def _check_host(self, url: str) -> None:
+        """Refuse a URL whose host is not public, unless `allow_private_hosts` (see collect/hosts.py)."""
+        if self.config.allow_private_hosts:
+            return
+        try:
+            check_public_host(url)
+        except PrivateHostError as exc:
+            raise DownloadFailure(
+                f"host: {exc}; private, loopback and link-local hosts are refused (collect.allow_private_hosts)",
+                permanent=True,
+            ) from exc
+        except HostLookupError as exc:
+            raise DownloadFailure(f"host: {exc}") from exc
 
     def _discard(self, video_id: str) -> None:
         """Remove what a failed video left (metadata, subtitles, partial data): nothing half-made stays."""
@@ -291,6 +307,11 @@ class Downloader:
                     f"scheme: format {chosen.get('format_id')} uses {scheme}:, only http and https are fetched",
                     permanent=True,
                 )
+        # a public page may point its media or subtitles at a private host
+        subtitles = (info.get("requested_subtitles") or {}).values()
+        for media_url in {str(item.get("url") or "") for item in [*formats, *subtitles]}:
+            if media_url.startswith(("http://", "https://")):
+                self._check_host(media_url)
         size = sum(int(f.get("filesize") or f.get("filesize_approx") or 0) for f in formats)
         if size > self.config.max_filesize_mb * 1e6:
             raise DownloadFailure(

@@ -16,6 +16,7 @@ from typing import Any
 
 from humannet import HumannetError
 from humannet.collect.canonical import info_id
+from humannet.collect.hosts import HostLookupError, PrivateHostError, check_public_host
 
 
 class ExtractionError(HumannetError, RuntimeError):
@@ -29,11 +30,17 @@ class Extractor(ABC):
 
 
 class YtDlpExtractor(Extractor):
-    """yt-dlp's Python API, no download. Optionally appends every answer to a recording file."""
+    """yt-dlp's Python API, no download. Optionally appends every answer to a recording file. Like downloads, it
+    refuses URLs on non-public hosts unless `allow_private_hosts` (see collect/hosts.py)."""
 
     def __init__(
-        self, socket_timeout_s: float = 30.0, playlist_end: int | None = None, record: Path | None = None
+        self,
+        socket_timeout_s: float = 30.0,
+        playlist_end: int | None = None,
+        record: Path | None = None,
+        allow_private_hosts: bool = False,
     ) -> None:
+        self.allow_private_hosts = allow_private_hosts
         self.options = {
             "quiet": True,
             "no_warnings": True,
@@ -48,6 +55,11 @@ class YtDlpExtractor(Extractor):
     def extract(self, url: str, flat: bool) -> dict[str, Any]:
         import yt_dlp
 
+        if not self.allow_private_hosts and url.startswith(("http://", "https://")):  # not `ytsearch20:...`
+            try:
+                check_public_host(url)
+            except (PrivateHostError, HostLookupError) as exc:
+                raise ExtractionError(f"host: {exc} (collect.allow_private_hosts)") from exc
         options = dict(self.options, extract_flat="in_playlist" if flat else False, noplaylist=not flat)
         if flat and self.playlist_end:
             options["playlistend"] = self.playlist_end

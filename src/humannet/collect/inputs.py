@@ -16,8 +16,10 @@ import csv
 import glob
 import json
 import logging
+import posixpath
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from humannet import UsageError
@@ -57,6 +59,8 @@ class InputError(UsageError, ValueError):
 def _from_rows(rows: list[dict[str, object]], base: Path | str, origin: str) -> list[Video]:
     videos = []
     for number, row in enumerate(rows, start=1):
+        if not isinstance(row, dict):
+            raise InputError(f"{origin}: row {number} is not an object with a 'uri'")
         uri = row.get("uri")
         if not uri:
             raise InputError(f"{origin}: row {number} has no 'uri'")
@@ -69,13 +73,34 @@ def _resolve(uri: str, base: Path | str) -> str:
     if "://" in uri:
         return uri
     if isinstance(base, str):  # a list file on a store: relative entries are objects beside it
-        return f"{base.rstrip('/')}/{uri.lstrip('./')}"
+        return _store_key(uri, base)
     path = Path(uri).expanduser()
     return str((path if path.is_absolute() else base / path).absolute())
 
 
+def _store_key(entry: str, folder: str) -> str:
+    """An entry of a list file at `folder` (`s3://bucket/lists`) as an object URI: `./`, `../` and a leading
+    `/` (the bucket's root) resolved as in a file system, names that start with a dot kept."""
+    scheme, _, prefix = folder.rstrip("/").partition("://")
+    bucket = prefix.split("/", 1)[0]
+    joined = f"{bucket}/{entry.lstrip('/')}" if entry.startswith("/") else f"{prefix}/{entry}"
+    key = posixpath.normpath(joined)
+    if key.split("/", 1)[0] != bucket or key == bucket:
+        raise InputError(f"{folder}: list entry {entry!r} leaves the bucket {scheme}://{bucket}")
+    return f"{scheme}://{key}"
+
+
 def _read_list(path: Path, base: Path | str | None = None) -> list[Video]:
-    base = path.parent if base is None else base
+    """The videos a list file names; a file that is not UTF-8 or not the format its suffix says is an InputError."""
+    try:
+        return _read_list_rows(path, path.parent if base is None else base)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text ({exc.reason}: byte 0x{exc.object[exc.start]:02x})") from exc
+    except (csv.Error, pa.ArrowException, OSError) as exc:
+        raise InputError(f"{path}: cannot read the list file: {exc}") from exc
+
+
+def _read_list_rows(path: Path, base: Path | str) -> list[Video]:
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         table = pq.read_table(path)
@@ -134,6 +159,10 @@ def _resolve_one(spec: str) -> list[Video]:
     path = Path(spec).expanduser()
     if path.is_dir():
         found = [p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES]
+        if not found:
+            raise InputError(
+                f"input {spec}: no video files in the folder (suffixes {', '.join(sorted(VIDEO_SUFFIXES))})"
+            )
         videos = [Video(uri=str(p.absolute())) for p in found]
     elif path.is_file() and path.suffix.lower() in LIST_SUFFIXES:
         videos = _read_list(path)
@@ -144,6 +173,8 @@ def _resolve_one(spec: str) -> list[Video]:
     elif glob.has_magic(spec):
         matches = glob.glob(str(path), recursive=True)
         videos = [Video(uri=str(Path(p).absolute())) for p in matches if Path(p).is_file()]
+        if not videos:
+            raise InputError(f"input {spec}: the pattern matches no file")
     else:
         raise InputError(
             f"input not found: {spec} (expected a folder, a glob, a video file, a list file or a URL pool)"

@@ -297,7 +297,8 @@ def done_videos(path: str | os.PathLike[str]) -> list[tuple[str, dict[str, Any]]
     """(file path or URI, metadata) of every done row, read without writing to the pool. Raises
     ValueError naming the file when it is not a humannet pool."""
     try:
-        db = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True, timeout=60.0)
+        # as_uri escapes '#', '?' and '%', which SQLite would otherwise read as the end of the file name
+        db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=60.0)
         try:
             records = db.execute(
                 "SELECT path, meta FROM videos WHERE state = ? AND path IS NOT NULL ORDER BY id", (State.DONE.value,)

@@ -138,6 +138,13 @@ class CollectConfig(BaseModel, extra="forbid"):
     min_height: int = Field(
         360, ge=0, description="Reject candidates whose best video is lower than this (pixels); unknown passes."
     )
+    allow_manifest_paths: bool = Field(
+        False,
+        description=(
+            "Record local paths and object-store URIs an imported manifest names outside --root (or, without "
+            "--root, outside the manifest's folder) as done; off = they are filtered with reason `location`."
+        ),
+    )
     # downloads
     format: str = Field(
         DEFAULT_FORMAT,
@@ -162,6 +169,13 @@ class CollectConfig(BaseModel, extra="forbid"):
         2048.0, gt=0, description="Largest file to download (MB); larger ones fail with a reason."
     )
     socket_timeout_s: float = Field(30.0, gt=0, description="Network timeout of one request (seconds).")
+    allow_private_hosts: bool = Field(
+        False,
+        description=(
+            "Download from loopback, private and link-local hosts (127/8, 10/8, 172.16/12, 192.168/16, 169.254/16, "
+            "::1, fc00::/7, fe80::/10 ...); off = such URLs fail with reason `host`."
+        ),
+    )
     subtitles: bool = Field(
         True, description="Also fetch subtitles, or automatic captions when there are none, as the video's narrations."
     )

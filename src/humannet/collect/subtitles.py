@@ -1,7 +1,9 @@
 """Subtitle and caption files (WebVTT, SRT) as timed narration lines.
 
 Automatic captions repeat each line while the next one scrolls in; consecutive cues with the
-same text are merged so a narration says each thing once.
+same text are merged so a narration says each thing once. Only cues that touch in time (overlap,
+or start within `ADJACENT_S` of the previous one's end) are rolling repeats: the same words said
+again later are a new narration.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import re
 _TIME = re.compile(r"(?:(\d+):)?(\d{1,2}):(\d{2})[.,](\d{1,3})")
 _ARROW = re.compile(r"^\s*(\S+)\s+-->\s+(\S+)")
 _TAG = re.compile(r"<[^>]*>")
+ADJACENT_S = 0.05  # largest gap between two cues that still makes the second a rolling repeat of the first
 
 
 def _seconds(text: str) -> float | None:
@@ -42,14 +45,11 @@ def parse_subtitles(text: str, source: str = "subtitles") -> list[dict[str, obje
         if start is None or end is None or not words:
             continue
         last = narrations[-1] if narrations else None
-        if (
-            last
-            and (last["text"] == words or words.startswith(str(last["text"]) + " "))
-            and start <= float(last["end_s"]) + 0.05
-        ):  # type: ignore[arg-type]
-            last["end_s"], last["text"] = max(end, float(last["end_s"])), words  # type: ignore[arg-type]
-            continue
-        if last and str(last["text"]).endswith(words):
-            continue
+        if last and start <= float(last["end_s"]) + ADJACENT_S:  # type: ignore[arg-type]
+            if last["text"] == words or words.startswith(str(last["text"]) + " "):
+                last["end_s"], last["text"] = max(end, float(last["end_s"])), words  # type: ignore[arg-type]
+                continue
+            if str(last["text"]).endswith(words):
+                continue
         narrations.append({"start_s": start, "end_s": end, "text": words, "source": source})
     return narrations

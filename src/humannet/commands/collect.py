@@ -156,7 +156,7 @@ def _extractor(config: Any, from_json: Path | None, record: Path | None, playlis
         return RecordedExtractor(from_json)
     if record is not None:
         record.parent.mkdir(parents=True, exist_ok=True)
-    return YtDlpExtractor(socket_timeout_s=config.socket_timeout_s, playlist_end=playlist_end, record=record)
+    return YtDlpExtractor(config.socket_timeout_s, playlist_end, record, config.allow_private_hosts)
 
 
 def _discover(config: Any, pool_path: str | None, listings: list, extractor: Any, title: str) -> None:

@@ -86,7 +86,14 @@ def query(corpus: str, sql: str, output_format: str, out_path: Path | None) -> N
 @click.option("--json", "as_json", is_flag=True, help="Print the audit as JSON.")
 def audit(corpus: str, as_json: bool) -> None:
     """List a corpus's clips and clip-hours by licence; flag unknown, non-commercial and restricted ones."""
+    from humannet.corpus.reader import CorpusReadError
     from humannet.review.audit import audit as run_audit
 
+    missing = [name for name in ("videos.parquet", "clips") if not (Path(corpus) / name).exists()]
+    if missing:  # the audit reads a folder as it is, so say here what makes it no corpus
+        raise CorpusReadError(
+            f"{corpus}: not a humannet corpus (no {', '.join(missing)}); create one with `humannet curate VIDEOS --out "
+            f"{corpus}`"
+        )
     report = run_audit(corpus)
     click.echo(report.to_json() if as_json else report.format_table())

@@ -21,7 +21,7 @@ import plotly.graph_objects as go
 from plotly.io import to_html
 from plotly.subplots import make_subplots
 
-from humannet import __version__
+from humannet import HumannetError, __version__
 from humannet.corpus.reader import Corpus
 from humannet.corpus.stats import NO_LABEL, CorpusStats, compute_stats, most_specific_shares, taxonomy_parents
 
@@ -50,8 +50,14 @@ class Section:
     body: str  # HTML
 
 
+class ReportWriteError(HumannetError, OSError):
+    """The report's file cannot be written where -o points; the message names it and says why."""
+
+
 def write_report(corpus: Corpus, out_path: Path, thumbnails_per_category: int = 8, seed: int = 0) -> None:
-    """Compute the statistics, draw every plot the corpus has data for, and write one self-contained HTML file."""
+    """Compute the statistics, draw every plot the corpus has data for, and write one self-contained HTML file
+    (creating its folder; a place it cannot be written is a ReportWriteError, found before the work)."""
+    _writable(out_path)
     stats = compute_stats(corpus)
     con = corpus.connect()
     figures = _Figures()
@@ -70,8 +76,21 @@ def write_report(corpus: Corpus, out_path: Path, thumbnails_per_category: int = 
         sections.append(
             Section("Samples per category", _thumbnail_grid(corpus, con, stats, thumbnails_per_category, seed))
         )
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(_page(corpus, sections), encoding="utf-8")
+    page = _page(corpus, sections)
+    try:
+        out_path.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise ReportWriteError(f"{out_path}: cannot write the report: {exc.strerror or exc}") from exc
+
+
+def _writable(out_path: Path) -> None:
+    """Create the report's folder now, so a path that cannot hold it fails before the statistics are computed."""
+    try:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReportWriteError(
+            f"{out_path}: cannot create its folder {out_path.parent}: {exc.strerror or exc}"
+        ) from exc
 
 
 class _Figures:

@@ -31,7 +31,7 @@ from typing import ClassVar, Literal
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from humannet.engine.stage import FrameStage
 from humannet.records import Clip, Frame, ItemError, Status, Video
@@ -46,6 +46,27 @@ EXPLICIT_CLASSES = [
     "BUTTOCKS_EXPOSED",
     "ANUS_EXPOSED",
 ]
+# NudeNet 3.4's class names in its output order, so settings are checked when they load, before any model does
+NUDENET_CLASSES = (
+    "FEMALE_GENITALIA_COVERED",
+    "FACE_FEMALE",
+    "BUTTOCKS_EXPOSED",
+    "FEMALE_BREAST_EXPOSED",
+    "FEMALE_GENITALIA_EXPOSED",
+    "MALE_BREAST_EXPOSED",
+    "ANUS_EXPOSED",
+    "FEET_EXPOSED",
+    "BELLY_COVERED",
+    "FEET_COVERED",
+    "ARMPITS_COVERED",
+    "ARMPITS_EXPOSED",
+    "FACE_MALE",
+    "BELLY_EXPOSED",
+    "MALE_GENITALIA_EXPOSED",
+    "ANUS_COVERED",
+    "FEMALE_BREAST_COVERED",
+    "BUTTOCKS_COVERED",
+)
 INPUT_SIDE = 320  # the bundled model's input size
 
 
@@ -67,6 +88,15 @@ class UnsafeConfig(BaseModel, extra="forbid"):
             "clip's unsafe_score."
         ),
     )
+
+    @field_validator("classes")
+    @classmethod
+    def _known_classes(cls, classes: list[str]) -> list[str]:
+        unknown = [name for name in classes if name not in NUDENET_CLASSES]
+        if unknown:
+            raise ValueError(f"unknown detector classes {unknown}; NudeNet knows {', '.join(sorted(NUDENET_CLASSES))}")
+        return classes
+
     threshold: float = Field(
         0.5,
         gt=0,
