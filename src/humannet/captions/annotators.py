@@ -95,12 +95,11 @@ def motion_of(staged: StagedClip, config: KeypointMotionConfig) -> tuple[Keypoin
         return None, [f"pose.npz unreadable: {type(exc).__name__}: {exc}"]
 
 
-class TaxonomyAnnotator(ClipAnnotator):
-    name: ClassVar[str] = "taxonomy"
-    produces: ClassVar[tuple[str, ...]] = ("taxonomy_*",)
+class TextAnnotator(ClipAnnotator):
+    """What the taxonomy and caption annotators share: the taxonomy, the text embedder and the labellers
+    built on it; their version names the label data's own versions."""
+
     config_sections: ClassVar[tuple[str, ...]] = ("captions",)
-    reads_if_present: ClassVar[tuple[str, ...]] = ("pose.npz",)
-    writes: ClassVar[tuple[str, ...]] = ("metadata.taxonomy",)
 
     def __init__(
         self, config: CaptionConfig, embedder: TextEmbedder | None = None, taxonomy: Taxonomy | None = None
@@ -108,9 +107,21 @@ class TaxonomyAnnotator(ClipAnnotator):
         self.config = config
         self.taxonomy = taxonomy or load_taxonomy()
         self.embedder = embedder or TextEmbedder()
-        self.version = f"1.t{self.taxonomy.version}.v{vocabulary().version}"  # the label data's own versions
+        self.version = f"1.t{self.taxonomy.version}.v{vocabulary().version}"
         self.text = TextLabeller(self.taxonomy, self.embedder, config.text_labels)
         self.normaliser = ActivityNormaliser(self.embedder, config.narration_similarity)
+
+
+class TaxonomyAnnotator(TextAnnotator):
+    name: ClassVar[str] = "taxonomy"
+    produces: ClassVar[tuple[str, ...]] = ("taxonomy_*",)
+    reads_if_present: ClassVar[tuple[str, ...]] = ("pose.npz",)
+    writes: ClassVar[tuple[str, ...]] = ("metadata.taxonomy",)
+
+    def __init__(
+        self, config: CaptionConfig, embedder: TextEmbedder | None = None, taxonomy: Taxonomy | None = None
+    ) -> None:
+        super().__init__(config, embedder, taxonomy)
         self._video_labels: tuple[str, list[LabelAssignment], list[str]] | None = None
 
     def video_text_labels(self, video: Video) -> tuple[list[LabelAssignment], list[str]]:
@@ -166,22 +177,16 @@ class TaxonomyAnnotator(ClipAnnotator):
         )
 
 
-class CaptionAnnotator(ClipAnnotator):
+class CaptionAnnotator(TextAnnotator):
     name: ClassVar[str] = "captions"
     produces: ClassVar[tuple[str, ...]] = ("caption_short", "caption_detailed", "activity_class")
-    config_sections: ClassVar[tuple[str, ...]] = ("captions",)
     reads_if_present: ClassVar[tuple[str, ...]] = ("pose.npz", "metadata.taxonomy")
     writes: ClassVar[tuple[str, ...]] = ("metadata.caption",)
 
     def __init__(
         self, config: CaptionConfig, embedder: TextEmbedder | None = None, taxonomy: Taxonomy | None = None
     ) -> None:
-        self.config = config
-        self.taxonomy = taxonomy or load_taxonomy()
-        self.embedder = embedder or TextEmbedder()
-        self.version = f"1.t{self.taxonomy.version}.v{vocabulary().version}"  # the label data's own versions
-        self.normaliser = ActivityNormaliser(self.embedder, config.narration_similarity)
-        self.text = TextLabeller(self.taxonomy, self.embedder, config.text_labels)
+        super().__init__(config, embedder, taxonomy)
         self.vlm = OpenAICaptioner(config.openai) if config.backend == "openai" else None
         self._pending: dict[str, Future] = {}
         self._pending_video: str | None = None
