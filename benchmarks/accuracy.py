@@ -80,7 +80,7 @@ class Rate:
 
     def as_dict(self) -> dict[str, float | int]:
         low, high = wilson_interval(self.k, self.n)
-        return {"k": self.k, "n": self.n, "value": self.value, "ci95": [low, high]}
+        return {"k": self.k, "n": self.n, "value": self.value if self.n else None, "ci95": [low, high]}
 
     def __str__(self) -> str:
         if not self.n:
@@ -203,7 +203,7 @@ class SplitReport:
                     }
                     for c, (tp, fp, fn) in self.motion.items()
                 },
-                "macro_f1": self.motion_macro_f1,
+                "macro_f1": _finite(self.motion_macro_f1),
                 "misses": self.motion_misses,
             }
             if self.has_motion
@@ -219,9 +219,15 @@ class SplitReport:
             if self.has_duplicates
             else None,
             "targets": {
-                key: {"target": f"{op} {value:g}", "figure": figures[key]} for key, (op, value) in TARGETS.items()
+                key: {"target": f"{op} {value:g}", "figure": _finite(figures[key])}
+                for key, (op, value) in TARGETS.items()
             },
         }
+
+
+def _finite(value: float) -> float | None:
+    """JSON has no NaN: a figure a split cannot give is null."""
+    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 def majority_viewpoint(views: list[str]) -> str:

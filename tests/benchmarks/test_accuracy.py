@@ -178,7 +178,7 @@ def test_dev_split_scores_people_view_motion_cuts_and_duplicates(corpus):
     assert "false: exo_g.mp4" in text
     payload = report.as_dict()
     assert payload["people_filter"]["negatives_kept"]["ci95"] == pytest.approx(list(wilson_interval(1, 2)))
-    json.dumps(payload)
+    json.dumps(payload, allow_nan=False)
 
 
 def test_test_split_is_scored_apart(corpus):
