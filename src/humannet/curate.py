@@ -34,7 +34,7 @@ from humannet.engine.state import Ledger
 from humannet.process.dedup import drop_duplicates
 from humannet.records import ItemError, Status, Video, settle_clips
 from humannet.stages import analysis_fingerprint, analysis_pipeline, materialize_pipeline, producers, write_fingerprint
-from humannet.storage import RemoteCorpus, atomic_write_bytes, is_remote, scratch_root
+from humannet.storage import RemoteCorpus, atomic_write_bytes, filesystem, is_remote, scratch_root
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +143,7 @@ class Curator:
         return summary
 
     def _clear(self) -> None:
+        refuse_to_clear_what_is_not_a_corpus(self.out, self.config.storage.options)
         if self.remote is not None:
             self.remote.clear()
         for name in ("state", "shards", "clips", "captions"):
@@ -270,6 +271,30 @@ class Curator:
         }
         atomic_write_bytes(self.out_dir / "manifest.json", json.dumps(manifest, indent=2).encode())
         self._publish("manifest.json")
+
+
+def refuse_to_clear_what_is_not_a_corpus(out: str, options: dict) -> None:
+    """`--rebuild` deletes `clips/`, `shards/`, `state/` and `captions/` by name: only in a corpus, or where nothing is.
+
+    A corpus is known by its manifest (`humannet_version`) or its ledger (`state/videos/`, there from the first
+    finished video, before any manifest); a folder or store prefix holding anything else is someone else's.
+    """
+    fs, root = filesystem(out, options)
+    if not fs.exists(root) or not fs.ls(root, detail=False):
+        return
+    if fs.exists(f"{root}/state/videos"):
+        return
+    manifest = f"{root}/manifest.json"
+    if fs.exists(manifest):
+        try:
+            if "humannet_version" in json.loads(fs.cat_file(manifest)):
+                return
+        except (ValueError, TypeError):  # not JSON, or JSON but not an object
+            pass
+    raise CorpusError(
+        f"{out}: --rebuild refused: it holds no humannet corpus (no manifest.json, no state/videos/), and rebuilding "
+        "deletes its clips/, shards/, state/ and captions/; pick an empty or new --out"
+    )
 
 
 def _without_secrets(config: dict) -> dict:

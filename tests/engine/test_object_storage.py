@@ -239,3 +239,35 @@ def test_reading_tools_read_a_corpus_on_s3_without_copying_its_shards(s3, local_
     assert missing.returncode == 2 and "not a humannet corpus" in missing.stderr and "Traceback" not in missing.stderr
     with pytest.raises(CorpusReadError, match="cannot list the corpus"):
         open_corpus("s3://no-such-bucket-anywhere/corpus", {"endpoint_url": "http://127.0.0.1:9"})
+
+
+def test_rebuild_on_a_store_deletes_only_a_corpus(s3, tmp_path):
+    from rich.console import Console
+
+    from humannet import HumannetError
+    from humannet.config import load_config
+    from humannet.curate import Curator
+    from humannet.engine.local import LocalRunner
+
+    endpoint, client = s3
+    config = load_config(None, [*LIGHT, f'storage.options={{endpoint_url="{endpoint}"}}'])
+    config.storage.scratch_dir = str(tmp_path)
+    video = str(EXAMPLES / "exo_intel_asl_sign_again.mkv")
+
+    def rebuild(prefix: str) -> None:
+        curator = Curator(config, f"s3://{BUCKET}/{prefix}", LocalRunner(workers=1), Console(quiet=True), False)
+        curator.run(video, rebuild=True)
+
+    for key in ("backups/clips/holiday.mp4", "backups/notes.txt"):
+        client.put_object(Bucket=BUCKET, Key=key, Body=b"not ours")
+    with pytest.raises(HumannetError, match=f"s3://{BUCKET}/backups: --rebuild refused"):
+        rebuild("backups")
+    assert keys(client, "backups/") == ["backups/clips/holiday.mp4", "backups/notes.txt"]
+
+    for key in ("old/state/videos/gone.json", "old/shards/shard-000000.tar"):  # a ledger: a corpus, rebuilt
+        client.put_object(Bucket=BUCKET, Key=key, Body=b"{}")
+    rebuild("old")
+    stored = keys(client, "old/")
+    assert "old/manifest.json" in stored and not {"old/state/videos/gone.json", "old/shards/shard-000000.tar"} & set(
+        stored
+    )
