@@ -188,16 +188,16 @@ class RemoteCorpus:
             local.unlink()
 
     def pull_staging(self, video_id: str) -> None:
-        """Bring a video's staged clips to the local staging folder (files already there are kept)."""
+        """Replace the local staging folder of a video with the store's (a killed run's copy may be of clips staged
+        again since, with other settings)."""
         remote = self.remote(f"state/staging/{video_id}")
+        local = self.local / "state" / "staging" / video_id
+        shutil.rmtree(local, ignore_errors=True)
         if not self.fs.exists(remote):
             return
-        local = self.local / "state" / "staging" / video_id
         local.mkdir(parents=True, exist_ok=True)
         for found in self.fs.find(remote):
-            target = local / Path(found).name
-            if not target.exists():
-                self.fs.get_file(found, str(target))
+            self.fs.get_file(found, str(local / Path(found).name))
 
     def remove(self, relative: str) -> None:
         remote = self.remote(relative)
@@ -226,8 +226,9 @@ def staging_folder(
     """A worker's folder for one video's staged clips.
 
     Local staging is used in place. Remote staging is copied to a scratch folder first (so a
-    resumed run skips clips already staged) and pushed back afterwards: side files first, the
-    mp4s last, so a clip whose mp4 is on the store has all its side files there too.
+    resumed run skips clips already staged) and mirrored back afterwards: files deleted meanwhile
+    (a clip staged again) go first, mp4s before side files, then the new side files, the mp4s last,
+    so a clip whose mp4 is on the store has all its side files there too.
     """
     if not is_remote(staging_root):
         folder = Path(staging_root) / video_id
@@ -244,6 +245,9 @@ def staging_folder(
                 fs.get_file(found, str(target))
                 before[target.name] = target.stat().st_mtime
         yield folder
+        deleted = [name for name in before if not (folder / name).exists()]
+        for name in sorted(deleted, key=lambda name: (not name.endswith(".mp4"), name)):
+            fs.rm_file(f"{root}/{name}")
         changed = [
             p for p in folder.iterdir() if not p.name.startswith(".") and before.get(p.name) != p.stat().st_mtime
         ]

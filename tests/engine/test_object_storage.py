@@ -271,3 +271,29 @@ def test_rebuild_on_a_store_deletes_only_a_corpus(s3, tmp_path):
     assert "old/manifest.json" in stored and not {"old/state/videos/gone.json", "old/shards/shard-000000.tar"} & set(
         stored
     )
+
+
+def test_a_clip_staged_again_replaces_its_files_on_the_store_and_in_the_drivers_copy(s3, tmp_path):
+    """A re-encoded clip must not keep side files of its old settings (packed with it) on the store or on the driver."""
+    from humannet.storage import RemoteCorpus, staging_folder
+
+    endpoint, client = s3
+    options = {"endpoint_url": endpoint}
+    for name in ("c.mp4", "c.pose.npz", "c.meta.json", "kept.mp4"):
+        client.put_object(Bucket=BUCKET, Key=f"restaged/state/staging/v/{name}", Body=b"old")
+    corpus = RemoteCorpus(f"s3://{BUCKET}/restaged", options, tmp_path)
+    corpus.pull_staging("v")  # a killed run's driver copy
+    with staging_folder(f"s3://{BUCKET}/restaged/state/staging", "v", options, tmp_path) as folder:
+        for name in ("c.mp4", "c.pose.npz", "c.meta.json"):  # encoded again without pose tracks
+            (folder / name).unlink()
+        for name in ("c.mp4", "c.meta.json"):
+            (folder / name).write_bytes(b"new")
+    names = [key.rsplit("/", 1)[1] for key in keys(client, "restaged/state/staging/v/")]
+    assert names == ["c.meta.json", "c.mp4", "kept.mp4"]
+    corpus.pull_staging("v")
+    local = corpus.local / "state" / "staging" / "v"
+    assert {path.name: path.read_bytes() for path in local.iterdir()} == {
+        "c.meta.json": b"new",
+        "c.mp4": b"new",
+        "kept.mp4": b"old",
+    }

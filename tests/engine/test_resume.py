@@ -147,3 +147,44 @@ def test_a_video_whose_worker_died_is_retried_by_the_next_run(tmp_path, examples
     assert second.resumed == 0 and second.analysed == 1
     assert pq.read_table(tmp_path / "videos.parquet").column("status").to_pylist() == ["kept"]
     assert pq.read_table(tmp_path / "clips/part-00000.parquet").num_rows >= 1
+
+
+def test_clips_staged_before_a_kill_are_encoded_again_when_the_write_settings_changed(tmp_path, examples_dir):
+    """A run killed between staging and packing leaves staged clips; the next run packs them only if its settings
+    would have made the same files."""
+    from humannet.engine.state import Ledger
+    from humannet.stages import analysis_fingerprint, materialize_stages
+
+    source = str(examples_dir / "exo_intel_asl_sign_again.mkv")
+    light = ["humans.enabled=false", "pose_tracks.enabled=false"]
+    before = load_config(None, [*light, "privacy.face_blur=off", "materialize.max_short_side=144"])
+    quiet = Console(stderr=True, quiet=True)
+    Curator(before, tmp_path, LocalRunner(workers=1), quiet, materialize=False).run(source)
+    videos, _ = Ledger(tmp_path).load_videos(analysis_fingerprint(before))
+    [stage] = materialize_stages(before, str(tmp_path / "state" / "staging"))
+    stage.setup()
+    stage.process(videos[source])  # staged, then killed before packing
+    staged = sorted((tmp_path / "state" / "staging").rglob("*.mp4"))
+    assert staged and {video_size(path) for path in staged} == {(192, 144)}
+    written_at = [path.stat().st_mtime_ns for path in staged]
+    stage.process(videos[source])  # the same settings: nothing is encoded again
+    assert [path.stat().st_mtime_ns for path in staged] == written_at
+
+    after = load_config(None, [*light, "privacy.face_blur=blur", "materialize.max_short_side=96"])
+    Curator(after, tmp_path, LocalRunner(workers=1), quiet).run(source)
+    [shard] = sorted((tmp_path / "shards").glob("*.tar"))
+    with tarfile.open(shard) as tar:
+        members = {member.name: tar.extractfile(member).read() for member in tar.getmembers()}
+    clip_ids = sorted(name[: -len(".mp4")] for name in members if name.endswith(".mp4"))
+    assert clip_ids == sorted(path.stem for path in staged)
+    for clip_id in clip_ids:
+        assert video_size(io.BytesIO(members[f"{clip_id}.mp4"])) == (128, 96)
+        clip = json.loads(members[f"{clip_id}.json"])
+        assert clip["privacy"]["method"] == "blur"
+        assert clip["encoders"] == materialize_stages(after, "")[0].encoder_stamps
+
+
+def video_size(file) -> tuple[int, int]:
+    with av.open(file) as container:
+        stream = container.streams.video[0]
+        return stream.width, stream.height
