@@ -25,9 +25,11 @@ import hashlib
 import io
 import os
 import shutil
+import stat
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +103,51 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 def uri_key(uri: str) -> str:
     """A short file name for an input URI (the ledger's record of a video is `state/videos/{uri_key}.json`)."""
     return hashlib.sha1(uri.encode()).hexdigest()[:20]
+
+
+ABSENT = "absent"  # the file stamp of an input that is not there
+
+
+def file_stamps(uris: Iterable[str], options: dict[str, Any] | None = None) -> dict[str, str]:
+    """What tells an input replaced in place from the file analysed, without reading it: size and modification time
+    of a local file, size and ETag (or last-modified time) of an object; `ABSENT` where there is no file.
+
+    Objects are looked up with one listing per folder, not one request each (a run may have a million inputs).
+    """
+    stamps: dict[str, str] = {}
+    folders: dict[str, list[str]] = defaultdict(list)
+    for uri in uris:
+        if is_remote(uri):
+            folders[uri.rsplit("/", 1)[0]].append(uri)
+            continue
+        try:
+            found = os.stat(uri.removeprefix("file://"))
+            stamps[uri] = f"{found.st_size}:{found.st_mtime_ns}" if stat.S_ISREG(found.st_mode) else ABSENT
+        except OSError:
+            stamps[uri] = ABSENT
+    for folder, members in folders.items():
+        try:
+            fs, path = filesystem(folder, options)
+            listing = {info["name"].rstrip("/").rsplit("/", 1)[-1]: info for info in fs.ls(path, detail=True)}
+        except Exception:  # no such folder, or no listing (http): each file on its own
+            listing = {}
+        for uri in members:
+            info = listing.get(uri.rsplit("/", 1)[1]) or _object_info(uri, options)
+            stamps[uri] = _object_stamp(info) if info and info.get("type") != "directory" else ABSENT
+    return stamps
+
+
+def _object_info(uri: str, options: dict[str, Any] | None) -> dict[str, Any] | None:
+    try:
+        fs, path = filesystem(uri, options)
+        return fs.info(path)
+    except Exception:
+        return None
+
+
+def _object_stamp(info: dict[str, Any]) -> str:
+    version = next((info[key] for key in ("ETag", "etag", "LastModified", "mtime", "updated") if info.get(key)), "")
+    return f"{info.get('size')}:{version}"
 
 
 def is_remote(uri: str) -> bool:

