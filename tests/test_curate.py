@@ -237,3 +237,36 @@ def test_people_labels_keypoints_and_privacy_on_sample_clips(example_corpus):
         [sys.executable, "-m", "humannet.cli", "audit", str(example_corpus)], capture_output=True, text=True, check=True
     )
     assert "unknown" in audit.stdout
+
+
+def test_rebuild_deletes_only_a_corpus(tmp_path, examples_dir):
+    """`--rebuild` deletes folders by name (clips/, shards/, state/): never in a folder that is not a corpus."""
+    video = examples_dir / "exo_intel_asl_sign_again.mkv"
+    light = ["humans.enabled=false", "pose_tracks.enabled=false", "privacy.face_blur=off"]
+    someone_elses = tmp_path / "photos"
+    (someone_elses / "clips").mkdir(parents=True)
+    (someone_elses / "clips" / "holiday.mp4").write_bytes(b"not ours")
+    (someone_elses / "notes.txt").write_text("mine")
+    refused = subprocess.run(
+        [sys.executable, "-m", "humannet.cli", "curate", str(video), "--out", str(someone_elses), "--rebuild"],
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode == 2, refused.stderr
+    [line] = [line for line in refused.stderr.splitlines() if line.strip()]
+    assert line.startswith(f"error: {someone_elses}: --rebuild refused") and "no humannet corpus" in line
+    assert (someone_elses / "clips" / "holiday.mp4").read_bytes() == b"not ours"
+    assert (someone_elses / "notes.txt").exists()
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for nothing_there in (empty, tmp_path / "missing"):
+        config = load_config(None, light)
+        Curator(config, nothing_there, LocalRunner(workers=1), Console(quiet=True), materialize=False).run(
+            str(video), rebuild=True
+        )
+        assert (nothing_there / "manifest.json").exists()
+    (empty / "clips" / "stale.parquet").write_bytes(b"")  # a corpus's own folders are rebuilt
+    again = Curator(load_config(None, light), empty, LocalRunner(workers=1), Console(quiet=True), materialize=False)
+    assert again.run(str(video), rebuild=True).analysed == 1
+    assert not (empty / "clips" / "stale.parquet").exists()

@@ -32,9 +32,18 @@ from humannet.engine.progress import RunSummary, make_progress
 from humannet.engine.runner import Runner
 from humannet.engine.state import Ledger
 from humannet.process.dedup import drop_duplicates
+from humannet.process.probe import file_sha256
 from humannet.records import ItemError, Status, Video, settle_clips
 from humannet.stages import analysis_fingerprint, analysis_pipeline, materialize_pipeline, producers, write_fingerprint
-from humannet.storage import RemoteCorpus, atomic_write_bytes, is_remote, scratch_root
+from humannet.storage import (
+    ABSENT,
+    RemoteCorpus,
+    atomic_write_bytes,
+    file_stamps,
+    filesystem,
+    is_remote,
+    scratch_root,
+)
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +102,9 @@ class Curator:
             self._clear()
         if self.remote is not None:
             self.remote.pull_state()
+        stamps = file_stamps([video.uri for video in inputs], self.config.storage.options)
+        for video in inputs:
+            video.file_stamp = stamps[video.uri]
         fingerprint = analysis_fingerprint(self.config)
         done, stale = self.ledger.load_videos(fingerprint)
         shards = self.ledger.load_shards()
@@ -115,14 +127,25 @@ class Curator:
                 "privacy, pose_tracks, text blurring, or a clip annotator's settings or version); new clips use the "
                 "current ones. Rebuild (--rebuild) for one setting throughout."
             )
-        todo = [video for video in inputs if video.uri not in done or lost_with_its_worker(done[video.uri])]
+        replaced = self._replaced_inputs(inputs, done, fingerprint)
+        replaced_in_shards = replaced & {uri for record in shards.values() for uri in record["uris"]}
+        if replaced_in_shards:
+            summary.warnings.append(
+                f"{len(replaced_in_shards)} input(s) were replaced in place after their clips were written into "
+                "shards: analysed again, their new clips go into new shards; the old clips stay in their shards, out "
+                "of the index. Rebuild (--rebuild) to drop them."
+            )
+        todo = [
+            video
+            for video in inputs
+            if video.uri not in done or video.uri in replaced or lost_with_its_worker(done[video.uri])
+        ]
         summary.resumed = len(inputs) - len(todo)
         self._analyse(todo, done, summary)
 
         everything = done  # from here on, records may carry decisions the ledger does not (dedup, shards)
-        sharded_uris = {uri for record in shards.values() for uri in record["uris"]}
         if self.config.dedup.enabled:
-            drop_duplicates(list(everything.values()), sharded_uris, self.config.dedup)
+            drop_duplicates(list(everything.values()), _uris_in_shards(shards, everything), self.config.dedup)
         if self.materialize:
             summary.shards_written = self._materialize(everything, shards)
             shards = self.ledger.load_shards()
@@ -143,12 +166,35 @@ class Curator:
         return summary
 
     def _clear(self) -> None:
+        refuse_to_clear_what_is_not_a_corpus(self.out, self.config.storage.options)
         if self.remote is not None:
             self.remote.clear()
         for name in ("state", "shards", "clips", "captions"):
             shutil.rmtree(self.out_dir / name, ignore_errors=True)
         for name in (*INDEX_FILES, "manifest.json"):
             (self.out_dir / name).unlink(missing_ok=True)
+
+    def _replaced_inputs(self, inputs: list[Video], done: dict[str, Video], fingerprint: str) -> set[str]:
+        """The finished inputs whose file is not the one analysed (replaced in place), to analyse again.
+
+        Told by the file stamps (size and modification time, or ETag), never by reading every file: a local
+        file whose stamp changed but whose content did not (copied again, touched) is hashed once and resumed.
+        A video analysed before stamps were recorded, or whose file is gone, is resumed too. A resumed video's
+        new stamp goes into the ledger, so an unchanged file is never hashed twice.
+        """
+        replaced = set()
+        for video in inputs:
+            finished = done.get(video.uri)
+            if finished is None or finished.file_stamp == video.file_stamp or video.file_stamp == ABSENT:
+                continue
+            if finished.file_stamp is not None and (
+                is_remote(video.uri) or finished.sha256 is None or file_sha256(video.uri) != finished.sha256
+            ):
+                replaced.add(video.uri)
+                continue
+            finished.file_stamp = video.file_stamp
+            self.ledger.commit_video(finished, fingerprint)
+        return replaced
 
     def _analyse(self, todo: list[Video], done: dict[str, Video], summary: RunSummary) -> None:
         spec = analysis_pipeline(self.config)
@@ -272,11 +318,46 @@ class Curator:
         self._publish("manifest.json")
 
 
+def refuse_to_clear_what_is_not_a_corpus(out: str, options: dict) -> None:
+    """`--rebuild` deletes `clips/`, `shards/`, `state/` and `captions/` by name: only in a corpus, or where nothing is.
+
+    A corpus is known by its manifest (`humannet_version`) or its ledger (`state/videos/`, there from the first
+    finished video, before any manifest); a folder or store prefix holding anything else is someone else's.
+    """
+    fs, root = filesystem(out, options)
+    if not fs.exists(root) or not fs.ls(root, detail=False):
+        return
+    if fs.exists(f"{root}/state/videos"):
+        return
+    manifest = f"{root}/manifest.json"
+    if fs.exists(manifest):
+        try:
+            if "humannet_version" in json.loads(fs.cat_file(manifest)):
+                return
+        except (ValueError, TypeError):  # not JSON, or JSON but not an object
+            pass
+    raise CorpusError(
+        f"{out}: --rebuild refused: it holds no humannet corpus (no manifest.json, no state/videos/), and rebuilding "
+        "deletes its clips/, shards/, state/ and captions/; pick an empty or new --out"
+    )
+
+
 def _without_secrets(config: dict) -> dict:
     """Storage options may hold credentials: the manifest names them but does not copy them."""
     options = config.get("storage", {}).get("options", {})
     config["storage"]["options"] = {key: "<set>" for key in options}
     return config
+
+
+def _uris_in_shards(shards: dict[str, dict], videos: dict[str, Video]) -> set[str]:
+    """The inputs whose clips are in shards; a file replaced in place keeps its URI in its old shards, not its clips."""
+    found: set[str] = set()
+    for record in shards.values():
+        packed = set(record["clips"])
+        for uri in record["uris"]:
+            if uri in videos and any(clip.clip_id in packed for clip in videos[uri].clips):
+                found.add(uri)
+    return found
 
 
 def _without_clips_in(videos: Iterable[Video], sharded_clips: set[str]) -> Iterable[Video]:

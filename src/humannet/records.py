@@ -132,6 +132,8 @@ class Video:
     meta: dict[str, Any] = field(default_factory=dict)
     video_id: str | None = None
     sha256: str | None = None
+    # the input file when it was analysed (`storage.file_stamps`): a file replaced in place is analysed again
+    file_stamp: str | None = None
     probe: Probe | None = None
     status: Status = Status.KEPT
     reason: str | None = None

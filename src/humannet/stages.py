@@ -111,6 +111,7 @@ def materialize_stages(config: Config, staging_root: str) -> list[Stage]:
         annotator_stamps=stamps(annotators, config),
         storage=config.storage,
     )
+    stage.encoder_stamps = stamps([stage, *hooks], config)  # what a staged clip file is valid for
     return [stage]
 
 

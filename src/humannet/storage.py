@@ -25,9 +25,11 @@ import hashlib
 import io
 import os
 import shutil
+import stat
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +103,51 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 def uri_key(uri: str) -> str:
     """A short file name for an input URI (the ledger's record of a video is `state/videos/{uri_key}.json`)."""
     return hashlib.sha1(uri.encode()).hexdigest()[:20]
+
+
+ABSENT = "absent"  # the file stamp of an input that is not there
+
+
+def file_stamps(uris: Iterable[str], options: dict[str, Any] | None = None) -> dict[str, str]:
+    """What tells an input replaced in place from the file analysed, without reading it: size and modification time
+    of a local file, size and ETag (or last-modified time) of an object; `ABSENT` where there is no file.
+
+    Objects are looked up with one listing per folder, not one request each (a run may have a million inputs).
+    """
+    stamps: dict[str, str] = {}
+    folders: dict[str, list[str]] = defaultdict(list)
+    for uri in uris:
+        if is_remote(uri):
+            folders[uri.rsplit("/", 1)[0]].append(uri)
+            continue
+        try:
+            found = os.stat(uri.removeprefix("file://"))
+            stamps[uri] = f"{found.st_size}:{found.st_mtime_ns}" if stat.S_ISREG(found.st_mode) else ABSENT
+        except OSError:
+            stamps[uri] = ABSENT
+    for folder, members in folders.items():
+        try:
+            fs, path = filesystem(folder, options)
+            listing = {info["name"].rstrip("/").rsplit("/", 1)[-1]: info for info in fs.ls(path, detail=True)}
+        except Exception:  # no such folder, or no listing (http): each file on its own
+            listing = {}
+        for uri in members:
+            info = listing.get(uri.rsplit("/", 1)[1]) or _object_info(uri, options)
+            stamps[uri] = _object_stamp(info) if info and info.get("type") != "directory" else ABSENT
+    return stamps
+
+
+def _object_info(uri: str, options: dict[str, Any] | None) -> dict[str, Any] | None:
+    try:
+        fs, path = filesystem(uri, options)
+        return fs.info(path)
+    except Exception:
+        return None
+
+
+def _object_stamp(info: dict[str, Any]) -> str:
+    version = next((info[key] for key in ("ETag", "etag", "LastModified", "mtime", "updated") if info.get(key)), "")
+    return f"{info.get('size')}:{version}"
 
 
 def is_remote(uri: str) -> bool:
@@ -188,16 +235,16 @@ class RemoteCorpus:
             local.unlink()
 
     def pull_staging(self, video_id: str) -> None:
-        """Bring a video's staged clips to the local staging folder (files already there are kept)."""
+        """Replace the local staging folder of a video with the store's (a killed run's copy may be of clips staged
+        again since, with other settings)."""
         remote = self.remote(f"state/staging/{video_id}")
+        local = self.local / "state" / "staging" / video_id
+        shutil.rmtree(local, ignore_errors=True)
         if not self.fs.exists(remote):
             return
-        local = self.local / "state" / "staging" / video_id
         local.mkdir(parents=True, exist_ok=True)
         for found in self.fs.find(remote):
-            target = local / Path(found).name
-            if not target.exists():
-                self.fs.get_file(found, str(target))
+            self.fs.get_file(found, str(local / Path(found).name))
 
     def remove(self, relative: str) -> None:
         remote = self.remote(relative)
@@ -226,8 +273,9 @@ def staging_folder(
     """A worker's folder for one video's staged clips.
 
     Local staging is used in place. Remote staging is copied to a scratch folder first (so a
-    resumed run skips clips already staged) and pushed back afterwards: side files first, the
-    mp4s last, so a clip whose mp4 is on the store has all its side files there too.
+    resumed run skips clips already staged) and mirrored back afterwards: files deleted meanwhile
+    (a clip staged again) go first, mp4s before side files, then the new side files, the mp4s last,
+    so a clip whose mp4 is on the store has all its side files there too.
     """
     if not is_remote(staging_root):
         folder = Path(staging_root) / video_id
@@ -244,6 +292,9 @@ def staging_folder(
                 fs.get_file(found, str(target))
                 before[target.name] = target.stat().st_mtime
         yield folder
+        deleted = [name for name in before if not (folder / name).exists()]
+        for name in sorted(deleted, key=lambda name: (not name.endswith(".mp4"), name)):
+            fs.rm_file(f"{root}/{name}")
         changed = [
             p for p in folder.iterdir() if not p.name.startswith(".") and before.get(p.name) != p.stat().st_mtime
         ]

