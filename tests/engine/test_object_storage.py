@@ -209,6 +209,8 @@ def test_reading_tools_read_a_corpus_on_s3_without_copying_its_shards(s3, local_
     on_store, here = audit(corpus).to_dict(), audit(local_reference).to_dict()  # shards read through the reader
     assert on_store["review"]["clips_with_media"] == here["review"]["clips_with_media"] == len(clips)
     assert on_store["licenses"] == here["licenses"]
+    assert on_store["review"]["review_stamps_recorded"]  # the review stamps travel in the index, not the ledger
+    assert on_store["review"]["not_reviewed_by_stage"] == here["review"]["not_reviewed_by_stage"]
     manifest = json.loads(client.get_object(Bucket=BUCKET, Key="corpus-read/manifest.json")["Body"].read())
     manifest["last_run"]["workers"] = 7  # a rewrite of the same size: fetched again all the same
     client.put_object(Bucket=BUCKET, Key="corpus-read/manifest.json", Body=json.dumps(manifest, indent=2).encode())

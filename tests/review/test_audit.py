@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pyarrow.parquet as pq
 import pytest
 
 from humannet.corpus.writer import write_index
@@ -67,3 +68,25 @@ def test_audit_counts_clips_and_hours_by_licence_and_flags(tmp_path):
     assert data["clips"] == 5 and data["flagged_clips_total"] == 2
     table = report.format_table()
     assert "CC-BY-NC-4.0" in table and "flagged" in table and "2 clips" in table
+
+
+def test_audit_counts_clips_a_review_stage_did_not_check(tmp_path):
+    both = {"unsafe": "1:aaaa", "pii": "1:bbbb", "license": "1:"}
+    reviewed = _video("a", "CC BY 4.0", [10.0, 10.0])
+    reviewed.stamps = dict(both)
+    unsafe_off = _video("b", "CC BY 4.0", [10.0])
+    unsafe_off.stamps = {"pii": both["pii"], "license": both["license"]}
+    model_missing = _video("c", "CC BY 4.0", [10.0])
+    model_missing.stamps = dict(both)
+    model_missing.clips[0].labels["review_issues"] = ["pii: not reviewed: FileNotFoundError: no model"]
+    write_index(tmp_path, [reviewed, unsafe_off, model_missing])
+    review = audit(tmp_path).review
+    assert (review.not_reviewed_clips, review.not_reviewed_by_stage) == (2, {"pii": 1, "unsafe": 1})
+    assert review.review_stamps_recorded
+
+    # an index written before videos carried their review stamps: stages that were off cannot be counted, and it says so
+    videos = pq.read_table(tmp_path / "videos.parquet")
+    pq.write_table(videos.drop_columns(["review_stamps"]), tmp_path / "videos.parquet")
+    report = audit(tmp_path)
+    assert (report.review.not_reviewed_clips, report.review.not_reviewed_by_stage) == (1, {"pii": 1, "unsafe": 0})
+    assert not report.review.review_stamps_recorded and "has no review_stamps" in report.format_table()

@@ -7,7 +7,17 @@ from dataclasses import replace
 import pytest
 
 from humannet.review.licenses import license_table
-from humannet.review.policy import REFERENCE, RELEASE, WITHHOLD, ClipReview, ReleasePolicy, builtin_policies, decide
+from humannet.review.policy import (
+    CONTENT_REVIEWS,
+    REFERENCE,
+    RELEASE,
+    WITHHOLD,
+    ClipReview,
+    Decision,
+    ReleasePolicy,
+    builtin_policies,
+    decide,
+)
 
 POLICIES = builtin_policies()
 
@@ -21,6 +31,7 @@ def review(license_id: str = "CC-BY-4.0", **changes) -> ClipReview:
         pii_hidden=False,
         faces_hidden=True,
         review_issues=[],
+        reviewed_by=frozenset(CONTENT_REVIEWS),
         has_media=True,
     )
     return replace(base, **changes)
@@ -59,6 +70,15 @@ def test_review_results_withhold_before_the_licence_is_looked_at():
         "not_reviewed"
     )
     assert decide(ReleasePolicy(require_review=False), review(review_issues=["pii: not reviewed"])).decision == RELEASE
+
+
+@pytest.mark.parametrize("name", sorted(POLICIES))
+def test_a_clip_whose_video_a_review_stage_did_not_run_on_is_not_reviewed(name):
+    decision = decide(POLICIES[name], review(reviewed_by=frozenset({"pii"})))
+    assert decision == Decision(
+        WITHHOLD, "not_reviewed: unsafe: not reviewed: the stage was off when the video was curated"
+    )
+    assert decide(ReleasePolicy(require_review=False), review(reviewed_by=frozenset())).decision == RELEASE
 
 
 def test_identifying_text_and_faces():

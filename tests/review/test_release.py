@@ -253,10 +253,8 @@ def test_rerun_of_one_stage_recomputes_only_its_columns(corpus, tmp_path):
     copy = tmp_path / "corpus"
     shutil.copytree(corpus, copy)
     before_clips = pq.read_table(copy / "clips" / "part-00000.parquet")
-    before_videos, before_shards = (
-        digest(copy / "videos.parquet"),
-        {p.name: digest(p) for p in (copy / "shards").glob("*.tar")},
-    )
+    before_videos = pq.read_table(copy / "videos.parquet")
+    before_shards = {p.name: digest(p) for p in (copy / "shards").glob("*.tar")}
     before_provenance = {(r["table"], r["column"]): r for r in pq.read_table(copy / "provenance.parquet").to_pylist()}
     assert "nothing to rerun" in cli("review", str(copy))
 
@@ -272,7 +270,11 @@ def test_rerun_of_one_stage_recomputes_only_its_columns(corpus, tmp_path):
     for name in before_clips.column_names:
         if not name.startswith("unsafe_"):
             assert after_clips[name].equals(before_clips[name]), name
-    assert digest(copy / "videos.parquet") == before_videos
+    after_videos = pq.read_table(copy / "videos.parquet")
+    assert after_videos.drop_columns(["review_stamps"]).equals(before_videos.drop_columns(["review_stamps"]))
+    stamps = {s["stage"]: s["stamp"] for s in after_videos["review_stamps"][0].as_py()}
+    before_stamps = {s["stage"]: s["stamp"] for s in before_videos["review_stamps"][0].as_py()}
+    assert stamps["unsafe"] != before_stamps["unsafe"] and stamps["pii"] == before_stamps["pii"]
     assert {p.name: digest(p) for p in (copy / "shards").glob("*.tar")} == before_shards
     after_provenance = {(r["table"], r["column"]): r for r in pq.read_table(copy / "provenance.parquet").to_pylist()}
     assert (
@@ -338,3 +340,36 @@ def test_clip_annotator_columns_have_their_annotator_as_provenance():
     assert {column: [p.name for p in resolve(column, "clips", candidates)] for column in expected} == {
         c: [s] for c, s in expected.items()
     }
+
+
+@pytest.fixture(scope="module")
+def corpus_without_unsafe_review(examples_dir, tmp_path_factory) -> Path:
+    """One clean, commercially licensed clip curated with the unsafe-content review off."""
+    root = tmp_path_factory.mktemp("unreviewed_corpus")
+    inputs = root / "in"
+    inputs.mkdir()
+    asl = inputs / "asl.mkv"
+    shutil.copyfile(examples_dir / "exo_intel_asl_sign_again.mkv", asl)
+    sidecar(asl, license="CC BY 4.0", title="Sign: again", channel="Intel")
+    config = load_config(None, [*FAST, "review.unsafe.enabled=false"])
+    Curator(config, root / "corpus", LocalRunner(workers=1), Console(stderr=True, quiet=True)).run(str(inputs))
+    return root / "corpus"
+
+
+def test_a_review_stage_that_was_off_withholds_the_clips_it_did_not_check(corpus_without_unsafe_review, tmp_path):
+    corpus = corpus_without_unsafe_review
+    assert clips(corpus), "the clip must reach the index for the release to decide on it"
+    cli("release", str(corpus), "--policy", "commercial", "-o", str(tmp_path / "commercial"))
+    manifest = pq.read_table(tmp_path / "commercial" / "release_manifest.parquet").to_pylist()
+    assert manifest and all(r["decision"] == "withhold" for r in manifest)
+    assert all(r["reason"].startswith("not_reviewed: unsafe: not reviewed: the stage was off") for r in manifest)
+    report = audit(corpus)
+    assert report.review.not_reviewed_clips == len(manifest)
+    assert report.review.not_reviewed_by_stage == {"pii": 0, "unsafe": len(manifest)}
+    assert "not reviewed" in cli("audit", str(corpus))
+    # reviewing the corpus with the stage on stamps its videos, and the clips are decided on their merits again
+    cli("review", str(corpus), "--set", "review.unsafe.enabled=true")
+    cli("release", str(corpus), "--policy", "commercial", "-o", str(tmp_path / "reviewed"))
+    reviewed = pq.read_table(tmp_path / "reviewed" / "release_manifest.parquet").to_pylist()
+    assert {r["decision"] for r in reviewed} == {"release"}
+    assert audit(corpus).review.not_reviewed_by_stage == {"pii": 0, "unsafe": 0}

@@ -58,6 +58,8 @@ VIDEO_SCHEMA = pa.schema(
         ("channel", pa.string()),
         ("upload_date", pa.string()),
         ("language", pa.string()),
+        # the review stages that ran on the video, each with its `version:settings-hash` (`Video.stamps`)
+        ("review_stamps", pa.list_(pa.struct([("stage", pa.string()), ("stamp", pa.string())]))),
     ]
 )
 
@@ -118,6 +120,7 @@ def video_row(video: Video) -> dict[str, Any]:
         "channel": _as_text(video.meta.get("channel")),
         "upload_date": _as_text(video.meta.get("upload_date")),
         "language": _as_text(video.meta.get("language")),
+        "review_stamps": [{"stage": stage, "stamp": stamp} for stage, stamp in sorted(video.stamps.items())],
     }
 
 

@@ -8,8 +8,10 @@ normalised here), each with a use category derived from the licence's terms:
 stock-footage licences) and `unknown`. Unknown, non-commercial and restricted are flagged.
 
 Review: clips dropped or quarantined by the unsafe-content review and by the screen filter's
-text measure, clips flagged for identifying text (by kind), clips a review stage could not
-check, faces and text hidden in the written clips (from the clips' JSON in the shards).
+text measure, clips flagged for identifying text (by kind), clips a review stage did not check
+(it could not run on them, or was off when their video was curated: the video carries no stamp
+of it in `videos.parquet`'s `review_stamps`), faces and text hidden in the written clips (from
+the clips' JSON in the shards).
 
 Build: every stage, version and settings hash behind the index columns (`provenance.parquet`),
 with review stages that filled different videos with different versions or settings marked.
@@ -28,6 +30,7 @@ import pyarrow.parquet as pq
 from humannet.corpus.reader import Corpus, open_corpus, open_unchecked
 from humannet.review.licenses import UNKNOWN as UNKNOWN_ID
 from humannet.review.licenses import license_table
+from humannet.review.policy import CONTENT_REVIEWS, unreviewed
 from humannet.storage import is_remote
 
 OPEN, NON_COMMERCIAL, RESTRICTED, UNKNOWN = "open", "non_commercial", "restricted", "unknown"
@@ -69,7 +72,9 @@ class ReviewAudit:
     dropped_by_reason: dict[str, dict[str, float]] = field(default_factory=dict)  # review reason key -> clips, hours
     pii_clips: int = 0
     pii_by_kind: dict[str, int] = field(default_factory=dict)
-    not_reviewed_clips: int = 0
+    not_reviewed_clips: int = 0  # clips some content review did not check
+    not_reviewed_by_stage: dict[str, int] = field(default_factory=dict)  # the same, per review stage
+    review_stamps_recorded: bool = True  # False: videos.parquet predates `review_stamps`, stages off are not counted
     max_unsafe_score: float | None = None
     clips_with_media: int = 0
     faces_hidden_clips: int = 0  # clips with at least one written frame with a face hidden
@@ -135,7 +140,15 @@ class AuditReport:
             lines.append("  dropped by review: none")
         kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(r.pii_by_kind.items())) or "none"
         lines.append(f"  identifying text on screen: {r.pii_clips} clips ({kinds})")
-        lines.append(f"  not reviewed (a review stage could not run): {r.not_reviewed_clips} clips")
+        by_stage = ", ".join(f"{stage} {n}" for stage, n in r.not_reviewed_by_stage.items())
+        lines.append(
+            f"  not reviewed (a review stage was off or could not run): {r.not_reviewed_clips} clips ({by_stage})"
+        )
+        if not r.review_stamps_recorded:
+            lines.append(
+                "  videos.parquet has no review_stamps (written by an older humannet), so review stages that were "
+                "off are not counted; `humannet review CORPUS` rewrites the index with them"
+            )
         if r.max_unsafe_score is not None:
             lines.append(f"  highest unsafe_score among kept clips: {r.max_unsafe_score:.3f}")
         lines.append(
@@ -229,23 +242,39 @@ def review_audit(opened: Corpus) -> ReviewAudit:
             tallies[label]["clips"] += 1
             tallies[label]["hours"] += (row["duration_s"] or 0.0) / 3600
         result.dropped_by_reason = dict(tallies)
+    reviewed_by = _reviewed_by(corpus)
+    result.review_stamps_recorded = reviewed_by is not None
     clip_parts = sorted((corpus / "clips").glob("*.parquet"))
     kinds: Counter[str] = Counter()
+    not_reviewed: Counter[str] = Counter({stage: 0 for stage in CONTENT_REVIEWS})
     for part in clip_parts:
         names = pq.read_schema(part).names
-        columns = [c for c in ("pii_flags", "review_issues", "unsafe_score", "shard") if c in names]
+        columns = [c for c in ("video_id", "pii_flags", "review_issues", "unsafe_score") if c in names]
         for row in pq.read_table(part, columns=columns).to_pylist():
             flags = row.get("pii_flags") or []
             result.pii_clips += bool(flags)
             kinds.update(flags)
-            result.not_reviewed_clips += bool(row.get("review_issues"))
+            stamped = reviewed_by.get(row["video_id"], frozenset()) if reviewed_by is not None else CONTENT_REVIEWS
+            gaps = unreviewed(frozenset(stamped), row.get("review_issues") or [])
+            not_reviewed.update({gap.split(":", 1)[0] for gap in gaps})
+            result.not_reviewed_clips += bool(gaps)
             score = row.get("unsafe_score")
             if score is not None and score == score:
                 result.max_unsafe_score = max(result.max_unsafe_score or 0.0, score)
     result.pii_by_kind = dict(sorted(kinds.items()))
+    result.not_reviewed_by_stage = dict(sorted(not_reviewed.items()))
     _hidden_counts(opened, result)
     _stage_versions(corpus, result)
     return result
+
+
+def _reviewed_by(corpus: Path) -> dict[str, frozenset[str]] | None:
+    """The review stages that ran on each video, from `videos.parquet`; None when it predates `review_stamps`."""
+    path = corpus / "videos.parquet"
+    if "review_stamps" not in pq.read_schema(path).names:
+        return None
+    rows = pq.read_table(path, columns=["video_id", "review_stamps"]).to_pylist()
+    return {row["video_id"]: frozenset(s["stage"] for s in row["review_stamps"] or []) for row in rows}
 
 
 def _hidden_counts(corpus: Corpus, result: ReviewAudit) -> None:

@@ -206,7 +206,7 @@ class LicenseStage(Stage):
     name: ClassVar[str] = "license"
     version: ClassVar[str] = f"1+table{license_table().version}.{license_table().digest}"
     produces: ClassVar[tuple[str, ...]] = ("license_spdx", "license_issue")
-    produces_video: ClassVar[tuple[str, ...]] = ("license_spdx",)
+    produces_video: ClassVar[tuple[str, ...]] = ("license_spdx", "review_stamps")  # its stamp: by the pipeline
     reads: ClassVar[tuple[str, ...]] = ("meta", "clips")
     rerunnable: ClassVar[bool] = True
 

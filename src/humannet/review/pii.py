@@ -189,6 +189,7 @@ class PiiStage(FrameStage):
     version: ClassVar[str] = "1"
     wants_analysis_frames: ClassVar[bool] = True
     produces: ClassVar[tuple[str, ...]] = ("pii_flags", "pii_findings", "text_area_fraction", "review_issues")
+    produces_video: ClassVar[tuple[str, ...]] = ("review_stamps",)  # its stamp, put there by the pipeline
     config_sections: ClassVar[tuple[str, ...]] = ("review.pii",)
     reads: ClassVar[tuple[str, ...]] = ("clips",)
     rerunnable: ClassVar[bool] = True

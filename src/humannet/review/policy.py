@@ -4,7 +4,9 @@ A policy is settings, not code, so a lab can add its own under `[review.policies
 decision for one clip runs the checks below in order and reports the first that fails:
 
   review     the clip was quarantined or dropped by the unsafe-content review, scores above the
-             policy's `max_unsafe_score`, or a review stage could not run on it (`require_review`);
+             policy's `max_unsafe_score`, or a review stage did not check it (`require_review`): the
+             stage could not run on it, or was off when its video was curated (the video carries
+             no stamp of the stage);
   pii        it shows identifying text and the policy withholds such clips (or requires it hidden);
   faces      faces were not hidden in the written clip and the policy requires that;
   license    its licence is unknown, denied, or its terms forbid what the release does: commercial
@@ -23,8 +25,11 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from humannet.review.licenses import UNKNOWN, LicenseInfo
+from humannet.review.pii import PiiStage
+from humannet.review.unsafe import UnsafeContentStage
 
 RELEASE, REFERENCE, WITHHOLD = "release", "reference", "withhold"
+CONTENT_REVIEWS = (UnsafeContentStage.name, PiiStage.name)  # the review stages `require_review` asks for
 
 
 class ReleasePolicy(BaseModel, extra="forbid"):
@@ -61,7 +66,13 @@ class ReleasePolicy(BaseModel, extra="forbid"):
         ),
     )
     require_faces_hidden: bool = Field(True, description="Withhold clips written without face hiding.")
-    require_review: bool = Field(True, description="Withhold clips a review stage (unsafe, pii) could not check.")
+    require_review: bool = Field(
+        True,
+        description=(
+            "Withhold clips a review stage (unsafe, pii) did not check: it could not run on them, or was off when "
+            "their video was curated."
+        ),
+    )
 
 
 def builtin_policies() -> dict[str, ReleasePolicy]:
@@ -95,7 +106,19 @@ class ClipReview:
     pii_hidden: bool
     faces_hidden: bool
     review_issues: list[str]
+    reviewed_by: frozenset[str]  # the review stages whose stamp the clip's video carries (`Video.stamps`)
     has_media: bool
+
+
+def unreviewed(reviewed_by: frozenset[str], review_issues: list[str]) -> list[str]:
+    """Why content reviews did not check a clip, as `stage: not reviewed: why` texts: a stage its video carries
+    no stamp of was off when it was curated; `review_issues` are the stages' own (a model that could not load)."""
+    off = [
+        f"{stage}: not reviewed: the stage was off when the video was curated"
+        for stage in CONTENT_REVIEWS
+        if stage not in reviewed_by
+    ]
+    return [*off, *review_issues]
 
 
 @dataclass(frozen=True)
@@ -109,8 +132,8 @@ def decide(policy: ReleasePolicy, clip: ClipReview) -> Decision:
         return Decision(WITHHOLD, f"review: {clip.quarantine_reason}")
     if clip.unsafe_score is not None and clip.unsafe_score > policy.max_unsafe_score:
         return Decision(WITHHOLD, f"review: unsafe_score={clip.unsafe_score:.3f} > {policy.max_unsafe_score:g}")
-    if policy.require_review and clip.review_issues:
-        return Decision(WITHHOLD, f"not_reviewed: {'; '.join(clip.review_issues)}")
+    if policy.require_review and (gaps := unreviewed(clip.reviewed_by, clip.review_issues)):
+        return Decision(WITHHOLD, f"not_reviewed: {'; '.join(gaps)}")
     license_decision = decide_license(policy, clip.license)
     if license_decision.decision != RELEASE:
         return license_decision  # withheld, or a reference: no pixels ship, so text and faces do not matter

@@ -214,6 +214,7 @@ def _candidates(corpus: Corpus, policy: ReleasePolicy) -> list[Candidate]:
                 pii_hidden=bool(clip_json.get("pii_hidden", {}).get("regions")),
                 faces_hidden=clip_json.get("privacy", {}).get("method") in ("blur", "pixelate", "box"),
                 review_issues=list(clip.labels.get("review_issues", [])),
+                reviewed_by=frozenset(video.stamps),
                 has_media=shard is not None,
             )
             out.append(Candidate(clip, video, shard, clip_json, license, decide(policy, review)))

@@ -206,6 +206,7 @@ class UnsafeContentStage(FrameStage):
     version: ClassVar[str] = "1"
     wants_analysis_frames: ClassVar[bool] = True
     produces: ClassVar[tuple[str, ...]] = ("unsafe_*", "review_issues")
+    produces_video: ClassVar[tuple[str, ...]] = ("review_stamps",)  # its stamp, put there by the pipeline
     config_sections: ClassVar[tuple[str, ...]] = ("review.unsafe",)
     reads: ClassVar[tuple[str, ...]] = ("clips",)
     rerunnable: ClassVar[bool] = True
