@@ -36,7 +36,7 @@ import numpy as np
 import pyarrow as pa
 
 from humannet import HumannetError
-from humannet.corpus.reader import Corpus, open_corpus
+from humannet.corpus.reader import Corpus, open_corpus, select_problem
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +67,12 @@ def select_clips(corpus: Corpus, where: str | None = None, part: int = 0) -> lis
     import duckdb
 
     predicate = f"({where})" if where and where.strip() else "true"
+    sql = f"SELECT * FROM clips WHERE shard IS NOT NULL AND {predicate} ORDER BY shard, clip_id"
     try:
-        table = (
-            corpus.connect()
-            .sql(f"SELECT * FROM clips WHERE shard IS NOT NULL AND {predicate} ORDER BY shard, clip_id")
-            .to_arrow_table()
-        )
+        problem = select_problem(sql)
+        if problem is not None:
+            raise LoaderError(f"where {where!r}: not a predicate ({problem})")
+        table = corpus.connect().sql(sql).to_arrow_table()
     except duckdb.Error as exc:
         raise LoaderError(f"where {where!r}: {exc}") from None
     return [ClipRef(row["clip_id"], row["shard"], row, part) for row in table.to_pylist()]

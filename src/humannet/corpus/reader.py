@@ -77,15 +77,25 @@ class Corpus:
     _member_tables: dict[str, tuple[str, dict[str, tuple[int, int]]]] = field(default_factory=dict, repr=False)
 
     def connect(self, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
-        """A DuckDB connection with one view per table (files are read lazily, at query time)."""
+        """A DuckDB connection with one view per table (files are read lazily, at query time), that reads only.
+
+        Users' SQL runs on it (`humannet query`, `--where`, mixture predicates shared as files), so once the views
+        exist DuckDB may open files under the corpus folder only (a store corpus's is its index mirror): no `COPY
+        ... TO`, no reading other files, no `ATTACH`, `INSTALL` or `LOAD`, and the configuration is locked so SQL
+        cannot lift this.
+        """
         import duckdb
 
+        root = self.root.absolute()
         con = duckdb.connect(database)
         for name, paths in self.tables.items():
-            files = ", ".join(sql_string(str(p)) for p in paths)
+            files = ", ".join(sql_string(str(root / p.relative_to(self.root))) for p in paths)
             con.execute(
                 f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM read_parquet([{files}], union_by_name = true)'
             )
+        con.execute(f"SET allowed_directories = [{sql_string(f'{root}/')}]")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
         return con
 
     def schema(self, table: str) -> pa.Schema:
@@ -399,6 +409,23 @@ def _ledger_warnings(corpus: Corpus) -> list[str]:
             "part-way); rerun it to index them"
         )
     return warnings
+
+
+def select_problem(sql: str) -> str | None:
+    """Why `sql` is not exactly one SELECT (or WITH ... SELECT) statement, or None when it is.
+
+    DuckDB's parser decides, so a `;` inside a string literal is not a second statement. Raises duckdb.Error when the
+    SQL does not parse (the caller reports DuckDB's message as for any SQL error).
+    """
+    import duckdb
+
+    statements = duckdb.extract_statements(sql)
+    if len(statements) != 1:
+        return f"expected one SQL statement, got {len(statements)}: only a single SELECT is run"
+    kind = statements[0].type
+    if kind != duckdb.StatementType.SELECT:
+        return f"only SELECT statements are run (the corpus is read-only), got {kind.name}"
+    return None
 
 
 def sql_string(text: str) -> str:

@@ -30,7 +30,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from humannet import UsageError, __version__
-from humannet.corpus.reader import FORMAT_VERSION, Corpus, sql_string
+from humannet.corpus.reader import FORMAT_VERSION, Corpus, select_problem, sql_string
 from humannet.corpus.writer import pack_shards, shard_name, write_shard
 from humannet.storage import atomic_write_bytes, write_parquet
 
@@ -192,6 +192,10 @@ def _candidates(
     predicates = [_component_predicate(c, i, columns) for i, c in enumerate(components)] or ["TRUE"]
     flags = ", ".join(f"coalesce(({p}), FALSE) AS member_{i}" for i, p in enumerate(predicates))
     try:
+        for predicate in [where, *(c.where for c in components)]:
+            problem = select_problem(f"SELECT * FROM clips WHERE {predicate}") if predicate else None
+            if problem is not None:
+                raise SubsetError(f"{predicate!r} is not a predicate over the clip index ({problem})")
         con.execute(f"CREATE TEMP VIEW selected AS SELECT * FROM clips WHERE {where or 'TRUE'}")
         rows = con.sql(
             "SELECT s.clip_id, s.video_id, coalesce(s.duration_s, 0) AS duration_s, "
