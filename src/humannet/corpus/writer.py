@@ -73,6 +73,15 @@ CLIP_BASE_FIELDS = [
     ("shard", pa.string()),
 ]
 
+# the keypoint-track counts in a clip's JSON `pose` (annotate/pose_tracks.py) -> the index columns that carry them,
+# so statistics need not read every clip's JSON out of the shards
+TRACK_COUNT_COLUMNS = {
+    "pose_frames": "track_frames",
+    "body_frames": "track_body_frames",
+    "hand_frames": "track_hand_frames",
+    "two_hand_frames": "track_two_hand_frames",
+}
+
 ERROR_SCHEMA = pa.schema(
     [
         ("uri", pa.string()),
@@ -180,6 +189,14 @@ def write_index(corpus_dir: Path, videos: list[Video]) -> None:
         for e in v.errors
     ]
     write_parquet(corpus_dir / "errors.parquet", pa.Table.from_pylist(errors, schema=ERROR_SCHEMA))
+
+
+def track_count_scores(clip_json: dict[str, Any]) -> dict[str, float]:
+    """A clip's keypoint-track counts (its JSON `pose`) as index scores; {} for a clip without tracks."""
+    pose = clip_json.get("pose")
+    if not isinstance(pose, dict):
+        return {}
+    return {column: float(pose.get(key) or 0) for key, column in TRACK_COUNT_COLUMNS.items()}
 
 
 def clip_metadata(clip: Clip, video: Video) -> dict[str, Any]:

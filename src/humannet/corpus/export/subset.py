@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from humannet import UsageError, __version__
 from humannet.corpus.reader import FORMAT_VERSION, Corpus, select_problem, sql_string
 from humannet.corpus.writer import pack_shards, shard_name, write_shard
-from humannet.storage import atomic_write_bytes, write_parquet
+from humannet.storage import atomic_write_bytes, is_remote, write_parquet
 
 UNKNOWN_SOURCE = "(unknown)"
 
@@ -160,7 +160,7 @@ def write_subset(
     hours_out = float(pc.sum(clip_rows["duration_s"]).as_py() or 0.0) / 3600
     manifest = _manifest(corpus, out_dir, clip_rows, hours_out, shards, copy)
     manifest["subset"] = {
-        "source_corpus": str(corpus.root.resolve()),
+        "source_corpus": corpus.location if corpus.store is not None else str(corpus.root.resolve()),
         "where": where,
         "mixture": mixture.model_dump(mode="json"),
         "seed": seed,
@@ -408,13 +408,20 @@ def _existing_shard(corpus: Corpus, shard: str) -> dict[str, tuple[int, int]]:
 
 
 def _reference_shards(corpus: Corpus, clip_rows: pa.Table) -> pa.Table:
-    """Shard paths made absolute, pointing into the source corpus (those shards also hold clips outside the subset)."""
-    root = corpus.root.resolve()
-    paths = [
-        None if s is None else str(root / s) if not Path(s).is_absolute() else s for s in clip_rows["shard"].to_pylist()
-    ]
+    """Shard paths pointing into the source corpus (those shards also hold clips outside the subset): absolute paths,
+    or store URLs for a corpus on object storage (its local root is only the index mirror)."""
     column = clip_rows.schema.get_field_index("shard")
+    paths = [_source_shard(corpus, s) for s in clip_rows["shard"].to_pylist()]
     return clip_rows.set_column(column, "shard", pa.array(paths, pa.string()))
+
+
+def _source_shard(corpus: Corpus, shard: str | None) -> str | None:
+    """Where a shard named in the source index is, readable from anywhere; already absolute names are kept."""
+    if shard is None or is_remote(shard) or Path(shard).is_absolute():
+        return shard
+    if corpus.store is not None:
+        return f"{corpus.location}/{shard}"
+    return str(corpus.root.resolve() / shard)
 
 
 def _write_index(corpus: Corpus, con: duckdb.DuckDBPyConnection, clip_rows: pa.Table, out_dir: Path) -> None:
