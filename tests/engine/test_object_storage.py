@@ -264,7 +264,9 @@ def store_env(monkeypatch, endpoint: str, cache: Path) -> None:
 def copy_prefix(client, source: str, target: str, skip: str = "state/") -> None:
     for key in keys(client, source):
         if not key[len(source) :].startswith(skip):
-            client.copy_object(Bucket=BUCKET, Key=target + key[len(source) :], CopySource={"Bucket": BUCKET, "Key": key})
+            client.copy_object(
+                Bucket=BUCKET, Key=target + key[len(source) :], CopySource={"Bucket": BUCKET, "Key": key}
+            )
 
 
 def json_track_counts(client, prefix: str) -> dict[str, int]:
@@ -295,7 +297,6 @@ def test_reference_subset_of_a_store_corpus_names_store_shards_that_readers_open
     assert rows and {r["shard"] for r in rows} == {f"{tracked}/shards/shard-000000.tar"}
     assert json.loads((out / "manifest.json").read_text())["subset"]["source_corpus"] == tracked
     subset = open_corpus(out)
-    stored = {}
     body = client.get_object(Bucket=BUCKET, Key="corpus-tracks/shards/shard-000000.tar")["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(body)) as tar:
         stored = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
