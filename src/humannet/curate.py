@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 WRITE_STEPS = ("materialize", "annotate.")  # timings of the write phase (the stage and its steps), kept in the ledger
 INDEX_FILES = (
+    "README.md",  # the dataset card
     "videos.parquet",
     "clips/part-00000.parquet",
     "dropped_clips.parquet",

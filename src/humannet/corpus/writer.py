@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import pyarrow as pa
 
+from humannet.corpus.card import write_card
 from humannet.records import Clip, Status, Video
 from humannet.storage import atomic_output, write_parquet
 
@@ -174,7 +175,7 @@ def clip_table(clips: list[Clip], with_reason: bool) -> pa.Table:
 
 
 def write_index(corpus_dir: Path, videos: list[Video]) -> None:
-    """videos.parquet, clips/part-00000.parquet, dropped_clips.parquet and errors.parquet."""
+    """videos.parquet, clips/part-00000.parquet, dropped_clips.parquet, errors.parquet, and the dataset card."""
     ordered = sorted(videos, key=lambda v: v.uri)
     write_parquet(
         corpus_dir / "videos.parquet", pa.Table.from_pylist([video_row(v) for v in ordered], schema=VIDEO_SCHEMA)
@@ -189,6 +190,7 @@ def write_index(corpus_dir: Path, videos: list[Video]) -> None:
         for e in v.errors
     ]
     write_parquet(corpus_dir / "errors.parquet", pa.Table.from_pylist(errors, schema=ERROR_SCHEMA))
+    write_card(corpus_dir)
 
 
 def track_count_scores(clip_json: dict[str, Any]) -> dict[str, float]:
@@ -212,10 +214,8 @@ def clip_metadata(clip: Clip, video: Video) -> dict[str, Any]:
         "scene_index": clip.scene_index,
         "scores": dict(sorted(clip.scores.items())),
         "labels": dict(sorted(clip.labels.items())),
-        "license": video.meta.get("license"),
-        "title": video.meta.get("title"),
-        "source": video.meta.get("source"),
-        "license_spdx": video.meta.get("license_spdx"),
+        # always text, "" when unknown: every clip's JSON has one schema (WebDataset readers infer it from a few clips)
+        **{key: _as_text(video.meta.get(key)) or "" for key in ("license", "title", "source", "license_spdx")},
         **clip.details,  # review findings: kinds, boxes and times, never the matched text
     }
 

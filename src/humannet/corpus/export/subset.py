@@ -30,6 +30,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from humannet import UsageError, __version__
+from humannet.corpus.card import write_card
 from humannet.corpus.reader import FORMAT_VERSION, Corpus, select_problem, sql_string
 from humannet.corpus.writer import pack_shards, shard_name, write_shard
 from humannet.storage import atomic_write_bytes, is_remote, write_parquet
@@ -154,6 +155,7 @@ def write_subset(
         else:
             clip_rows = _reference_shards(corpus, clip_rows)
         _write_index(corpus, con, clip_rows, out_dir)
+        write_card(out_dir)
     except BaseException:
         shutil.rmtree(out_dir, ignore_errors=True)  # it was empty or absent: leave nothing half-written behind
         raise
