@@ -27,7 +27,14 @@ from humannet.collect.inputs import resolve_inputs
 from humannet.config import Config
 from humannet.corpus.provenance import write_provenance
 from humannet.corpus.reader import FORMAT_VERSION
-from humannet.corpus.writer import pack_shards, shard_name, staged_clip_files, write_index, write_shard
+from humannet.corpus.writer import (
+    pack_shards,
+    shard_name,
+    staged_clip_files,
+    track_count_scores,
+    write_index,
+    write_shard,
+)
 from humannet.engine.progress import RunSummary, make_progress
 from humannet.engine.runner import Runner
 from humannet.engine.state import Ledger
@@ -50,6 +57,7 @@ log = logging.getLogger(__name__)
 
 WRITE_STEPS = ("materialize", "annotate.")  # timings of the write phase (the stage and its steps), kept in the ledger
 INDEX_FILES = (
+    "README.md",  # the dataset card
     "videos.parquet",
     "clips/part-00000.parquet",
     "dropped_clips.parquet",
@@ -284,6 +292,7 @@ class Curator:
             staged = read_staged_meta(path, clip.clip_id)
             index = staged.get("index", {})
             clip.scores.update(index.get("scores", {}))
+            clip.scores.update(track_count_scores(staged))
             clip.labels.update(index.get("labels", {}))
             for message in staged.get("annotation_errors", []):
                 stage, _, detail = message.partition(": ")

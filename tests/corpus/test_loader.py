@@ -146,9 +146,27 @@ def test_a_missing_shard_is_skipped_and_the_rest_is_read(split_corpus, tmp_path,
     broken = tmp_path / "corpus"
     shutil.copytree(split_corpus, broken)
     (broken / "shards" / "shard-000001.tar").unlink()
-    ids = {s["clip_id"] for s in ClipLoader(broken, fps=2.0, size=(16, 16), keypoints=False)}
+    loader = ClipLoader(broken, fps=2.0, size=(16, 16), keypoints=False, max_skipped=0.5)
+    ids = {s["clip_id"] for s in loader}
     assert ids == set(_all_ids(split_corpus)) - {_all_ids(split_corpus)[1]}
     assert "shard-000001.tar" in caplog.text
+
+
+def test_unreadable_shards_are_counted_and_past_max_skipped_stop_the_loader(split_corpus, tmp_path, caplog):
+    broken = tmp_path / "corpus"
+    shutil.copytree(split_corpus, broken)
+    shard = broken / "shards" / "shard-000001.tar"
+    shard.write_bytes(shard.read_bytes()[:700])  # cut inside its first member, as by a failed copy
+    total = len(_all_ids(split_corpus))
+    loader = ClipLoader(broken, fps=2.0, size=(16, 16), keypoints=False, max_skipped=0.5)
+    ids = {s["clip_id"] for s in loader}
+    assert ids == set(_all_ids(split_corpus)) - {_all_ids(split_corpus)[1]}
+    assert loader.skipped.clips == 1 and list(loader.skipped.shards) == [f"{broken}/shards/shard-000001.tar"]
+    assert f"skipped 1 of {total} clips, 1 unreadable shards" in caplog.text
+    with pytest.raises(LoaderError, match=r"skipped 1 of \d+ clips.*shard-000001.tar.*more than max_skipped=5%"):
+        list(ClipLoader(broken, fps=2.0, size=(16, 16), keypoints=False))
+    with pytest.raises(LoaderError, match="max_skipped is a share"):
+        ClipLoader(broken, max_skipped=2)
 
 
 def test_train_video_mae_example_runs_two_steps(corpus):

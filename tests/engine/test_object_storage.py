@@ -11,6 +11,7 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -325,3 +326,127 @@ def test_an_object_replaced_in_place_is_analysed_again(s3, tmp_path):
     videos = {row["uri"]: row for row in pq.read_table(tmp_path / "corpus" / "videos.parquet").to_pylist()}
     assert videos[f"s3://{BUCKET}/replaced/b.mp4"]["duration_s"] < 2  # the new object's
     assert curate().analysed == 0
+
+
+@pytest.fixture(scope="module")
+def tracked(s3, tmp_path_factory) -> str:
+    """A one-video corpus on the store with keypoint tracks on (so its clip JSONs carry `pose` counts)."""
+    endpoint, client = s3
+    client.put_object(Bucket=BUCKET, Key="in/one.csv", Body=f"uri,license\n{INPUTS[0]},CC BY 4.0\n".encode())
+    out = f"s3://{BUCKET}/corpus-tracks"
+    command = curate_command(f"s3://{BUCKET}/in/one.csv", out, endpoint, tmp_path_factory.mktemp("tracks-scratch"))
+    at = command.index("pose_tracks.enabled=false")
+    run(command[: at - 1] + command[at + 1 :])
+    return out
+
+
+def store_env(monkeypatch, endpoint: str, cache: Path) -> None:
+    """The command line's usual way to a store (the environment), and a fresh index mirror folder."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    cache.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(cache))
+
+
+def copy_prefix(client, source: str, target: str, skip: str = "state/") -> None:
+    for key in keys(client, source):
+        if not key[len(source) :].startswith(skip):
+            client.copy_object(
+                Bucket=BUCKET, Key=target + key[len(source) :], CopySource={"Bucket": BUCKET, "Key": key}
+            )
+
+
+def json_track_counts(client, prefix: str) -> dict[str, int]:
+    """Sums of the `pose` counts of every clip JSON in the shards, read straight from the store."""
+    totals: Counter = Counter()
+    for key in keys(client, f"{prefix}shards/"):
+        body = client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+        with tarfile.open(fileobj=io.BytesIO(body)) as tar:
+            for member in tar.getmembers():
+                if member.name.endswith(".json"):
+                    totals.update(json.loads(tar.extractfile(member).read())["pose"])
+    return dict(totals)
+
+
+def test_reference_subset_of_a_store_corpus_names_store_shards_that_readers_open(s3, tracked, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from humannet.cli import main
+    from humannet.corpus.loader import ClipLoader
+    from humannet.corpus.reader import open_corpus
+
+    endpoint, client = s3
+    store_env(monkeypatch, endpoint, tmp_path / "cache")
+    out = tmp_path / "subset"
+    result = CliRunner().invoke(main, ["export", "subset", tracked, "--reference", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = pq.read_table(out / "clips").to_pylist()
+    assert rows and {r["shard"] for r in rows} == {f"{tracked}/shards/shard-000000.tar"}
+    assert json.loads((out / "manifest.json").read_text())["subset"]["source_corpus"] == tracked
+    subset = open_corpus(out)
+    body = client.get_object(Bucket=BUCKET, Key="corpus-tracks/shards/shard-000000.tar")["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(body)) as tar:
+        stored = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
+    for row in rows:
+        assert subset.read_member(row["shard"], f"{row['clip_id']}.mp4") == stored[f"{row['clip_id']}.mp4"]
+    samples = list(ClipLoader(out, fps=2, size=32, keypoints=True))
+    assert sorted({s["clip_id"] for s in samples}) == sorted(r["clip_id"] for r in rows)
+    assert all(s["keypoints"] for s in samples)
+
+
+def test_stats_on_a_store_take_track_counts_from_the_index(s3, tracked, tmp_path, monkeypatch):
+    """The per-clip keypoint-track counts are index columns: stats on a store reads no shard for them."""
+    from click.testing import CliRunner
+
+    from humannet.cli import main
+
+    endpoint, client = s3
+    store_env(monkeypatch, endpoint, tmp_path / "cache")
+    expected = json_track_counts(client, "corpus-tracks/")
+    assert expected["pose_frames"] > 0
+    clips = remote_table(client, "corpus-tracks/clips/part-00000.parquet")
+    assert sum(r["track_frames"] for r in clips) == expected["pose_frames"]
+    copy_prefix(client, "corpus-tracks/", "corpus-index-only/", skip="shards/")  # the index without its shards
+    for corpus in (tracked, f"s3://{BUCKET}/corpus-index-only"):
+        result = CliRunner().invoke(main, ["stats", corpus, "--json"])
+        assert result.exit_code == 0, result.output
+        tracks = json.loads(result.stdout)["annotated_frames"]
+        assert {key: tracks[f"tracks.{key}"]["frames"] for key in expected} == expected
+
+
+def test_a_store_read_failure_is_an_error_not_a_lower_count(s3, tracked, tmp_path, monkeypatch):
+    """A corpus indexed before the track columns existed: stats reads the clip JSONs, and a shard that cannot be read
+    stops it with the shard named (a member absent from a shard is not an error)."""
+    from click.testing import CliRunner
+
+    from humannet.cli import main
+    from humannet.corpus.reader import open_corpus
+
+    endpoint, client = s3
+    store_env(monkeypatch, endpoint, tmp_path / "cache")
+    copy_prefix(client, "corpus-tracks/", "corpus-legacy/")
+    part = "corpus-legacy/clips/part-00000.parquet"
+    table = pq.read_table(io.BytesIO(client.get_object(Bucket=BUCKET, Key=part)["Body"].read()))
+    legacy = table.drop_columns([name for name in table.column_names if name.startswith("track_")])
+    buffer = io.BytesIO()
+    pq.write_table(legacy, buffer)
+    client.put_object(Bucket=BUCKET, Key=part, Body=buffer.getvalue())
+    url = f"s3://{BUCKET}/corpus-legacy"
+    whole = CliRunner().invoke(main, ["stats", url, "--json"])
+    assert whole.exit_code == 0, whole.output
+    expected = json_track_counts(client, "corpus-legacy/")
+    tracks = json.loads(whole.stdout)["annotated_frames"]
+    assert {key: tracks[f"tracks.{key}"]["frames"] for key in expected} == expected
+
+    shard = "corpus-legacy/shards/shard-000000.tar"
+    body = client.get_object(Bucket=BUCKET, Key=shard)["Body"].read()
+    client.put_object(Bucket=BUCKET, Key=shard, Body=body[: len(body) // 2])  # cut short, as by a failed upload
+    broken = CliRunner().invoke(main, ["stats", url, "--json"])
+    assert broken.exit_code == 2, broken.output
+    assert broken.stderr.startswith("error: ") and "shards/shard-000000.tar" in broken.stderr
+    corpus = open_corpus(url)
+    clip_id = legacy["clip_id"][0].as_py()
+    with pytest.raises((OSError, tarfile.TarError)):
+        corpus.read_member("shards/shard-000000.tar", f"{clip_id}.json")
+    client.put_object(Bucket=BUCKET, Key=shard, Body=body)
+    assert open_corpus(url).read_member("shards/shard-000000.tar", "absent.json") is None
+    assert open_corpus(url).read_member("shards/shard-999999.tar", f"{clip_id}.json") is None

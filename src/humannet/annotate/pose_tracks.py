@@ -23,6 +23,7 @@ from humannet.annotate.detectors import (
     HumanDetector,
     MediaPipeDetector,
 )
+from humannet.corpus.writer import TRACK_COUNT_COLUMNS
 from humannet.engine.stage import EncodeHook
 from humannet.media.cut import ClipExtras, TimedImage
 from humannet.records import Clip
@@ -106,6 +107,7 @@ class PoseTrackHook(EncodeHook):
     step: ClassVar[str] = "keypoints"
     config_sections: ClassVar[tuple[str, ...]] = ("pose_tracks",)
     writes: ClassVar[tuple[str, ...]] = ("pose.npz", "metadata.pose")
+    produces: ClassVar[tuple[str, ...]] = tuple(TRACK_COUNT_COLUMNS.values())  # `pose` counts, copied by curate
 
     def __init__(self, config: PoseTrackConfig, detector: HumanDetector | None = None) -> None:
         self.config = config

@@ -28,7 +28,7 @@ import logging
 import random
 import tarfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ import numpy as np
 import pyarrow as pa
 
 from humannet import HumannetError
-from humannet.corpus.reader import Corpus, open_corpus
+from humannet.corpus.reader import Corpus, open_corpus, select_problem
 
 log = logging.getLogger(__name__)
 
@@ -62,17 +62,31 @@ class ClipRef:
         return self.part, self.shard
 
 
+@dataclass
+class Skipped:
+    """What one pass of a loader could not read: training goes on past a few bad shards, but says so."""
+
+    clips: int = 0  # selected clips not read (in unreadable shards, or failing on their own)
+    shards: dict[str, str] = field(default_factory=dict)  # unreadable shard -> why
+
+    def describe(self, of: int) -> str:
+        where = "; ".join(f"{shard} ({why})" for shard, why in self.shards.items())
+        return f"skipped {self.clips} of {of} clips" + (
+            f", {len(self.shards)} unreadable shards: {where}" if where else ""
+        )
+
+
 def select_clips(corpus: Corpus, where: str | None = None, part: int = 0) -> list[ClipRef]:
     """Materialised clips of the index matching the DuckDB predicate, in (shard, clip_id) order."""
     import duckdb
 
     predicate = f"({where})" if where and where.strip() else "true"
+    sql = f"SELECT * FROM clips WHERE shard IS NOT NULL AND {predicate} ORDER BY shard, clip_id"
     try:
-        table = (
-            corpus.connect()
-            .sql(f"SELECT * FROM clips WHERE shard IS NOT NULL AND {predicate} ORDER BY shard, clip_id")
-            .to_arrow_table()
-        )
+        problem = select_problem(sql)
+        if problem is not None:
+            raise LoaderError(f"where {where!r}: not a predicate ({problem})")
+        table = corpus.connect().sql(sql).to_arrow_table()
     except duckdb.Error as exc:
         raise LoaderError(f"where {where!r}: {exc}") from None
     return [ClipRef(row["clip_id"], row["shard"], row, part) for row in table.to_pylist()]
@@ -171,6 +185,10 @@ class ClipLoader:
     reads; the defaults read everything. `num_frames` cuts each clip into consecutive windows of
     that many frames (a clip shorter than one window gives one window padded with its last frame,
     `frame_mask` marks the real frames); without it each clip is one sample of all its frames.
+
+    A clip that cannot be read (its shard is missing or corrupt, its video does not decode) is skipped with a warning
+    and counted in `skipped`; once more than `max_skipped` (a share of this iterator's clips) are skipped, iteration
+    stops with LoaderError, so a corpus that is mostly unreadable never trains quietly on what is left.
     """
 
     def __init__(
@@ -188,6 +206,7 @@ class ClipLoader:
         world_size: int = 1,
         worker_id: int = 0,
         num_workers: int = 1,
+        max_skipped: float = 0.05,
     ) -> None:
         if fps <= 0:
             raise LoaderError(f"fps must be positive, got {fps}")
@@ -195,6 +214,10 @@ class ClipLoader:
             raise LoaderError(f"num_frames must be at least 1, got {num_frames}")
         if world_size < 1 or num_workers < 1:
             raise LoaderError(f"world_size and num_workers must be at least 1, got {world_size} and {num_workers}")
+        if not 0 <= max_skipped <= 1:
+            raise LoaderError(f"max_skipped is a share of the clips, 0-1, got {max_skipped}")
+        self.max_skipped = max_skipped
+        self.skipped = Skipped()  # of the current (or last) pass
         self.corpora = open_corpora(corpus)
         self.fps, self.size, self.num_frames, self.keypoints = fps, size, num_frames, keypoints
         self.shuffle, self.seed, self.epoch = shuffle, seed, 0
@@ -223,18 +246,33 @@ class ClipLoader:
         return clips
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
+        clips = self.my_clips()
+        self.skipped = Skipped()
         current: tuple[int, str] | None = None
         readable = False
-        for clip in self.my_clips():
+        for clip in clips:
             if clip.shard_key != current:
                 current = clip.shard_key
                 readable = self._readable(clip)
             if not readable:
+                self._skip(len(clips))
                 continue
             try:
                 yield from self._samples(clip)
             except Exception as exc:  # one bad clip never stops training
                 log.warning("skipping clip %s (%s): %s: %s", clip.clip_id, clip.shard, type(exc).__name__, exc)
+                self._skip(len(clips))
+        if self.skipped.clips:
+            log.warning("%s", self.skipped.describe(len(clips)))
+
+    def _skip(self, total: int) -> None:
+        """Count one skipped clip; LoaderError once more than `max_skipped` of the `total` clips are."""
+        self.skipped.clips += 1
+        if self.skipped.clips > self.max_skipped * total:
+            raise LoaderError(
+                f"{self.skipped.describe(total)}: more than max_skipped={self.max_skipped:.0%} of the clips; "
+                "check the corpus (or raise max_skipped)"
+            )
 
     def _readable(self, clip: ClipRef) -> bool:
         """Whether the clip's shard can be read (the reader then keeps its member table); warns once if not."""
@@ -244,6 +282,7 @@ class ClipLoader:
             return True
         except (OSError, tarfile.TarError) as exc:
             log.warning("skipping shard %s/%s: %s", corpus.location, clip.shard, exc)
+            self.skipped.shards[f"{corpus.location}/{clip.shard}"] = f"{type(exc).__name__}: {exc}"
             return False
 
     def _samples(self, clip: ClipRef) -> Iterator[dict[str, Any]]:

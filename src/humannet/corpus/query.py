@@ -1,8 +1,9 @@
-"""`humannet query`: one SQL statement over a corpus's views, printed or written in a chosen format.
+"""`humannet query`: one SELECT statement over a corpus's views, printed or written in a chosen format.
 
-DuckDB does the work; this module only turns its result into a table, CSV, JSON or Parquet,
-and turns a DuckDB error into its own message (the user wrote the SQL, so a traceback into
-humannet would only hide what DuckDB said).
+The corpus is only read: any other statement (COPY, SET, ATTACH, CREATE ...) is refused before it runs, and the
+connection itself can open no file outside the corpus (`Corpus.connect`). DuckDB does the work; this module only
+turns its result into a table, CSV, JSON or Parquet, and turns a DuckDB error into its own message (the user wrote
+the SQL, so a traceback into humannet would only hide what DuckDB said).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from humannet import HumannetError
-from humannet.corpus.reader import Corpus
+from humannet.corpus.reader import Corpus, select_problem
 
 UNWRAPPED_WIDTH = 10_000  # a table is only as wide as its content; this just stops rich from folding it
 TABLE_ROW_LIMIT = 1000  # a terminal table longer than this is not read; CSV/JSON/Parquet carry every row
@@ -36,9 +37,10 @@ def run_query(corpus: Corpus, sql: str, output_format: str = "table", out_path: 
         raise QueryError("--format parquet writes a file: give -o FILE")
     con = corpus.connect()
     try:
+        problem = select_problem(sql)
+        if problem is not None:
+            raise QueryError(problem)
         relation = con.sql(sql)
-        if relation is None:  # a statement without a result (CREATE, COPY, SET ...)
-            return
         if output_format == "table":
             _print_table(relation, out_path)
         elif output_format == "json":
@@ -105,12 +107,17 @@ def _json_value(value: Any) -> Any:
 
 
 def _write_with_duckdb(relation: duckdb.DuckDBPyRelation, output_format: str, out_path: Path | None) -> None:
-    with tempfile.TemporaryDirectory() as scratch:
+    """CSV or Parquet written by DuckDB's own writers, on a connection of its own: the corpus's may write no file.
+
+    The rows stream across as Arrow batches, so a large result is never held whole.
+    """
+    with tempfile.TemporaryDirectory() as scratch, duckdb.connect() as writer:
         target = out_path if out_path is not None else Path(scratch) / f"result.{output_format}"
+        rows = writer.from_arrow(relation.to_arrow_reader())
         if output_format == "csv":
-            relation.write_csv(str(target), header=True)
+            rows.write_csv(str(target), header=True)
         else:
-            relation.write_parquet(str(target), compression="zstd")
+            rows.write_parquet(str(target), compression="zstd")
         if out_path is None:
             with open(target, "rb") as handle:
                 shutil.copyfileobj(handle, sys.stdout.buffer)

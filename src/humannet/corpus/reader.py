@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import re
 import shutil
@@ -73,19 +74,31 @@ class Corpus:
     store: tuple[Any, str] | None = (
         None  # (fsspec filesystem, corpus path in it) for a corpus on object storage; `root` is then its index mirror
     )
+    storage_options: dict[str, Any] | None = None  # fsspec's, for shards named by store URL (`--reference` subsets)
+    _url_stores: dict[str, Any] = field(default_factory=dict, repr=False)  # URL scheme -> its filesystem
     # shard -> (its version when read, its member table)
     _member_tables: dict[str, tuple[str, dict[str, tuple[int, int]]]] = field(default_factory=dict, repr=False)
 
     def connect(self, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
-        """A DuckDB connection with one view per table (files are read lazily, at query time)."""
+        """A DuckDB connection with one view per table (files are read lazily, at query time), that reads only.
+
+        Users' SQL runs on it (`humannet query`, `--where`, mixture predicates shared as files), so once the views
+        exist DuckDB may open files under the corpus folder only (a store corpus's is its index mirror): no `COPY
+        ... TO`, no reading other files, no `ATTACH`, `INSTALL` or `LOAD`, and the configuration is locked so SQL
+        cannot lift this.
+        """
         import duckdb
 
+        root = self.root.absolute()
         con = duckdb.connect(database)
         for name, paths in self.tables.items():
-            files = ", ".join(sql_string(str(p)) for p in paths)
+            files = ", ".join(sql_string(str(root / p.relative_to(self.root))) for p in paths)
             con.execute(
                 f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM read_parquet([{files}], union_by_name = true)'
             )
+        con.execute(f"SET allowed_directories = [{sql_string(f'{root}/')}]")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
         return con
 
     def schema(self, table: str) -> pa.Schema:
@@ -115,16 +128,33 @@ class Corpus:
 
     def open_shard(self, shard: str) -> IO[bytes]:
         """A readable, seekable binary file of one shard: the local file, or ranged reads from the store. OSError when
-        missing."""
-        if self.store is None:
+        missing.
+
+        `shard` is relative to the corpus, or (in a `--reference` subset) an absolute path or a store URL.
+        """
+        on_store = self._on_store(shard)
+        if on_store is None:
             return open(self.root / shard, "rb")  # noqa: SIM115 (the caller closes it)
-        fs, path = self.store
+        fs, path = on_store
         try:
-            return fs.open(f"{path}/{shard}", "rb", block_size=SHARD_READ_BLOCK)
+            return fs.open(path, "rb", block_size=SHARD_READ_BLOCK)
         except OSError:
             raise
         except Exception as exc:  # store errors (permissions, network) as the OSError callers handle
-            raise OSError(f"{self.location}/{shard}: {type(exc).__name__}: {exc}") from exc
+            raise OSError(f"{fs.unstrip_protocol(path)}: {type(exc).__name__}: {exc}") from exc
+
+    def _on_store(self, shard: str) -> tuple[Any, str] | None:
+        """(filesystem, path in it) of a shard on object storage; None for a local file."""
+        if is_remote(shard):
+            scheme = shard.partition("://")[0]
+            if scheme not in self._url_stores:
+                self._url_stores[scheme] = filesystem(shard, self.storage_options)[0]
+            fs = self._url_stores[scheme]
+            return fs, fs._strip_protocol(shard)
+        if self.store is None:
+            return None
+        fs, path = self.store
+        return fs, f"{path}/{shard}"
 
     def shards(self) -> list[str]:
         """The shard files present (`shards/*.tar`, relative to the corpus), in name order."""
@@ -137,7 +167,7 @@ class Corpus:
         """Changes when a local shard file is rewritten (a store's shards are whole objects, never rewritten in place:
         "").
         OSError when a local shard is missing."""
-        if self.store is not None:
+        if self._on_store(shard) is not None:
             return ""
         stat = (self.root / shard).stat()
         return f"{stat.st_mtime_ns}:{stat.st_size}"
@@ -146,7 +176,8 @@ class Corpus:
         """Member name -> (byte offset of its data, size) for one shard, in the shard's order.
 
         Read once and kept until the shard file changes. A missing or unreadable shard gives {}, or with
-        `strict` raises OSError or tarfile.TarError.
+        `strict` raises OSError or tarfile.TarError. A shard cut short (a failed upload or copy) is unreadable:
+        tarfile alone would list the members before the cut and make the others look absent.
         """
         try:
             version = self.shard_version(shard)
@@ -154,6 +185,9 @@ class Corpus:
             if cached is None or cached[0] != version:
                 with self.open_shard(shard) as handle, tarfile.open(fileobj=handle, mode="r:") as tar:
                     table = {m.name: (m.offset_data, m.size) for m in tar.getmembers() if m.isfile()}
+                    size = handle.seek(0, io.SEEK_END)
+                    if size < tar.offset + tarfile.BLOCKSIZE:  # no end-of-archive block where the members end
+                        raise tarfile.ReadError(f"{shard}: cut short ({size} bytes, members end at {tar.offset})")
                 cached = self._member_tables[shard] = (version, table)
         except (tarfile.TarError, OSError):
             if strict:
@@ -163,26 +197,32 @@ class Corpus:
 
     def read_member(self, shard: str, name: str) -> bytes | None:
         """The bytes of one file (`{clip_id}.mp4`, `.json`, `.pose.npz`, ...) in a shard; None when the shard or member
-        is missing."""
+        is missing. OSError or tarfile.TarError when the shard is there but cannot be read."""
         return self.read_members(shard, [name]).get(name)
 
     def read_members(self, shard: str, names: Iterable[str]) -> dict[str, bytes]:
         """The bytes of several files of one shard, read through one open file; names the shard lacks are left out
-        ({} when the shard is missing or unreadable). The member table makes each read a seek straight to the member."""
-        table = self.shard_members(shard)
+        ({} when the shard is missing). The member table makes each read a seek straight to the member.
+
+        A shard that is there but cannot be read (store errors, a corrupt or cut tar) raises OSError or
+        tarfile.TarError: counting its members as absent would silently lower whatever the caller counts.
+        """
+        try:
+            table = self.shard_members(shard, strict=True)
+        except FileNotFoundError:
+            return {}
         wanted = [name for name in names if name in table]
         if not wanted:
             return {}
-        try:
-            with self.open_shard(shard) as handle:
-                out = {}
-                for name in wanted:
-                    offset, size = table[name]
-                    handle.seek(offset)
-                    out[name] = handle.read(size)
-                return out
-        except OSError:
-            return {}
+        with self.open_shard(shard) as handle:
+            out = {}
+            for name in wanted:
+                offset, size = table[name]
+                handle.seek(offset)
+                out[name] = handle.read(size)
+                if len(out[name]) != size:
+                    raise OSError(f"{self.location}/{shard}: {name} ends early")
+            return out
 
     def clip_members(self, shard: str, clip_id: str) -> dict[str, bytes]:
         """Every file of one clip (`{clip_id}.mp4`, `.json`, `.pose.npz`, ...) by member name, in the shard's order."""
@@ -228,7 +268,8 @@ def open_corpus(path: str | Path, storage_options: dict[str, Any] | None = None)
     corpus (a curate run stopped before it wrote the index), an unreadable manifest, or a format
     version this humannet cannot read. A corpus whose ledger holds work finished after the
     index was written is readable (the index is whole, just older) and gets a warning.
-    `path` may be a store URL (`s3://...`); `storage_options` are fsspec's for it.
+    `path` may be a store URL (`s3://...`); `storage_options` are fsspec's for it, and for shards named by store URL
+    in a `--reference` subset.
     """
     if is_remote(str(path)):
         return _open_on_store(str(path), storage_options)
@@ -250,7 +291,9 @@ def open_corpus(path: str | Path, storage_options: dict[str, Any] | None = None)
         raise CorpusReadError(
             f"{root}: clips/ holds no Parquet files; the corpus is incomplete (rerun the curate command that wrote it)"
         )
-    corpus = Corpus(root=root, manifest=manifest, format_version=version, tables=tables)
+    corpus = Corpus(
+        root=root, manifest=manifest, format_version=version, tables=tables, storage_options=storage_options
+    )
     corpus.warnings.extend(_ledger_warnings(corpus))
     return corpus
 
@@ -287,7 +330,7 @@ def _open_on_store(url: str, options: dict[str, Any] | None) -> Corpus:
         _mirror_index(fs, index, mirror)
     except Exception as exc:
         raise CorpusReadError(f"{url}: cannot fetch the index ({type(exc).__name__}: {exc})") from exc
-    corpus = open_corpus(mirror)
+    corpus = open_corpus(mirror, options)
     corpus.store = (fs, root)
     return corpus
 
@@ -399,6 +442,23 @@ def _ledger_warnings(corpus: Corpus) -> list[str]:
             "part-way); rerun it to index them"
         )
     return warnings
+
+
+def select_problem(sql: str) -> str | None:
+    """Why `sql` is not exactly one SELECT (or WITH ... SELECT) statement, or None when it is.
+
+    DuckDB's parser decides, so a `;` inside a string literal is not a second statement. Raises duckdb.Error when the
+    SQL does not parse (the caller reports DuckDB's message as for any SQL error).
+    """
+    import duckdb
+
+    statements = duckdb.extract_statements(sql)
+    if len(statements) != 1:
+        return f"expected one SQL statement, got {len(statements)}: only a single SELECT is run"
+    kind = statements[0].type
+    if kind != duckdb.StatementType.SELECT:
+        return f"only SELECT statements are run (the corpus is read-only), got {kind.name}"
+    return None
 
 
 def sql_string(text: str) -> str:

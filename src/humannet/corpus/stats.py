@@ -1,22 +1,26 @@
 """`humannet stats`: what a corpus holds, how it is spread over labels, and where input was lost.
 
-Everything is computed from the index with DuckDB, plus the clip JSONs in the shards for the
-keypoint-track counts (the index has no column for them). Annotation columns arrive with later
-stages (3D pose, retargeting, captions, taxonomy); a corpus without them is reported with those
-sections listed under `absent`, never an error.
+Everything is computed from the index with DuckDB, so a corpus on object storage is counted
+without reading its shards. Only a corpus indexed before the keypoint-track columns existed
+(`track_frames`, ...) has its track counts read from the clip JSONs in the shards; a shard that
+cannot be read then stops the count with an error rather than lowering it. Annotation columns
+arrive with later stages (3D pose, retargeting, captions, taxonomy); a corpus without them is
+reported with those sections listed under `absent`, never an error.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import tarfile
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from humannet.corpus.reader import Corpus
+from humannet.corpus.reader import Corpus, CorpusReadError
+from humannet.corpus.writer import TRACK_COUNT_COLUMNS
 
 # label columns reported when present, besides taxonomy_*
 LABEL_COLUMNS = (
@@ -32,13 +36,12 @@ INDEX_FRAME_COLUMNS = {
     "pose3d_frames": "frames with a 3D body pose (index column pose3d_frames)",
     "hand3d_frames": "frames with 3D hands (index column hand3d_frames)",
 }
-# `pose` in the clip JSON (keypoint tracks)
-TRACK_COUNTS = (
-    "pose_frames",
-    "body_frames",
-    "hand_frames",
-    "two_hand_frames",
-)
+TRACK_WHAT = {  # the `pose` counts of the clip JSON (keypoint tracks), reported as `tracks.<key>`
+    "pose_frames": "frames sampled by keypoint tracking",
+    "body_frames": "tracked frames with a body pose",
+    "hand_frames": "tracked frames with at least one hand",
+    "two_hand_frames": "tracked frames with both hands",
+}
 NO_LABEL = "(none)"
 
 
@@ -90,7 +93,7 @@ def compute_stats(corpus: Corpus) -> CorpusStats:
             annotated[f"index.{column}"] = {"frames": int(frames), "clips": int(with_any), "what": what}
         else:
             absent.append(f"clips.{column}")
-    tracks = _keypoint_track_counts(corpus, con)
+    tracks = _keypoint_track_counts(corpus, con, clip_columns)
     if tracks:
         annotated.update(tracks)
     else:
@@ -283,34 +286,49 @@ def taxonomy_parents(axis: str) -> dict[str, str | None]:
     return {name: label.parent for name, label in taxonomy.axis(axis).labels.items()}
 
 
-def _keypoint_track_counts(corpus: Corpus, con) -> dict[str, dict[str, Any]]:
-    """Sums of the `pose` counts that keypoint tracking wrote into each indexed clip's JSON."""
+def _keypoint_track_counts(corpus: Corpus, con, clip_columns: set[str]) -> dict[str, dict[str, Any]]:
+    """Sums of the keypoint-track counts over the indexed clips, and how many clips have each; {} without tracks."""
+    if set(TRACK_COUNT_COLUMNS.values()) <= clip_columns:
+        sums = ", ".join(
+            f'coalesce(sum("{c}"), 0), count(*) FILTER (WHERE "{c}" > 0)' for c in TRACK_COUNT_COLUMNS.values()
+        )
+        tracked, *values = con.sql(
+            f'SELECT count("{TRACK_COUNT_COLUMNS["pose_frames"]}"), {sums} FROM clips'
+        ).fetchall()[0]
+        counts = {key: (int(values[2 * i]), int(values[2 * i + 1])) for i, key in enumerate(TRACK_COUNT_COLUMNS)}
+    else:
+        tracked, counts = _track_counts_from_shards(corpus, con)
+    if not tracked:
+        return {}
+    return {
+        f"tracks.{key}": {"frames": frames, "clips": clips, "what": TRACK_WHAT[key]}
+        for key, (frames, clips) in counts.items()
+    }
+
+
+def _track_counts_from_shards(corpus: Corpus, con) -> tuple[int, dict[str, tuple[int, int]]]:
+    """For a corpus indexed before the track columns: the `pose` counts read from each indexed clip's JSON."""
     wanted = dict(con.sql("SELECT clip_id, shard FROM clips WHERE shard IS NOT NULL").fetchall())
-    totals = dict.fromkeys(TRACK_COUNTS, 0)
-    with_any = dict.fromkeys(TRACK_COUNTS, 0)
-    found = 0
+    totals = dict.fromkeys(TRACK_COUNT_COLUMNS, 0)
+    with_any = dict.fromkeys(TRACK_COUNT_COLUMNS, 0)
+    tracked = 0
     for clip_id, shard in sorted(wanted.items(), key=lambda item: (item[1], item[0])):
-        data = corpus.read_member(shard, f"{clip_id}.json")
         try:
+            data = corpus.read_member(shard, f"{clip_id}.json")
             pose = json.loads(data).get("pose") if data else None
-        except json.JSONDecodeError:
-            continue
+        except (OSError, tarfile.TarError, json.JSONDecodeError) as exc:
+            raise CorpusReadError(
+                f"{corpus.location}/{shard}: cannot read {clip_id}.json for the keypoint-track counts "
+                f"({type(exc).__name__}: {exc})"
+            ) from exc
         if not isinstance(pose, dict):
             continue
-        found += 1
-        for key in TRACK_COUNTS:
+        tracked += 1
+        for key in TRACK_COUNT_COLUMNS:
             value = int(pose.get(key) or 0)
             totals[key] += value
             with_any[key] += value > 0
-    if not found:
-        return {}
-    what = {
-        "pose_frames": "frames sampled by keypoint tracking",
-        "body_frames": "tracked frames with a body pose",
-        "hand_frames": "tracked frames with at least one hand",
-        "two_hand_frames": "tracked frames with both hands",
-    }
-    return {f"tracks.{key}": {"frames": totals[key], "clips": with_any[key], "what": what[key]} for key in TRACK_COUNTS}
+    return tracked, {key: (totals[key], with_any[key]) for key in TRACK_COUNT_COLUMNS}
 
 
 def render_stats(stats: CorpusStats, console: Console) -> None:

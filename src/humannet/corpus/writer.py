@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import pyarrow as pa
 
+from humannet.corpus.card import write_card
 from humannet.records import Clip, Status, Video
 from humannet.storage import atomic_output, write_parquet
 
@@ -74,6 +75,15 @@ CLIP_BASE_FIELDS = [
     ("scene_index", pa.int32()),
     ("shard", pa.string()),
 ]
+
+# the keypoint-track counts in a clip's JSON `pose` (annotate/pose_tracks.py) -> the index columns that carry them,
+# so statistics need not read every clip's JSON out of the shards
+TRACK_COUNT_COLUMNS = {
+    "pose_frames": "track_frames",
+    "body_frames": "track_body_frames",
+    "hand_frames": "track_hand_frames",
+    "two_hand_frames": "track_two_hand_frames",
+}
 
 ERROR_SCHEMA = pa.schema(
     [
@@ -168,7 +178,7 @@ def clip_table(clips: list[Clip], with_reason: bool) -> pa.Table:
 
 
 def write_index(corpus_dir: Path, videos: list[Video]) -> None:
-    """videos.parquet, clips/part-00000.parquet, dropped_clips.parquet and errors.parquet."""
+    """videos.parquet, clips/part-00000.parquet, dropped_clips.parquet, errors.parquet, and the dataset card."""
     ordered = sorted(videos, key=lambda v: v.uri)
     write_parquet(
         corpus_dir / "videos.parquet", pa.Table.from_pylist([video_row(v) for v in ordered], schema=VIDEO_SCHEMA)
@@ -183,6 +193,15 @@ def write_index(corpus_dir: Path, videos: list[Video]) -> None:
         for e in v.errors
     ]
     write_parquet(corpus_dir / "errors.parquet", pa.Table.from_pylist(errors, schema=ERROR_SCHEMA))
+    write_card(corpus_dir)
+
+
+def track_count_scores(clip_json: dict[str, Any]) -> dict[str, float]:
+    """A clip's keypoint-track counts (its JSON `pose`) as index scores; {} for a clip without tracks."""
+    pose = clip_json.get("pose")
+    if not isinstance(pose, dict):
+        return {}
+    return {column: float(pose.get(key) or 0) for key, column in TRACK_COUNT_COLUMNS.items()}
 
 
 def clip_metadata(clip: Clip, video: Video) -> dict[str, Any]:
@@ -198,10 +217,8 @@ def clip_metadata(clip: Clip, video: Video) -> dict[str, Any]:
         "scene_index": clip.scene_index,
         "scores": dict(sorted(clip.scores.items())),
         "labels": dict(sorted(clip.labels.items())),
-        "license": video.meta.get("license"),
-        "title": video.meta.get("title"),
-        "source": video.meta.get("source"),
-        "license_spdx": video.meta.get("license_spdx"),
+        # always text, "" when unknown: every clip's JSON has one schema (WebDataset readers infer it from a few clips)
+        **{key: _as_text(video.meta.get(key)) or "" for key in ("license", "title", "source", "license_spdx")},
         **clip.details,  # review findings: kinds, boxes and times, never the matched text
     }
 

@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 
 from humannet import HumannetError
 from humannet.config import Config
+from humannet.corpus.card import write_card
 from humannet.corpus.export.release import ReleasedClip, copy_released_clips, write_released_index
 from humannet.corpus.provenance import PROVENANCE_FILE
 from humannet.corpus.reader import Corpus, CorpusReadError, open_corpus
@@ -246,6 +247,7 @@ def write_release(corpus_dir: Path, out_dir: Path, config: Config, policy_name: 
     write_released_index(corpus, out_dir, new_shard)
     _write_references(out_dir, [c for c in candidates if c.decision.decision == REFERENCE])
     _write_videos(corpus_dir, out_dir, candidates)
+    write_card(out_dir)
     write_parquet(
         out_dir / "release_manifest.parquet",
         pa.Table.from_pylist([_manifest_row(c) for c in candidates], schema=MANIFEST_SCHEMA),

@@ -30,9 +30,10 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from humannet import UsageError, __version__
-from humannet.corpus.reader import FORMAT_VERSION, Corpus, sql_string
+from humannet.corpus.card import write_card
+from humannet.corpus.reader import FORMAT_VERSION, Corpus, select_problem, sql_string
 from humannet.corpus.writer import pack_shards, shard_name, write_shard
-from humannet.storage import atomic_write_bytes, write_parquet
+from humannet.storage import atomic_write_bytes, is_remote, write_parquet
 
 UNKNOWN_SOURCE = "(unknown)"
 
@@ -154,13 +155,14 @@ def write_subset(
         else:
             clip_rows = _reference_shards(corpus, clip_rows)
         _write_index(corpus, con, clip_rows, out_dir)
+        write_card(out_dir)
     except BaseException:
         shutil.rmtree(out_dir, ignore_errors=True)  # it was empty or absent: leave nothing half-written behind
         raise
     hours_out = float(pc.sum(clip_rows["duration_s"]).as_py() or 0.0) / 3600
     manifest = _manifest(corpus, out_dir, clip_rows, hours_out, shards, copy)
     manifest["subset"] = {
-        "source_corpus": str(corpus.root.resolve()),
+        "source_corpus": corpus.location if corpus.store is not None else str(corpus.root.resolve()),
         "where": where,
         "mixture": mixture.model_dump(mode="json"),
         "seed": seed,
@@ -192,6 +194,10 @@ def _candidates(
     predicates = [_component_predicate(c, i, columns) for i, c in enumerate(components)] or ["TRUE"]
     flags = ", ".join(f"coalesce(({p}), FALSE) AS member_{i}" for i, p in enumerate(predicates))
     try:
+        for predicate in [where, *(c.where for c in components)]:
+            problem = select_problem(f"SELECT * FROM clips WHERE {predicate}") if predicate else None
+            if problem is not None:
+                raise SubsetError(f"{predicate!r} is not a predicate over the clip index ({problem})")
         con.execute(f"CREATE TEMP VIEW selected AS SELECT * FROM clips WHERE {where or 'TRUE'}")
         rows = con.sql(
             "SELECT s.clip_id, s.video_id, coalesce(s.duration_s, 0) AS duration_s, "
@@ -404,13 +410,20 @@ def _existing_shard(corpus: Corpus, shard: str) -> dict[str, tuple[int, int]]:
 
 
 def _reference_shards(corpus: Corpus, clip_rows: pa.Table) -> pa.Table:
-    """Shard paths made absolute, pointing into the source corpus (those shards also hold clips outside the subset)."""
-    root = corpus.root.resolve()
-    paths = [
-        None if s is None else str(root / s) if not Path(s).is_absolute() else s for s in clip_rows["shard"].to_pylist()
-    ]
+    """Shard paths pointing into the source corpus (those shards also hold clips outside the subset): absolute paths,
+    or store URLs for a corpus on object storage (its local root is only the index mirror)."""
     column = clip_rows.schema.get_field_index("shard")
+    paths = [_source_shard(corpus, s) for s in clip_rows["shard"].to_pylist()]
     return clip_rows.set_column(column, "shard", pa.array(paths, pa.string()))
+
+
+def _source_shard(corpus: Corpus, shard: str | None) -> str | None:
+    """Where a shard named in the source index is, readable from anywhere; already absolute names are kept."""
+    if shard is None or is_remote(shard) or Path(shard).is_absolute():
+        return shard
+    if corpus.store is not None:
+        return f"{corpus.location}/{shard}"
+    return str(corpus.root.resolve() / shard)
 
 
 def _write_index(corpus: Corpus, con: duckdb.DuckDBPyConnection, clip_rows: pa.Table, out_dir: Path) -> None:
