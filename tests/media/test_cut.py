@@ -1,11 +1,12 @@
 import av
+import pytest
 import numpy as np
 
 from humannet.media.cut import MaterializeConfig, materialize_clips
 from humannet.media.frames import DecodeConfig, DecodeStats, iter_decoded, iter_frames
 from humannet.media.probe import probe_video
 from humannet.records import Clip
-from tests.conftest import make_video
+from tests.conftest import ffmpeg, make_video
 
 
 def _frames(path):
@@ -94,3 +95,27 @@ def test_x264_params_reach_the_encoder_and_mbtree_off_repeats_the_bytes(tmp_path
         DecodeConfig(),
     )["c"]
     assert b"mbtree=1" in default.read_bytes()
+
+
+@pytest.mark.parametrize("container", ["mkv", "webm"])
+@pytest.mark.parametrize("rate", ["24", "25", "30000/1001", "30"])
+def test_a_clip_holds_exactly_its_span_of_frames_whatever_the_container_time_base(tmp_path, container, rate):
+    """MKV and WebM stamp frames in whole milliseconds, so a span's end time is rounded: the clip must
+    still hold end_frame - start_frame frames, not one repeated frame more or one less."""
+    codec = (
+        ["-c:v", "libx264", "-preset", "ultrafast"]
+        if container == "mkv"
+        else ["-c:v", "libvpx", "-deadline", "realtime"]
+    )
+    source = tmp_path / f"src.{container}"
+    ffmpeg(
+        "-f", "lavfi", "-i", f"testsrc2=size=160x120:rate={rate}:duration=4", *codec, "-pix_fmt", "yuv420p", str(source)
+    )
+    probe = probe_video(str(source))
+    with av.open(str(source)) as opened:
+        times = [float(frame.time) for frame in opened.decode(video=0)]
+    spans = [(0, 37), (37, 61), (61, 87), (87, len(times) - 1)]
+    clips = [Clip(f"c{a}", "v", times[a], times[b], a, b, 0) for a, b in spans]
+    out = materialize_clips(str(source), probe, clips, tmp_path / "out", MaterializeConfig(), DecodeConfig())
+    counts = {clip.clip_id: len(_frames(out[clip.clip_id])) for clip in clips}
+    assert counts == {clip.clip_id: clip.end_frame - clip.start_frame for clip in clips}

@@ -247,7 +247,11 @@ class _ClipWriter:
 
     def close(self) -> None:
         if self.held is not None:
-            self._emit_until(max(self.clip.end_s - self.clip.start_s, self.held[0] + self.period / 2))
+            # The span's length in slots, rounded: containers with a coarse time base (MKV and WebM stamp whole
+            # milliseconds) round its end time, and filling every slot that starts before it would repeat the
+            # last frame once. The held frame still fills the slot at its own time, if no earlier frame did.
+            slots = round((self.clip.end_s - self.clip.start_s) / self.period)
+            self._emit_until(max((slots - 0.5) * self.period, self.held[0] + self.period / 2))
         for number, hook in enumerate(self.hooks):
             with self._spending(hook.step):
                 flushed = hook.flush()
