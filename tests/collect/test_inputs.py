@@ -84,3 +84,22 @@ def test_relative_entries_of_a_list_file_on_a_store_resolve_like_paths(tmp_path)
         client.put_object(Bucket="lab", Key="lists/out.txt", Body=b"../../other-bucket/x.mp4\n")
         with pytest.raises(InputError, match="leaves the bucket s3://lab"):
             resolve_inputs("s3://lab/lists/out.txt", storage_options=options)
+
+
+def test_an_animated_gif_is_an_input_and_is_analysed_like_any_video(tmp_path):
+    """Short demonstration clips often come as GIFs: found in folders, decoded, clipped, never failed."""
+    from humannet.config import load_config
+    from humannet.engine.pipeline import Pipeline
+    from humannet.records import Status
+    from humannet.stages import analysis_pipeline
+    from tests.conftest import ffmpeg
+
+    gif = tmp_path / "demo" / "wave.gif"
+    gif.parent.mkdir()
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10:duration=6", str(gif))
+    (video,) = resolve_inputs(str(gif.parent))
+    assert video.uri == str(gif)
+    config = load_config(None, ["humans.enabled=false", "review.unsafe.enabled=false", "review.pii.enabled=false"])
+    result = Pipeline.from_spec(analysis_pipeline(config)).run(video)
+    assert result.status is not Status.FAILED, result.reason
+    assert result.probe.container == "gif" and result.frames_decoded == 60 and result.clips

@@ -45,6 +45,7 @@ VIDEO_SUFFIXES = frozenset(
         ".ogv",
         ".mxf",
         ".y4m",
+        ".gif",  # short demonstration clips are often animated GIFs
     ]
 )
 LIST_SUFFIXES = frozenset({".txt", ".list", ".csv", ".jsonl", ".parquet"})
