@@ -84,7 +84,8 @@ def test_action100m_export_imports_back_to_the_curated_files_without_inventing_u
     out = tmp_path / "a100m.parquet"
     assert CliRunner().invoke(main, ["export", "action100m", str(corpus), "-o", str(out)]).exit_code == 0
     source = examples_dir / "exo_intel_asl_sign_again.mkv"
-    used, [candidate] = import_manifest(out, CollectConfig())
+    # the files are the user's own, outside the export's folder: `--root` names where they may be (the trust boundary)
+    used, [candidate] = import_manifest(out, CollectConfig(), root=str(examples_dir))
     assert used == "action100m" and (candidate.id, candidate.url, candidate.state, candidate.path) == (
         candidate.id,
         str(source.resolve()),
