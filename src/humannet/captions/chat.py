@@ -56,6 +56,9 @@ def retry_after_s(value: str | None) -> float | None:
 
 
 class ChatClient:
+    """One endpoint, its key variable and its retry rules; thread-safe (it keeps no state between requests), so the
+    captioner's pool shares one."""
+
     def __init__(
         self,
         base_url: str,
