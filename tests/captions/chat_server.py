@@ -1,6 +1,7 @@
 """A real chat-completions server on loopback (stdlib) that misbehaves on request, per clip:
 answer slowly (so answers come back out of order), fail with 500, send malformed JSON, or name
-another clip. It reads the clip ID from the request the way any model would: from the text."""
+another clip, or ask the client to come back later (429/503 with Retry-After). It reads the clip
+ID from the request the way any model would: from the text."""
 
 from __future__ import annotations
 
@@ -16,7 +17,10 @@ from tests.loopback_http import LoopbackServer
 @dataclass
 class Behaviour:
     delay_s: float = 0.0
-    fail_first: int = 0  # 500 for the first N requests
+    busy_first: int = 0  # `busy_status` with `Retry-After: retry_after` for the first N requests
+    busy_status: int = 429
+    retry_after: str = "1"
+    fail_first: int = 0  # then 500 for the next N
     malformed_first: int = 0  # then malformed JSON content for the next N
     wrong_clip_first: int = 0  # then a valid caption for another clip for the next N
     always: str | None = None  # "500" | "malformed" | "wrong_clip" | "garbage_body": every request
@@ -25,10 +29,12 @@ class Behaviour:
 @dataclass
 class ChatServer(LoopbackServer):
     behaviours: dict[str, Behaviour] = field(default_factory=dict)
+    default: Behaviour = field(default_factory=Behaviour)  # for clips not in `behaviours`
     requests: Counter = field(default_factory=Counter)
     images: Counter = field(default_factory=Counter)
     finished: list[str] = field(default_factory=list)  # clip IDs in the order answers were sent
     bodies: list[dict] = field(default_factory=list)
+    arrivals: list[float] = field(default_factory=list)  # time.monotonic() of every request
 
     def start(self) -> ChatServer:
         self._serve(_handler(self))
@@ -72,10 +78,15 @@ def _handler(server: ChatServer):
                 server.requests[clip_id] += 1
                 server.images[clip_id] = sum(1 for part in content if part["type"] == "image_url")
                 server.bodies.append(body)
+                server.arrivals.append(time.monotonic())
                 attempt = server.requests[clip_id]
-            behaviour = server.behaviours.get(clip_id, Behaviour())
+            behaviour = server.behaviours.get(clip_id, server.default)
             time.sleep(behaviour.delay_s)
             kind = behaviour.always
+            if kind is None and attempt <= behaviour.busy_first:
+                self._send(behaviour.busy_status, b'{"error": "busy"}', {"Retry-After": behaviour.retry_after})
+                return
+            attempt -= behaviour.busy_first
             if kind is None:
                 if attempt <= behaviour.fail_first:
                     kind = "500"
@@ -104,9 +115,11 @@ def _handler(server: ChatServer):
                 server.finished.append(clip_id)
             self._send(200, json.dumps(reply).encode())
 
-        def _send(self, status: int, data: bytes) -> None:
+        def _send(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
             try:
                 self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()

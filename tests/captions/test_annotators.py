@@ -207,7 +207,7 @@ def test_vlm_captions_when_the_server_answers_and_template_with_reason_when_it_i
     folder, video = materialise(tmp_path / "down", down)
     meta = meta_of(folder, video.clips[0].clip_id)
     caption = Caption.model_validate(meta["caption"])
-    assert caption.backend == "template" and "no answer from" in caption.fallback_reason
+    assert caption.backend == "template (vlm failed)" and "no answer from" in caption.fallback_reason
     assert caption.provenance["short"].startswith("template (fallback: openai:")
     assert any("VLM caption failed, template used" in e for e in meta["annotation_errors"])
 

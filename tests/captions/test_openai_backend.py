@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from humannet.captions.chat import ChatError
 from humannet.captions.openai_backend import (
-    CaptionBackendError,
     CaptionRequest,
     OpenAICaptioner,
     OpenAIConfig,
@@ -87,7 +87,7 @@ def test_cache_makes_a_rerun_free(server, tmp_path):
 def test_a_server_that_never_answers_well_gives_a_clear_error(server, tmp_path, kind):
     server.behaviours = {"bad": Behaviour(always=kind)}
     vlm = captioner(server, tmp_path, max_retries=2)
-    with pytest.raises(CaptionBackendError) as error:
+    with pytest.raises(ChatError) as error:
         vlm.submit(lambda: request("bad"), "bad").result()
     vlm.close()
     assert server.requests["bad"] == 3 and "3 attempt(s) failed" in str(error.value)
@@ -100,7 +100,7 @@ def test_an_endpoint_that_is_down_or_slow_fails_after_its_retries(tmp_path):
     down = OpenAICaptioner(
         OpenAIConfig(base_url="http://127.0.0.1:9/v1", max_retries=1, backoff_s=0.01, cache_dir=str(tmp_path))
     )
-    with pytest.raises(CaptionBackendError, match="no answer from"):
+    with pytest.raises(ChatError, match="no answer from"):
         down.caption(request("x"))
     slow_server = ChatServer(behaviours={"slow": Behaviour(delay_s=1.5)}).start()
     try:
@@ -109,7 +109,7 @@ def test_an_endpoint_that_is_down_or_slow_fails_after_its_retries(tmp_path):
                 base_url=slow_server.base_url, timeout_s=0.3, max_retries=1, backoff_s=0.01, cache_dir=str(tmp_path)
             )
         )
-        with pytest.raises(CaptionBackendError, match="timed out"):
+        with pytest.raises(ChatError, match="timed out"):
             slow.caption(request("slow"))
     finally:
         slow_server.stop()

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from humannet.captions.chat import ChatClient
 from humannet.collect.expand import Expander, minilm_embedder, normalise_query
 from humannet.collect.keywords import KeywordError, gerund, load_repository
-from humannet.collect.llm import ChatClient
 from humannet.collect.settings import CollectConfig
 
 
@@ -194,7 +194,7 @@ def test_llm_expansion_through_an_openai_compatible_endpoint(tmp_path):
             context_templates=False,
             llm_model="tiny",
         )
-        expander = Expander(repository, config, chat=ChatClient(chat_server.url, "tiny", timeout_s=5, retries=1))
+        expander = Expander(repository, config, chat=ChatClient(chat_server.url, timeout_s=5, max_retries=1))
         queries = {q.query: q for q in expander.expand()}
     finally:
         chat_server.httpd.shutdown()

@@ -5,7 +5,8 @@
    `taxonomy_<axis>` index columns.
 2. `CaptionAnnotator` (`captions`): the template caption, or the configured VLM's caption
    (falling back to the template, with the reason, when the VLM gives none) -> `caption` in
-   the clip JSON, `caption_short`, `caption_detailed`, `activity_class` index columns. A VLM's
+   the clip JSON, `caption_short`, `caption_detailed`, `activity_class`, `caption_backend` index
+   columns (`template (vlm failed)` marks a fallback, so those clips can be found). A VLM's
    words about the place are mapped onto the taxonomy too (provenance `vlm:<model>`).
 """
 
@@ -41,6 +42,8 @@ from humannet.captions.text_labeller import TextLabelConfig, TextLabeller
 from humannet.records import Clip, Video
 
 log = logging.getLogger(__name__)
+
+VLM_FAILED = "template (vlm failed)"  # caption_backend of a clip to caption again once the VLM is back
 
 
 class CaptionConfig(BaseModel, extra="forbid"):
@@ -100,6 +103,7 @@ class TextAnnotator(ClipAnnotator):
     built on it; their version names the label data's own versions."""
 
     config_sections: ClassVar[tuple[str, ...]] = ("captions",)
+    code_version: ClassVar[str] = "1"  # bump when this annotator's own output changes
 
     def __init__(
         self, config: CaptionConfig, embedder: TextEmbedder | None = None, taxonomy: Taxonomy | None = None
@@ -107,7 +111,7 @@ class TextAnnotator(ClipAnnotator):
         self.config = config
         self.taxonomy = taxonomy or load_taxonomy()
         self.embedder = embedder or TextEmbedder()
-        self.version = f"1.t{self.taxonomy.version}.v{vocabulary().version}"
+        self.version = f"{self.code_version}.t{self.taxonomy.version}.v{vocabulary().version}"
         self.text = TextLabeller(self.taxonomy, self.embedder, config.text_labels)
         self.normaliser = ActivityNormaliser(self.embedder, config.narration_similarity)
 
@@ -179,7 +183,8 @@ class TaxonomyAnnotator(TextAnnotator):
 
 class CaptionAnnotator(TextAnnotator):
     name: ClassVar[str] = "captions"
-    produces: ClassVar[tuple[str, ...]] = ("caption_short", "caption_detailed", "activity_class")
+    code_version: ClassVar[str] = "2"  # 2: caption_backend column, fallbacks marked
+    produces: ClassVar[tuple[str, ...]] = ("caption_short", "caption_detailed", "activity_class", "caption_backend")
     reads_if_present: ClassVar[tuple[str, ...]] = ("pose.npz", "metadata.taxonomy")
     writes: ClassVar[tuple[str, ...]] = ("metadata.caption",)
 
@@ -235,7 +240,7 @@ class CaptionAnnotator(TextAnnotator):
                 answer: VLMCaption = future.result()
             except Exception as exc:  # any backend failure: keep the template caption and say why
                 reason = f"{self.vlm.name}: {type(exc).__name__}: {exc}"
-                caption.fallback_reason = reason
+                caption.backend, caption.fallback_reason = VLM_FAILED, reason
                 caption.provenance["short"] = caption.provenance["detailed"] = f"template (fallback: {reason})"
                 errors.append(f"VLM caption failed, template used: {reason}")
             else:
@@ -261,6 +266,7 @@ class CaptionAnnotator(TextAnnotator):
                 "caption_short": caption.short,
                 "caption_detailed": caption.detailed,
                 "activity_class": caption.activity_class or "",
+                "caption_backend": caption.backend,
             }
         )
         result.errors = errors

@@ -5,8 +5,9 @@ One request per clip: a few frames sampled from the written clip (JPEG data URLs
 signals and the aligned source narrations, asking for JSON that matches `VLMCaption`. The clip ID
 is in the request and must come back in the answer: an answer naming another clip is rejected
 and retried, so a caption can never be attached to the wrong clip, whatever order a server
-answers in. Errors, timeouts, malformed JSON and schema mismatches are retried with exponential
-backoff; requests run on a bounded thread pool; valid answers are cached on disk under
+answers in. Requests go through the shared chat client (`captions/chat.py`): errors, timeouts,
+malformed JSON and schema mismatches are retried with exponential backoff, `Retry-After` is
+honoured; requests run on a bounded thread pool; valid answers are cached on disk under
 `<cache_dir>/<model>/<prompt version>/<clip_id>.json`, so a rerun asks nothing it already knows.
 """
 
@@ -15,15 +16,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import logging
 import os
-import random
 import re
-import time
-import urllib.error
-import urllib.request
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,10 +28,9 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError
 
+from humannet.captions.chat import ChatClient, ChatError
 from humannet.captions.schema import VLMCaption, vlm_json_schema
 from humannet.storage import atomic_write_bytes
-
-log = logging.getLogger(__name__)
 
 PROMPT_VERSION = "1"
 SYSTEM_PROMPT = (
@@ -55,7 +51,10 @@ class OpenAIConfig(BaseModel, extra="forbid"):
     )
     timeout_s: float = Field(120.0, gt=0, description="Time limit for one request (s).")
     max_retries: int = Field(
-        4, ge=0, le=20, description="Retries after a failed or invalid answer, with exponential backoff."
+        4,
+        ge=0,
+        le=20,
+        description="Retries after a failed or invalid answer, after exponential backoff or the server's Retry-After.",
     )
     backoff_s: float = Field(1.0, ge=0, description="First retry delay (s); doubles each retry, capped at 60 s.")
     concurrency: int = Field(4, ge=1, le=256, description="Requests in flight at once per worker.")
@@ -164,7 +163,9 @@ class OpenAICaptioner:
         )
         self.cache_dir = self.cache_root / model_key / f"prompt-{PROMPT_VERSION}"
         self._pool: ThreadPoolExecutor | None = None
-        self.requests_sent = 0
+        self.client = ChatClient(
+            config.base_url, config.timeout_s, config.api_key_env, config.max_retries, config.backoff_s
+        )
 
     @property
     def name(self) -> str:
@@ -234,47 +235,16 @@ class OpenAICaptioner:
             body["response_format"] = {"type": "json_object"}
         return body
 
-    def _post(self, body: dict[str, Any]) -> dict[str, Any]:
-        url = self.config.base_url.rstrip("/") + "/chat/completions"
-        headers = {"Content-Type": "application/json"}
-        key = os.environ.get(self.config.api_key_env)
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        http_request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
-        with urllib.request.urlopen(http_request, timeout=self.config.timeout_s) as response:
-            return json.loads(response.read())
-
     def caption(self, request: CaptionRequest) -> VLMCaption:
-        """Ask until a valid answer for this clip arrives or the retries run out."""
-        response_format = self.config.response_format
-        problems: list[str] = []
-        for attempt in range(self.config.max_retries + 1):
-            if attempt:
-                delay = min(60.0, self.config.backoff_s * 2 ** (attempt - 1))
-                time.sleep(delay * (0.75 + 0.5 * random.random()))
-            try:
-                self.requests_sent += 1
-                answer = self._post(self.body(request, response_format))
-                content = answer["choices"][0]["message"]["content"]
-                if not isinstance(content, str):
-                    raise ValueError("answer has no text content")
-                return parse_answer(content, request.clip_id)
-            except urllib.error.HTTPError as exc:
-                detail = exc.read()[:200].decode(errors="replace")
-                problems.append(f"HTTP {exc.code}: {detail.strip() or exc.reason}")
-                if exc.code == 400 and response_format == "json_schema":
-                    response_format = "json_object"  # the server may not support schemas: ask for plain JSON
-                elif exc.code in (400, 401, 403, 404):
-                    break  # retrying will not change the answer
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-                reason = getattr(exc, "reason", exc)
-                problems.append(f"no answer from {self.config.base_url}: {reason}")
-            except (KeyError, IndexError, TypeError, json.JSONDecodeError) as exc:
-                problems.append(f"not a chat-completions answer: {type(exc).__name__}: {exc}")
-            except ValueError as exc:
-                problems.append(str(exc))
-            log.debug("caption %s attempt %d: %s", request.clip_id, attempt + 1, problems[-1])
-        raise CaptionBackendError(f"{len(problems)} attempt(s) failed; last: {problems[-1]}")
+        """Ask until a valid answer for this clip arrives or the retries run out; a server that rejects the JSON
+        schema (HTTP 400) is asked again for a plain JSON object."""
+        accept = partial(parse_answer, clip_id=request.clip_id)
+        try:
+            return self.client.ask(self.body(request, self.config.response_format), accept)
+        except ChatError as exc:
+            if exc.status != 400 or self.config.response_format != "json_schema":
+                raise
+            return self.client.ask(self.body(request, "json_object"), accept)
 
     def close(self) -> None:
         if self._pool is not None:

@@ -77,7 +77,9 @@ class Caption(BaseModel, extra="forbid"):
         None, description="Free-text description of the place, when a source gave one."
     )
     activity_class: str | None = Field(None, description="Canonical `verb:noun` (or `verb`) of the clip's main action.")
-    backend: str = Field(description="'template' or 'openai:<model>'.")
+    backend: str = Field(
+        description="'template', 'openai:<model>', or 'template (vlm failed)' when the VLM gave no caption."
+    )
     provenance: dict[str, str] = Field(default_factory=dict, description="Field name -> source of that field.")
     fallback_reason: str | None = Field(
         None, description="Why the configured backend's caption was not used (template fallback)."

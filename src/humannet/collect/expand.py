@@ -10,6 +10,7 @@ the same text are merged and keep every provenance.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -19,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from humannet.captions.chat import ChatClient, ChatError
 from humannet.collect.keywords import Keyword, Repository, gerund
-from humannet.collect.llm import ChatClient, LLMError, json_list
 from humannet.collect.settings import CollectConfig
 
 log = logging.getLogger(__name__)
@@ -184,12 +185,34 @@ class Expander:
             "search queries (at most 8 words each) that would find videos of a person doing it."
         )
         try:
-            answers = json_list(self.chat.complete(LLM_SYSTEM, prompt))  # type: ignore[union-attr]
-        except LLMError as exc:
+            answers = self.chat.ask(  # type: ignore[union-attr]
+                {
+                    "model": self.config.llm_model,
+                    "temperature": 0.2,
+                    "messages": [{"role": "system", "content": LLM_SYSTEM}, {"role": "user", "content": prompt}],
+                },
+                json_list,
+            )
+        except ChatError as exc:
             self.errors.append((keyword.text, str(exc)))
             log.warning("LLM expansion of %r: %s", keyword.text, exc)
             return []
         return [a for a in answers if len(a) <= 120][: self.config.llm_queries_per_seed]
+
+
+def json_list(text: str) -> list[str]:
+    """The first JSON list of strings in a model answer (models wrap JSON in prose or code fences); a ValueError
+    (so the chat client asks again) when there is none."""
+    start, end = text.find("["), text.rfind("]")
+    if start < 0 or end <= start:
+        raise ValueError(f"no JSON list in the answer: {text[:120]!r}")
+    try:
+        items = json.loads(text[start : end + 1])
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"answer is not valid JSON: {exc}") from exc
+    if not isinstance(items, list):
+        raise ValueError(f"answer is not a JSON list: {text[:120]!r}")
+    return [" ".join(str(item).split()) for item in items if isinstance(item, str | int | float) and str(item).strip()]
 
 
 __all__ = ["ExpandedQuery", "Expander", "gerund", "minilm_embedder", "normalise_query"]

@@ -105,16 +105,14 @@ def keywords_expand(
     """Expand the seed keywords into search queries (JSON Lines: query, labels, provenance)."""
     from collections import Counter
 
+    from humannet.captions.chat import ChatClient
     from humannet.collect.expand import Expander, minilm_embedder
     from humannet.collect.keywords import load_repository
-    from humannet.collect.llm import ChatClient
 
     config = _config(config_path, overrides)
     repository = load_repository(keywords_path or (Path(config.keywords_path) if config.keywords_path else None))
     chat = (
-        ChatClient(config.llm_endpoint, config.llm_model, config.llm_timeout_s, config.llm_api_key_env)
-        if config.llm_endpoint
-        else None
+        ChatClient(config.llm_endpoint, config.llm_timeout_s, config.llm_api_key_env) if config.llm_endpoint else None
     )
     seeds = [k for k in repository.keywords if not groups or k.group in groups]
     if not seeds:
