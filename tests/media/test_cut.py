@@ -1,6 +1,6 @@
 import av
-import pytest
 import numpy as np
+import pytest
 
 from humannet.media.cut import MaterializeConfig, materialize_clips
 from humannet.media.frames import DecodeConfig, DecodeStats, iter_decoded, iter_frames
