@@ -96,6 +96,7 @@ class Curator:
         self.runner = runner
         self.console = console
         self.materialize = materialize and config.materialize.enabled
+        self.analysis_fingerprint = analysis_fingerprint(config)
         self.write_fingerprint = write_fingerprint(config)
         self.ledger = Ledger(self.out_dir, publish=self._publish)
 
@@ -113,7 +114,7 @@ class Curator:
         stamps = file_stamps([video.uri for video in inputs], self.config.storage.options)
         for video in inputs:
             video.file_stamp = stamps[video.uri]
-        fingerprint = analysis_fingerprint(self.config)
+        fingerprint = self.analysis_fingerprint
         done, stale = self.ledger.load_videos(fingerprint)
         shards = self.ledger.load_shards()
         if stale and shards:
@@ -206,7 +207,7 @@ class Curator:
 
     def _analyse(self, todo: list[Video], done: dict[str, Video], summary: RunSummary) -> None:
         spec = analysis_pipeline(self.config)
-        fingerprint = analysis_fingerprint(self.config)
+        fingerprint = self.analysis_fingerprint
         clips = 0
         hours = 0.0
         with make_progress(self.console) as progress:
@@ -301,7 +302,7 @@ class Curator:
             if kept_caption:
                 self._publish(kept_caption)
             packed[video.uri] = video
-        fingerprint = analysis_fingerprint(self.config)
+        fingerprint = self.analysis_fingerprint
         for video in packed.values():
             self.ledger.commit_video(video, fingerprint)
 
@@ -310,7 +311,7 @@ class Curator:
         manifest = {
             "format_version": FORMAT_VERSION,
             "humannet_version": __version__,
-            "analysis_fingerprint": analysis_fingerprint(self.config),
+            "analysis_fingerprint": self.analysis_fingerprint,
             "config": _without_secrets(self.config.model_dump(mode="json")),
             "counts": {
                 "videos": len(videos),
