@@ -15,7 +15,7 @@ from humannet.engine.pipeline import Pipeline
 from humannet.process.clips import ClipStage
 from humannet.process.dedup import SignatureStage
 from humannet.process.humans import HumanConfig, HumanFrames, HumanStage
-from humannet.process.people import PeopleFilterStage, people_scores, people_verdict
+from humannet.process.people import PeopleFilterStage, people_scores, people_verdict, person_probability
 from humannet.process.person_spans import PersonSpanStage, absent_spans, merge_spans
 from humannet.process.probe import ProbeStage
 from humannet.process.quality import QualityStage, UnusableSpan
@@ -97,12 +97,38 @@ def test_clip_filter_scores_and_reasons():
     assert scores["hand_fraction"] == 1.0 and scores["person_fraction"] == 0.0 and scores["pose_frames"] == 0.0
     # hand sizes per second
     assert scores["human_motion_score"] == pytest.approx(0.05 * 640 / 0.5 / np.hypot(64, 36), rel=0.01)
-    assert people_verdict(scores, config) is None
-    empty = people_scores(frames, 5.0, 10.0, config)
-    assert people_verdict(empty, config) == "no_person: any_person_fraction=0.000 < 0.5"
+    assert people_verdict(with_probability(scores), config) is None
+    empty = with_probability(people_scores(frames, 5.0, 10.0, config))
+    assert people_verdict(empty, config).startswith("no_person: person_probability=")
+    assert empty["person_probability"] < config.min_person_probability < person_probability(scores)
     still = people_scores(HumanFrames(detections=samples([True] * 10, moving=False)), 0.0, 5.0, config)
     assert still["human_motion_score"] == 0.0
-    assert people_verdict(still, config).startswith("person_static: human_motion_score=0.000 < 0.035")
+    assert people_verdict(with_probability(still), config).startswith("person_static: human_motion_score=0.000 < 0.035")
+
+
+def with_probability(scores: dict[str, float]) -> dict[str, float]:
+    return scores | {"person_probability": person_probability(scores)}
+
+
+def cues(**fractions: float) -> dict[str, float]:
+    """A clip's people cues: every detector silent except the ones given."""
+    silent = dict.fromkeys(
+        ("person_fraction", "hand_fraction", "face_fraction", "face_on_body_fraction", "hand_on_body_fraction"), 0.0
+    )
+    return silent | {"any_person_fraction": 1.0, "body_part_fraction": float("nan")} | fractions
+
+
+def test_a_face_alone_is_not_a_person_but_a_face_on_a_body_is():
+    """The face detector fires on prints, icons and objects; a face counts when the body's head holds it."""
+    assert person_probability(cues(face_fraction=1.0)) < 0.5
+    assert person_probability(cues(face_fraction=1.0, person_fraction=1.0, face_on_body_fraction=1.0)) > 0.95
+    assert person_probability(cues()) < 0.5  # the detectors ran and saw nobody
+
+
+def test_an_independent_body_part_detector_raises_the_probability():
+    body_seen_now_and_then = cues(person_fraction=0.3)
+    corroborated = body_seen_now_and_then | {"body_part_fraction": 0.5}
+    assert person_probability(corroborated) > person_probability(body_seen_now_and_then)
 
 
 def test_filter_stage_leaves_dropped_clips_alone_and_counts_faces_and_bodies():

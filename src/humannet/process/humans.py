@@ -84,11 +84,13 @@ class HumanConfig(BaseModel, extra="forbid"):
         ),
     )
     filter_enabled: bool = Field(True, description="Drop clips without people, or with people who do not move.")
-    min_any_person_fraction: float = Field(
+    min_person_probability: float = Field(
         0.5,
         ge=0,
         le=1,
-        description="Drop a clip when fewer of its samples than this show a body, a hand or a face (fraction).",
+        description=(
+            "Drop a clip whose person_probability (the fitted people model's, process/people.py) is below this (0-1)."
+        ),
     )
     min_human_motion: float = Field(
         0.035,

@@ -1,18 +1,29 @@
 """The content filter: keep clips with people in action.
 
 `PeopleFilterStage` runs after clipping: per clip it stores how often a body, a hand, a face
-or any of them was seen and how much the people move (`human_motion_score`), and drops
-clips with too few people (`no_person`) or people who do not move (`person_static`).
+or any of them was seen, how often two of them agree, how much the people move
+(`human_motion_score`), and drops clips without people (`no_person`) or with people who do
+not move (`person_static`).
+
+No single detector's hit is a person: MediaPipe's pose model reports bodies on robot arms,
+animals and cartoons, its face detector fires on prints and screen icons. So the cues are
+combined by a logistic model fitted on the development split (`annotate/fitted_model.py`,
+`python -m benchmarks fit`) into `person_probability`, and the clip is kept when it reaches
+`humans.min_person_probability`. The cues it weighs: bodies, hands and faces alone; a face
+on a body's head and a hand at a body's wrist (two detections that corroborate each other);
+and, when the unsafe-content review ran, how often NudeNet's independent body-part detector
+(a different model, trained on different data) saw a covered or bare body part.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 import numpy as np
 
 from humannet.annotate.detectors import FrameDetections
+from humannet.annotate.fitted_model import load_models
 from humannet.engine.stage import Stage
 from humannet.process.humans import HumanConfig, HumanFrames, HumanStage
 from humannet.records import Clip, Status, Video
@@ -21,6 +32,9 @@ log = logging.getLogger(__name__)
 
 
 _BODY_MOTION_POINTS = np.array([0, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28])
+NOSE, BODY_WRISTS = 0, (15, 16)  # MediaPipe pose landmarks
+PART_SCORE = 0.3  # NudeNet class score at which a body part counts as seen
+UNSAFE_STAGE = "unsafe"  # frame results of the unsafe-content review (per-sample NudeNet class scores)
 
 
 def _pixels(points: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -88,8 +102,57 @@ def _face_speed(a: FrameDetections, b: FrameDetections, dt: float) -> float | No
     return _speed(boxes[0], boxes[1], dt)
 
 
-def people_scores(frames: HumanFrames, start_s: float, end_s: float, config: HumanConfig) -> dict[str, float]:
-    """Per-clip people scores from the samples inside [start_s, end_s) (NaN fractions when none)."""
+def face_on_body(frame: FrameDetections) -> bool:
+    """A face box (widened by a quarter of its size) holding the body's nose: face and body agree."""
+    if frame.body is None or not frame.faces:
+        return False
+    nose_x, nose_y = frame.body.image[NOSE, :2]
+    for face in frame.faces:
+        x, y, w, h = face.box
+        if x - w / 4 <= nose_x <= x + 5 * w / 4 and y - h / 4 <= nose_y <= y + 5 * h / 4:
+            return True
+    return False
+
+
+def hand_on_body(frame: FrameDetections) -> bool:
+    """A hand whose wrist lies within two palm lengths of one of the body's wrists: hand and body agree."""
+    if frame.body is None or not frame.hands:
+        return False
+    for hand in frame.hands:
+        wrist = hand.image[0, :2]
+        palm = float(np.linalg.norm(hand.image[9, :2] - wrist))
+        for index in BODY_WRISTS:
+            if float(np.linalg.norm(frame.body.image[index, :2] - wrist)) <= max(2 * palm, 0.02):
+                return True
+    return False
+
+
+class PartSamples(Protocol):
+    """What the unsafe review keeps per sampled frame (review/unsafe.py `UnsafeSamples`)."""
+
+    times: np.ndarray  # (N,) s
+    scores: np.ndarray  # (N, classes) highest score per NudeNet class
+    labels: list[str]
+
+
+def body_part_fraction(parts: PartSamples | None, start_s: float, end_s: float) -> float:
+    """Share of the unsafe review's samples in [start_s, end_s) where NudeNet saw a body part (not a face);
+    NaN when that review did not run or sampled nothing there."""
+    if parts is None:
+        return float("nan")
+    times = parts.times
+    inside = (times >= start_s) & (times < end_s)
+    if not inside.any():
+        return float("nan")
+    columns = [i for i, label in enumerate(parts.labels) if not label.startswith("FACE")]
+    return float((parts.scores[inside][:, columns].max(axis=1) >= PART_SCORE).mean())
+
+
+def people_scores(
+    frames: HumanFrames, start_s: float, end_s: float, config: HumanConfig, parts: PartSamples | None = None
+) -> dict[str, float]:
+    """Per-clip people cues from the samples inside [start_s, end_s) (NaN fractions when none).
+    `parts`: the unsafe review's samples, if it ran."""
     inside = [d for d in frames.detections if start_s <= d.time_s < end_s]
     n = len(inside)
 
@@ -112,18 +175,31 @@ def people_scores(frames: HumanFrames, start_s: float, end_s: float, config: Hum
         "hand_fraction": fraction(sum(bool(d.hands) for d in inside)),
         "face_fraction": fraction(sum(bool(d.faces) for d in inside)),
         "any_person_fraction": fraction(sum(d.has_person for d in inside)),
+        "face_on_body_fraction": fraction(sum(face_on_body(d) for d in inside)),
+        "hand_on_body_fraction": fraction(sum(hand_on_body(d) for d in inside)),
+        "body_part_fraction": body_part_fraction(parts, start_s, end_s),
         "human_motion_score": float(np.median(motions)) if motions else float("nan"),
         "pose_frames": float(bodies),
     }
 
 
+def person_probability(scores: dict[str, float]) -> float:
+    """The fitted people model on a clip's cues; NaN when no sample of the clip could be checked."""
+    if not np.isfinite(scores["any_person_fraction"]):
+        return float("nan")
+    return round(load_models("people")["person"].probability(scores), 4)
+
+
 def people_verdict(scores: dict[str, float], config: HumanConfig) -> str | None:
     """`no_person` or `person_static` with the score and threshold, or None when the clip passes."""
-    anyone = scores["any_person_fraction"]
-    if not np.isfinite(anyone):
+    probability = scores["person_probability"]
+    if not np.isfinite(probability):
         return "no_person: no frame of the clip could be checked for people"
-    if anyone < config.min_any_person_fraction:
-        return f"no_person: any_person_fraction={anyone:.3f} < {config.min_any_person_fraction:g}"
+    if probability < config.min_person_probability:
+        return (
+            f"no_person: person_probability={probability:.3f} < {config.min_person_probability:g} "
+            f"(any_person_fraction={scores['any_person_fraction']:.3f})"
+        )
     motion = scores["human_motion_score"]
     # No pair of samples a lag apart shows the same person: stillness is not shown, so the clip is kept.
     if np.isfinite(motion) and motion < config.min_human_motion:
@@ -135,17 +211,22 @@ class PeopleFilterStage(Stage):
     """Scores people per clip and drops clips without people or with people who do not move."""
 
     name: ClassVar[str] = "people"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # bump with every refit of assets/models/people.json
     produces: ClassVar[tuple[str, ...]] = (
         "person_fraction",
         "hand_fraction",
         "face_fraction",
         "any_person_fraction",
+        "face_on_body_fraction",
+        "hand_on_body_fraction",
+        "body_part_fraction",
+        "person_probability",
         "human_motion_score",
         "pose_frames",
     )
     config_sections: ClassVar[tuple[str, ...]] = ("humans",)
     reads: ClassVar[tuple[str, ...]] = ("clips", "frame_results.humans")
+    reads_if_present: ClassVar[tuple[str, ...]] = (f"frame_results.{UNSAFE_STAGE}",)
 
     def __init__(self, config: HumanConfig | None = None) -> None:
         self.config = config or HumanConfig()
@@ -155,15 +236,17 @@ class PeopleFilterStage(Stage):
         if frames is None:
             log.warning("%s: no people detections; clips left unfiltered", video.uri)
             return video
+        parts = video.frame_results.get(UNSAFE_STAGE)
         for clip in video.clips:
-            self.score_clip(clip, frames)
+            self.score_clip(clip, frames, parts)
         return video
 
-    def score_clip(self, clip: Clip, frames: HumanFrames) -> None:
+    def score_clip(self, clip: Clip, frames: HumanFrames, parts: PartSamples | None = None) -> None:
         """Fill the people scores and drop the clip when it fails; clips already dropped are left alone."""
         if clip.status is not Status.KEPT:
             return
-        clip.scores.update(people_scores(frames, clip.start_s, clip.end_s, self.config))
+        clip.scores.update(people_scores(frames, clip.start_s, clip.end_s, self.config, parts))
+        clip.scores["person_probability"] = person_probability(clip.scores)
         reason = people_verdict(clip.scores, self.config) if self.config.filter_enabled else None
         if reason:
             clip.status = Status.DROPPED
