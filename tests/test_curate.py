@@ -220,7 +220,7 @@ def test_people_labels_keypoints_and_privacy_on_sample_clips(example_corpus):
         by_name.setdefault(videos[clip["video_id"]], []).append(clip)
     for name in ("exo_sam2_coffee_pouring.mp4", "exo_sam2_football_juggling.mp4", "exo_intel_asl_sign_again.mkv"):
         assert by_name[name] and all(c["viewpoint"] == "exo" for c in by_name[name]), name
-        assert all(c["any_person_fraction"] >= 0.5 and c["pose_frames"] >= 1 for c in by_name[name]), name
+        assert all(c["person_probability"] >= 0.5 and c["pose_frames"] >= 1 for c in by_name[name]), name
     assert "neg_marimo_screen_recording.mp4" not in by_name and "static_intel_bottles_hand.mp4" not in by_name
     shard = sorted((example_corpus / "shards").glob("*.tar"))[0]
     with tarfile.open(shard) as tar:
