@@ -331,9 +331,22 @@ def test_the_better_copy_rule_orders_pixels_frame_rate_constancy_and_bit_rate() 
         entry("variable_rate.mp4", base, pixels=640 * 360, fps=29.97, fps_variable=True, bit_rate=10**6),
         entry("lower_bit_rate.mp4", base, pixels=640 * 360, fps=29.97, bit_rate=99),
     ]
-    for other in worse:  # each is better on every criterion after the one it loses on
+    for other in worse[1:]:  # each is better on every criterion after the one it loses on
         assert best.keep_priority < other.keep_priority, other.uri
-    assert resolve_duplicates([*worse, best]) == {e.uri: "a.mp4" for e in worse}
+    for seed in range(5):  # the sub-clip is visited first (most pixels) and replaced when its container comes
+        shuffled = [*worse, best]
+        random.Random(seed).shuffle(shuffled)
+        assert resolve_duplicates(shuffled) == {e.uri: "a.mp4" for e in worse}
+
+
+def test_only_a_copy_shorter_by_more_than_the_margin_is_a_sub_clip() -> None:
+    """Whole copies whose durations differ by a few frames are ranked on quality alone, even across a rounding edge."""
+    base = random_signature(31, 42)
+    sharp = entry("sharp.mp4", (base[0][:41], base[1][:41]), duration=10.45, pixels=1920 * 1080)
+    blurry = entry("blurry.mp4", base, duration=10.55, pixels=640 * 360)
+    assert resolve_duplicates([blurry, sharp]) == {"blurry.mp4": "sharp.mp4"}
+    longer = entry("longer.mp4", (base[0] * 2, base[1] + [t + 10.5 for t in base[1]]), duration=21.0, pixels=100)
+    assert resolve_duplicates([blurry, sharp, longer]) == {"blurry.mp4": "longer.mp4", "sharp.mp4": "longer.mp4"}
 
 
 @pytest.mark.skipif(not EVAL.is_dir(), reason="evaluation clips not available")

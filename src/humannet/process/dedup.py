@@ -40,6 +40,9 @@ _SLOT_BITS = 24  # index entries pack (position, sample slot); 2**24 slots at 4/
 _SLOT_MASK = (1 << _SLOT_BITS) - 1
 _OFFSET_BITS = _SLOT_BITS + 2  # a slot difference, biased to be non-negative, with room for the +-1 spread
 _OFFSET_BIAS = 1 << (_SLOT_BITS + 1)
+# A matching copy this much shorter than another holds only part of it (a sub-clip): never the one to keep.
+# Whole copies of one video differ by a few frames of container duration.
+SUBCLIP_MARGIN_S = 1.0
 # The hash bits of the odd horizontal frequencies: flipping a frame left-right flips exactly these (`frame_hash`).
 MIRROR_MASK = int.from_bytes(np.packbits(np.tile([False, True], _LOW * _LOW // 2)).tobytes(), "big")
 
@@ -368,17 +371,15 @@ class DedupEntry:
         )
 
     @property
-    def keep_priority(self) -> tuple[int, int, int, bool, int, str]:
-        """Sort key: the copy to keep comes first.
+    def keep_priority(self) -> tuple[int, int, bool, int, str]:
+        """Sort key among whole copies: the copy to keep comes first.
 
-        Longer first, since a sub-clip holds only part of the copy that contains it; then more
-        pixels, a higher frame rate, a constant over a variable frame rate, a higher bit rate,
-        and the smaller uri. Durations are compared in whole seconds and frame rates in whole
-        frames per second: copies of one video differ by a few frames of container duration,
-        and 29.97 is 30 fps, which must not outrank resolution or a constant rate.
+        More pixels, then a higher frame rate, a constant over a variable frame rate, a higher
+        bit rate, and the smaller uri. Frame rates are compared in whole frames per second:
+        29.97 is 30 fps, and must not outrank a constant rate. Sub-clips are decided before
+        this (`resolve_duplicates`).
         """
         return (
-            -round(self.duration_s),
             -self.pixels,
             -round(self.fps),
             self.fps_variable,
@@ -508,40 +509,60 @@ class DuplicateIndex:
         return found
 
 
+def _is_subclip(entry: DedupEntry, of: DedupEntry) -> bool:
+    return of.duration_s - entry.duration_s > SUBCLIP_MARGIN_S
+
+
 def resolve_duplicates(
     entries: Iterable[DedupEntry], existing: Iterable[DedupEntry] = (), config: DedupConfig | None = None
 ) -> dict[str, str]:
     """Map the uri of every duplicate input to the uri of the copy that is kept.
 
     Entries of `existing` (already in the corpus) are always kept. New entries are visited
-    best copy first (`DedupEntry.keep_priority`); one that duplicates an entry already kept
-    maps to the best such entry (existing ones first), otherwise it is kept itself. Every
-    duplicate therefore points at a kept copy it really matches, and the result does not
-    depend on the order of the inputs.
+    best copy first (`DedupEntry.keep_priority`). One that matches kept copies which are all
+    sub-clips of it (shorter by more than `SUBCLIP_MARGIN_S`, and new) replaces them: it is
+    kept, and they and their duplicates map to it. Otherwise it maps to the best kept copy
+    it matches that is not a sub-clip of it (existing ones first), or is kept itself when it
+    matches none. Every duplicate therefore points at a kept copy that it, or a sub-clip of that
+    copy, really matches, and the result does not depend on the order of the inputs.
     """
     config = config or DedupConfig()
     index = DuplicateIndex(config)
     existing = sorted(existing, key=lambda e: e.keep_priority)
-    rank: dict[str, int] = {}
+    rank: dict[str, int] = {}  # kept (or replaced) uri -> visiting order; existing ones first
     for entry in existing:
         index.add(entry)
         rank.setdefault(entry.uri, len(rank))
+    always_kept = set(rank)
     new = sorted(entries, key=lambda e: e.keep_priority)
     if len({e.uri for e in new}) != len(new):
         raise ValueError("resolve_duplicates needs unique uris")
+    by_uri = {e.uri: e for e in [*existing, *new]}
     duplicates: dict[str, str] = {}
     for entry in new:
         if entry.uri in rank:
             log.debug("%s is already in the corpus; not deduplicated again", entry.uri)
             continue
-        found = index.find(entry)
-        if found:
-            keeper, match = min(found, key=lambda hit: rank[hit[0].uri])
-            duplicates[entry.uri] = keeper.uri
-            log.info("%s duplicates %s (%s)", entry.uri, keeper.uri, "same sha256" if match is None else match)
-        else:
+        found = {duplicates.get(hit.uri, hit.uri): match for hit, match in index.find(entry)}  # hits on replaced ones
+        if not found:
             index.add(entry)
             rank[entry.uri] = len(rank)
+            continue
+        parts = {uri for uri in found if uri not in always_kept and _is_subclip(by_uri[uri], entry)}
+        if parts == set(found):
+            index.add(entry)
+            rank[entry.uri] = len(rank)
+            for uri, keeper in list(duplicates.items()):
+                if keeper in parts:
+                    duplicates[uri] = entry.uri
+            for uri in sorted(parts):
+                duplicates[uri] = entry.uri
+                log.info("%s is a sub-clip of %s (%s)", uri, entry.uri, found[uri])
+            continue
+        keeper = min(set(found) - parts, key=rank.__getitem__)
+        duplicates[entry.uri] = keeper
+        match = found[keeper]
+        log.info("%s duplicates %s (%s)", entry.uri, keeper, "same sha256" if match is None else match)
     return duplicates
 
 
