@@ -349,6 +349,20 @@ def test_only_a_copy_shorter_by_more_than_the_margin_is_a_sub_clip() -> None:
     assert resolve_duplicates([blurry, sharp, longer]) == {"blurry.mp4": "longer.mp4", "sharp.mp4": "longer.mp4"}
 
 
+def test_a_reencoded_copy_of_a_still_video_still_matches(tmp_path: Path) -> None:
+    """The still-video rule asks for close pictures, which a half-size CRF 35 copy of a still screen has."""
+    frame = tmp_path / "screen.png"
+    ffmpeg("-ss", "1", "-i", str(EXAMPLES / "neg_marimo_screen_recording.mp4"), "-frames:v", "1", str(frame))
+    still = encode(
+        tmp_path / "still.mp4", "-loop", "1", "-i", str(frame), "-t", "4", "-r", "25", "-vf", "scale=trunc(iw/2)*2:-2"
+    )
+    copy = encode(tmp_path / "copy.mp4", "-i", str(still), "-vf", "scale=trunc(iw/4)*2:-2", "-crf", "35")
+    original = entry_for(still)
+    found = match(original, entry_for(copy))
+    assert len(original.signature) >= 12 and len(set(original.signature)) <= 2  # one picture throughout
+    assert found is not None and found.matched_fraction == 1.0 and found.mean_distance <= CONFIG.still_max_distance
+
+
 @pytest.mark.skipif(not EVAL.is_dir(), reason="evaluation clips not available")
 def test_two_takes_of_one_still_user_interface_are_not_duplicates() -> None:
     """Two screen recordings of the same application window showing different content (dev clips, docs/accuracy.md)."""
