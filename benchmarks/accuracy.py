@@ -114,12 +114,12 @@ class CutCounts:
         return sum(self.fp_by_type.values())
 
     def of_type(self, cut_type: str) -> tuple[Rate | None, Rate, float | None]:
-        """Precision (None when untyped), recall and F1 (None when untyped) of one labelled type."""
+        """Precision (None when untyped), recall and F1 (None when untyped, or with neither label nor detection)."""
         tp, fn = self.by_type[cut_type]
         if not self.typed:
             return None, Rate(tp, tp + fn), None
         fp = self.fp_by_type[cut_type]
-        return Rate(tp, tp + fp), Rate(tp, tp + fn), precision_recall_f1(tp, fp, fn)[2]
+        return Rate(tp, tp + fp), Rate(tp, tp + fn), precision_recall_f1(tp, fp, fn)[2] if tp + fp + fn else None
 
     def as_dict(self) -> dict[str, object]:
         precision, recall, f1 = precision_recall_f1(self.tp, self.fp, self.fn)

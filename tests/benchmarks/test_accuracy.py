@@ -211,6 +211,7 @@ def test_test_split_is_scored_apart(corpus):
     assert report.videos == 2 and report.negatives_kept.k == 0 and report.positives_lost.k == 0
     assert report.viewpoint_unknown.k == 1  # one ego and one exo clip: a tie
     assert report.cuts["humannet"].by_type["fade"] == [1, 0]  # 1.2 lies inside the fade's span
+    assert report.cuts["humannet"].of_type("dissolve")[2] is None  # neither labelled nor detected: no F1
     assert report.duplicate_pairs.n == 0 and not report.false_groups
     assert "pyscenedetect" not in report.cuts
 
