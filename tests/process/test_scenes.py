@@ -301,7 +301,7 @@ def test_shared_clips_f1() -> None:
 @pytest.mark.shared
 @shared
 def test_synthetic_edits_of_shared_clips(tmp_path: Path) -> None:
-    """A sanity check on unseen edits: real footage joined by hard cuts and dissolves, with traps inside.
+    """A sanity check on unseen edits: real footage joined by hard cuts, dissolves and fades, with traps inside.
 
     Not tuned on; the bar is loose on purpose and the numbers are logged.
     """
