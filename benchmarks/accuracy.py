@@ -96,10 +96,15 @@ class Rate:
 
 @dataclass
 class CutCounts:
-    """One detector's matches: per labelled type (tp, fn), and predictions matching no label (fp)."""
+    """One detector's matches: per labelled type the labels found (tp) and missed (fn); the detections matching no
+    label (fp) under the type the detector gave them, or under None when it gives none.
+
+    A detection matched to a label counts for the label's type, whatever type the detector gave it.
+    """
 
     by_type: dict[str, list[int]] = field(default_factory=lambda: {t: [0, 0] for t in CUT_TYPES})
-    fp: int = 0
+    fp_by_type: Counter[str | None] = field(default_factory=Counter)
+    typed: bool = True  # False when the detector gives no types: per-type precision cannot be given
 
     @property
     def tp(self) -> int:
@@ -109,8 +114,31 @@ class CutCounts:
     def fn(self) -> int:
         return sum(fn for _, fn in self.by_type.values())
 
+    @property
+    def fp(self) -> int:
+        return sum(self.fp_by_type.values())
+
+    def of_type(self, cut_type: str) -> tuple[Rate | None, Rate, float | None]:
+        """Precision (None when untyped), recall and F1 (None when untyped, or with neither label nor detection)."""
+        tp, fn = self.by_type[cut_type]
+        if not self.typed:
+            return None, Rate(tp, tp + fn), None
+        fp = self.fp_by_type[cut_type]
+        return Rate(tp, tp + fp), Rate(tp, tp + fn), precision_recall_f1(tp, fp, fn)[2] if tp + fp + fn else None
+
     def as_dict(self) -> dict[str, object]:
         precision, recall, f1 = precision_recall_f1(self.tp, self.fp, self.fn)
+        by_type = {}
+        for t, (tp, fn) in self.by_type.items():
+            type_precision, type_recall, type_f1 = self.of_type(t)
+            by_type[t] = {
+                "tp": tp,
+                "fn": fn,
+                "fp": self.fp_by_type[t] if self.typed else None,
+                "precision": type_precision.as_dict() if type_precision else None,
+                "recall": type_recall.as_dict(),
+                "f1": type_f1,
+            }
         return {
             "tp": self.tp,
             "fp": self.fp,
@@ -118,9 +146,8 @@ class CutCounts:
             "precision": Rate(self.tp, self.tp + self.fp).as_dict() | {"value": precision},
             "recall": Rate(self.tp, self.tp + self.fn).as_dict() | {"value": recall},
             "f1": f1,
-            "by_type": {
-                t: {"tp": tp, "fn": fn, "recall": Rate(tp, tp + fn).as_dict()} for t, (tp, fn) in self.by_type.items()
-            },
+            "typed": self.typed,
+            "by_type": by_type,
         }
 
 
@@ -312,9 +339,9 @@ def evaluate(
             scored[name] = (label, video)
     report.videos = len(scored)
     _score_people_view_motion(report, scored, clips_by_video)
-    detectors = {"humannet": {name: list(video["cut_times"] or []) for name, (_, video) in scored.items()}}
-    if pyscenedetect_cuts is not None:
-        detectors["pyscenedetect"] = pyscenedetect_cuts
+    detectors = {"humannet": {name: typed_cuts(video) for name, (_, video) in scored.items()}}
+    if pyscenedetect_cuts is not None:  # PySceneDetect gives no transition type
+        detectors["pyscenedetect"] = {name: [(t, None) for t in times] for name, times in pyscenedetect_cuts.items()}
     _score_cuts(report, scored, detectors, tolerance_s)
     if report.has_duplicates:
         _score_duplicates(report, all_labels, labels, videos)
@@ -372,13 +399,23 @@ def _score_people_view_motion(
     report.viewpoint_unknown = Rate(unknown, viewed)
 
 
+def typed_cuts(video: dict) -> list[tuple[float, str | None]]:
+    """A `videos.parquet` row's cuts as (time, type); the type is None in a corpus written before `cut_kinds`."""
+    times = list(video["cut_times"] or [])
+    kinds = video.get("cut_kinds") or [None] * len(times)
+    return list(zip(times, kinds, strict=True))
+
+
 def _score_cuts(
     report: SplitReport,
     scored: dict[str, tuple[dict, dict]],
-    detectors: dict[str, dict[str, list[float]]],
+    detectors: dict[str, dict[str, list[tuple[float, str | None]]]],
     tolerance_s: float,
 ) -> None:
-    report.cuts = {name: CutCounts() for name in detectors}
+    report.cuts = {
+        name: CutCounts(typed=all(kind is not None for cuts in predictions.values() for _, kind in cuts))
+        for name, predictions in detectors.items()
+    }
     for name, (label, _) in scored.items():
         truth = cut_labels_of(label)
         disagreements = []
@@ -386,14 +423,17 @@ def _score_cuts(
             if name not in predictions:
                 continue
             predicted = predictions[name]
-            pairs = match_spans(predicted, [cut.window for cut in truth], tolerance_s)
-            matched = {j for _, j in pairs}
+            pairs = match_spans([t for t, _ in predicted], [cut.window for cut in truth], tolerance_s)
+            matched_truth, matched_predictions = {j for _, j in pairs}, {i for i, _ in pairs}
             counts = report.cuts[detector]
             for j, cut in enumerate(truth):
-                counts.by_type[cut.type][0 if j in matched else 1] += 1
-            counts.fp += len(predicted) - len(pairs)
+                counts.by_type[cut.type][0 if j in matched_truth else 1] += 1
+            for i, (_, kind) in enumerate(predicted):
+                if i not in matched_predictions:
+                    counts.fp_by_type[kind] += 1
             if len(pairs) != len(predicted) or len(pairs) != len(truth):
-                disagreements.append(f"{detector} {[round(t, 2) for t in predicted]}")
+                shown = [f"{t:.2f}" + (f" {kind}" if kind else "") for t, kind in predicted]
+                disagreements.append(f"{detector} {shown}")
         if disagreements:
             labelled = [f"{c.t:g} {c.type}" for c in truth]
             report.cut_misses.append(f"{name}: labelled {labelled}; " + "; ".join(disagreements))
@@ -516,15 +556,18 @@ def format_accuracy(report: SplitReport) -> str:
         "Scene cuts (one-to-one; hard within the tolerance of t, dissolve/fade anywhere in span +- tolerance)",
     ]
     for detector, counts in report.cuts.items():
-        precision, recall, f1 = precision_recall_f1(counts.tp, counts.fp, counts.fn)
+        f1 = precision_recall_f1(counts.tp, counts.fp, counts.fn)[2]
         lines.append(
-            f"  {detector:<13} all types: TP {counts.tp}  FP {counts.fp}  FN {counts.fn}  precision {precision:.2f} "
-            f"{Rate(counts.tp, counts.tp + counts.fp)}  recall {recall:.2f}  F1 {f1:.2f}"
+            f"  {detector:<13} all types  precision {Rate(counts.tp, counts.tp + counts.fp)!s:<32} "
+            f"recall {Rate(counts.tp, counts.tp + counts.fn)!s:<32} F1 {f1:.2f}"
             + (f"  {_target_line('cut_f1', figures['cut_f1'])}" if detector == "humannet" else "")
         )
-        lines.append(
-            "  " + " " * 13 + "  ".join(f"{t}: {tp}/{tp + fn} found" for t, (tp, fn) in counts.by_type.items())
-        )
+        for cut_type in CUT_TYPES:
+            precision, recall, type_f1 = counts.of_type(cut_type)
+            lines.append(
+                f"  {'':<13} {cut_type:<9}  precision {str(precision or 'n/a (no types)'):<32} recall {recall!s:<32} "
+                f"F1 {'n/a' if type_f1 is None else f'{type_f1:.2f}'}"
+            )
     lines += [f"    miss: {m}" for m in report.cut_misses]
     if report.has_duplicates:
         lines += [

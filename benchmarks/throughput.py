@@ -438,9 +438,14 @@ def _ledger_snapshot(out_dir: Path) -> dict[str, int]:
 
 
 def humannet_cuts(corpus: Path, files: Sequence[BenchFile]) -> dict[str, list[float]]:
+    """humannet's hard cuts and dissolves: the labels scored here count fades as events, not cuts."""
     keys = {str(f.path): f.key for f in files}
-    table = pq.read_table(corpus / "videos.parquet", columns=["uri", "cut_times"]).to_pylist()
-    return {keys[row["uri"]]: list(row["cut_times"] or []) for row in table if row["uri"] in keys}
+    table = pq.read_table(corpus / "videos.parquet", columns=["uri", "cut_times", "cut_kinds"]).to_pylist()
+    return {
+        keys[row["uri"]]: [t for t, kind in zip(row["cut_times"], row["cut_kinds"], strict=True) if kind != "fade"]
+        for row in table
+        if row["uri"] in keys
+    }
 
 
 def written_clips(corpus: Path) -> dict[str, float]:

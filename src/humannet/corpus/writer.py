@@ -48,6 +48,8 @@ VIDEO_SCHEMA = pa.schema(
         ("frames_decoded", pa.int64()),
         ("decode_errors", pa.int64()),
         ("cut_times", pa.list_(pa.float64())),
+        ("cut_kinds", pa.list_(pa.string())),  # per cut: hard, dissolve or fade
+        ("cut_spans", pa.list_(pa.struct([("start_s", pa.float64()), ("end_s", pa.float64())]))),
         ("scenes", pa.int32()),
         ("clips_kept", pa.int32()),
         ("clips_dropped", pa.int32()),
@@ -119,6 +121,8 @@ def video_row(video: Video) -> dict[str, Any]:
         "frames_decoded": video.frames_decoded,
         "decode_errors": video.decode_errors,
         "cut_times": [cut.time_s for cut in video.cuts],
+        "cut_kinds": [cut.kind for cut in video.cuts],
+        "cut_spans": [{"start_s": cut.start_s, "end_s": cut.end_s} for cut in video.cuts],
         "scenes": len(video.scenes),
         "clips_kept": len(video.kept_clips) if video.status is Status.KEPT else 0,
         "clips_dropped": sum(1 for c in video.clips if c.status is not Status.KEPT),

@@ -1,4 +1,4 @@
-"""Shot-boundary detection on the single decode pass: hard cuts and cross-dissolves.
+"""Shot-boundary detection on the single decode pass: hard cuts, cross-dissolves and fades.
 
 Every frame is reduced to two small descriptors: a 32x18 grey thumbnail, compared by
 normalised cross-correlation (so a global brightness or contrast change is not a change
@@ -19,9 +19,16 @@ A hard cut at frame c must pass four tests, each answering one way detectors are
 
 A dissolve at frame c (at a few window scales w) needs the content w frames before and
 after c to differ like a cut, no hard step in between, and the frames in between to be
-linear blends of the two ends (fitted blend weight rising steadily, small residual). A
-gradual transition that passes through a blank (uniform, e.g. black) frame is a fade, not
-a cut; a hard cut to or from black is a cut.
+linear blends of the two ends (fitted blend weight rising steadily, small residual). Its
+span is where the fitted weight goes from 0 to 1, and the cut is reported at the middle of
+the span.
+
+A fade is a gradual transition through a blank (uniform, e.g. black or white) frame: the
+contrast falls steadily into the blank run and rises steadily out of it, and the content
+before differs from the content after (out of a shot and back into it is not a cut). Its
+span runs from where the contrast starts falling to where it stops rising; the cut is
+reported at the middle. A hard step into or out of the blank run leaves the boundary to the
+hard-cut test: a hard cut to or from black is a hard cut.
 
 Only the features of a sliding window of a few seconds are kept (see `SceneAccumulator`):
 memory does not grow with the video's length, apart from the list of cuts.
@@ -45,11 +52,13 @@ log = logging.getLogger(__name__)
 
 THUMB_SIZE = (32, 18)  # width, height of the grey thumbnail
 COLOUR_LEVELS = 4  # levels per BGR channel in the colour histogram (4**3 = 64 bins)
+FADE_CONTRAST_RATIO = 0.8  # a fade shows a frame of contrast at most this fraction of the shot's next to its blank run
+REPEAT_STEP = 0.005  # change score under which a frame repeats the previous one (frame-rate conversion, a still)
 
 
 class SceneConfig(BaseModel, extra="forbid"):
     hard_threshold: float = Field(
-        0.3,
+        0.25,
         ge=0,
         le=1,
         description=(
@@ -192,15 +201,6 @@ def change_score(a: FrameFeatures, b: FrameFeatures, tone_invariant: bool = Fals
 
 
 @dataclass(slots=True)
-class _Transition:
-    """A detected cut and the time span its transition occupies (one instant for a hard cut)."""
-
-    cut: Cut
-    start_s: float
-    end_s: float
-
-
-@dataclass(slots=True)
 class SceneDetection:
     """What the accumulator hands to `SceneStage.process`."""
 
@@ -234,7 +234,7 @@ class SceneAccumulator:
         self.spans: dict[int, deque[float]] = {
             w: deque(maxlen=size) for w in self.scales
         }  # change across 2w frames, by centre
-        self.candidates: list[_Transition] = []
+        self.candidates: list[Cut] = []
         self.count = 0
         self.next_judged = 1  # frame 0 cannot start a cut
         self.frame_period = 1.0 / fps
@@ -279,15 +279,22 @@ class SceneAccumulator:
         return self.times[i - self.first]
 
     def _judge(self, c: int) -> None:
-        found = self._hard_cut(c)
+        found = self._hard_cut(c) or self._fade(c)
         for w in self.scales:
             if found is not None:
                 break
             found = self._dissolve(c, w)
-        if found is not None:
-            self.candidates.append(found)
+        if found is None:
+            return
+        if found.kind == "fade":  # a step into or out of its blank run is part of the fade, not a cut of its own
+            self.candidates = [
+                cut
+                for cut in self.candidates
+                if not (cut.kind == "hard" and found.start_s <= cut.time_s <= found.end_s)
+            ]
+        self.candidates.append(found)
 
-    def _hard_cut(self, c: int) -> _Transition | None:
+    def _hard_cut(self, c: int) -> Cut | None:
         cfg = self.config
         step = self.steps[c - self.first]
         if step < cfg.hard_threshold:
@@ -296,6 +303,7 @@ class SceneAccumulator:
         if step < near.max():
             return None
         around = np.concatenate([self._steps(c - self.adaptive, c - 1), self._steps(c + 2, c + self.adaptive + 1)])
+        around = around[around >= REPEAT_STEP]  # a repeated frame shows no change: it must not dilute the motion level
         if around.size and step < cfg.adaptive_ratio * float(around.mean()):
             return None
         before, after = self._median(c - self.persist, c), self._median(c, c + self.persist)
@@ -310,8 +318,8 @@ class SceneAccumulator:
             return None  # the shot itself changes this much in the same time: motion, not a cut
         if self._reverts(after, c, lasting):
             return None
-        cut = Cut(frame=c, time_s=self._time(c), kind="hard", score=round(min(step, lasting), 4))
-        return _Transition(cut, cut.time_s, cut.time_s)
+        t = self._time(c)
+        return Cut(frame=c, time_s=t, kind="hard", score=round(min(step, lasting), 4), start_s=t, end_s=t)
 
     def _median(self, start: int, stop: int) -> FrameFeatures:
         window = self._window(start, stop)
@@ -326,7 +334,7 @@ class SceneAccumulator:
         earlier = self._window(c - self.persist - self.revert, c - self.persist)
         return any(change_score(f, after) < self.config.revert_ratio * change for f in earlier)
 
-    def _dissolve(self, c: int, w: int) -> _Transition | None:
+    def _dissolve(self, c: int, w: int) -> Cut | None:
         cfg = self.config
         if c - w - self.persist + 1 < self.first or c + w + self.persist > self.count:
             return None  # both ends must be seen whole
@@ -349,8 +357,34 @@ class SceneAccumulator:
         score = change_score(start, end, tone_invariant=True)
         if score < cfg.dissolve_threshold or not self._is_blend(start, end, self._window(c - w, c + w + 1)):
             return None
-        cut = Cut(frame=c, time_s=self._time(c), kind="dissolve", score=round(score, 4))
-        return _Transition(cut, self._time(c - w), self._time(c + w))
+        first, last = c - w - self.persist + 1, min(c + w + self.persist, self.count) - 1
+        weights = self._blend_weights(start, end, self._window(first, last + 1))
+        times = np.array([self._time(i) for i in range(first, last + 1)])
+        inside = (weights > 0.1) & (weights < 0.9)  # the ends of the ramp are flattened by the median windows
+        if inside.sum() >= 2:
+            slope, offset = np.polyfit(times[inside], weights[inside], 1)
+            span = (-offset / slope, (1 - offset) / slope) if slope > 0 else (times[0], times[-1])
+        else:  # too few frames in the ramp to fit it: the step from one end to the other
+            step = int(np.argmax(np.diff(weights)))
+            span = (times[step], times[step + 1])
+        start_s, end_s = max(float(span[0]), times[0]), min(float(span[1]), times[-1])
+        middle = first + int(np.argmin(np.abs(times - (start_s + end_s) / 2)))
+        return Cut(
+            frame=middle,
+            time_s=self._time(middle),
+            kind="dissolve",
+            score=round(score, 4),
+            start_s=round(start_s, 4),
+            end_s=round(end_s, 4),
+        )
+
+    @staticmethod
+    def _blend_weights(start: FrameFeatures, end: FrameFeatures, frames: list[FrameFeatures]) -> np.ndarray:
+        """The weight a of each frame fitted as (1 - a) * start + a * end (least squares on the thumbnails)."""
+        a, b = start.grey.ravel(), end.grey.ravel()
+        direction = b - a
+        norm2 = max(float(direction @ direction), 1e-6)
+        return (np.stack([f.grey.ravel() for f in frames]) - a) @ direction / norm2
 
     def _is_blend(self, start: FrameFeatures, end: FrameFeatures, middle: list[FrameFeatures]) -> bool:
         """Are the middle frames (1 - a) * start + a * end with a rising steadily?"""
@@ -360,21 +394,65 @@ class SceneAccumulator:
         if norm2 < 1e-6:
             return False
         frames = np.stack([f.grey.ravel() for f in middle]) - a
-        weights = frames @ direction / norm2
+        weights = self._blend_weights(start, end, middle)
         residual = np.linalg.norm(frames - np.outer(weights, direction), axis=1) / np.sqrt(norm2)
         progress = float(np.corrcoef(np.arange(len(weights)), weights)[0, 1]) if np.ptp(weights) > 0 else 0.0
         return float(residual.mean()) <= self.config.blend_residual_max and progress >= self.config.blend_progress_min
 
-    def _suppress(self, found: list[_Transition]) -> list[Cut]:
+    def _fade(self, c: int) -> Cut | None:
+        """A fade through a blank run, judged at the first frame after the run."""
+        cfg = self.config
+        if c < 2 or self._f(c).blank or not self._f(c - 1).blank:
+            return None
+        run_start = c - 1
+        while run_start - 1 >= self.first and self._f(run_start - 1).blank:
+            run_start -= 1
+        if run_start - 1 < self.first:
+            return None  # nothing before the run in memory
+        first, last = self._ramp_end(run_start - 1, -1), self._ramp_end(c, 1)
+        for outer, inner in ((first, run_start - 1), (last, c)):  # a hard step into or out of the run: not a fade
+            if self._f(inner).grey.std() > FADE_CONTRAST_RATIO * self._f(outer).grey.std():
+                return None
+        before = self._median(first - self.persist + 1, first + 1)
+        after = self._median(last, last + self.persist)
+        if before.blank or after.blank:
+            return None
+        score = change_score(before, after, tone_invariant=True)
+        if score < cfg.dissolve_threshold:
+            return None  # out of a shot and back into it
+        start_s, end_s = self._time(first), self._time(last)
+        middle = min(range(first, last + 1), key=lambda i: abs(self._time(i) - (start_s + end_s) / 2))
+        return Cut(
+            frame=middle, time_s=self._time(middle), kind="fade", score=round(score, 4), start_s=start_s, end_s=end_s
+        )
+
+    def _ramp_end(self, i: int, direction: int) -> int:
+        """From frame i, step away from a blank run while the contrast keeps rising (one stalled frame allowed)."""
+
+        def contrast(k: int) -> float:
+            return float(self._f(k).grey.std())
+
+        def rises(k: int) -> bool:
+            return self.first <= k < self.count and contrast(k) > 1.01 * contrast(i) + 0.2
+
+        while True:
+            if rises(i + direction):
+                i += direction
+            elif rises(i + 2 * direction):  # a repeated frame (frame-rate conversion) stalls the ramp for one frame
+                i += 2 * direction
+            else:
+                return i
+
+    def _suppress(self, found: list[Cut]) -> list[Cut]:
         """Of transitions that overlap or leave less than the minimum scene length between them, keep the strongest."""
-        kept: list[_Transition] = []
-        for transition in sorted(found, key=lambda t: t.cut.frame):
-            if kept and transition.start_s - kept[-1].end_s < self.config.min_scene_s:
-                if transition.cut.score > kept[-1].cut.score:
-                    kept[-1] = transition
+        kept: list[Cut] = []
+        for cut in sorted(found, key=lambda t: t.frame):
+            if kept and cut.start_s - kept[-1].end_s < self.config.min_scene_s:
+                if cut.score > kept[-1].score:
+                    kept[-1] = cut
                 continue
-            kept.append(transition)
-        return [t.cut for t in kept]
+            kept.append(cut)
+        return kept
 
 
 def scenes_between(cuts: list[Cut], frame_count: int, end_s: float) -> list[Scene]:
@@ -394,8 +472,8 @@ class SceneStage(FrameStage):
     """Finds cuts in the shared decode pass and splits the video into scenes."""
 
     name = "scenes"
-    version = "1"
-    produces_video: ClassVar[tuple[str, ...]] = ("cut_times", "scenes")
+    version = "2"
+    produces_video: ClassVar[tuple[str, ...]] = ("cut_times", "cut_kinds", "cut_spans", "scenes")
     config_sections: ClassVar[tuple[str, ...]] = ("scenes", "decode")
     reads: ClassVar[tuple[str, ...]] = ("probe",)
     writes: ClassVar[tuple[str, ...]] = ("cuts", "scenes")
