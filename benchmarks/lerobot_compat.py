@@ -1,15 +1,16 @@
 """Check `humannet export lerobot` against the real `lerobot` package: load, merge with a LeRobot-written dataset.
 
-python -m benchmarks lerobot_compat [CORPUS] [--versions 0.4.4 0.6.1] [--cache DIR] [--keep DIR] [--json PATH]
-                                    [--reference DIR]
+python -m benchmarks lerobot_compat [CORPUS] [--versions 0.4.4 0.6.1] [--size 320x180] [--cache DIR] [--keep DIR]
+                                    [--json PATH] [--reference DIR]
 
 For each LeRobot version a virtualenv is made once in the cache folder (outside the repository) with
-`pip install lerobot==VERSION` on the Python that version needs. The robot-ready corpus (CORPUS, or the
-bundled football clip curated once into the cache) is exported with humannet; then, inside each
-virtualenv, `benchmarks/lerobot_probe.py` writes a dataset with the same features using LeRobot's own
-writer, loads both with `LeRobotDataset`, merges them with LeRobot's `aggregate_datasets` and loads the
-merge. The report gives, per version, each step's outcome and the differences between what LeRobot
-wrote and what humannet wrote (info.json features, episodes and tasks Parquet schemas).
+`pip install lerobot==VERSION` on the Python that version needs. The robot-ready corpus (CORPUS, or
+the bundled football clip curated once into the cache) is exported with humannet, with the
+`--lerobot-version` of that release; then, inside each virtualenv, `benchmarks/lerobot_probe.py`
+writes a dataset with the same features using LeRobot's own writer, loads both with `LeRobotDataset`,
+merges them with LeRobot's `aggregate_datasets` and loads the merge. The report gives, per version,
+each step's outcome and the differences between what LeRobot wrote and what humannet wrote
+(info.json features; data, episodes and tasks Parquet schemas).
 """
 
 from __future__ import annotations
@@ -27,9 +28,13 @@ from pathlib import Path
 from humannet.corpus.export.lerobot import export_lerobot
 from humannet.corpus.reader import open_corpus
 
-# Each pinned LeRobot release: the Python it installs on (0.4.4 is the newest for humannet's 3.11) and the pip
-# requirement (from 0.5 on, the dataset code's dependencies are the `dataset` extra).
-VERSIONS = {"0.4.4": ("3.11", "lerobot==0.4.4"), "0.6.1": ("3.12", "lerobot[dataset]==0.6.1")}
+# Each pinned LeRobot release: the Python it installs on (0.4.4 is the newest for humannet's 3.11), the pip
+# requirement (from 0.5 on, the dataset code's dependencies are the `dataset` extra) and the export's
+# --lerobot-version that writes what it writes.
+VERSIONS = {
+    "0.4.4": ("3.11", "lerobot==0.4.4", "0.4"),
+    "0.6.1": ("3.12", "lerobot[dataset]==0.6.1", "0.6"),
+}
 REPOSITORY = Path(__file__).resolve().parent.parent
 SAMPLE_CLIP = REPOSITORY / "examples" / "videos" / "exo_sam2_football_juggling.mp4"  # robot-ready with defaults
 PROBE = Path(__file__).resolve().parent / "lerobot_probe.py"
@@ -59,7 +64,7 @@ def virtualenv(cache: Path, lerobot: str) -> Path:
     python = root / "bin" / "python"
     if installed(python) == lerobot:
         return python
-    minor, requirement = VERSIONS[lerobot]
+    minor, requirement, _ = VERSIONS[lerobot]
     print(f"lerobot {lerobot}: making {root} (pip install {requirement}; minutes, several GB)", flush=True)
     subprocess.run([find_python(minor), "-m", "venv", "--clear", str(root)], check=True)
     subprocess.run([str(python), "-m", "pip", "install", "-q", requirement], check=True)
@@ -191,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks lerobot_compat", description=__doc__.splitlines()[0])
     parser.add_argument("corpus", type=Path, nargs="?", help="a corpus with robot-ready clips (default: sample clip)")
     parser.add_argument("--versions", nargs="+", default=list(VERSIONS), choices=list(VERSIONS))
+    parser.add_argument("--size", default="320x180", metavar="WxH", help="video frame size of the export")
     parser.add_argument("--cache", type=Path, default=None, help="virtualenvs and the sample corpus (reused)")
     parser.add_argument("--keep", type=Path, default=None, help="keep the datasets written here (default: removed)")
     parser.add_argument("--json", dest="json_path", type=Path, default=None, help="write the full reports here")
@@ -202,16 +208,17 @@ def main(argv: list[str] | None = None) -> int:
     cache.mkdir(parents=True, exist_ok=True)
     corpus = args.corpus or sample_corpus(cache)
     pythons = {version: virtualenv(cache, version) for version in args.versions}
+    width, _, height = args.size.partition("x")
     work = args.keep or Path(tempfile.mkdtemp(prefix="humannet-lerobot-compat-"))
     try:
-        exported = export_lerobot(open_corpus(str(corpus)), work / "export")
-        print(exported.describe())
         reports = {}
         for version, python in pythons.items():
             version_work = work / version
-            version_work.mkdir(parents=True)
             export = version_work / "export"
-            shutil.copytree(work / "export", export)  # each version reads (and may migrate) its own copy
+            exported = export_lerobot(
+                open_corpus(str(corpus)), export, size=(int(width), int(height)), lerobot_version=VERSIONS[version][2]
+            )
+            print(f"humannet export --lerobot-version {VERSIONS[version][2]}: {exported.describe()}")
             reports[version] = probe(python, export, version_work)
             print("\n".join(describe(version, reports[version], exported.frames, exported.episodes)), flush=True)
     finally:
