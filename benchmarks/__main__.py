@@ -6,7 +6,7 @@ import importlib
 import sys
 
 # The runnable benchmarks, each a module here with `main(argv) -> int`; the other modules are what they share.
-BENCHMARKS = ("accuracy", "camera_trajectory", "fit", "retarget", "review", "scaling", "throughput")
+BENCHMARKS = ("accuracy", "camera_trajectory", "fit", "lerobot_compat", "retarget", "review", "scaling", "throughput")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -138,8 +138,22 @@ def action100m(corpus: Path, out_path: Path) -> None:
     show_default=True,
     help="Shortest stretch of valid retargeted pose that makes an episode.",
 )
+@click.option(
+    "--lerobot-version",
+    type=click.Choice(["0.4", "0.6"]),
+    default="0.4",
+    show_default=True,
+    help="Write the details LeRobot releases disagree on as this one does, so its merge takes the dataset "
+    "(0.4: the newest LeRobot for humannet's Python; 0.6: LeRobot 0.6, checked with 0.6.1).",
+)
 def lerobot(
-    corpus: str, out_dir: Path, where: str | None, fps: int | None, size: str | None, min_seconds: float
+    corpus: str,
+    out_dir: Path,
+    where: str | None,
+    fps: int | None,
+    size: str | None,
+    min_seconds: float,
+    lerobot_version: str,
 ) -> None:
     """Write the robot-ready segments of CORPUS as a LeRobotDataset (v3.0 layout).
 
@@ -155,5 +169,13 @@ def lerobot(
             raise click.BadParameter(f"expected WIDTHxHEIGHT, e.g. 320x240, got {size!r}", param_hint="--size")
         frame_size = (int(width), int(height))
     source = open_corpus_and_warn(corpus)
-    result = export_lerobot(source, out_dir, where=where, fps=fps, size=frame_size, min_seconds=min_seconds)
+    result = export_lerobot(
+        source,
+        out_dir,
+        where=where,
+        fps=fps,
+        size=frame_size,
+        min_seconds=min_seconds,
+        lerobot_version=lerobot_version,
+    )
     click.echo(result.describe())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import tarfile
 from pathlib import Path
@@ -138,7 +139,8 @@ def validate_layout(root: Path) -> dict:
     for before, after in zip(episodes, episodes[1:], strict=False):
         assert after["dataset_from_index"] == before["dataset_to_index"]
     tasks = pd.read_parquet(root / "meta" / "tasks.parquet")
-    assert tasks.index.name == "task" and list(tasks.columns) == ["task_index"] and len(tasks) == info["total_tasks"]
+    # the task text is the index (named "task" from LeRobot 0.5 on, unnamed before; the layout test checks which)
+    assert list(tasks.columns) == ["task_index"] and len(tasks) == info["total_tasks"]
 
     frames_per_video: dict[str, int] = {}
     rows = []
@@ -294,3 +296,58 @@ def test_output_folder_in_the_way_is_refused(robot_corpus, tmp_path):
     with pytest.raises(ValueError, match="not empty"):
         export_lerobot(open_corpus(path), tmp_path / "busy")
     assert (tmp_path / "busy" / "keep.txt").read_text() == "mine"
+
+
+def layout_of(root: Path) -> dict:
+    """The parts of a dataset that LeRobot's merge compares or concatenates, as benchmarks/lerobot_probe.py reads
+    them."""
+    tasks = pq.read_schema(root / "meta" / "tasks.parquet")
+    return {
+        "info": json.loads((root / "meta" / "info.json").read_text()),
+        "data schema": {f.name: str(f.type) for f in pq.read_schema(root / "data" / "chunk-000" / "file-000.parquet")},
+        "episodes schema": {
+            f.name: str(f.type) for f in pq.read_schema(root / "meta" / "episodes" / "chunk-000" / "file-000.parquet")
+        },
+        "tasks schema": {f.name: str(f.type) for f in tasks},
+        "tasks pandas index": json.loads(tasks.metadata[b"pandas"])["index_columns"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("option", "reference_file"),
+    [([], "lerobot-0.4.4.json"), (["--lerobot-version", "0.6"], "lerobot-0.6.1.json")],
+)
+def test_export_has_the_layout_that_lerobot_itself_writes(robot_corpus, tmp_path, option, reference_file):
+    """Against what the real LeRobot wrote for the same features (tests/data/lerobot/README.md): LeRobot 0.4 merges
+    only datasets whose features, video info included, are equal, and concatenates the episodes tables."""
+    reference = json.loads((Path(__file__).parents[2] / "data" / "lerobot" / reference_file).read_text())
+    out = tmp_path / "lerobot"
+    result = CliRunner().invoke(
+        main, ["export", "lerobot", str(robot_corpus[0]), "-o", str(out), "--size", "96x64", *option]
+    )
+    assert result.exit_code == 0, result.output
+    mine = layout_of(out)
+    assert sorted(mine["info"]) == reference["info keys"]
+    features = mine["info"]["features"]
+    assert set(features) == set(reference["features"])
+    for name, expected in reference["features"].items():
+        assert features[name]["dtype"] == expected["dtype"], name
+    video, expected_video = features[VIDEO_KEY], reference["features"][VIDEO_KEY]
+    assert video["names"] == expected_video["names"]
+    per_file = {"video.height": 64, "video.width": 96, "video.fps": 10}  # follow the data, not the writer
+    assert video["info"] == {**expected_video["info"], **per_file}
+    assert list(video["info"]) == list(expected_video["info"])  # LeRobot's key order, for a byte-alike info.json
+
+    def sized(schema: dict) -> dict:  # the state's length is the robot's, not the writer's
+        return {name: re.sub(r"\[\d+\]$", "[N]", kind) for name, kind in schema.items()}
+
+    assert sized(mine["data schema"]) == sized(reference["data schema"])
+    assert mine["episodes schema"] == reference["episodes schema"]
+    assert mine["tasks schema"] == reference["tasks schema"]
+    assert mine["tasks pandas index"] == reference["tasks pandas index"]
+    tasks = pd.read_parquet(out / "meta" / "tasks.parquet")  # the task text is the index, however it is named
+    episodes = pq.read_table(out / "meta" / "episodes" / "chunk-000" / "file-000.parquet")
+    assert list(tasks.columns) == ["task_index"]
+    assert {task for listed in episodes.column("tasks").to_pylist() for task in listed} <= set(tasks.index)
+    with av.open(str(out / "videos" / VIDEO_KEY / "chunk-000" / "file-000.mp4")) as container:
+        assert container.streams.video[0].codec.canonical_name == expected_video["info"]["video.codec"]

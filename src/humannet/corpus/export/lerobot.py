@@ -18,7 +18,12 @@ The layout follows LeRobot's own constants (lerobot/datasets/utils.py, codebase 
     meta/humannet.json                            (humannet's own) source clip and span of every episode
 
 Files roll over to the next file index at LeRobot's default sizes (100 MB data, 200 MB video,
-1000 files per chunk).
+1000 files per chunk). The video is encoded as LeRobot's recorder encodes by default (AV1 with SVT-AV1).
+
+LeRobot's merge (`aggregate_datasets`) takes only datasets whose features are equal, video info
+included, and LeRobot releases write a few details differently: `LEROBOT_VERSIONS` holds them, and
+the export writes those of one release (by default 0.4, the newest LeRobot for humannet's Python).
+`benchmarks/lerobot_compat.py` checks each against the real package; tests/data/lerobot keeps what it wrote.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import io
 import json
 import logging
 import math
+import os
 import tarfile
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -62,6 +68,41 @@ INDEX_FEATURES = {
     "task_index": {"dtype": "int64", "shape": [1], "names": None},
 }
 RETARGET_ARRAYS = ("times", "root_pos", "root_quat", "joint_pos", "joint_names", "valid")
+# LeRobot's default video encoding (video_utils.encode_video_frames): SVT-AV1, CRF 30, a keyframe every 2 frames
+# (for fast random access), preset 12; `video.codec` in info.json is the stream's canonical name, "av1".
+VIDEO_ENCODER = "libsvtav1"
+VIDEO_OPTIONS = {"g": "2", "crf": "30", "preset": "12"}
+
+
+@dataclass(frozen=True)
+class LeRobotVersion:
+    """What LeRobot releases writing the v3.0 layout write differently (each seen in a dataset the release wrote)."""
+
+    depth_key: str  # the video info's depth-map flag
+    encoder_info: dict[str, Any]  # encoder settings the release records in the video info
+    integer_extrema: bool  # min and max of integer features kept as int64 in the episode stats (else float64)
+    task_index_field: str  # meta/tasks.parquet's index column: pandas' name for an unnamed index, or "task"
+    task_index_type: pa.DataType
+
+
+LEROBOT_VERSIONS = {
+    "0.4": LeRobotVersion("video.is_depth_map", {}, True, "__index_level_0__", pa.large_string()),
+    "0.6": LeRobotVersion(
+        "is_depth_map",
+        {
+            "video.g": 2,
+            "video.crf": 30,
+            "video.preset": 12,
+            "video.fast_decode": 0,
+            "video.video_backend": "pyav",
+            "video.extra_options": {},
+        },
+        False,
+        "task",
+        pa.string(),
+    ),
+}
+DEFAULT_LEROBOT_VERSION = "0.4"
 
 
 class LeRobotExportError(HumannetError, ValueError):
@@ -105,8 +146,12 @@ def export_lerobot(
     fps: int | None = None,
     size: tuple[int, int] | None = None,
     min_seconds: float = 1.0,
+    lerobot_version: str = DEFAULT_LEROBOT_VERSION,
 ) -> ExportResult:
-    """Write the robot-ready segments of `corpus` (optionally filtered by a DuckDB predicate) to `out`."""
+    """Write the robot-ready segments of `corpus` (optionally filtered by a DuckDB predicate) to `out`, as LeRobot
+    `lerobot_version` (a key of LEROBOT_VERSIONS) writes them."""
+    if lerobot_version not in LEROBOT_VERSIONS:
+        raise LeRobotExportError(f"LeRobot version {lerobot_version!r}: choose one of {', '.join(LEROBOT_VERSIONS)}")
     rows = _robot_ready_rows(corpus, where)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise LeRobotExportError(f"{out}: already exists and is not empty; choose a new folder")
@@ -119,7 +164,7 @@ def export_lerobot(
                     retarget = _load_retarget(files.get("retarget.npz"))
                     rate = fps or _native_rate(retarget["times"])
                     if writer is None:
-                        writer = _DatasetWriter(partial, rate, size, retarget)
+                        writer = _DatasetWriter(partial, rate, size, retarget, LEROBOT_VERSIONS[lerobot_version])
                     episodes = list(_episodes(row, files, retarget, writer, min_seconds))
                 except Exception as exc:  # one bad clip is named in the result, never stops the export
                     result.skipped.append(
@@ -295,8 +340,10 @@ def _task(row: dict[str, Any], clip_json: dict[str, Any]) -> str:
 class _DatasetWriter:
     """Appends episodes to the data Parquet and video files, keeping the episode metadata and stats."""
 
-    def __init__(self, root: Path, fps: int, size: tuple[int, int] | None, first: dict[str, Any]) -> None:
-        self.root, self.fps, self.size = root, int(fps), size
+    def __init__(
+        self, root: Path, fps: int, size: tuple[int, int] | None, first: dict[str, Any], version: LeRobotVersion
+    ) -> None:
+        self.root, self.fps, self.size, self.version = root, int(fps), size, version
         self.joint_names: list[str] = first["joint_names"]
         self.robot_type: str = first["model"]
         self.names = state_names(self.joint_names)
@@ -335,7 +382,7 @@ class _DatasetWriter:
         self._rows.append(table)
         self._rows_bytes += table.nbytes
         video_span = self._write_video(episode.frames)
-        stats = {name: _stats(values) for name, values in columns.items()}
+        stats = {name: _stats(values, self.version.integer_extrema) for name, values in columns.items()}
         sampled = _sample_pixels(episode.frames)
         stats[VIDEO_KEY] = _image_stats(sampled)
         self._pixels.append(sampled)
@@ -409,9 +456,10 @@ class _DatasetWriter:
         episodes_path = self.root / EPISODES_PATH.format(chunk_index=0, file_index=0)
         episodes_path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.Table.from_pylist(self.episodes), episodes_path, compression="snappy")
-        _write_tasks(meta / "tasks.parquet", self.tasks)
+        _write_tasks(meta / "tasks.parquet", self.tasks, self.version)
         (meta / "stats.json").write_text(json.dumps(self._global_stats(), indent=2))
-        video_info = _video_info(self.root / VIDEO_PATH.format(video_key=VIDEO_KEY, chunk_index=0, file_index=0))
+        video_path = self.root / VIDEO_PATH.format(video_key=VIDEO_KEY, chunk_index=0, file_index=0)
+        video_info = _video_info(video_path, self.version)
         width, height = video_info["video.width"], video_info["video.height"]
         state_feature = {"dtype": "float32", "shape": [len(self.names)], "names": self.names}
         info = {
@@ -462,7 +510,8 @@ class _DatasetWriter:
             "task_index": np.concatenate([np.full(e["length"], self.tasks[e["tasks"][0]]) for e in self.episodes]),
         }
         stats = {"observation.state": _stats(both[:, :dims]), "action": _stats(both[:, dims:])}
-        stats.update({name: _stats(values) for name, values in index_columns.items()})
+        integers = self.version.integer_extrema
+        stats.update({name: _stats(values, integers) for name, values in index_columns.items()})
         stats[VIDEO_KEY] = _image_stats(np.concatenate(self._pixels))
         return stats
 
@@ -484,19 +533,16 @@ class _RollingFiles:
 
 
 class _VideoFile:
-    """H.264 MP4 written frame by frame at a constant rate (keyframe every 2 frames, as LeRobot encodes, for fast
-    seeking)."""
+    """MP4 written frame by frame at a constant rate, encoded with LeRobot's default settings."""
 
     def __init__(self, path: Path, fps: int, width: int, height: int) -> None:
         import av
 
+        os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its whole configuration to stderr unless told not to
         path.parent.mkdir(parents=True, exist_ok=True)
         self.container = av.open(str(path), "w", format="mp4")
-        self.stream = self.container.add_stream(
-            "libx264", rate=Fraction(fps, 1), options={"crf": "23", "preset": "veryfast"}
-        )
+        self.stream = self.container.add_stream(VIDEO_ENCODER, rate=Fraction(fps, 1), options=VIDEO_OPTIONS)
         self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, "yuv420p"
-        self.stream.codec_context.gop_size = 2
         self.stream.codec_context.time_base = Fraction(1, fps)
         self.fps = fps
         self.frames = 0
@@ -526,14 +572,18 @@ def _column(values: np.ndarray) -> pa.Array:
     return pa.array(values)
 
 
-def _stats(values: np.ndarray) -> dict[str, Any]:
-    """LeRobot's per-feature statistics (compute_stats.get_feature_stats): over frames, per dimension."""
+def _stats(values: np.ndarray, integer_extrema: bool = False) -> dict[str, Any]:
+    """LeRobot's per-feature statistics (compute_stats.get_feature_stats): over frames, per dimension; with
+    `integer_extrema`, min and max of an integer feature stay integers."""
+    extrema = np.asarray(values)
+    if not (integer_extrema and np.issubdtype(extrema.dtype, np.integer)):
+        extrema = extrema.astype(np.float64)
     array = np.asarray(values, dtype=np.float64)
     if array.ndim == 1:
-        array = array[:, None]
+        array, extrema = array[:, None], extrema[:, None]
     stats = {
-        "min": array.min(axis=0).tolist(),
-        "max": array.max(axis=0).tolist(),
+        "min": extrema.min(axis=0).tolist(),
+        "max": extrema.max(axis=0).tolist(),
         "mean": array.mean(axis=0).tolist(),
         "std": array.std(axis=0).tolist(),
         "count": [len(array)],
@@ -558,30 +608,32 @@ def _image_stats(pixels: np.ndarray) -> dict[str, Any]:
     return {name: ([[[v]] for v in value] if name != "count" else [len(pixels)]) for name, value in per_channel.items()}
 
 
-def _video_info(path: Path) -> dict[str, Any]:
+def _video_info(path: Path, version: LeRobotVersion) -> dict[str, Any]:
+    """The feature's `info` as LeRobot's `get_video_info` builds it from the first video file, keys in its order."""
     import av
 
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        return {
+        probed = {
             "video.height": stream.height,
             "video.width": stream.width,
-            "video.codec": stream.codec_context.name,
+            "video.codec": stream.codec.canonical_name,
             "video.pix_fmt": stream.pix_fmt,
-            "video.fps": int(stream.base_rate or stream.average_rate),
-            "video.channels": 3,
-            "video.g": 2,
-            "is_depth_map": False,
-            "has_audio": False,
         }
+        rate = int(stream.base_rate or stream.average_rate)
+    depth = {version.depth_key: False}
+    if version.depth_key.startswith("video."):  # 0.4: the flag right after the pixel format
+        return {**probed, **depth, "video.fps": rate, "video.channels": 3, "has_audio": False}
+    return {**probed, "video.fps": rate, "video.channels": 3, "has_audio": False, **version.encoder_info, **depth}
 
 
-def _write_tasks(path: Path, tasks: dict[str, int]) -> None:
-    """meta/tasks.parquet as LeRobot writes it with pandas: `task_index` column, the task text as the index named
-    `task`."""
+def _write_tasks(path: Path, tasks: dict[str, int], version: LeRobotVersion) -> None:
+    """meta/tasks.parquet as LeRobot writes it with pandas: `task_index` column, the task text as the index (named
+    `task` from 0.5 on; 0.4 leaves it unnamed, so pandas stores it as `__index_level_0__`)."""
     names = list(tasks)
+    index = version.task_index_field
     pandas_meta = {
-        "index_columns": ["task"],
+        "index_columns": [index],
         "column_indexes": [
             {
                 "name": None,
@@ -599,14 +651,20 @@ def _write_tasks(path: Path, tasks: dict[str, int]) -> None:
                 "numpy_type": "int64",
                 "metadata": None,
             },
-            {"name": "task", "field_name": "task", "pandas_type": "unicode", "numpy_type": "object", "metadata": None},
+            {
+                "name": None if index.startswith("__") else index,
+                "field_name": index,
+                "pandas_type": "unicode",
+                "numpy_type": "object",
+                "metadata": None,
+            },
         ],
         "attributes": {},
         "creator": {"library": "pyarrow", "version": pa.__version__},
         "pandas_version": "2.2.0",
     }
     table = pa.table(
-        {"task_index": pa.array([tasks[n] for n in names], pa.int64()), "task": pa.array(names, pa.string())}
+        {"task_index": pa.array([tasks[n] for n in names], pa.int64()), index: pa.array(names, version.task_index_type)}
     )
     table = table.replace_schema_metadata({b"pandas": json.dumps(pandas_meta).encode()})
     path.parent.mkdir(parents=True, exist_ok=True)
