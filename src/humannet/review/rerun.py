@@ -87,7 +87,7 @@ class ReviewRun:
 def rerun_review(corpus_dir: Path, config: Any, plan: ReviewPlan, names: list[str] | None = None) -> ReviewRun:
     """Rerun the named review stages (default: those whose stamps are out of date) and rewrite the index."""
     ledger = Ledger(corpus_dir)
-    done = _analysed_videos(corpus_dir, ledger, plan.analysis_fingerprint)
+    done = analysed_videos(corpus_dir, ledger, plan.analysis_fingerprint)
     chosen = _chosen_stages(plan, done, names)
     videos = [done[uri] for uri in sorted(done)]
     shard_of = {
@@ -110,12 +110,14 @@ def rerun_review(corpus_dir: Path, config: Any, plan: ReviewPlan, names: list[st
                 _review_video(pipeline, video, runs)
                 settle_clips(video)
                 ledger.commit_video(video, plan.analysis_fingerprint)
-    _rewrite_index(corpus_dir, config, videos, shard_of, plan.producers)
+    rewrite_index(corpus_dir, videos, shard_of, plan.producers)
+    _record_review_settings(corpus_dir, config)
     available = {stage.name for stage in plan.stages}
     return ReviewRun(runs, sorted(available - {s.name for s in chosen}))
 
 
-def _analysed_videos(corpus_dir: Path, ledger: Ledger, fingerprint: str) -> dict[str, Video]:
+def analysed_videos(corpus_dir: Path, ledger: Ledger, fingerprint: str) -> dict[str, Video]:
+    """The ledger's finished videos by URI; refused when there is no ledger or it holds other analysis settings."""
     if not (corpus_dir / "state" / "videos").is_dir():
         raise ReviewError(
             f"{corpus_dir}: no curation ledger (state/videos); review works on a corpus written by `humannet curate`"
@@ -193,14 +195,17 @@ class WrittenClipFrames:
                 yield Frame(frame.index, start_s + frame.time_s, frame.small, frame.analysis)
 
 
-def _rewrite_index(
-    corpus_dir: Path, config: Any, videos: list[Video], shard_of: dict[str, str], producers: list[Producer]
-) -> None:
+def rewrite_index(corpus_dir: Path, videos: list[Video], shard_of: dict[str, str], producers: list[Producer]) -> None:
+    """The index and provenance.parquet from the ledger's records; shards and every column not changed stay as
+    they were (`humannet recaption` uses it too)."""
     for video in videos:
         for clip in video.clips:
             clip.shard = shard_of.get(clip.clip_id)
     write_index(corpus_dir, videos)
     write_provenance(corpus_dir, producers, videos)
+
+
+def _record_review_settings(corpus_dir: Path, config: Any) -> None:
     manifest_path = corpus_dir / "manifest.json"
     if manifest_path.exists():  # the review settings that now stand behind the review columns
         manifest = json.loads(manifest_path.read_text())
