@@ -126,7 +126,8 @@ def analysed_videos(corpus_dir: Path, ledger: Ledger, fingerprint: str) -> dict[
     if stale:
         raise ReviewError(
             f"{corpus_dir}: {stale} videos were analysed with other analysis settings than the ones given; "
-            "only the [review] settings may differ for a review rerun (pass the corpus's own config, or rebuild it)"
+            "only the [review] settings may differ for a review rerun, and the [captions] settings for a recaption "
+            "(pass the corpus's own config, or rebuild it)"
         )
     return done
 
