@@ -43,7 +43,9 @@ def recaption(corpus: Path, *settings: str):
 
 
 def clips(corpus: Path) -> dict[str, dict]:
-    return {row["clip_id"]: row for row in pq.read_table(corpus / "clips").to_pylist()}
+    rows = pq.read_table(corpus / "clips").to_pylist()
+    assert len({row["clip_id"] for row in rows}) == len(rows)
+    return {row["clip_id"]: row for row in rows}
 
 
 def shard_members(path: Path) -> dict[str, bytes]:
@@ -60,12 +62,18 @@ def test_recaption_captions_only_the_clips_the_vlm_failed(tmp_path, examples_dir
     corpus, cache = tmp_path / "corpus", tmp_path / "answers"
     coffee, sign = examples_dir / "exo_sam2_coffee_pouring.mp4", examples_dir / "exo_intel_asl_sign_again.mkv"
     coffee_id = hashlib.sha256(coffee.read_bytes()).hexdigest()[:16]  # humannet's video ID
+    copy = tmp_path / "copy.mkv"  # an exact duplicate: curate drops it, and a rewritten index must not bring it back
+    copy.write_bytes(sign.read_bytes())
     server = ChatServer(behaviours={coffee_id: Behaviour(always="500")}).start()
     try:  # one shard per clip: the sign-language clip is captioned, the VLM fails on the coffee clips
-        curate([coffee, sign], corpus, server.base_url, cache, "corpus.shard_max_clips=1")
+        curate([coffee, sign, copy], corpus, server.base_url, cache, "corpus.shard_max_clips=1")
     finally:
         server.stop()
-    before = clips(corpus)
+    before, videos = clips(corpus), pq.read_table(corpus / "videos.parquet").to_pylist()
+    assert sorted((v["reason"] or "").split(":")[0] for v in videos if v["uri"] in (str(sign), str(copy))) == [
+        "",
+        "exact_duplicate",
+    ]
     failed = sorted(c for c, row in before.items() if row["caption_backend"] == VLM_FAILED)
     captioned = sorted(c for c, row in before.items() if row["caption_backend"].startswith("openai:"))
     assert len(failed) == 2 and len(captioned) == 1 and all(c.startswith(coffee_id) for c in failed)
@@ -85,6 +93,7 @@ def test_recaption_captions_only_the_clips_the_vlm_failed(tmp_path, examples_dir
     assert "re-captioned 1 of 2 clip(s)" in result.output and "still failing: 1" in result.output
     assert set(partly.requests) == set(failed)  # the clip captioned during curate is not asked again
     after = clips(corpus)
+    assert pq.read_table(corpus / "videos.parquet").to_pylist() == videos
     assert after[second]["caption_backend"].startswith("openai:")
     assert after[second]["caption_short"] == caption_for(second)["short"]
     assert after[first]["caption_backend"] == VLM_FAILED

@@ -69,7 +69,7 @@ def recaption(corpus_dir: Path, config: Any, fingerprint: str, producers: list[P
     columns, both from the catalogue (`stages.py`), as for `humannet review`.
     """
     ledger = Ledger(corpus_dir)
-    videos = analysed_videos(corpus_dir, ledger, fingerprint)
+    videos = analysed_videos(corpus_dir, ledger, fingerprint, config.dedup)
     shard_clips = {name: record["clips"] for name, record in ledger.load_shards().items()}
     shard_of = {clip_id: f"shards/{name}.tar" for name, clips in shard_clips.items() for clip_id in clips}
     marked = {

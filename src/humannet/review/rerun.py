@@ -29,9 +29,10 @@ from humannet.corpus.reader import Corpus, open_corpus
 from humannet.corpus.writer import write_index
 from humannet.engine.pipeline import Pipeline
 from humannet.engine.stage import Stage
-from humannet.engine.state import Ledger
+from humannet.engine.state import Ledger, uris_in_shards
 from humannet.media.frames import DecodeConfig, DecodeStats, iter_frames
 from humannet.media.probe import probe_video
+from humannet.process.dedup import DedupConfig, drop_duplicates
 from humannet.records import Frame, ItemError, Status, Video, settle_clips
 from humannet.storage import atomic_write_bytes
 
@@ -87,7 +88,7 @@ class ReviewRun:
 def rerun_review(corpus_dir: Path, config: Any, plan: ReviewPlan, names: list[str] | None = None) -> ReviewRun:
     """Rerun the named review stages (default: those whose stamps are out of date) and rewrite the index."""
     ledger = Ledger(corpus_dir)
-    done = analysed_videos(corpus_dir, ledger, plan.analysis_fingerprint)
+    done = analysed_videos(corpus_dir, ledger, plan.analysis_fingerprint, config.dedup)
     chosen = _chosen_stages(plan, done, names)
     videos = [done[uri] for uri in sorted(done)]
     shard_of = {
@@ -116,8 +117,10 @@ def rerun_review(corpus_dir: Path, config: Any, plan: ReviewPlan, names: list[st
     return ReviewRun(runs, sorted(available - {s.name for s in chosen}))
 
 
-def analysed_videos(corpus_dir: Path, ledger: Ledger, fingerprint: str) -> dict[str, Video]:
-    """The ledger's finished videos by URI; refused when there is no ledger or it holds other analysis settings."""
+def analysed_videos(corpus_dir: Path, ledger: Ledger, fingerprint: str, dedup: DedupConfig) -> dict[str, Video]:
+    """The ledger's finished videos by URI, duplicates dropped again as `curate` drops them (it keeps that decision
+    out of the ledger and takes it again each run, so an index rewritten from the bare ledger would bring the
+    duplicates back); refused when there is no ledger or it holds other analysis settings."""
     if not (corpus_dir / "state" / "videos").is_dir():
         raise ReviewError(
             f"{corpus_dir}: no curation ledger (state/videos); review works on a corpus written by `humannet curate`"
@@ -129,6 +132,8 @@ def analysed_videos(corpus_dir: Path, ledger: Ledger, fingerprint: str) -> dict[
             "only the [review] settings may differ for a review rerun, and the [captions] settings for a recaption "
             "(pass the corpus's own config, or rebuild it)"
         )
+    if dedup.enabled:
+        drop_duplicates(list(done.values()), uris_in_shards(ledger.load_shards(), done), dedup)
     return done
 
 
