@@ -2,6 +2,11 @@
 # needs first: the system packages (ffmpeg) and a virtual environment with pinned packages.
 PYTHON ?= python3
 VENV := .venv
+# torch comes from the PyTorch CPU wheel index: PyPI's torch for Linux is the CUDA build (several GB). On a GPU
+# machine pick the CUDA index that matches the driver, e.g. `make install TORCH_INDEX=https://download.pytorch.org/whl/cu128`,
+# or `TORCH_INDEX=` for PyPI's default build. Changing it after an install: `make clean install TORCH_INDEX=...`.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+TORCH := $(shell sed -n 's/^ *"\(torch==[^"]*\)",.*/\1/p' pyproject.toml)
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -22,6 +27,8 @@ test-system-deps: system-deps
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+	# torch first, alone, from TORCH_INDEX; the next line keeps it (it satisfies the pin) and adds its dependencies.
+	$(BIN)/pip install -q --no-deps $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) '$(TORCH)'
 	$(BIN)/pip install -q -e '.[test]'
 	# PySceneDetect is the cut-detection reference of the throughput benchmark (benchmarks/) and its tests, not a
 	# humannet dependency; --no-deps keeps its GUI OpenCV off the headless one (its own dependencies: the bench extra).

@@ -56,6 +56,7 @@ COMMANDS = (  # in the order of work: find videos, curate them, look into the co
     preview.preview,
     export.export,
     review.review,
+    review.recaption,
     review.release,
 )
 for _command in COMMANDS:

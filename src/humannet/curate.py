@@ -37,7 +37,7 @@ from humannet.corpus.writer import (
 )
 from humannet.engine.progress import RunSummary, make_progress
 from humannet.engine.runner import Runner
-from humannet.engine.state import Ledger
+from humannet.engine.state import Ledger, uris_in_shards
 from humannet.process.dedup import drop_duplicates
 from humannet.process.probe import file_sha256
 from humannet.records import ItemError, Status, Video, settle_clips
@@ -154,7 +154,7 @@ class Curator:
 
         everything = done  # from here on, records may carry decisions the ledger does not (dedup, shards)
         if self.config.dedup.enabled:
-            drop_duplicates(list(everything.values()), _uris_in_shards(shards, everything), self.config.dedup)
+            drop_duplicates(list(everything.values()), uris_in_shards(shards, everything), self.config.dedup)
         if self.materialize:
             summary.shards_written = self._materialize(everything, shards)
             shards = self.ledger.load_shards()
@@ -357,17 +357,6 @@ def _without_secrets(config: dict) -> dict:
     options = config.get("storage", {}).get("options", {})
     config["storage"]["options"] = {key: "<set>" for key in options}
     return config
-
-
-def _uris_in_shards(shards: dict[str, dict], videos: dict[str, Video]) -> set[str]:
-    """The inputs whose clips are in shards; a file replaced in place keeps its URI in its old shards, not its clips."""
-    found: set[str] = set()
-    for record in shards.values():
-        packed = set(record["clips"])
-        for uri in record["uris"]:
-            if uri in videos and any(clip.clip_id in packed for clip in videos[uri].clips):
-                found.add(uri)
-    return found
 
 
 def _without_clips_in(videos: Iterable[Video], sharded_clips: set[str]) -> Iterable[Video]:

@@ -28,7 +28,7 @@ class Behaviour:
 
 @dataclass
 class ChatServer(LoopbackServer):
-    behaviours: dict[str, Behaviour] = field(default_factory=dict)
+    behaviours: dict[str, Behaviour] = field(default_factory=dict)  # by clip ID, or by video ID for all its clips
     default: Behaviour = field(default_factory=Behaviour)  # for clips not in `behaviours`
     requests: Counter = field(default_factory=Counter)
     images: Counter = field(default_factory=Counter)
@@ -80,7 +80,8 @@ def _handler(server: ChatServer):
                 server.bodies.append(body)
                 server.arrivals.append(time.monotonic())
                 attempt = server.requests[clip_id]
-            behaviour = server.behaviours.get(clip_id, server.default)
+            video_id = clip_id.split("_")[0]
+            behaviour = server.behaviours.get(clip_id) or server.behaviours.get(video_id, server.default)
             time.sleep(behaviour.delay_s)
             kind = behaviour.always
             if kind is None and attempt <= behaviour.busy_first:

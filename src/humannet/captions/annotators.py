@@ -43,7 +43,7 @@ from humannet.records import Clip, Video
 
 log = logging.getLogger(__name__)
 
-VLM_FAILED = "template (vlm failed)"  # caption_backend of a clip to caption again once the VLM is back
+VLM_FAILED = "template (vlm failed)"  # caption_backend of a clip `humannet recaption` captions again
 
 
 class CaptionConfig(BaseModel, extra="forbid"):

@@ -1,6 +1,7 @@
-"""`humannet review` (rerun the review stages over a corpus) and `humannet release` (write what a policy lets ship).
+"""`humannet review` (rerun the review stages over a corpus), `humannet recaption` (caption again the clips whose
+VLM caption failed) and `humannet release` (write what a policy lets ship).
 
-Both start from the settings the corpus was built with (its manifest.json), so only what you
+All three start from the settings the corpus was built with (its manifest.json), so only what you
 change with --set (or a whole --config file) differs: `humannet review corpus/ --set
 review.unsafe.threshold=0.4` reruns the unsafe-content review with one threshold changed.
 """
@@ -59,6 +60,24 @@ def review(corpus: Path, stages: tuple[str, ...], config_path: str | None, overr
 
     config = corpus_config(corpus, config_path, overrides)
     click.echo(rerun_review(corpus, config, review_plan(config), list(stages) or None).format())
+
+
+@click.command()
+@click.argument("corpus", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@_config_option
+@set_option("Override one setting, e.g. --set captions.openai.base_url=http://localhost:8000/v1.")
+def recaption(corpus: Path, config_path: str | None, overrides: tuple[str, ...]) -> None:
+    """Caption again, with the configured VLM, only the clips of CORPUS whose VLM caption failed.
+
+    Those clips kept the template caption, marked caption_backend = 'template (vlm failed)'. Their
+    caption columns, their JSON in the shards and the caption trees are rewritten; every other clip
+    stays as it is. A clip that fails again stays marked: run the command again later.
+    """
+    from humannet.review.recaption import recaption as recaption_clips
+    from humannet.stages import analysis_fingerprint, producers
+
+    config = corpus_config(corpus, config_path, overrides)
+    click.echo(recaption_clips(corpus, config, analysis_fingerprint(config), producers(config)).format())
 
 
 @click.command()

@@ -67,3 +67,15 @@ class Ledger:
 
     def staging_for(self, video_id: str) -> Path:
         return self.staging_dir / video_id
+
+
+def uris_in_shards(shards: dict[str, dict[str, Any]], videos: dict[str, Video]) -> set[str]:
+    """The inputs whose clips are in shards (deduplication keeps them whatever comes later); a file replaced in place
+    keeps its URI in its old shards, not its clips."""
+    found: set[str] = set()
+    for record in shards.values():
+        packed = set(record["clips"])
+        for uri in record["uris"]:
+            if uri in videos and any(clip.clip_id in packed for clip in videos[uri].clips):
+                found.add(uri)
+    return found

@@ -29,9 +29,10 @@ from humannet.corpus.reader import Corpus, open_corpus
 from humannet.corpus.writer import write_index
 from humannet.engine.pipeline import Pipeline
 from humannet.engine.stage import Stage
-from humannet.engine.state import Ledger
+from humannet.engine.state import Ledger, uris_in_shards
 from humannet.media.frames import DecodeConfig, DecodeStats, iter_frames
 from humannet.media.probe import probe_video
+from humannet.process.dedup import DedupConfig, drop_duplicates
 from humannet.records import Frame, ItemError, Status, Video, settle_clips
 from humannet.storage import atomic_write_bytes
 
@@ -87,7 +88,7 @@ class ReviewRun:
 def rerun_review(corpus_dir: Path, config: Any, plan: ReviewPlan, names: list[str] | None = None) -> ReviewRun:
     """Rerun the named review stages (default: those whose stamps are out of date) and rewrite the index."""
     ledger = Ledger(corpus_dir)
-    done = _analysed_videos(corpus_dir, ledger, plan.analysis_fingerprint)
+    done = analysed_videos(corpus_dir, ledger, plan.analysis_fingerprint, config.dedup)
     chosen = _chosen_stages(plan, done, names)
     videos = [done[uri] for uri in sorted(done)]
     shard_of = {
@@ -110,12 +111,16 @@ def rerun_review(corpus_dir: Path, config: Any, plan: ReviewPlan, names: list[st
                 _review_video(pipeline, video, runs)
                 settle_clips(video)
                 ledger.commit_video(video, plan.analysis_fingerprint)
-    _rewrite_index(corpus_dir, config, videos, shard_of, plan.producers)
+    rewrite_index(corpus_dir, videos, shard_of, plan.producers)
+    _record_review_settings(corpus_dir, config)
     available = {stage.name for stage in plan.stages}
     return ReviewRun(runs, sorted(available - {s.name for s in chosen}))
 
 
-def _analysed_videos(corpus_dir: Path, ledger: Ledger, fingerprint: str) -> dict[str, Video]:
+def analysed_videos(corpus_dir: Path, ledger: Ledger, fingerprint: str, dedup: DedupConfig) -> dict[str, Video]:
+    """The ledger's finished videos by URI, duplicates dropped again as `curate` drops them (it keeps that decision
+    out of the ledger and takes it again each run, so an index rewritten from the bare ledger would bring the
+    duplicates back); refused when there is no ledger or it holds other analysis settings."""
     if not (corpus_dir / "state" / "videos").is_dir():
         raise ReviewError(
             f"{corpus_dir}: no curation ledger (state/videos); review works on a corpus written by `humannet curate`"
@@ -124,8 +129,11 @@ def _analysed_videos(corpus_dir: Path, ledger: Ledger, fingerprint: str) -> dict
     if stale:
         raise ReviewError(
             f"{corpus_dir}: {stale} videos were analysed with other analysis settings than the ones given; "
-            "only the [review] settings may differ for a review rerun (pass the corpus's own config, or rebuild it)"
+            "only the [review] settings may differ for a review rerun, and the [captions] settings for a recaption "
+            "(pass the corpus's own config, or rebuild it)"
         )
+    if dedup.enabled:
+        drop_duplicates(list(done.values()), uris_in_shards(ledger.load_shards(), done), dedup)
     return done
 
 
@@ -193,14 +201,17 @@ class WrittenClipFrames:
                 yield Frame(frame.index, start_s + frame.time_s, frame.small, frame.analysis)
 
 
-def _rewrite_index(
-    corpus_dir: Path, config: Any, videos: list[Video], shard_of: dict[str, str], producers: list[Producer]
-) -> None:
+def rewrite_index(corpus_dir: Path, videos: list[Video], shard_of: dict[str, str], producers: list[Producer]) -> None:
+    """The index and provenance.parquet from the ledger's records; shards and every column not changed stay as
+    they were (`humannet recaption` uses it too)."""
     for video in videos:
         for clip in video.clips:
             clip.shard = shard_of.get(clip.clip_id)
     write_index(corpus_dir, videos)
     write_provenance(corpus_dir, producers, videos)
+
+
+def _record_review_settings(corpus_dir: Path, config: Any) -> None:
     manifest_path = corpus_dir / "manifest.json"
     if manifest_path.exists():  # the review settings that now stand behind the review columns
         manifest = json.loads(manifest_path.read_text())
