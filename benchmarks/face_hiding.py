@@ -215,8 +215,9 @@ def format_face_hiding(report: FaceHidingReport) -> str:
         f"== face hiding, split {r.split}: {r.clips} clips, {r.frames} labelled frames ==",
         f"  faces hidden (clear, >= {MIN_FACE_PX} px, >= {100 * COVERED:.0f} % of the box):  {r.faces_hidden}  "
         + _target("face_recall", r.faces_hidden.value),
-        f"  frames with <= {100 * OVER_HIDDEN_LIMIT:g} % of the frame hidden outside labelled faces (+{100 * SLACK:.0f} %"
-        f" each side):  {r.frames_within}  " + _target("frames_within_over_hiding", r.frames_within.value),
+        f"  frames with <= {100 * OVER_HIDDEN_LIMIT:g} % of the frame hidden outside labelled faces"
+        f" (+{100 * SLACK:.0f} % each side):  {r.frames_within}  "
+        + _target("frames_within_over_hiding", r.frames_within.value),
         f"  frames without a labelled face where nothing is hidden:  {r.face_free_frames_untouched}",
         f"  independent check, OpenCV Haar cascade on required faces: finds {r.cascade_before} as decoded, "
         f"{r.cascade_after} as written  " + _target("cascade_finds", r.cascade_after.k),

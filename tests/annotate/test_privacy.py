@@ -167,3 +167,42 @@ def test_every_frame_is_checked_once_and_a_detection_frame_only_when_hiding_chan
     assert [detector.looks.count(frame) for frame in range(10)] == looks_per_frame
     assert all(image[:10, :10].std() == 0 for _, image in released)
     assert hook.end_clip().metadata["privacy"]["frames_caught_by_check"] == caught
+
+
+def _through_hider(source: Path, first: int, last: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Frames first..last of a clip as decoded and as the hider releases them (default settings)."""
+    hook = FaceBlurHook(PrivacyConfig())
+    hook.setup()
+    originals, released = {}, []
+    with av.open(str(source)) as container:
+        stream = container.streams.video[0]
+        for index, frame in enumerate(container.decode(stream)):
+            if index > last:
+                break
+            if index >= first:
+                image = frame.to_ndarray(format="bgr24")
+                if index == first:
+                    hook.begin_clip(Clip("c", "v", 0.0, 1.0, 0, 1, 0), image.shape[1], image.shape[0])
+                originals[index / 30] = image.copy()
+                released += hook.process(index / 30, image)
+    released += hook.flush()
+    return [(originals[time_s], image) for time_s, image in released]
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize(
+    ("clip", "first", "last"),
+    [
+        # MediaPipe's face detector fires on the pan (scores 0.6-0.8, as high as real faces get) ...
+        ("ego_epic_pan_washing.mp4", 315, 375),
+        # ... on the hand beside the cup (0.6-0.8) ...
+        ("exo_sam2_coffee_pouring.mp4", 0, 40),
+        # ... and on the blocks under the hands (0.6).
+        ("exo_sam2_blocks_overhead_hands.mp4", 230, 250),
+    ],
+)
+def test_objects_and_hands_the_detector_takes_for_faces_are_not_hidden(clip, first, last):
+    """No face is visible in these frames: every frame leaves the hider as it came in."""
+    frames = _through_hider(SHARED / clip, first, last)
+    assert len(frames) == last - first + 1
+    assert all(np.array_equal(before, after) for before, after in frames)
