@@ -17,8 +17,9 @@ detection frame is searched again with the faces found so far hidden.
 The face detector also fires on pans, cups, blocks, hands and prints, with the scores of real faces, so a
 large box is hidden only once it is confirmed: MediaPipe's face landmark model (Face Mesh) must find a face
 in a crop around it, on this or another detection of the same track. It rejects those objects (measured on the
-shared clips and the `dev` evaluation split, docs/accuracy.md) but also misses many faces under ~40 px, so a box
-no larger than `confirm_above` is hidden as found: a false one that small costs at most ~1 % of the frame.
+shared clips and the `dev` evaluation split, docs/accuracy.md) but also misses many real faces of 30-60 px, so
+a box no larger than `confirm_above` is hidden as found: a false one that small costs about 1.5 % of the frame.
+The check on every written frame hides only what is small or touches a box already hidden.
 """
 
 from __future__ import annotations
@@ -77,8 +78,8 @@ class PrivacyConfig(BaseModel, extra="forbid"):
     check_every_frame: bool = Field(
         True,
         description=(
-            "Also run the detector on every written frame after hiding, and hide what it still finds (about 3-5 ms "
-            "per frame)."
+            "Also run the detector on every written frame after hiding, and hide what it still finds that is small "
+            "or touches a hidden box (about 3-5 ms per frame)."
         ),
     )
 
