@@ -1,7 +1,7 @@
 """Accuracy of a curated corpus against hand labels, per split: people filter, viewpoint, motion, cuts, duplicates.
 
 python -m benchmarks accuracy VIDEOS [--labels VIDEOS/labels.json] [--split dev|test|all] [--corpus DIR]
-    [--workers N] [--no-pyscenedetect] [--motion-pool union|majority] [--json PATH] [--captions]
+    [--workers N] [--no-pyscenedetect] [--motion-pool union|majority] [--json PATH] [--captions] [--no-face-hiding]
 
 Curates VIDEOS with `--no-materialize` into --corpus (a temporary folder by default; an existing
 corpus there is resumed, so a second call only scores), runs PySceneDetect's AdaptiveDetector on the
@@ -9,7 +9,8 @@ same files, then prints one report per split (the labels' `split`; every split p
 by default). Scoring reads only the corpus files (videos.parquet, clips/*.parquet), so it scores any
 corpus. Protocol, metric definitions and targets: docs/accuracy.md. Label files: the held-out set's
 (benchmarks/data/eval/labels.json) and the older shared ones (cut entries with `type` or `kind`);
-sections whose labels a file lacks (split, motion, near_duplicate_of) are left out.
+sections whose labels a file lacks (split, motion, near_duplicate_of) are left out. Where VIDEOS/faces.json exists
+(face boxes on sampled frames), face hiding is scored on those frames too, per split (benchmarks/face_hiding.py).
 """
 
 from __future__ import annotations
@@ -652,6 +653,9 @@ def main(argv: list[str] | None = None) -> int:
         help="also write the report as JSON here (one object per split)",
     )
     parser.add_argument(
+        "--no-face-hiding", action="store_true", help="leave out face hiding (scored when VIDEOS/faces.json exists)"
+    )
+    parser.add_argument(
         "--captions",
         action="store_true",
         help="also materialise and score captions and taxonomy labels (docs/captions.md)",
@@ -679,9 +683,20 @@ def main(argv: list[str] | None = None) -> int:
             Curator(config, corpus, runner, Console(stderr=True), materialize=True).run(str(args.videos))
             captions = evaluate_captions(corpus, labels_path, ENVIRONMENTS)
     print("\n\n".join(format_accuracy(report) for report in reports))
+    faces_path = args.videos / "faces.json"
+    face_hiding = []
+    if faces_path.is_file() and not args.no_face_hiding:
+        from benchmarks.face_hiding import face_hiding_reports, format_face_hiding  # it imports this module
+
+        face_hiding = face_hiding_reports(args.videos, faces_path, splits, config)
+        print("\n\n" + "\n\n".join(format_face_hiding(report) for report in face_hiding))
     if captions is not None:
         print(format_captions(captions))
     if args.json_path:
-        payload = {"splits": [report.as_dict() for report in reports], "captions": captions}
+        payload = {
+            "splits": [report.as_dict() for report in reports],
+            "face_hiding": [report.as_dict() for report in face_hiding],
+            "captions": captions,
+        }
         args.json_path.write_text(json.dumps(payload, indent=2))
     return 0

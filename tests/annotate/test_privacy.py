@@ -51,13 +51,16 @@ def _centre(box) -> np.ndarray:
 
 def test_tracks_interpolate_between_detections_and_hold_at_the_ends():
     tracker = FaceTracker(hold_s=0.5)
-    tracker.add(0.0, [np.array([0.0, 0.0, 10.0, 10.0])])
+    (track,) = tracker.add(0.0, [np.array([0.0, 0.0, 10.0, 10.0])])
+    assert not tracker.boxes_at(0.0)  # a track is drawn only once confirmed
+    track.confirmed = True
     tracker.add(0.4, [np.array([12.0, 0.0, 22.0, 10.0])])  # the same face, moved right by more than its width
     assert len(tracker.tracks) == 1
     np.testing.assert_allclose(tracker.boxes_at(0.2)[0], [6.0, 0.0, 16.0, 10.0])
     assert len(tracker.boxes_at(0.8)) == 1 and not tracker.boxes_at(1.0)  # held 0.5 s after the last detection
     # far away: a new track, drawn before its first detection
-    tracker.add(1.5, [np.array([100.0, 100.0, 110.0, 110.0])])
+    (track,) = tracker.add(1.5, [np.array([100.0, 100.0, 110.0, 110.0])])
+    track.confirmed = True
     assert len(tracker.tracks) == 2 and len(tracker.boxes_at(1.1)) == 1
 
 
@@ -78,13 +81,13 @@ def test_example_clip_face_is_hidden_on_every_frame(tmp_path, checker):
     before, after = _faces_per_frame(plain, checker), _faces_per_frame(hidden, checker)
     assert len(before) == len(after) and sum(bool(f) for f in before) >= 0.9 * len(before)
     assert meta["privacy"]["method"] == "blur" and meta["privacy"]["faces_blurred_frames"] >= 0.9 * len(before)
-    # The real face (the strongest detection in the unblurred clip) is never found again. The
-    # signer's shirt has a printed skull that the detector can flag on a frame or two: allowed here.
+    # The real face (the strongest detection in the unblurred clip) is never found again. The detector
+    # also flags the signer's hands and the skull printed on the shirt, below the face: those are left alone.
     for original, found in zip(before, after, strict=True):
         if original:
             face = max(original, key=lambda d: d[1])[0]
             assert all(np.abs(_centre(box) - _centre(face)).max() > max(face[2], face[3]) for box, _ in found)
-    assert sum(bool(f) for f in after) <= 2
+            assert all(_centre(box)[1] > face[1] + face[3] for box, _ in found)
 
 
 def test_rotated_source_is_hidden_upright(tmp_path, odd_inputs):
@@ -97,7 +100,8 @@ def test_rotated_source_is_hidden_upright(tmp_path, odd_inputs):
         def detect(self, bgr):
             return [((0.0, 0.0, 1.0, 0.5), 1.0)]
 
-    hook = FaceBlurHook(PrivacyConfig(face_blur="box", margin=0.0, check_every_frame=False), detector=TopHalf(0.5))
+    config = PrivacyConfig(face_blur="box", margin=0.0, check_every_frame=False, confirm_above=1.0)  # no landmarks
+    hook = FaceBlurHook(config, detector=TopHalf(0.5))
     probe = probe_video(str(source))
     written = materialize_clips(
         str(source), probe, [Clip("r", "v", 0.0, 1.0, 0, 25, 0)], tmp_path, MaterializeConfig(), DecodeConfig(), [hook]
@@ -148,7 +152,8 @@ def test_every_frame_is_checked_once_and_a_detection_frame_only_when_hiding_chan
             return [((0.0, 0.0, 0.1, 0.1), 0.9)] if bgr[:10, :10].std() > 0 else []  # 'box' hiding makes the patch flat
 
     detector = Scripted()
-    hook = FaceBlurHook(PrivacyConfig(face_blur="box", margin=0.0, detect_fps=5, hold_s=0.15), detector=detector)
+    config = PrivacyConfig(face_blur="box", margin=0.0, detect_fps=5, hold_s=0.15, confirm_above=1.0)  # no landmarks
+    hook = FaceBlurHook(config, detector=detector)
     hook.begin_clip(Clip("c", "v", 0.0, 1.0, 0, 10, 0), 100, 100)
     released = []
     for frame in range(10):  # 10 frames/s; detection frames 0, 2, 4, 6, 8
@@ -162,3 +167,51 @@ def test_every_frame_is_checked_once_and_a_detection_frame_only_when_hiding_chan
     assert [detector.looks.count(frame) for frame in range(10)] == looks_per_frame
     assert all(image[:10, :10].std() == 0 for _, image in released)
     assert hook.end_clip().metadata["privacy"]["frames_caught_by_check"] == caught
+
+
+def _through_hider(source: Path, first: int, last: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Frames first..last of a clip as decoded and as the hider releases them (default settings)."""
+    hook = FaceBlurHook(PrivacyConfig())
+    hook.setup()
+    originals, released = {}, []
+    with av.open(str(source)) as container:
+        stream = container.streams.video[0]
+        for index, frame in enumerate(container.decode(stream)):
+            if index > last:
+                break
+            if index >= first:
+                image = frame.to_ndarray(format="bgr24")
+                if index == first:
+                    hook.begin_clip(Clip("c", "v", 0.0, 1.0, 0, 1, 0), image.shape[1], image.shape[0])
+                originals[index / 30] = image.copy()
+                released += hook.process(index / 30, image)
+    released += hook.flush()
+    return [(originals[time_s], image) for time_s, image in released]
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize(
+    ("clip", "first", "last"),
+    [
+        # MediaPipe's face detector fires on the pan (scores 0.6-0.8, as high as real faces get) ...
+        ("ego_epic_pan_washing.mp4", 315, 375),
+        # ... on the hand beside the cup (0.6-0.8) ...
+        ("exo_sam2_coffee_pouring.mp4", 0, 40),
+        # ... and on the blocks under the hands (0.6).
+        ("exo_sam2_blocks_overhead_hands.mp4", 230, 250),
+    ],
+)
+def test_objects_and_hands_the_detector_takes_for_faces_are_not_hidden(clip, first, last):
+    """No face is visible in these frames: every frame leaves the hider as it came in."""
+    frames = _through_hider(SHARED / clip, first, last)
+    assert len(frames) == last - first + 1
+    assert all(np.array_equal(before, after) for before, after in frames)
+
+
+def test_signer_face_is_hidden_and_her_hands_and_shirt_print_are_not():
+    """The detector also fires on the signing hands and the skull printed on the shirt (0.6-0.65)."""
+    frames = _through_hider(EXAMPLES / "exo_intel_asl_sign_again.mkv", 0, 60)
+    assert len(frames) == 61
+    for before, after in frames:
+        assert np.any(before[100:160, 300:350] != after[100:160, 300:350])  # the face
+        assert np.array_equal(before[220:], after[220:])  # everything below the chin
