@@ -14,11 +14,13 @@ a blurred patch, a miss a privacy leak. The detector reports the strongest faces
 are hidden a weaker one (a second person, a face printed on a shirt) can surface, so each
 detection frame is searched again with the faces found so far hidden.
 
-The face detector also fires on pans, cups, blocks, hands and prints, with the scores of real faces, so a
-large box is hidden only once it is confirmed: MediaPipe's face landmark model (Face Mesh) must find a face
-in a crop around it, on this or another detection of the same track. It rejects those objects (measured on the
-shared clips and the `dev` evaluation split, docs/accuracy.md) but also misses many real faces of 30-60 px, so
-a box no larger than `confirm_above` is hidden as found: a false one that small costs about 1.5 % of the frame.
+The face detector also fires on pans, cups, blocks, hands and prints, with the scores of real faces. With
+`confirm_above` below 1, a box larger than that is hidden only once it is confirmed: MediaPipe's face
+landmark model (Face Mesh) must find a face in a crop around it, on this or another detection of the same
+track. It rejects those objects (measured on the shared clips and the `dev` evaluation split,
+docs/accuracy.md) but also misses many real faces of 30-60 px, so it is off by default: a face left visible
+is a privacy leak, a blurred cup is lost training signal. A box no larger than `confirm_above` is always
+hidden as found: a false one that small costs about 1.5 % of the frame.
 The check on every written frame hides only what is small or touches a box already hidden.
 """
 
@@ -67,12 +69,13 @@ class PrivacyConfig(BaseModel, extra="forbid"):
         description="A face box stays this long after a track's last and before its first detection (s).",
     )
     confirm_above: float = Field(
-        0.075,
+        1.0,
         ge=0,
         le=1,
         description=(
             "Detected faces whose longer side (before the margin) exceeds this share of the frame's geometric-mean "
-            "side are hidden only once face landmarks confirm their track (0 = confirm every face)."
+            "side are hidden only once face landmarks confirm their track (1 = never, the default: confirmation "
+            "also rejects real faces; 0.075 keeps pans, cups and hands unblurred, docs/pipeline.md)."
         ),
     )
     check_every_frame: bool = Field(
