@@ -11,16 +11,18 @@ import pytest
 
 from humannet.media.frames import DecodeConfig, iter_frames
 from humannet.media.probe import probe_video
+from humannet.process.clips import ClipConfig, ClipStage
 from humannet.process.quality import (
     ClipScorer,
     QualityConfig,
     QualityFrames,
     QualityStage,
     UnusableSpan,
+    _guard_corruption,
     crete_sharpness,
     unusable_spans,
 )
-from humannet.records import Clip, Status, Video
+from humannet.records import Clip, Scene, Status, Video
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "videos"
 WINDOW_S = 2.0
@@ -256,6 +258,40 @@ def test_shared_unusable_spans_cover_the_labelled_events_and_nothing_in_clean_fo
         "exo_sports2d_walk_parkour.mp4",
     ):
         assert spans_of(name) == [], name
+
+
+@pytest.mark.shared
+@shared
+def test_shared_arm_wrestling_kept_clips_stop_a_guard_before_the_corruption_run() -> None:
+    """Frames 229-230 (8.18-8.21 s) are already garbled (seen in the extracted frames); the frozen run starts at 231."""
+    path = SHARED / "exo_mmaction2_arm_wrestling_blur.mp4"
+    stage = QualityStage()
+    frames = measure(path, stage)
+    times = frames.small_times
+    video = Video(uri=str(path), video_id="arm")
+    spans = unusable_spans(frames, stage.config)
+    end_time = float(times[-1] + times[1] - times[0])
+    video.frame_results = {"frame_times": times, "end_time": end_time, "unusable": spans}
+    video.scenes = [Scene(0, 0, times.size, 0.0, end_time)]
+    ClipStage(ClipConfig()).process(video)
+    assert [s.reason for s in spans] == ["corruption"]
+    guard = stage.config.corruption_guard_s
+    assert spans[0].start_s == pytest.approx(8.25 - guard) and spans[0].end_s == pytest.approx(9.5714 + guard, abs=1e-3)
+    kept = video.kept_clips
+    assert kept and all(c.end_frame <= 229 or c.start_frame >= 268 for c in kept), [(c.start_s, c.end_s) for c in kept]
+    # The clip before ends at the first frame inside the guard band (boundaries snap to frames).
+    assert max(c.end_s for c in kept if c.start_s < 8.25) <= 8.25 - guard + (times[1] - times[0])
+
+
+def test_corruption_guard_stops_at_neighbouring_spans() -> None:
+    spans = [UnusableSpan(0.0, 1.0, "dark"), UnusableSpan(1.1, 2.0, "corruption"), UnusableSpan(2.1, 3.0, "occlusion")]
+    guarded = _guard_corruption(spans, 0.2, 0.0)
+    assert [(s.start_s, s.end_s, s.reason) for s in guarded] == [
+        (0.0, 1.0, "dark"),
+        (1.0, 2.1, "corruption"),
+        (2.1, 3.0, "occlusion"),
+    ]
+    assert _guard_corruption([UnusableSpan(0.1, 1.0, "corruption")], 0.2, 0.0)[0].start_s == 0.0
 
 
 @pytest.mark.shared

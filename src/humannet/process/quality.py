@@ -180,6 +180,15 @@ class QualityConfig(BaseModel, extra="forbid"):
             "clipping (s)."
         ),
     )
+    corruption_guard_s: float = Field(
+        0.2,
+        ge=0,
+        le=5,
+        description=(
+            "Corruption runs are widened by this much on each side before clipping (s): the first garbled frames "
+            "still change from frame to frame, so they come before the frozen run the detector finds."
+        ),
+    )
     blur_enabled: bool = Field(True, description="Drop soft clips.")
     min_blur_score: float = Field(
         0.4, ge=0, le=1, description="Drop when the clip's median sharpness (1 - Crete blur, at 320 px) is below this."
@@ -401,7 +410,8 @@ class UnusableSpan:
 
 
 def unusable_spans(frames: QualityFrames, config: QualityConfig) -> list[UnusableSpan]:
-    """Runs of dark, blown-out, occluded, screen-like or stalled frames lasting at least `min_unusable_s`.
+    """Runs of dark, blown-out, occluded, screen-like or stalled frames lasting at least `min_unusable_s`,
+    stalled runs widened by `corruption_guard_s`.
 
     These are frame-level failures: a clip that merely contains one is not bad as a whole, so
     they are cut out before clipping rather than voted on per clip (a tutorial that cuts between
@@ -441,7 +451,25 @@ def unusable_spans(frames: QualityFrames, config: QualityConfig) -> list[Unusabl
         if labels[start] and end_s - float(times[start]) >= c.min_unusable_s:
             spans.append(UnusableSpan(float(times[start]), end_s, str(labels[start])))
         start = index
-    return spans
+    return _guard_corruption(spans, c.corruption_guard_s, float(times[0]))
+
+
+def _guard_corruption(spans: list[UnusableSpan], guard_s: float, video_start_s: float) -> list[UnusableSpan]:
+    """Corruption spans widened by `guard_s` on each side, never into a neighbouring span nor before the video.
+
+    A stall is found by its frozen frames, but the garbled picture it freezes on appears a frame or
+    two earlier, while it still differs from its predecessor (the shared arm-wrestling clip: two
+    garbled frames before the detected run, none after).
+    """
+    guarded: list[UnusableSpan] = []
+    for index, span in enumerate(spans):
+        floor = guarded[-1].end_s if guarded else video_start_s
+        ceiling = spans[index + 1].start_s if index + 1 < len(spans) else float("inf")
+        start_s, end_s = span.start_s, span.end_s
+        if span.reason == "corruption":
+            start_s, end_s = start_s - guard_s, min(end_s + guard_s, ceiling)
+        guarded.append(UnusableSpan(max(start_s, floor), end_s, span.reason))
+    return guarded
 
 
 def _in_pairs(flags: np.ndarray) -> np.ndarray:

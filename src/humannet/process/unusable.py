@@ -22,7 +22,7 @@ class UnusableSpanStage(Stage):
     """Reads the quality measurements of the decode pass; stores spans for the clip stage."""
 
     name: ClassVar[str] = "unusable"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # 2: corruption runs widened by quality.corruption_guard_s
     config_sections: ClassVar[tuple[str, ...]] = ("quality",)
     reads: ClassVar[tuple[str, ...]] = ("frame_results.quality",)
     writes: ClassVar[tuple[str, ...]] = ("frame_results.unusable",)
