@@ -234,6 +234,9 @@ def reason_key(reason: str | None) -> str:
     return (reason or "unknown").split(":", 1)[0].strip()
 
 
+TOO_SHORT = "too_short"  # the clip stage's reason for a piece shorter than clips.min_s
+
+
 def settle_clips(video: Video) -> None:
     """A video whose clips were all dropped is itself dropped, with the main reason."""
     if video.status is not Status.KEPT or video.kept_clips:
@@ -241,7 +244,24 @@ def settle_clips(video: Video) -> None:
     if not video.clips:
         video.drop("no_clips: no scene long enough to cut a clip")
         return
+    main = headline_reason(video.clips)
     reasons = Counter(reason_key(c.reason) for c in video.clips)
-    main, _ = reasons.most_common(1)[0]
-    detail = ", ".join(f"{key} {n}" for key, n in reasons.most_common())
+    detail = ", ".join(f"{key} {n}" for key, n in sorted(reasons.items(), key=lambda kv: (kv[0] != main, -kv[1])))
     video.drop(f"{main}: all {len(video.clips)} clips dropped ({detail})")
+
+
+def headline_reason(clips: list[Clip]) -> str:
+    """The reason that dropped the most footage (seconds, not clips; ties: alphabetical).
+
+    A `too_short` piece in a scene where another reason dropped a span is the leftover of cutting
+    that span out (a slide between camera shots leaves short camera scraps): it is not counted,
+    so the video is headlined by what was wrong with it, not by the scraps.
+    """
+    content_scenes = {c.scene_index for c in clips if reason_key(c.reason) != TOO_SHORT}
+    seconds: dict[str, float] = {}
+    for clip in clips:
+        key = reason_key(clip.reason)
+        if key == TOO_SHORT and clip.scene_index in content_scenes:
+            continue
+        seconds[key] = seconds.get(key, 0.0) + clip.duration_s
+    return min(seconds, key=lambda key: (-seconds[key], key))

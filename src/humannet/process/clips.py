@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, model_validator
 from humannet.engine.stage import Stage
 from humannet.process.quality import UnusableSpan
 from humannet.process.unusable import UnusableSpanStage
-from humannet.records import Clip, Status, Video
+from humannet.records import TOO_SHORT, Clip, Status, Video
 
 
 class ClipConfig(BaseModel, extra="forbid"):
@@ -128,6 +128,6 @@ class ClipStage(Stage):
             clip = span(start, end, scene_index)
             if clip.duration_s < self.config.min_s - 1e-6:
                 clip.status = Status.DROPPED
-                clip.reason = f"too_short: {clip.duration_s:.2f} s < {self.config.min_s} s"
+                clip.reason = f"{TOO_SHORT}: {clip.duration_s:.2f} s < {self.config.min_s} s"
             pieces.append(clip)
         return pieces
