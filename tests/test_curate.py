@@ -20,6 +20,8 @@ from rich.console import Console
 from humannet.config import load_config
 from humannet.curate import Curator
 from humannet.engine.local import LocalRunner
+from humannet.engine.state import Ledger
+from humannet.stages import analysis_fingerprint
 
 VIDEO_COLUMNS = {"video_id", "uri", "status", "reason", "duration_s", "fps", "width", "height", "codec", "duplicate_of"}
 CLIP_COLUMNS = {
@@ -181,12 +183,23 @@ def test_rerun_does_nothing_and_a_second_run_dedups_against_the_corpus(tmp_path,
     second.mkdir()
     shutil.copy(examples_dir / "exo_mmaction2_pool_cleaning_part0.mp4", second)
     shutil.copy(examples_dir / "exo_mmaction2_pool_cleaning.mp4", second / "renamed_copy.mp4")
+    shutil.copy(examples_dir / "exo_mmaction2_pool_cleaning_part0.mp4", second / "part0_copy.mp4")
     summary = curate(second, out)
-    assert summary.analysed == 2 and summary.kept == 0
+    # Exact copies (of a video in the corpus, of an input of the same run) are set aside before decoding.
+    assert summary.analysed == 1 and summary.kept == 0 and summary.dropped["exact_duplicate"] == 2
     videos = {Path(r["uri"]).name: r for r in pq.read_table(out / "videos.parquet").to_pylist()}
     original = videos["exo_mmaction2_pool_cleaning.mp4"]
     assert original["status"] == "kept"
-    assert videos["renamed_copy.mp4"]["reason"].startswith("exact_duplicate")
+    part0 = second / "exo_mmaction2_pool_cleaning_part0.mp4"
+    assert videos["renamed_copy.mp4"]["reason"] == f"exact_duplicate: of {first / 'exo_mmaction2_pool_cleaning.mp4'}"
+    assert videos["part0_copy.mp4"]["reason"] == f"exact_duplicate: of {part0}"
+    assert videos["part0_copy.mp4"]["duplicate_of"] == videos[part0.name]["video_id"]
+    records, _ = Ledger(out).load_videos(analysis_fingerprint(load_config(None, [])))
+    for name in ("renamed_copy.mp4", "part0_copy.mp4"):
+        copy = records[str(second / name)]
+        assert copy.frames_decoded == 0 and copy.timings == {} and copy.clips == []
+        assert videos[name]["frames_decoded"] == 0 and videos[name]["duration_s"] > 0  # the keeper's probe
+    assert records[str(part0)].timings["decode"] > 0
     assert videos["exo_mmaction2_pool_cleaning_part0.mp4"]["reason"].startswith("near_duplicate")
     assert {videos[n]["duplicate_of"] for n in ("renamed_copy.mp4", "exo_mmaction2_pool_cleaning_part0.mp4")} == {
         original["video_id"]

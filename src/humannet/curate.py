@@ -38,7 +38,7 @@ from humannet.corpus.writer import (
 from humannet.engine.progress import RunSummary, make_progress
 from humannet.engine.runner import Runner
 from humannet.engine.state import Ledger, uris_in_shards
-from humannet.process.dedup import drop_duplicates
+from humannet.process.dedup import drop_duplicates, mark_exact_copy, set_aside_exact_copies
 from humannet.process.probe import file_sha256
 from humannet.records import ItemError, Status, Video, settle_clips
 from humannet.stages import analysis_fingerprint, analysis_pipeline, materialize_pipeline, producers, write_fingerprint
@@ -206,13 +206,15 @@ class Curator:
         return replaced
 
     def _analyse(self, todo: list[Video], done: dict[str, Video], summary: RunSummary) -> None:
+        """Analyse `todo` into `done`; exact copies of a video in the corpus or in `todo` are set aside undecoded."""
         spec = analysis_pipeline(self.config)
         fingerprint = self.analysis_fingerprint
+        to_analyse, copies = set_aside_exact_copies(todo, done.values()) if self.config.dedup.enabled else (todo, {})
         clips = 0
         hours = 0.0
         with make_progress(self.console) as progress:
-            task = progress.add_task("analysing", total=len(todo), detail="")
-            for video in self.runner.map(spec, todo):
+            task = progress.add_task("analysing", total=len(to_analyse), detail="")
+            for video in self.runner.map(spec, to_analyse):
                 settle_clips(video)
                 self.ledger.commit_video(video, fingerprint)
                 done[video.uri] = video
@@ -222,6 +224,12 @@ class Curator:
                 hours += video.duration_s / 3600
                 progress.update(task, advance=1, detail=f"{clips} clips, {hours:.2f} h video")
                 log.info("%s: %s%s", video.status.value, video.uri, f" ({video.reason})" if video.reason else "")
+        for video in todo:
+            if video.uri in copies:
+                mark_exact_copy(video, done[copies[video.uri]])
+                self.ledger.commit_video(video, fingerprint)
+                done[video.uri] = video
+                log.info("dropped: %s (%s, not decoded)", video.uri, video.reason)
 
     def _materialize(self, videos: dict[str, Video], shards: dict[str, dict]) -> int:
         """Stage clip files for kept videos not yet in a shard, then pack them into new shards."""

@@ -23,6 +23,7 @@ from humannet.process.dedup import (
     frame_hash,
     match_signatures,
     resolve_duplicates,
+    set_aside_exact_copies,
 )
 from humannet.process.probe import file_sha256
 from humannet.records import Frame, Probe, Status, Video
@@ -308,6 +309,21 @@ def test_drop_duplicates_marks_the_video_records(tmp_path: Path) -> None:
     assert videos[0].status is Status.KEPT
     assert videos[1].status is Status.DROPPED and videos[1].reason.startswith("exact_duplicate: of ")
     assert videos[1].duplicate_of == videos[0].video_id
+
+
+def test_exact_copies_are_set_aside_by_content_hash_and_only_same_sized_files_are_hashed(tmp_path: Path) -> None:
+    for name, content in (("c.mp4", b"same bytes"), ("b.mp4", b"same bytes"), ("d.mp4", b"diff bytes"),
+                          ("e.mp4", b"corpus bytes"), ("f.mp4", b"different size")):  # fmt: skip
+        (tmp_path / name).write_bytes(content)
+    in_corpus = Video(uri=str(tmp_path / "z_in_corpus.mp4"), sha256=file_sha256(tmp_path / "e.mp4"))
+    in_corpus.probe = Probe("mp4", "h264", None, 3.0, 25, False, 320, 240, 0, 75, None, len(b"corpus bytes"))
+    todo = [Video(uri=str(tmp_path / name)) for name in ("c.mp4", "b.mp4", "d.mp4", "e.mp4", "f.mp4")]
+    to_analyse, copies = set_aside_exact_copies(todo, [in_corpus])
+    # The smallest uri among copies in the run is analysed; a copy of a corpus video maps to it, whatever its uri.
+    assert copies == {str(tmp_path / "c.mp4"): str(tmp_path / "b.mp4"), str(tmp_path / "e.mp4"): in_corpus.uri}
+    assert [Path(v.uri).name for v in to_analyse] == ["b.mp4", "d.mp4", "f.mp4"]
+    assert todo[0].sha256 == todo[1].sha256 and todo[2].sha256 is not None  # d has b's size: hashed, not a copy
+    assert todo[4].sha256 is None  # a size no other file has: never read
 
 
 def test_a_variable_frame_rate_copy_loses_to_the_constant_rate_original(tmp_path: Path) -> None:

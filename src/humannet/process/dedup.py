@@ -16,8 +16,9 @@ offset) and verifies them with `match_signatures`; `resolve_duplicates` turns th
 from __future__ import annotations
 
 import logging
+import os
 from array import array
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -27,7 +28,9 @@ import numpy as np
 from pydantic import BaseModel, Field, field_validator
 
 from humannet.engine.stage import FrameStage
+from humannet.process.probe import file_sha256
 from humannet.records import Frame, Status, Video
+from humannet.storage import is_remote
 
 log = logging.getLogger(__name__)
 
@@ -566,6 +569,48 @@ def resolve_duplicates(
     return duplicates
 
 
+def set_aside_exact_copies(todo: Sequence[Video], analysed: Iterable[Video]) -> tuple[list[Video], dict[str, str]]:
+    """Split `todo` into the videos to analyse and the exact copies (same bytes) that need no decoding at all.
+
+    A copy of a video already analysed (`analysed`, not failed) maps to it; among copies within
+    `todo`, the smallest uri is analysed (whole copies tie on every other part of `keep_priority`).
+    Only local files whose size equals another's are hashed here: files of different sizes cannot
+    hold the same bytes. Remote inputs are left to `drop_duplicates` after analysis. Returns the
+    videos to analyse and, for each copy set aside (its `sha256` filled in), the uri of its keeper.
+    """
+    known = [v for v in analysed if v.sha256 and v.status is not Status.FAILED and v.duplicate_of is None]
+    sizes = Counter(v.probe.size_bytes for v in known if v.probe is not None)
+    local_sizes = {v.uri: os.stat(_local_path(v.uri)).st_size for v in todo if _is_local_file(v.uri)}
+    sizes.update(local_sizes.values())
+    keeper_of = {v.sha256: v.uri for v in sorted(known, key=lambda v: v.uri)[::-1]}  # the smallest uri wins a tie
+    copies: dict[str, str] = {}
+    for video in sorted(todo, key=lambda v: v.uri):
+        if sizes[local_sizes.get(video.uri, -1)] < 2:
+            continue
+        video.sha256 = file_sha256(_local_path(video.uri))
+        keeper = keeper_of.setdefault(video.sha256, video.uri)
+        if keeper != video.uri:
+            copies[video.uri] = keeper
+    return [v for v in todo if v.uri not in copies], copies
+
+
+def mark_exact_copy(copy: Video, keeper: Video) -> None:
+    """Drop a copy set aside by `set_aside_exact_copies`; it takes the keeper's probe (the bytes are the same)."""
+    assert copy.sha256 is not None
+    copy.probe = keeper.probe
+    copy.video_id = copy.sha256[:16]
+    copy.duplicate_of = keeper.video_id or copy.video_id
+    copy.drop(f"exact_duplicate: of {keeper.uri}")
+
+
+def _is_local_file(uri: str) -> bool:
+    return not is_remote(uri) and os.path.isfile(_local_path(uri))
+
+
+def _local_path(uri: str) -> str:
+    return uri.removeprefix("file://")
+
+
 def drop_duplicates(
     videos: Sequence[Video], existing_uris: Collection[str] = (), config: DedupConfig | None = None
 ) -> int:
@@ -573,9 +618,12 @@ def drop_duplicates(
 
     Videos whose uri is in `existing_uris` (already in the corpus's shards) are always kept.
     Videos dropped by a filter take part: a copy that is too short or blurry is still a copy,
-    and its record should say of what. Failed videos take no part. Returns how many were dropped.
+    and its record should say of what. Failed videos take no part, nor do copies already set
+    aside before decoding (`set_aside_exact_copies`: `duplicate_of` set). Returns how many were dropped.
     """
-    analysed = {v.uri: v for v in videos if v.status is not Status.FAILED and v.probe is not None}
+    analysed = {
+        v.uri: v for v in videos if v.status is not Status.FAILED and v.probe is not None and v.duplicate_of is None
+    }
     entries = [DedupEntry.from_video(v) for v in analysed.values()]
     existing = [e for e in entries if e.uri in existing_uris]
     duplicates = resolve_duplicates([e for e in entries if e.uri not in existing_uris], existing, config)
