@@ -59,6 +59,14 @@ class RunConfig(BaseModel, extra="forbid"):
         le=10,
         description="Times a video is retried after its worker process died before it is recorded as failed.",
     )
+    progress_interval_s: float = Field(
+        30.0,
+        ge=0,
+        description=(
+            "When stderr is not a terminal (nohup, cron, Slurm), seconds between the plain progress lines written to "
+            "the log instead of a progress bar."
+        ),
+    )
 
 
 class CorpusConfig(BaseModel, extra="forbid"):
