@@ -72,14 +72,22 @@ def test_a_list_file_that_is_not_utf8_or_is_corrupt_is_one_error_line(tmp_path):
 
 def test_a_folder_or_glob_without_videos_is_one_error_line(tmp_path):
     (tmp_path / "empty").mkdir()
-    (tmp_path / "empty" / "notes.txt").write_text("no video here")
-    empty = str(tmp_path / "empty")
-    assert one_error_line(run("curate", empty, "--out", str(tmp_path / "c"))).startswith(
-        f"input {empty}: no video files in the folder"
+    (tmp_path / "stills").mkdir()
+    for name in ("notes.txt", "a.jpg", "b.JPG", "README"):
+        (tmp_path / "stills" / name).write_text("no video here")
+    out = str(tmp_path / "c")
+    empty, stills = str(tmp_path / "empty"), str(tmp_path / "stills")
+    assert one_error_line(run("curate", empty, "--out", out)) == f"no video files under {empty} (the folder is empty)"
+    assert one_error_line(run("curate", stills, "--out", out)).startswith(
+        f"no video files under {stills} (4 file(s) skipped: suffixes .jpg 2, (none) 1, .txt 1; video suffixes are "
     )
-    pattern = str(tmp_path / "empty" / "*.mp4")
-    assert one_error_line(run("curate", pattern, "--out", str(tmp_path / "c"))) == (
-        f"input {pattern}: the pattern matches no file"
+    pattern = str(tmp_path / "stills" / "*.mp4")
+    assert one_error_line(run("curate", pattern, "--out", out)) == (
+        f"no video files under {pattern} (the pattern matches no file)"
+    )
+    everything = str(tmp_path / "stills" / "*")
+    assert one_error_line(run("curate", everything, "--out", out)).startswith(
+        f"no video files under {everything} (4 file(s) skipped: suffixes .jpg 2"
     )
 
 

@@ -73,3 +73,31 @@ def test_config_show_round_trips_through_load_config_and_hides_credentials(tmp_p
     shown = {k: v for k, v in config.storage.options.items() if k not in ("key", "aws_secret_access_key")}
     assert loaded.storage.options == shown
     assert loaded.model_dump(exclude={"storage"}) == config.model_dump(exclude={"storage"})
+
+
+@pytest.mark.parametrize(
+    ("override", "toml", "suggestion"),
+    [
+        ("clips.target=4", "[clips]\ntarget = 4\n", "clips.target_s"),  # a misspelt key
+        ("clip.target_s=4", "[clip]\ntarget_s = 4\n", "clips.target_s"),  # a misspelt section
+        ("run.target_s=4", "[run]\ntarget_s = 4\n", "clips.target_s"),  # a key in the wrong section
+        ("privacy.confirm_abov=1", "[privacy]\nconfirm_abov = 1\n", "privacy.confirm_above"),
+    ],
+)
+def test_config_typos_get_a_suggestion_from_the_command_line(tmp_path, override, toml, suggestion):
+    from click.testing import CliRunner
+
+    from humannet.cli import main
+
+    path = tmp_path / "h.toml"
+    path.write_text(toml)
+    for args in (["--set", override], ["--config", str(path)]):
+        result = CliRunner().invoke(main, ["config", "show", *args])
+        assert result.exit_code == 2, result.output
+        assert f"did you mean `{suggestion}`?" in result.output
+
+
+def test_no_suggestion_for_a_key_like_none():
+    with pytest.raises(ConfigError) as info:
+        load_config(None, ["clips.zzzz=1"])
+    assert "clips.zzzz" in str(info.value) and "did you mean" not in str(info.value)

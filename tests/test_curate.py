@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 import shutil
 import subprocess
 import sys
@@ -285,3 +286,40 @@ def test_rebuild_deletes_only_a_corpus(tmp_path, examples_dir):
     again = Curator(load_config(None, light), empty, LocalRunner(workers=1), Console(quiet=True), materialize=False)
     assert again.run(str(video), rebuild=True).analysed == 1
     assert not (empty / "clips" / "stale.parquet").exists()
+
+
+def test_without_a_terminal_progress_is_plain_lines_that_say_what_they_count(tmp_path, examples_dir):
+    """Under nohup, cron or Slurm (stderr a file or pipe) a bar prints nothing; plain lines go to the log instead."""
+    videos = [examples_dir / "exo_intel_asl_sign_again.mkv", examples_dir / "exo_mmaction2_pool_cleaning_part0.mp4"]
+    light = ["humans.enabled=false", "pose_tracks.enabled=false", "privacy.face_blur=off"]
+    sets = [arg for setting in [*light, "run.progress_interval_s=0"] for arg in ("--set", setting)]
+    done = subprocess.run(
+        [sys.executable, "-m", "humannet.cli", "curate", *map(str, videos), "--out", str(tmp_path / "c"), *sets],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("progress: ")]
+    assert len(lines) == 3, done.stderr  # one per video analysed (interval 0), one for the clip written
+    assert lines[0].startswith("progress: analysed 1/2 videos (") and "ETA " in lines[0]
+    assert re.fullmatch(r"progress: analysed 2/2 videos \(4 s\), 1 clip kept, done in \d+ s", lines[1]), lines[1]
+    assert re.fullmatch(r"progress: written 1/1 clips \(3 s\), done in \d+ s", lines[2]), lines[2]
+    assert "0.00 h" not in done.stderr and "video in / out  │ 4 s / 3 s" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [
+        (0.4, "0 s"),
+        (38.2, "38 s"),
+        (59.4, "59 s"),
+        (258, "4.3 min"),
+        (599, "10.0 min"),
+        (1116, "0.31 h"),
+        (9000, "2.50 h"),
+    ],
+)
+def test_durations_are_said_in_a_unit_that_shows_them(seconds, shown):
+    from humannet.engine.progress import format_duration
+
+    assert format_duration(seconds) == shown

@@ -8,8 +8,10 @@ validation failures into messages that name the offending key.
 from __future__ import annotations
 
 import copy
+import difflib
 import os
 import tomllib
+import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -57,6 +59,14 @@ class RunConfig(BaseModel, extra="forbid"):
         le=10,
         description="Times a video is retried after its worker process died before it is recorded as failed.",
     )
+    progress_interval_s: float = Field(
+        30.0,
+        ge=0,
+        description=(
+            "When stderr is not a terminal (nohup, cron, Slurm), seconds between the plain progress lines written to "
+            "the log instead of a progress bar."
+        ),
+    )
 
 
 class CorpusConfig(BaseModel, extra="forbid"):
@@ -98,8 +108,49 @@ def _format_validation_error(error: ValidationError, origin: str) -> str:
         key = ".".join(str(part) for part in item["loc"])
         got = item.get("input")
         shown = "" if isinstance(got, dict) else f" (got {got!r})"
-        lines.append(f"{origin}: {key}: {item['msg']}{shown}")
+        hint = _did_you_mean(item["loc"], got) if item["type"] == "extra_forbidden" else None
+        lines.append(f"{origin}: {key}: {item['msg']}{shown}" + (f"; did you mean `{hint}`?" if hint else ""))
     return "\n".join(lines)
+
+
+def _did_you_mean(loc: tuple[str | int, ...], value: Any) -> str | None:
+    """The known key nearest to an unknown one, as a dotted path: a misspelt key in its section, a misspelt section
+    (with the key given under it, if only one), or the same key in another section (`run.target_s` ->
+    `clips.target_s`)."""
+    *parents, name = (str(part) for part in loc)
+    known = _keys_under(parents)
+    if known is None:
+        return None
+    close = difflib.get_close_matches(name, known, n=1)
+    if close:
+        if not parents and isinstance(value, dict) and len(value) == 1:  # a misspelt section, one key under it
+            return f"{close[0]}.{next(iter(value))}"
+        return ".".join([*parents, close[0]])
+    if len(parents) == 1:  # a key of one section written under another
+        elsewhere = [f"{section}.{key}" for section in Config.model_fields for key in _keys_under([section]) or ()]
+        matches = [path for path in elsewhere if path.split(".", 1)[1] == name]
+        return matches[0] if len(matches) == 1 else None
+    return None
+
+
+def _keys_under(path: list[str]) -> list[str] | None:
+    """The setting names of the section at `path` (`[]` = the sections), or None where the tree holds free
+    mappings."""
+    model: type[BaseModel] = Config
+    parts = list(path)
+    while parts:
+        field = model.model_fields.get(parts.pop(0))
+        annotation = field.annotation if field else None
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+            continue
+        entry = typing.get_args(annotation)[-1] if typing.get_origin(annotation) is dict else None
+        if parts and isinstance(entry, type) and issubclass(entry, BaseModel):
+            parts.pop(0)  # a named entry of a mapping of sections (captions.backends.NAME)
+            model = entry
+            continue
+        return None
+    return list(model.model_fields)
 
 
 def _parse_override(text: str) -> tuple[list[str], Any]:

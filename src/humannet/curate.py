@@ -35,7 +35,7 @@ from humannet.corpus.writer import (
     write_index,
     write_shard,
 )
-from humannet.engine.progress import RunSummary, make_progress
+from humannet.engine.progress import PhaseProgress, RunSummary
 from humannet.engine.runner import Runner
 from humannet.engine.state import Ledger, uris_in_shards
 from humannet.process.dedup import drop_duplicates, mark_exact_copy, set_aside_exact_copies
@@ -211,9 +211,7 @@ class Curator:
         fingerprint = self.analysis_fingerprint
         to_analyse, copies = set_aside_exact_copies(todo, done.values()) if self.config.dedup.enabled else (todo, {})
         clips = 0
-        hours = 0.0
-        with make_progress(self.console) as progress:
-            task = progress.add_task("analysing", total=len(to_analyse), detail="")
+        with self._progress("analysed", "videos", len(to_analyse)) as progress:
             for video in self.runner.map(spec, to_analyse):
                 settle_clips(video)
                 self.ledger.commit_video(video, fingerprint)
@@ -221,8 +219,7 @@ class Curator:
                 summary.analysed += 1
                 summary.analysed_video_s += video.duration_s
                 clips += len(video.kept_clips)
-                hours += video.duration_s / 3600
-                progress.update(task, advance=1, detail=f"{clips} clips, {hours:.2f} h video")
+                progress.advance(1, video.duration_s, f"{clips} clip{'' if clips == 1 else 's'} kept")
                 log.info("%s: %s%s", video.status.value, video.uri, f" ({video.reason})" if video.reason else "")
         for video in todo:
             if video.uri in copies:
@@ -230,6 +227,9 @@ class Curator:
                 self.ledger.commit_video(video, fingerprint)
                 done[video.uri] = video
                 log.info("dropped: %s (%s, not decoded)", video.uri, video.reason)
+
+    def _progress(self, verb: str, unit: str, total: int) -> PhaseProgress:
+        return PhaseProgress(self.console, verb, unit, total, self.config.run.progress_interval_s)
 
     def _materialize(self, videos: dict[str, Video], shards: dict[str, dict]) -> int:
         """Stage clip files for kept videos not yet in a shard, then pack them into new shards."""
@@ -241,8 +241,8 @@ class Curator:
         ]
         staging = f"{self.out.rstrip('/')}/state/staging" if self.remote else str(self.ledger.staging_dir)
         spec = materialize_pipeline(self.config, staging)
-        with make_progress(self.console) as progress:
-            task = progress.add_task("writing clips", total=len(pending), detail="")
+        to_write = sum(1 for v in pending for c in v.kept_clips if c.clip_id not in sharded_clips)
+        with self._progress("written", "clips", to_write) as progress:
             for video in self.runner.map(spec, _without_clips_in(pending, sharded_clips)):
                 original = videos[video.uri]
                 if video.status is not Status.KEPT:
@@ -251,7 +251,7 @@ class Curator:
                 original.timings.update(
                     {step: seconds for step, seconds in video.timings.items() if step.startswith(WRITE_STEPS)}
                 )
-                progress.update(task, advance=1)
+                progress.advance(len(video.kept_clips), sum(c.duration_s for c in video.kept_clips))
         if self.remote is not None:
             for video in pending:
                 self.remote.pull_staging(video.video_id or "")

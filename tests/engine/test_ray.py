@@ -123,10 +123,14 @@ def test_actor_sizing_leaves_room_for_ray_data_tasks():
     assert (gpu.actors, gpu.num_gpus, gpu.num_cpus) == (2, 1.0, 2.0)
 
 
-def test_ray_runner_writes_the_same_index_as_the_local_runner(tmp_path):
+def test_ray_runner_writes_the_same_index_as_the_local_runner(tmp_path, capfd):
     config = load_config()  # human stages included: MediaPipe runs inside the Ray actors too
     curate(tmp_path / "local", LocalRunner(workers=2), config)
+    capfd.readouterr()
     curate(tmp_path / "ray", RayRunner(workers=2), config)
+    said = capfd.readouterr().err
+    for chatter in ("Starting execution of Dataset", "Progress bars disabled", "Token authentication is enabled"):
+        assert chatter not in said, said  # Ray's routine INFO and notices stay out of a run's output
     local, ray_ = index_content(tmp_path / "local"), index_content(tmp_path / "ray")
     assert local["clips/part-00000.parquet"], "the sample clips must give clips for the comparison to mean anything"
     assert local == ray_

@@ -17,6 +17,7 @@ import glob
 import json
 import logging
 import posixpath
+from collections import Counter
 from pathlib import Path
 
 import pyarrow as pa
@@ -45,6 +46,13 @@ VIDEO_SUFFIXES = frozenset(
         ".ogv",
         ".mxf",
         ".y4m",
+        ".qt",
+        ".3g2",
+        ".asf",
+        ".f4v",
+        ".vob",
+        ".dv",
+        ".nut",
         ".gif",  # short demonstration clips are often animated GIFs
     ]
 )
@@ -159,12 +167,7 @@ def _resolve_remote(spec: str, storage_options: dict | None) -> list[Video]:
 def _resolve_one(spec: str) -> list[Video]:
     path = Path(spec).expanduser()
     if path.is_dir():
-        found = [p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES]
-        if not found:
-            raise InputError(
-                f"input {spec}: no video files in the folder (suffixes {', '.join(sorted(VIDEO_SUFFIXES))})"
-            )
-        videos = [Video(uri=str(p.absolute())) for p in found]
+        videos = _videos_among([p for p in path.rglob("*") if p.is_file()], spec)
     elif path.is_file() and path.suffix.lower() in LIST_SUFFIXES:
         videos = _read_list(path)
     elif path.is_file() and path.suffix.lower() in POOL_SUFFIXES:
@@ -172,10 +175,7 @@ def _resolve_one(spec: str) -> list[Video]:
     elif path.is_file():
         videos = [Video(uri=str(path.absolute()))]
     elif glob.has_magic(spec):
-        matches = glob.glob(str(path), recursive=True)
-        videos = [Video(uri=str(Path(p).absolute())) for p in matches if Path(p).is_file()]
-        if not videos:
-            raise InputError(f"input {spec}: the pattern matches no file")
+        videos = _videos_among([Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_file()], spec)
     else:
         raise InputError(
             f"input not found: {spec} (expected a folder, a glob, a video file, a list file or a URL pool)"
@@ -183,6 +183,23 @@ def _resolve_one(spec: str) -> list[Video]:
     for video in videos:
         _add_sidecar(video)
     return videos
+
+
+def _videos_among(files: list[Path], spec: str) -> list[Video]:
+    """The files of a folder or glob with a video suffix; none is an InputError that says what was there instead,
+    so a folder of stills or a glob for the wrong suffix is not mistaken for an empty run."""
+    videos = [Video(uri=str(p.absolute())) for p in files if p.suffix.lower() in VIDEO_SUFFIXES]
+    if videos:
+        return videos
+    if not files:
+        nothing = "the pattern matches no file" if glob.has_magic(spec) else "the folder is empty"
+        raise InputError(f"no video files under {spec} ({nothing})")
+    skipped = Counter(p.suffix.lower() or "(none)" for p in files)
+    suffixes = ", ".join(f"{suffix} {n}" for suffix, n in sorted(skipped.items(), key=lambda item: (-item[1], item[0])))
+    raise InputError(
+        f"no video files under {spec} ({len(files)} file(s) skipped: suffixes {suffixes}; video suffixes are "
+        f"{' '.join(sorted(VIDEO_SUFFIXES))})"
+    )
 
 
 def _read_pool(path: Path) -> list[Video]:

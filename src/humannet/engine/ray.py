@@ -166,6 +166,7 @@ class RayRunner(Runner):
         """Connect or start Ray; True when this runner started it (and so must stop it)."""
         if ray.is_initialized():
             return False
+        _quiet_ray_logs()
         common: dict[str, Any] = {
             "include_dashboard": False,
             "logging_level": logging.WARNING,
@@ -250,3 +251,14 @@ class RayRunner(Runner):
                 yield decode(str(row["video"]))
         finally:
             context.max_errored_blocks, context.enable_progress_bars, options.preserve_order = saved
+
+
+def _quiet_ray_logs() -> None:
+    """Keep Ray's routine chatter out of a run's output unless the user asked for more (-v): Ray Data's per-dataset
+    INFO lines and its "progress bars disabled" warning (humannet shows its own progress), and the token-authentication
+    notice of the cluster the runner starts. Errors still show; Ray Data's log file in the session folder is the
+    same filter's, so its own INFO lines go too."""
+    if logging.getLogger().getEffectiveLevel() < logging.WARNING:
+        return
+    os.environ.setdefault("RAY_DATA_LOG_LEVEL", "ERROR")  # read each time Ray Data (re)configures its logger
+    logging.getLogger("ray._private.authentication").setLevel(logging.ERROR)
