@@ -1,7 +1,7 @@
 """A small real corpus (two bundled clips, curated with the default pipeline) shared by the corpus-use tests.
 
-It is curated once per test session (per xdist worker): the first module that asks builds it
-under the session's base temp folder, later modules reuse it.
+It is curated once per test run: the first module that asks builds it (`built_once`: one build for
+all xdist workers), later modules reuse it.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from rich.console import Console
 from humannet.config import load_config
 from humannet.curate import Curator
 from humannet.engine.local import LocalRunner
+from tests.built_once import built_once
 
 SAMPLE_VIDEOS = {  # file -> title given in the input list (the viewer searches titles)
     "exo_sam2_football_juggling.mp4": "Football juggling in a park",
@@ -24,12 +25,11 @@ SAMPLE_VIDEOS = {  # file -> title given in the input list (the viewer searches 
 
 
 def sample_corpus(tmp_path_factory: pytest.TempPathFactory, examples_dir: Path) -> Path:
-    root = tmp_path_factory.getbasetemp() / "sample-corpus"
+    return built_once(tmp_path_factory, "sample-corpus", lambda root: _curate(root, examples_dir)) / "corpus"
+
+
+def _curate(root: Path, examples_dir: Path) -> None:
     corpus = root / "corpus"
-    done = root / "done"
-    if done.exists():
-        return corpus
-    root.mkdir(exist_ok=True)
     listing = root / "inputs.csv"
     with listing.open("w", newline="") as handle:
         writer = csv.writer(handle)
@@ -43,5 +43,3 @@ def sample_corpus(tmp_path_factory: pytest.TempPathFactory, examples_dir: Path) 
     assert [v["status"] for v in videos] == ["kept"] * len(SAMPLE_VIDEOS), (
         f"sample corpus incomplete: {videos}, errors: {errors}"
     )
-    done.touch()
-    return corpus

@@ -101,10 +101,20 @@ def local_table(out: Path, name: str) -> list[dict]:
     return sorted(rows, key=lambda r: str(r.get("clip_id") or r.get("video_id")))
 
 
-def test_corpus_on_s3_from_s3_inputs_matches_a_local_run_and_reruns_do_nothing(s3, local_reference, tmp_path):
-    endpoint, client = s3
+@pytest.fixture(scope="module")
+def store_corpus(s3, tmp_path_factory) -> str:
+    """The inputs on the store curated into a corpus on the store, once for the tests that only read it."""
+    endpoint, _ = s3
     out = f"s3://{BUCKET}/corpus-a"
-    run(curate_command(f"s3://{BUCKET}/in/", out, endpoint, tmp_path / "scratch"))
+    run(curate_command(f"s3://{BUCKET}/in/", out, endpoint, tmp_path_factory.mktemp("scratch")))
+    return out
+
+
+def test_corpus_on_s3_from_s3_inputs_matches_a_local_run_and_reruns_do_nothing(
+    s3, store_corpus, local_reference, tmp_path
+):
+    endpoint, client = s3
+    out = store_corpus
     stored = keys(client, "corpus-a/")
     assert {
         "corpus-a/manifest.json",
@@ -176,7 +186,9 @@ def test_unreachable_input_prefix_is_a_clear_usage_error(s3, tmp_path):
     assert done.returncode == 2 and "no video files under that prefix" in " ".join(done.stderr.split())
 
 
-def test_reading_tools_read_a_corpus_on_s3_without_copying_its_shards(s3, local_reference, tmp_path, monkeypatch):
+def test_reading_tools_read_a_corpus_on_s3_without_copying_its_shards(
+    s3, store_corpus, local_reference, tmp_path, monkeypatch
+):
     """The index is mirrored locally, shards are read from the store with ranged reads; the tables match a local run."""
     from humannet.corpus.loader import ClipLoader
     from humannet.corpus.reader import CorpusReadError, open_corpus
@@ -184,7 +196,7 @@ def test_reading_tools_read_a_corpus_on_s3_without_copying_its_shards(s3, local_
 
     endpoint, client = s3
     out = f"s3://{BUCKET}/corpus-read"
-    run(curate_command(f"s3://{BUCKET}/in/", out, endpoint, tmp_path / "scratch"))
+    copy_prefix(client, "corpus-a/", "corpus-read/", skip="state/")  # its own copy: this test rewrites the manifest
     # the index mirror goes to the scratch root
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "reader-cache"))
     (tmp_path / "reader-cache").mkdir()

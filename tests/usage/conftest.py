@@ -14,18 +14,22 @@ from rich.console import Console
 from humannet.config import load_config
 from humannet.curate import Curator
 from humannet.engine.local import LocalRunner
+from tests.built_once import built_once
 
 SAMPLE_CLIPS = ("exo_sam2_coffee_pouring.mp4", "exo_intel_asl_sign_again.mkv", "neg_marimo_screen_recording.mp4")
 
 
 @pytest.fixture(scope="session")
 def corpus(tmp_path_factory, examples_dir) -> Path:
-    """Two kept videos (three clips) and one dropped screen recording."""
-    listing = tmp_path_factory.mktemp("usage_inputs") / "inputs.txt"
-    listing.write_text("".join(f"{examples_dir / name}\n" for name in SAMPLE_CLIPS))
-    out = tmp_path_factory.mktemp("usage") / "corpus"
-    Curator(load_config(None, []), out, LocalRunner(workers=2), Console(stderr=True, quiet=True)).run(str(listing))
-    return out
+    """Two kept videos (three clips) and one dropped screen recording, curated once for all xdist workers."""
+
+    def curate(root: Path) -> None:
+        listing = root / "inputs.txt"
+        listing.write_text("".join(f"{examples_dir / name}\n" for name in SAMPLE_CLIPS))
+        config = load_config(None, [])
+        Curator(config, root / "corpus", LocalRunner(workers=2), Console(stderr=True, quiet=True)).run(str(listing))
+
+    return built_once(tmp_path_factory, "usage-corpus", curate) / "corpus"
 
 
 def write_synthetic_corpus(root: Path, clips: list[dict], videos: list[dict]) -> Path:
