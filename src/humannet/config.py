@@ -57,6 +57,15 @@ class RunConfig(BaseModel, extra="forbid"):
         le=10,
         description="Times a video is retried after its worker process died before it is recorded as failed.",
     )
+    lock_lease_s: float = Field(
+        600.0,
+        ge=10,
+        description=(
+            "Lease of the corpus lock (humannet.lock) in seconds: a writer refreshes it every third of this; a lock "
+            "left by a run on another host that stopped refreshing it is taken over once it expires (on this host, "
+            "as soon as its process is gone)."
+        ),
+    )
 
 
 class CorpusConfig(BaseModel, extra="forbid"):
