@@ -4,7 +4,7 @@ Exit codes: 0 when a run finished (even if some inputs failed: they are recorded
 errors.parquet and named in the summary); 2 for a problem the user can fix: a usage,
 configuration or input-list error, or a corpus that cannot be used as asked (any
 `HumannetError`, printed as one `error:` line; click's own option errors print the usage
-line first); 1 for an unexpected internal error.
+line first); 1 for an unexpected internal error; 130 for a `curate` stopped by Ctrl-C.
 """
 
 from __future__ import annotations

@@ -67,6 +67,15 @@ class RunConfig(BaseModel, extra="forbid"):
             "the log instead of a progress bar."
         ),
     )
+    lock_lease_s: float = Field(
+        600.0,
+        ge=10,
+        description=(
+            "Lease of the corpus lock (humannet.lock) in seconds: a writer refreshes it every third of this; a lock "
+            "left by a run on another host that stopped refreshing it is taken over once it expires (on this host, "
+            "as soon as its process is gone)."
+        ),
+    )
 
 
 class CorpusConfig(BaseModel, extra="forbid"):

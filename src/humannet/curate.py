@@ -25,6 +25,7 @@ from humannet.annotate.clip_annotator import read_staged_meta
 from humannet.captions.tree import TREES_FILE, remember_caption, write_caption_trees
 from humannet.collect.inputs import resolve_inputs
 from humannet.config import Config
+from humannet.corpus.lock import LOCK_FILE, CorpusLock
 from humannet.corpus.provenance import write_provenance
 from humannet.corpus.reader import FORMAT_VERSION
 from humannet.corpus.writer import (
@@ -99,14 +100,32 @@ class Curator:
         self.analysis_fingerprint = analysis_fingerprint(config)
         self.write_fingerprint = write_fingerprint(config)
         self.ledger = Ledger(self.out_dir, publish=self._publish)
+        self.total = self.committed = 0  # inputs of the run, and those of them in the ledger (what Ctrl-C reports)
 
     def _publish(self, relative: str, delete_local: bool = False) -> None:
         if self.remote is not None:
             self.remote.push(relative, delete_local=delete_local)
 
-    def run(self, *input_specs: str, rebuild: bool = False) -> RunSummary:
+    def run(
+        self, *input_specs: str, rebuild: bool = False, allow_non_empty: bool = False, force_unlock: bool = False
+    ) -> RunSummary:
+        """Curate under the corpus lock: one writer per corpus (`corpus/lock.py`).
+
+        `allow_non_empty`: write into a folder that holds other things than a corpus; `force_unlock`: take the lock
+        even from a writer that looks alive (one that is gone is taken over without it).
+        """
+        options = self.config.storage.options
+        if rebuild:
+            refuse_to_clear_what_is_not_a_corpus(self.out, options)
+        elif not allow_non_empty:
+            refuse_to_write_into_what_is_not_a_corpus(self.out, options)
+        with CorpusLock(self.out, "curate", self.config.run.lock_lease_s, options, force=force_unlock):
+            return self._run(input_specs, rebuild)
+
+    def _run(self, input_specs: tuple[str, ...], rebuild: bool) -> RunSummary:
         started = time.perf_counter()
         inputs = resolve_inputs(*input_specs, storage_options=self.config.storage.options)
+        self.total = len(inputs)
         if rebuild:
             self._clear()
         if self.remote is not None:
@@ -149,7 +168,7 @@ class Curator:
             for video in inputs
             if video.uri not in done or video.uri in replaced or lost_with_its_worker(done[video.uri])
         ]
-        summary.resumed = len(inputs) - len(todo)
+        summary.resumed = self.committed = len(inputs) - len(todo)
         self._analyse(todo, done, summary)
 
         everything = done  # from here on, records may carry decisions the ledger does not (dedup, shards)
@@ -175,7 +194,6 @@ class Curator:
         return summary
 
     def _clear(self) -> None:
-        refuse_to_clear_what_is_not_a_corpus(self.out, self.config.storage.options)
         if self.remote is not None:
             self.remote.clear()
         for name in ("state", "shards", "clips", "captions"):
@@ -216,6 +234,7 @@ class Curator:
                 settle_clips(video)
                 self.ledger.commit_video(video, fingerprint)
                 done[video.uri] = video
+                self.committed += 1
                 summary.analysed += 1
                 summary.analysed_video_s += video.duration_s
                 clips += len(video.kept_clips)
@@ -336,28 +355,53 @@ class Curator:
         self._publish("manifest.json")
 
 
-def refuse_to_clear_what_is_not_a_corpus(out: str, options: dict) -> None:
-    """`--rebuild` deletes `clips/`, `shards/`, `state/` and `captions/` by name: only in a corpus, or where nothing is.
+def foreign_entries(out: str, options: dict) -> list[str]:
+    """What `out` holds when it is neither missing, empty nor a corpus (sorted names); else nothing.
 
     A corpus is known by its manifest (`humannet_version`) or its ledger (`state/videos/`, there from the first
-    finished video, before any manifest); a folder or store prefix holding anything else is someone else's.
+    finished video, before any manifest); the lock file and an empty `state/` are what a run leaves before that.
     """
     fs, root = filesystem(out, options)
-    if not fs.exists(root) or not fs.ls(root, detail=False):
-        return
-    if fs.exists(f"{root}/state/videos"):
-        return
+    if not fs.exists(root) or fs.exists(f"{root}/state/videos"):
+        return []
+    names = sorted(str(name).rstrip("/").rsplit("/", 1)[-1] for name in fs.ls(root, detail=False))
+    found = [name for name in names if name != LOCK_FILE and not (name == "state" and not fs.find(f"{root}/state"))]
+    if not found:
+        return []
     manifest = f"{root}/manifest.json"
     if fs.exists(manifest):
         try:
             if "humannet_version" in json.loads(fs.cat_file(manifest)):
-                return
+                return []
         except (ValueError, TypeError):  # not JSON, or JSON but not an object
             pass
-    raise CorpusError(
-        f"{out}: --rebuild refused: it holds no humannet corpus (no manifest.json, no state/videos/), and rebuilding "
-        "deletes its clips/, shards/, state/ and captions/; pick an empty or new --out"
-    )
+    return found
+
+
+def _listed(names: list[str]) -> str:
+    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
+def refuse_to_clear_what_is_not_a_corpus(out: str, options: dict) -> None:
+    """`--rebuild` deletes `clips/`, `shards/`, `state/` and `captions/` by name: only in a corpus or where nothing
+    is."""
+    found = foreign_entries(out, options)
+    if found:
+        raise CorpusError(
+            f"{out}: --rebuild refused: it holds no humannet corpus (no manifest.json, no state/videos/) but "
+            f"{_listed(found)}, and rebuilding deletes its clips/, shards/, state/ and captions/; pick an empty or "
+            "new --out"
+        )
+
+
+def refuse_to_write_into_what_is_not_a_corpus(out: str, options: dict) -> None:
+    """A corpus goes into a new or empty folder, or extends a corpus: never mixed into someone else's files unasked."""
+    found = foreign_entries(out, options)
+    if found:
+        raise CorpusError(
+            f"{out}: not empty and not a humannet corpus (no manifest.json, no state/videos/): it holds "
+            f"{_listed(found)}; pick an empty or new --out, or pass --allow-non-empty to write the corpus beside them"
+        )
 
 
 def _without_secrets(config: dict) -> dict:

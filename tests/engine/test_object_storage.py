@@ -166,8 +166,10 @@ def test_killed_run_on_s3_resumes_to_the_uninterrupted_corpus(s3, local_referenc
     process.wait()
     committed = len(keys(client, "corpus-c/state/videos/"))
     assert committed >= 1
+    assert "corpus-c/humannet.lock" in keys(client, "corpus-c/")  # left by the killed run: its pid is gone, taken over
 
     run(curate_command(f"s3://{BUCKET}/in/", out, endpoint, tmp_path / "second"))
+    assert "corpus-c/humannet.lock" not in keys(client, "corpus-c/")
     for name in ("clips/part-00000.parquet", "dropped_clips.parquet"):
         assert remote_table(client, f"corpus-c/{name}") == local_table(local_reference, name)
     members = shard_members(client, "corpus-c/")

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
+
 import click
 from rich.console import Console
 
 from humannet.commands.common import config_option, set_option
 from humannet.config import load_config
+
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a program stopped by Ctrl-C
 
 
 @click.command()
@@ -36,7 +41,19 @@ from humannet.config import load_config
 )
 @click.option("--no-materialize", is_flag=True, help="Keep clip spans only: write the index, no clip files or shards.")
 @click.option("--rebuild", is_flag=True, help="Discard the existing corpus state in --out and start over.")
+@click.option(
+    "--allow-non-empty",
+    is_flag=True,
+    help="Write the corpus into --out even though it holds files that are not a humannet corpus.",
+)
+@click.option(
+    "--force-unlock",
+    is_flag=True,
+    help="Take the corpus lock from another humannet run that holds it (only when that run is gone).",
+)
+@click.pass_context
 def curate(
+    ctx: click.Context,
     inputs: tuple[str, ...],
     out_dir: str,
     config_path: str | None,
@@ -46,6 +63,8 @@ def curate(
     ray_address: str | None,
     no_materialize: bool,
     rebuild: bool,
+    allow_non_empty: bool,
+    force_unlock: bool,
 ) -> None:
     """Curate INPUTS into a sharded clip corpus.
 
@@ -76,4 +95,22 @@ def curate(
     else:
         engine = LocalRunner(workers=config.run.workers, retries=config.run.worker_retries)
     curator = Curator(config, out_dir, engine, console, materialize=not no_materialize)
-    curator.run(*inputs, rebuild=rebuild).render(console)
+    try:
+        summary = curator.run(*inputs, rebuild=rebuild, allow_non_empty=allow_non_empty, force_unlock=force_unlock)
+    except KeyboardInterrupt:
+        console.print(
+            f"interrupted: {curator.committed} of {curator.total} videos committed; "
+            f"resume with: {resume_command(sys.argv[1:])}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        ctx.exit(EXIT_INTERRUPTED)
+    summary.render(console)
+
+
+def resume_command(arguments: list[str]) -> str:
+    """The command that was run, shell-quoted, without the flags a rerun must not repeat (`--rebuild` would discard
+    what was committed; `--force-unlock` would break the lock of whoever runs by then)."""
+    kept = [argument for argument in arguments if argument not in ("--rebuild", "--force-unlock")]
+    return shlex.join(["humannet", *kept])

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from humannet.commands.common import config_option, set_option
+from humannet.corpus.lock import CorpusLock
 
 if TYPE_CHECKING:
     from humannet.config import Config
@@ -59,7 +60,8 @@ def review(corpus: Path, stages: tuple[str, ...], config_path: str | None, overr
     from humannet.stages import review_plan
 
     config = corpus_config(corpus, config_path, overrides)
-    click.echo(rerun_review(corpus, config, review_plan(config), list(stages) or None).format())
+    with CorpusLock(str(corpus), "review", config.run.lock_lease_s):
+        click.echo(rerun_review(corpus, config, review_plan(config), list(stages) or None).format())
 
 
 @click.command()
@@ -77,7 +79,8 @@ def recaption(corpus: Path, config_path: str | None, overrides: tuple[str, ...])
     from humannet.stages import analysis_fingerprint, producers
 
     config = corpus_config(corpus, config_path, overrides)
-    click.echo(recaption_clips(corpus, config, analysis_fingerprint(config), producers(config)).format())
+    with CorpusLock(str(corpus), "recaption", config.run.lock_lease_s):
+        click.echo(recaption_clips(corpus, config, analysis_fingerprint(config), producers(config)).format())
 
 
 @click.command()
