@@ -81,11 +81,18 @@ def test_a_folder_that_is_not_a_corpus_is_refused_unless_allowed(tmp_path, examp
 
 def test_ctrl_c_says_what_was_committed_and_the_command_that_resumes(tmp_path, examples_dir):
     out = tmp_path / "my corpus"  # a space, to see the command quoted
-    listing = (
-        tmp_path / "inputs.txt"
-    )  # a short clip, a long one (still running when the first is committed), a short one
-    names = ("exo_intel_asl_sign_again.mkv", "exo_mmaction2_pool_cleaning.mp4", "exo_mmaction2_pool_cleaning_part0.mp4")
-    listing.write_text("".join(f"{examples_dir / name}\n" for name in names))
+    # a short clip, a long one (two minutes: still being analysed when the first is committed, on any machine), a
+    # short one
+    long = tmp_path / "pool_cleaning_looped.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-stream_loop", "11", "-i", str(examples_dir / "exo_mmaction2_pool_cleaning.mp4")]
+        + ["-c", "copy", str(long)],
+        check=True,
+    )
+    names = ("exo_intel_asl_sign_again.mkv", "exo_mmaction2_pool_cleaning_part0.mp4")
+    paths = [examples_dir / names[0], long, examples_dir / names[1]]
+    listing = tmp_path / "inputs.txt"
+    listing.write_text("".join(f"{path}\n" for path in paths))
     command = curate_command(str(listing), str(out), "--no-materialize")
     # its own process group, to which SIGINT goes as a terminal's Ctrl-C does: the command and its workers
     running = subprocess.Popen(
@@ -99,7 +106,7 @@ def test_ctrl_c_says_what_was_committed_and_the_command_that_resumes(tmp_path, e
     _, stderr = running.communicate(timeout=120)
     assert running.returncode == 130, stderr
     committed = len(list(ledger.glob("*.json")))
-    inputs = len(names)
+    inputs = len(paths)
     resume = shlex.join(["humannet", *command[3:]])
     assert f"interrupted: {committed} of {inputs} videos committed; resume with: {resume}" in stderr
     assert 1 <= committed < inputs
