@@ -96,7 +96,13 @@ def test_ctrl_c_says_what_was_committed_and_the_command_that_resumes(tmp_path, e
     command = curate_command(str(listing), str(out), "--no-materialize")
     # its own process group, to which SIGINT goes as a terminal's Ctrl-C does: the command and its workers
     running = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        # a job started in the background by a shell (CI, nohup) inherits SIGINT ignored; a terminal's does not
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     ledger = out / "state" / "videos"
     while running.poll() is None and not (ledger.is_dir() and any(ledger.glob("*.json"))):
